@@ -1,0 +1,113 @@
+"""Reading a standard Slack workspace export: a folder, or the .zip Slack gives you."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+
+class ExportError(Exception):
+    """A problem with the export, naming the file it is in."""
+
+    def __init__(self, file: str, detail: str):
+        super().__init__(f"{file}: {detail}")
+        self.file = file
+
+
+@dataclass
+class Export:
+    channels: list[dict[str, Any]]
+    users: dict[str, dict[str, Any]]
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by channel name
+
+    def bot_users(self) -> frozenset[str]:
+        return frozenset(uid for uid, user in self.users.items() if user.get("is_bot"))
+
+    def display_names(self) -> dict[str, str]:
+        names = {}
+        for uid, user in self.users.items():
+            profile = user.get("profile") or {}
+            names[uid] = (profile.get("display_name") or profile.get("real_name")
+                          or user.get("real_name") or user.get("name") or uid)
+        return names
+
+
+class _Source:
+    """Uniform reads over a folder or a zip (whose files may sit under one top folder)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if path.is_dir():
+            self.zip = None
+            self.names = {p.relative_to(path).as_posix() for p in path.rglob("*.json")}
+            self.prefix = ""
+        elif path.is_file():
+            try:
+                self.zip = zipfile.ZipFile(path)
+                self.names = {n for n in self.zip.namelist() if n.endswith(".json")}
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ExportError(str(path), f"not a readable Slack export zip ({exc})") from None
+            tops = [n for n in self.names if PurePosixPath(n).name == "channels.json"]
+            self.prefix = str(PurePosixPath(min(tops, key=len)).parent) + "/" if tops else ""
+            self.prefix = "" if self.prefix == "./" else self.prefix
+        else:
+            raise ExportError(str(path), "no such file or folder")
+
+    def label(self, name: str) -> str:
+        return f"{self.path}/{name}" if self.zip is None else f"{self.path}:{self.prefix}{name}"
+
+    def has(self, name: str) -> bool:
+        return self.prefix + name in self.names
+
+    def day_files(self, channel: str) -> list[str]:
+        start = self.prefix + channel + "/"
+        return sorted(n[len(self.prefix):] for n in self.names
+                      if n.startswith(start) and "/" not in n[len(start):])
+
+    def read(self, name: str) -> Any:
+        try:
+            if self.zip is None:
+                raw = (self.path / name).read_bytes()
+            else:
+                raw = self.zip.read(self.prefix + name)
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ExportError(self.label(name), f"malformed JSON at line {exc.lineno} ({exc.msg})") from None
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise ExportError(self.label(name), f"cannot be read ({exc})") from None
+
+
+def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
+    """Load the channels (all, or those named) with their messages. Raises ExportError."""
+    src = _Source(Path(path))
+    if not src.has("channels.json"):
+        raise ExportError(str(path), "channels.json not found: is this a Slack workspace export?")
+    all_channels = src.read("channels.json")
+    if src.has("groups.json"):  # private channels, in exports that include them
+        all_channels = all_channels + src.read("groups.json")
+    if not isinstance(all_channels, list) or not all(isinstance(c, dict) and "name" in c for c in all_channels):
+        raise ExportError(src.label("channels.json"), "expected a list of channels with names")
+    users_raw = src.read("users.json") if src.has("users.json") else []
+    if not isinstance(users_raw, list):
+        raise ExportError(src.label("users.json"), "expected a list of users")
+    users = {u["id"]: u for u in users_raw if isinstance(u, dict) and "id" in u}
+
+    known = {c["name"]: c for c in all_channels}
+    wanted = list(dict.fromkeys(channels)) if channels else list(known)
+    unknown = [name.lstrip("#") for name in wanted if name.lstrip("#") not in known]
+    if unknown:
+        raise ExportError(src.label("channels.json"),
+                          f"no channel named {', '.join(unknown)} (channels: {', '.join(sorted(known))})")
+    export = Export(channels=[known[name.lstrip("#")] for name in wanted], users=users)
+    for channel in export.channels:
+        messages: list[dict[str, Any]] = []
+        for day in src.day_files(channel["name"]):
+            data = src.read(day)
+            if not isinstance(data, list):
+                raise ExportError(src.label(day), "expected a list of messages")
+            messages.extend(m for m in data if isinstance(m, dict) and m.get("ts"))
+        export.messages[channel["name"]] = messages
+    return export

@@ -1,0 +1,1 @@
+"""ftbot's composition root: settings and the `ft` command wire the four packages together."""

@@ -1,0 +1,162 @@
+"""`ft examples …` and `ft dataset …`: curating, exporting and snapshotting the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ftbot.cli import common
+from ftbot.cli.common import console, fail, print_json
+from storage.jsonl import FORMATS
+from storage.models import ExampleStatus
+
+app = typer.Typer(help="List, approve, reject, export and import examples.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Immutable dataset snapshots.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Optional[str] = typer.Option(None, "--status", "-s", help="candidate, approved or rejected."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List examples, oldest first."""
+    from storage.examples import list_examples, to_dict
+
+    if status and status not in ExampleStatus.ALL:
+        fail(f"unknown status {status!r} (choose {', '.join(ExampleStatus.ALL)})")
+    with common.store(ctx).session() as session:
+        rows = list_examples(session, status=status, limit=limit)
+    if as_json:
+        print_json([to_dict(ex) for ex in rows])
+        return
+    table = Table(title=f"{len(rows)} example(s)", show_lines=True)
+    for column in ("id", "status", "question", "answer", "flags", "source"):
+        table.add_column(column, overflow="fold")
+    for ex in rows:
+        table.add_row(str(ex.id), ex.status, _short(ex.question), _short(ex.answer),
+                      ", ".join(f["code"] for f in ex.flags), ex.source.get("channel", ex.source_key))
+    console.print(table)
+
+
+def _decide(ctx: typer.Context, ids: list[int], status: str) -> None:
+    from storage.examples import set_status
+
+    with common.store(ctx).session() as session:
+        changed, missing = set_status(session, ids, status, common.actor())
+    if changed:
+        console.print(f"{status} {len(changed)}: {', '.join(map(str, changed))}")
+    unchanged = [i for i in ids if i not in changed and i not in missing]
+    if unchanged:
+        console.print(f"already {status}: {', '.join(map(str, unchanged))}")
+    if missing:
+        fail(f"no example with id {', '.join(map(str, missing))}")
+
+
+@app.command()
+def approve(ctx: typer.Context, ids: list[int] = typer.Argument(..., help="Example ids.")) -> None:
+    """Approve examples for training."""
+    _decide(ctx, ids, ExampleStatus.APPROVED)
+
+
+@app.command()
+def reject(ctx: typer.Context, ids: list[int] = typer.Argument(..., help="Example ids.")) -> None:
+    """Reject examples (kept, never trained on)."""
+    _decide(ctx, ids, ExampleStatus.REJECTED)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    fmt: str = typer.Option("openai", "--format", "-f", help=f"{' or '.join(FORMATS)}."),
+    split: str = typer.Option("all", "--split", help="train, validation or all."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="openai format: a system message."),
+) -> None:
+    """Export the approved examples as JSONL."""
+    from storage.examples import list_examples
+    from storage.jsonl import to_record
+    from storage.snapshots import side_of
+
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+    if split not in ("train", "validation", "all"):
+        fail(f"unknown split {split!r} (choose train, validation or all)")
+    val_percent = common.settings(ctx).val_percent
+    with common.store(ctx).session() as session:
+        rows = [ex for ex in list_examples(session, status=ExampleStatus.APPROVED)
+                if split == "all" or side_of(ex.source_key, val_percent) == split]
+    target = open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout)
+    with target as fh:
+        for ex in rows:
+            fh.write(json.dumps(to_record(ex.question, ex.answer, fmt, system_prompt), ensure_ascii=False) + "\n")
+    if output:
+        console.print(f"wrote {len(rows)} example(s) to {output}")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="JSONL in the openai or prompt-completion format."),
+    approve_all: bool = typer.Option(False, "--approve", help="Store them approved (they were curated elsewhere)."),
+) -> None:
+    """Import examples from JSONL; bad lines are reported with their number, good lines are kept."""
+    from storage.dedup import dedup_key
+    from storage.examples import CREATED, DUPLICATE, NewExample, add_examples
+    from storage.jsonl import read_records
+
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    good: list[NewExample] = []
+    bad: list[str] = []
+    try:
+        for lineno, pair, problem in read_records(file):
+            if pair is None:
+                bad.append(f"{file}:{lineno}: {problem}")
+                continue
+            question, answer = pair
+            status = ExampleStatus.APPROVED if approve_all else ExampleStatus.CANDIDATE
+            good.append(NewExample(
+                source_key=f"jsonl:{dedup_key(question, answer)}", question=question, answer=answer,
+                status=status, source={"kind": "jsonl", "file": file.name, "line": lineno},
+                labelled_by=common.actor(), approved_by=common.actor() if approve_all else None,
+            ))
+    except UnicodeDecodeError as exc:
+        fail(f"{file}: not UTF-8 text ({exc.reason})")
+    with common.store(ctx).session() as session:
+        outcomes = [outcome for outcome, _ in add_examples(session, good)]
+    console.print(f"imported {outcomes.count(CREATED)}, already stored {len(outcomes) - outcomes.count(CREATED)}"
+                  f" (duplicates {outcomes.count(DUPLICATE)}), bad lines {len(bad)}")
+    for line in bad:
+        common.error(line)
+    if bad:
+        raise typer.Exit(1)
+
+
+@dataset_app.command("snapshot")
+def snapshot(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Freeze the approved examples into an immutable, content-hashed snapshot."""
+    from storage.snapshots import create_snapshot
+
+    with common.store(ctx).session() as session:
+        snap, created = create_snapshot(session, common.settings(ctx).val_percent)
+    data = {"id": snap.id, "created": created, "content_hash": snap.content_hash, "examples": snap.n_examples,
+            "train": snap.n_train, "validation": snap.n_validation}
+    if as_json:
+        print_json(data)
+        return
+    word = "created" if created else "unchanged since"
+    console.print(f"snapshot {snap.id} {word}: {snap.n_examples} examples "
+                  f"({snap.n_train} train, {snap.n_validation} validation), sha256 {snap.content_hash[:12]}")
+
+
+def _short(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,117 @@
+"""The `ft` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from ftbot.cli import common, examples
+from ftbot.cli.common import CliError, console, fail, print_json
+from ftbot.settings import Settings
+
+app = typer.Typer(
+    help="ftbot: turn your support team's approved Slack answers into a fine-tuned model.",
+    no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
+)
+app.add_typer(examples.app, name="examples")
+app.add_typer(examples.dataset_app, name="dataset")
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    try:
+        ctx.obj = {"settings": Settings()}
+    except ValidationError as exc:
+        problems = "; ".join(f"FT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        fail(f"bad setting: {problems}")
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the data folder and the database, and apply migrations."""
+    s = common.settings(ctx)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    common.store(ctx)
+    console.print(f"data dir: [bold]{s.data_dir.resolve()}[/]\ndatabase: [bold]{_safe_url(s.db_url)}[/] (schema up to date)")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Counts of examples, snapshots, jobs, and the deployed version."""
+    from storage.stats import status as read_status
+
+    with common.store(ctx).session() as session:
+        data = read_status(session)
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title="ftbot status", show_header=False)
+    table.add_row("examples", "  ".join(f"{k} {v}" for k, v in data["examples"].items()))
+    table.add_row("snapshots", str(data["snapshots"]))
+    table.add_row("jobs", "  ".join(f"{k} {v}" for k, v in data["jobs"].items()))
+    table.add_row("deployed", data["deployed"] or "— (the base model answers)")
+    console.print(table)
+
+
+@app.command("import-slack")
+def import_slack(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="A Slack workspace export: the folder, or the .zip Slack gives you."),
+    channel: Optional[list[str]] = typer.Option(None, "--channel", "-c", help="Only this channel (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Import every thread whose reply carries the label emoji (idempotent: re-running changes nothing)."""
+    from bot.export import ExportError
+    from bot.importer import import_slack_export
+    from bot.threads import Rules
+
+    s = common.settings(ctx)
+    rules = Rules(curators=frozenset(s.curators | s.admins), max_answer_chars=s.max_answer_chars)
+    try:
+        with console.status("importing…") as spinner:
+            summary = import_slack_export(
+                common.store(ctx), path, label_emoji=s.label_emoji, rules=rules, channels=channel,
+                progress=lambda msg: spinner.update(f"importing {msg}"),
+            )
+    except ExportError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    table = Table(title=f"Imported {path} ({', '.join('#' + c for c in summary.channels)})", show_header=False)
+    for label, value in (("messages", summary.messages), ("threads seen", summary.threads_seen),
+                         (f":{s.label_emoji}: labels", summary.labels), ("imported", summary.imported),
+                         ("  approved", summary.approved), ("  candidates", summary.candidates),
+                         ("upgraded to approved", summary.upgraded)):
+        table.add_row(label, str(value))
+    for reason, n in sorted(summary.flagged.items()):
+        table.add_row(f"flagged: {reason}", str(n))
+    for reason, n in sorted(summary.skipped.items()):
+        table.add_row(f"skipped: {reason}", str(n))
+    console.print(table)
+
+
+def _safe_url(url: str) -> str:
+    """Database URLs may carry a password; never print it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    import sys
+
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        app()
+    except CliError as exc:
+        common.error(str(exc))
+        sys.exit(1)
+    except OperationalError as exc:
+        common.error(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}")
+        sys.exit(1)

@@ -1,0 +1,46 @@
+"""Settings, read once from the environment by each entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore")
+
+    data_dir: Path = Path(".ftbot")
+    database_url: str = ""  # empty: a SQLite file inside data_dir
+    # NoDecode: ids arrive as "U1,U2", not as JSON.
+    admins: Annotated[set[str], NoDecode] = Field(default_factory=set)
+    curators: Annotated[set[str], NoDecode] = Field(default_factory=set)
+    label_emoji: str = "white_check_mark"
+    val_percent: int = Field(15, ge=0, le=100)
+    max_answer_chars: int = Field(4000, gt=0)
+
+    @field_validator("admins", "curators", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        # Env vars hold Slack user ids as "U1,U2" or "U1 U2".
+        if isinstance(value, str):
+            return {part for part in value.replace(",", " ").split() if part}
+        return value
+
+    @field_validator("label_emoji", mode="before")
+    @classmethod
+    def _strip_colons(cls, value: object) -> object:
+        return value.strip().strip(":") if isinstance(value, str) else value
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ftbot.db').resolve()}"
+
+    def is_curator(self, user: str | None) -> bool:
+        """Admins may do everything a curator may."""
+        return bool(user) and (user in self.curators or user in self.admins)
+
+    def is_admin(self, user: str | None) -> bool:
+        return bool(user) and user in self.admins

@@ -1,0 +1,147 @@
+"""Adding, deciding and listing examples. Every write path goes through here (redaction, dedup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from sqlmodel import Session, col, select
+
+from storage.dedup import dedup_key
+from storage.models import Example, ExampleStatus, SnapshotExample, utcnow
+from storage.redact import redact
+
+# Outcomes of add_examples, for import summaries.
+CREATED, UPGRADED, EXISTS, DUPLICATE = "created", "upgraded", "exists", "duplicate"
+
+_CHUNK = 500  # bound on IN (…) lists; PostgreSQL and SQLite both take this comfortably
+
+
+@dataclass
+class NewExample:
+    source_key: str
+    question: str
+    answer: str
+    status: str = ExampleStatus.CANDIDATE
+    flags: list[dict[str, str]] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
+    labelled_by: str | None = None
+    approved_by: str | None = None
+
+
+def flag(code: str, reason: str) -> dict[str, str]:
+    return {"code": code, "reason": reason}
+
+
+def add_examples(session: Session, items: Sequence[NewExample]) -> list[tuple[str, Example | None]]:
+    """Store new pairs; returns (outcome, example) per item, in order.
+
+    A source already stored is left as it is, except that a candidate becomes approved when
+    the source now carries a curator's approval: re-importing the same data changes nothing,
+    and decisions people made are never undone by an import.
+    """
+    prepared = [_prepare(item) for item in items]
+    by_source = _existing(session, Example.source_key, [p.source_key for p in prepared])
+    by_dedup = _existing(session, Example.dedup_key, [p.dedup_key for p in prepared])
+    results: list[tuple[str, Example | None]] = []
+    for row in prepared:
+        existing = by_source.get(row.source_key)
+        if existing is not None:
+            if (existing.status == ExampleStatus.CANDIDATE and row.status == ExampleStatus.APPROVED
+                    and not existing.flags):
+                _decide(existing, ExampleStatus.APPROVED, row.approved_by)
+                results.append((UPGRADED, existing))
+            else:
+                results.append((EXISTS, existing))
+            continue
+        if row.dedup_key in by_dedup:
+            results.append((DUPLICATE, by_dedup[row.dedup_key]))
+            continue
+        session.add(row)
+        by_source[row.source_key] = by_dedup[row.dedup_key] = row
+        results.append((CREATED, row))
+    session.flush()
+    return results
+
+
+def _prepare(item: NewExample) -> Example:
+    question, found_q = redact(item.question.strip())
+    answer, found_a = redact(item.answer.strip())
+    source = dict(item.source)
+    if found_q or found_a:
+        source["redacted"] = sorted(set(found_q + found_a))
+    status = item.status
+    if item.flags and status == ExampleStatus.APPROVED:
+        status = ExampleStatus.CANDIDATE  # flagged pairs wait for a person
+    row = Example(
+        source_key=item.source_key, dedup_key=dedup_key(question, answer), question=question,
+        answer=answer, status=status, flags=list(item.flags), source=source,
+        labelled_by=item.labelled_by,
+    )
+    if status == ExampleStatus.APPROVED:
+        _decide(row, status, item.approved_by)
+    return row
+
+
+def _existing(session: Session, column, keys: list[str]) -> dict[str, Example]:  # noqa: ANN001
+    found: dict[str, Example] = {}
+    unique = list(dict.fromkeys(keys))
+    for i in range(0, len(unique), _CHUNK):
+        chunk = unique[i:i + _CHUNK]
+        for ex in session.exec(select(Example).where(col(column).in_(chunk))):
+            found[getattr(ex, column.key)] = ex
+    return found
+
+
+def _decide(ex: Example, status: str, by: str | None) -> None:
+    ex.status = status
+    ex.approved_by = by if status == ExampleStatus.APPROVED else None
+    ex.decided_at = ex.updated_at = utcnow()
+
+
+def set_status(session: Session, ids: Iterable[int], status: str, by: str | None) -> tuple[list[int], list[int]]:
+    """Approve or reject by id. Returns (changed ids, unknown ids)."""
+    if status not in ExampleStatus.ALL:
+        raise ValueError(f"unknown status {status!r}")
+    wanted = list(dict.fromkeys(ids))
+    rows = {ex.id: ex for ex in session.exec(select(Example).where(col(Example.id).in_(wanted)))}
+    changed = []
+    for ex_id in wanted:
+        ex = rows.get(ex_id)
+        if ex is not None and ex.status != status:
+            _decide(ex, status, by)
+            changed.append(ex_id)
+    return changed, [i for i in wanted if i not in rows]
+
+
+def edit(session: Session, ex_id: int, question: str, answer: str) -> Example:
+    ex = session.get(Example, ex_id)
+    if ex is None:
+        raise LookupError(f"no example {ex_id}")
+    ex.question, _ = redact(question.strip())
+    ex.answer, _ = redact(answer.strip())
+    ex.dedup_key = dedup_key(ex.question, ex.answer)
+    ex.updated_at = utcnow()
+    return ex
+
+
+def list_examples(session: Session, status: str | None = None, limit: int | None = None) -> list[Example]:
+    query = select(Example).order_by(col(Example.id))
+    if status:
+        query = query.where(Example.status == status)
+    if limit:
+        query = query.limit(limit)
+    return list(session.exec(query))
+
+
+def used_by_snapshot(session: Session, ex_id: int) -> bool:
+    return session.exec(select(SnapshotExample.id).where(SnapshotExample.example_id == ex_id).limit(1)).first() is not None
+
+
+def to_dict(ex: Example) -> dict[str, Any]:
+    return {
+        "id": ex.id, "status": ex.status, "question": ex.question, "answer": ex.answer,
+        "flags": ex.flags, "source": ex.source_key, "source_info": ex.source,
+        "labelled_by": ex.labelled_by, "approved_by": ex.approved_by,
+        "created_at": ex.created_at.isoformat(), "updated_at": ex.updated_at.isoformat(),
+    }

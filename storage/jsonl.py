@@ -1,0 +1,59 @@
+"""JSONL in two formats: OpenAI's chat fine-tuning `messages`, and TRL's prompt/completion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+FORMATS = ("openai", "prompt-completion")
+
+
+def to_record(question: str, answer: str, fmt: str, system_prompt: str | None = None) -> dict:
+    if fmt == "openai":
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return {"messages": messages}
+    if fmt == "prompt-completion":
+        return {"prompt": question, "completion": answer}
+    raise ValueError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+
+
+def from_record(obj: object) -> tuple[str, str]:
+    """(question, answer) from either format; ValueError says what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    if "messages" in obj:
+        messages = obj["messages"]
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages
+        ):
+            raise ValueError('"messages" must be a list of {"role", "content"} objects with text content')
+        turns = [m for m in messages if m["role"] != "system"]
+        if len(turns) < 2 or turns[-1]["role"] != "assistant" or turns[-2]["role"] != "user":
+            raise ValueError("a conversation must end with a user message and then an assistant answer")
+        question, answer = turns[-2]["content"], turns[-1]["content"]
+    elif "prompt" in obj and "completion" in obj:
+        question, answer = obj["prompt"], obj["completion"]
+        if not isinstance(question, str) or not isinstance(answer, str):
+            raise ValueError('"prompt" and "completion" must be strings')
+    else:
+        raise ValueError('expected "messages" (openai) or "prompt" and "completion"')
+    if not question.strip() or not answer.strip():
+        raise ValueError("empty question or answer")
+    return question, answer
+
+
+def read_records(path: Path) -> Iterator[tuple[int, tuple[str, str] | None, str | None]]:
+    """Yield (line number, (question, answer) or None, error or None); blank lines are skipped."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, from_record(json.loads(line)), None
+            except json.JSONDecodeError as exc:
+                yield lineno, None, f"not valid JSON ({exc.msg})"
+            except ValueError as exc:
+                yield lineno, None, str(exc)

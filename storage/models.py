@@ -1,0 +1,139 @@
+"""The tables. Schema changes go through a new migration in storage/migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ExampleStatus:
+    CANDIDATE = "candidate"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ALL = (CANDIDATE, APPROVED, REJECTED)
+
+
+class Example(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    # Stable identity of where the pair came from ("slack:C123:1790927012.473951"):
+    # re-importing the same source is a no-op, and the train/validation side derives from it.
+    source_key: str = Field(sa_column_kwargs={"unique": True}, index=False, max_length=255)
+    # Hash of the normalised question and answer: the same pair is stored once.
+    dedup_key: str = Field(sa_column_kwargs={"unique": True}, max_length=64)
+    question: str = Field(sa_type=Text)
+    answer: str = Field(sa_type=Text)
+    status: str = Field(default=ExampleStatus.CANDIDATE, index=True, max_length=16)
+    # [{"code": "asker_answer", "reason": "…"}]: flagged examples are never auto-approved.
+    flags: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Where it came from, for people: channel name, asker, answerer, permalink…
+    source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    labelled_by: Optional[str] = Field(default=None, max_length=64)
+    approved_by: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    decided_at: Optional[datetime] = None
+
+
+class DatasetSnapshot(SQLModel, table=True):
+    """The approved examples at one moment; rows are copied so later edits cannot change it."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    content_hash: str = Field(index=True, max_length=64)
+    n_examples: int = 0
+    n_train: int = 0
+    n_validation: int = 0
+    val_percent: int = 15
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SnapshotExample(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("snapshot_id", "example_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    snapshot_id: int = Field(foreign_key="datasetsnapshot.id", index=True)
+    example_id: int = Field(foreign_key="example.id", index=True)
+    source_key: str = Field(max_length=255)
+    side: str = Field(max_length=16)  # "train" | "validation"
+    question: str = Field(sa_type=Text)
+    answer: str = Field(sa_type=Text)
+
+
+class JobStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ALL = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+
+
+class TrainingJob(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    status: str = Field(default=JobStatus.QUEUED, index=True, max_length=16)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    snapshot_id: Optional[int] = Field(default=None, foreign_key="datasetsnapshot.id")
+    requested_by: Optional[str] = Field(default=None, max_length=64)
+    attempts: int = 0
+    max_attempts: int = 3
+    lease_owner: Optional[str] = Field(default=None, max_length=128)
+    lease_expires_at: Optional[datetime] = None
+    cancel_requested: bool = False
+    # {"step", "total", "loss", "eval_loss", "tokens_per_s", "eta_s"}
+    progress: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: Optional[str] = Field(default=None, sa_type=Text)
+    version_id: Optional[int] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: Optional[datetime] = None
+    finished_at: Optional[datetime] = None
+
+
+class VersionStatus:
+    AWAITING_APPROVAL = "awaiting_approval"
+    DEPLOYED = "deployed"
+    RETIRED = "retired"
+    REJECTED = "rejected"
+    ALL = (AWAITING_APPROVAL, DEPLOYED, RETIRED, REJECTED)
+
+
+class ModelVersion(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    # Immutable adapter name (vLLM reuses stale prefix cache when a name is reloaded).
+    name: str = Field(sa_column_kwargs={"unique": True}, max_length=128)
+    job_id: Optional[int] = Field(default=None, foreign_key="trainingjob.id")
+    snapshot_id: Optional[int] = Field(default=None, foreign_key="datasetsnapshot.id")
+    base_model: str = Field(default="", max_length=512)
+    adapter_path: str = Field(default="", max_length=1024)
+    status: str = Field(default=VersionStatus.AWAITING_APPROVAL, index=True, max_length=24)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    below_deployed: bool = False
+    decided_by: Optional[str] = Field(default=None, max_length=64)
+    decided_at: Optional[datetime] = None
+    deployed_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Feedback(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user: Optional[str] = Field(default=None, max_length=64)
+    version_name: Optional[str] = Field(default=None, max_length=128)
+    question: str = Field(sa_type=Text)
+    answer: str = Field(default="", sa_type=Text)
+    rating: str = Field(max_length=8)  # "up" | "down" | "none" (the model did not answer)
+    correction: Optional[str] = Field(default=None, sa_type=Text)
+    source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    example_id: Optional[int] = Field(default=None, foreign_key="example.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SeenEvent(SQLModel, table=True):
+    """Slack retries deliveries it thinks were lost; an event_id is handled once."""
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,55 @@
+"""Immutable dataset snapshots and the train/validation split."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlmodel import Session, col, select
+
+from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
+
+TRAIN, VALIDATION = "train", "validation"
+
+
+def side_of(source_key: str, val_percent: int) -> str:
+    """A pure function of the source key: a validation example never moves into training."""
+    bucket = int(hashlib.sha256(source_key.encode("utf-8")).hexdigest()[:8], 16) % 10_000
+    return VALIDATION if bucket < val_percent * 100 else TRAIN
+
+
+def create_snapshot(session: Session, val_percent: int) -> tuple[DatasetSnapshot, bool]:
+    """Snapshot the approved examples. Returns (snapshot, created); an unchanged store reuses the newest."""
+    examples = list(session.exec(
+        select(Example).where(Example.status == ExampleStatus.APPROVED).order_by(col(Example.source_key))
+    ))
+    rows = [(ex, side_of(ex.source_key, val_percent)) for ex in examples]
+    digest = hashlib.sha256()
+    for ex, side in rows:
+        digest.update("\x1e".join((ex.source_key, side, ex.question, ex.answer)).encode("utf-8") + b"\x1d")
+    content_hash = digest.hexdigest()
+    latest = latest_snapshot(session)
+    if latest is not None and latest.content_hash == content_hash:
+        return latest, False
+    n_val = sum(side == VALIDATION for _, side in rows)
+    snap = DatasetSnapshot(content_hash=content_hash, n_examples=len(rows), n_train=len(rows) - n_val,
+                           n_validation=n_val, val_percent=val_percent)
+    session.add(snap)
+    session.flush()
+    session.add_all(
+        SnapshotExample(snapshot_id=snap.id, example_id=ex.id, source_key=ex.source_key, side=side,
+                        question=ex.question, answer=ex.answer)
+        for ex, side in rows
+    )
+    session.flush()
+    return snap, True
+
+
+def latest_snapshot(session: Session) -> DatasetSnapshot | None:
+    return session.exec(select(DatasetSnapshot).order_by(col(DatasetSnapshot.id).desc()).limit(1)).first()
+
+
+def snapshot_rows(session: Session, snapshot_id: int, side: str | None = None) -> list[SnapshotExample]:
+    query = select(SnapshotExample).where(SnapshotExample.snapshot_id == snapshot_id)
+    if side:
+        query = query.where(SnapshotExample.side == side)
+    return list(session.exec(query.order_by(col(SnapshotExample.source_key))))

@@ -1,0 +1,31 @@
+"""Counts for `ft status`, the App Home tab and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from storage.models import (DatasetSnapshot, Example, ExampleStatus, JobStatus, ModelVersion,
+                            TrainingJob, VersionStatus)
+
+
+def _counts(session: Session, column, states) -> dict[str, int]:  # noqa: ANN001
+    counts = dict.fromkeys(states, 0)
+    for state, n in session.exec(select(column, func.count()).group_by(column)):
+        counts[state] = n
+    return counts
+
+
+def status(session: Session) -> dict[str, Any]:
+    deployed = session.exec(
+        select(ModelVersion.name).where(ModelVersion.status == VersionStatus.DEPLOYED)
+    ).first()
+    return {
+        "examples": _counts(session, Example.status, ExampleStatus.ALL),
+        "snapshots": session.exec(select(func.count()).select_from(DatasetSnapshot)).one(),
+        "jobs": _counts(session, TrainingJob.status, JobStatus.ALL),
+        "versions": _counts(session, ModelVersion.status, VersionStatus.ALL),
+        "deployed": deployed,
+    }
