@@ -1,0 +1,1 @@
+"""Serving: the OpenAI-compatible client, the embedded model server, vLLM, deployment, retrieval."""

@@ -1,0 +1,122 @@
+"""`ft import-slack`'s core on a small export the test builds, on SQLite and PostgreSQL."""
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from bot.export import ExportError
+from bot.importer import import_slack_export
+from bot.threads import Rules
+from storage.models import Example, ExampleStatus
+from tests.slack_export import ExportBuilder, support_workspace
+
+RULES = Rules(curators=frozenset({"UCURATOR"}), max_answer_chars=200)
+
+
+def _import(store, path, **kw):
+    return import_slack_export(store, path, label_emoji="white_check_mark", rules=RULES, **kw)
+
+
+def _examples(store):
+    with store.session() as s:
+        return {e.question.splitlines()[0]: e for e in s.exec(select(Example))}
+
+
+def test_labelled_threads_become_examples(store, tmp_path):
+    summary = _import(store, support_workspace().write_dir(tmp_path / "export"))
+    ex = _examples(store)
+    trial = ex["How long is the trial?"]
+    assert trial.answer == "The trial lasts 21 days."  # greeting mention dropped, markup gone
+    assert (trial.status, trial.approved_by, trial.labelled_by) == (ExampleStatus.APPROVED, "UCURATOR", "UCURATOR")
+    assert trial.source_key.startswith("slack:CSUP:")
+    solo = ex["what does the Solo plan cost"]
+    assert solo.answer == "Solo is €9 a month, see pricing." and solo.status == ExampleStatus.CANDIDATE
+    # Flagged, and not approved even with a curator's ✅.
+    assert [f["code"] for f in ex["Export to DATEV?"].flags] == ["asker_answer"]
+    assert [f["code"] for f in ex["is it down?"].flags] == ["empty_answer"]
+    assert [f["code"] for f in ex["status page?"].flags] == ["bot_message"]
+    assert all(ex[q].status == ExampleStatus.CANDIDATE for q in ("Export to DATEV?", "is it down?", "status page?"))
+    # The asker's follow-up is part of the question; PII redacted, invoice id kept.
+    charged = ex["My card was charged twice"]
+    assert charged.question == ("My card was charged twice\nit's for invoice QM-2026-00042, mail me at <email> or <phone>")
+    assert charged.answer == "Refunded to IBAN <iban> for QM-2026-00042; card <card> untouched."
+    assert summary.labels == 8 and summary.imported == 7 and summary.approved == 3
+    assert summary.flagged == {"asker_answer": 1, "empty_answer": 1, "bot_message": 1}
+    assert summary.skipped == {"label on the question, not on a reply": 1}
+    assert set(summary.channels) == {"support", "random"}
+
+
+def test_second_import_changes_nothing(store, tmp_path):
+    path = support_workspace().write_dir(tmp_path / "export")
+    _import(store, path)
+    before = {k: (e.id, e.status, e.updated_at) for k, e in _examples(store).items()}
+    again = _import(store, path)
+    assert again.imported == 0 and again.skipped["already imported"] == 7
+    assert {k: (e.id, e.status, e.updated_at) for k, e in _examples(store).items()} == before
+
+
+@pytest.mark.parametrize("top", ["", "Quillmate Slack export Oct 1 2026 - Oct 31 2026/"])
+def test_zip_exports_and_channel_filter(store, tmp_path, top):
+    path = support_workspace().write_zip(tmp_path / "export.zip", top=top)
+    summary = _import(store, path, channels=["#random"])
+    assert summary.channels == ["random"] and summary.imported == 1
+    assert list(_examples(store)) == ["lunch?"]
+
+
+def test_long_answers_are_flagged(store, tmp_path):
+    b = ExportBuilder().channel("support", "C1").user("UA", "A").user("UQ", "Q")
+    b.thread("support", "UQ", "tell me everything", [("UA", "x" * 201, ["UCURATOR"])])
+    _import(store, b.write_dir(tmp_path / "e"))
+    [ex] = _examples(store).values()
+    assert [f["code"] for f in ex.flags] == ["too_long"] and ex.status == ExampleStatus.CANDIDATE
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda p: (p / "channels.json").unlink(), "channels.json not found"),
+    (lambda p: (p / "support" / sorted(x.name for x in (p / "support").iterdir())[0]).write_text('[{"ts": "1",'),
+     "malformed JSON"),
+    (lambda p: (p / "channels.json").write_text('{"not": "a list"}'), "expected a list of channels"),
+])
+def test_broken_exports_name_the_file_and_write_nothing(store, tmp_path, breakage, message):
+    path = support_workspace().write_dir(tmp_path / "export")
+    breakage(path)
+    with pytest.raises(ExportError, match=message) as err:
+        _import(store, path)
+    assert str(tmp_path) in str(err.value)
+    assert _examples(store) == {}
+
+
+def test_missing_corrupt_and_unknown(store, tmp_path):
+    with pytest.raises(ExportError, match="no such file"):
+        _import(store, tmp_path / "nope")
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ExportError, match="not a readable Slack export zip"):
+        _import(store, tmp_path / "bad.zip")
+    with pytest.raises(ExportError, match="no channel named general"):
+        _import(store, support_workspace().write_dir(tmp_path / "e"), channels=["general"])
+
+
+def test_big_days_big_messages_emoji_and_rtl(store, tmp_path):
+    b = ExportBuilder().channel("support", "C1").user("UA", "وكيل").user("UQ", "Q")
+    big = "🙂 " + "ש" * 40_000
+    for i in range(3_300):  # about 10,000 messages on one day
+        b.thread("support", "UQ", f"سؤال رقم {i}؟ 🤔", [("UA", f"الجواب {i} ✅", ["UCURATOR"]), ("UQ", "شكرا")])
+        b.clock -= 100
+    b.thread("support", "UQ", "big one", [("UA", big, ["UA"])])
+    path = b.write_dir(tmp_path / "e")
+    assert len(list((path / "support").iterdir())) <= 2
+    rules = Rules(curators=frozenset({"UCURATOR"}), max_answer_chars=50_000)
+    summary = import_slack_export(store, path, label_emoji="white_check_mark", rules=rules)
+    assert summary.imported == 3_301 and summary.approved == 3_300
+    ex = _examples(store)
+    assert ex["سؤال رقم 7؟ 🤔"].answer == "الجواب 7 ✅"
+    assert ex["big one"].answer == big.strip()
+
+
+def test_skin_tone_labels_and_json_summary(store, tmp_path):
+    b = ExportBuilder().channel("support", "C1").user("UA", "A").user("UQ", "Q")
+    b.thread("support", "UQ", "q?", [("UA", "a.", [])])
+    b.messages["support"][-1]["reactions"] = [{"name": "white_check_mark::skin-tone-3", "users": ["UA"], "count": 1}]
+    summary = _import(store, b.write_dir(tmp_path / "e"))
+    assert json.loads(json.dumps(summary.as_dict()))["imported"] == 1

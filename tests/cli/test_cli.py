@@ -1,0 +1,134 @@
+"""The `ft` command as a user runs it, on SQLite and PostgreSQL."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ftbot.cli.main import app
+from tests.slack_export import support_workspace
+
+runner = CliRunner()
+FT = shutil.which("ft", path=str(Path(sys.executable).parent))
+
+
+def ft(*args):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def ft_json(*args):
+    result = ft(*args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_init_import_list_decide_status(ft_env, tmp_path):
+    assert ft("init").exit_code == 0
+    export = support_workspace().write_dir(tmp_path / "export")
+    summary = ft_json("import-slack", str(export), "--channel", "support", "--json")
+    assert (summary["imported"], summary["approved"], summary["candidates"]) == (6, 2, 4)
+
+    examples = ft_json("examples", "list", "--json")
+    assert {"id", "status", "question", "answer", "flags", "source"} <= set(examples[0])
+    candidates = ft_json("examples", "list", "--status", "candidate", "--json")
+    assert len(candidates) == 4
+    solo = next(e for e in candidates if e["question"] == "what does the Solo plan cost")
+    datev = next(e for e in candidates if e["flags"])
+
+    result = ft("examples", "approve", str(solo["id"]))
+    assert result.exit_code == 0 and f"approved 1: {solo['id']}" in result.stdout
+    assert ft("examples", "reject", str(datev["id"])).exit_code == 0
+    status = ft_json("status", "--json")
+    assert status["examples"] == {"candidate": 2, "approved": 3, "rejected": 1}
+    assert status["snapshots"] == 0 and status["deployed"] is None and status["jobs"]["queued"] == 0
+
+    snap = ft_json("dataset", "snapshot", "--json")
+    assert snap["created"] and snap["examples"] == 3 and snap["train"] + snap["validation"] == 3
+    assert ft_json("status", "--json")["snapshots"] == 1
+
+    missing = ft("examples", "approve", "9999")
+    assert missing.exit_code == 1 and "no example with id 9999" in missing.output
+
+
+def test_export_formats_and_splits(ft_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("FT_VAL_PERCENT", "50")
+    ft("import-slack", str(support_workspace().write_dir(tmp_path / "export")))
+    ft("examples", "approve", *[str(e["id"]) for e in ft_json("examples", "list", "--json") if not e["flags"]])
+    lines = {}
+    for split in ("train", "validation", "all"):
+        result = ft("examples", "export", "--split", split)
+        assert result.exit_code == 0
+        lines[split] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines["all"]) == 4
+    assert sorted(map(json.dumps, lines["train"] + lines["validation"])) == sorted(map(json.dumps, lines["all"]))
+    first = lines["all"][0]["messages"]
+    assert [m["role"] for m in first] == ["user", "assistant"]
+
+    out = tmp_path / "pc.jsonl"
+    assert ft("examples", "export", "--format", "prompt-completion", "-o", str(out)).exit_code == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {"prompt", "completion"} == set(records[0]) and len(records) == 4
+    assert ft("examples", "export", "--format", "csv").exit_code != 0
+
+
+def test_jsonl_import_reports_bad_lines_and_keeps_good_ones(ft_env, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": "Q1?"},
+                                 {"role": "assistant", "content": "A1."}]}),
+        json.dumps({"prompt": "Q2?", "completion": "A2."}),
+        "{not json",
+        json.dumps({"messages": [{"role": "user", "content": "only a question"}]}),
+        json.dumps({"prompt": "Q3, mail me at x@example.com", "completion": "A3."}),
+    ]) + "\n", encoding="utf-8")
+    result = ft("examples", "import", str(path), "--approve")
+    assert result.exit_code == 1
+    assert f"{path}:3: not valid JSON" in result.output
+    assert f"{path}:4: a conversation must end with a user message" in result.output
+    stored = ft_json("examples", "list", "--json")
+    assert [(e["question"], e["status"]) for e in stored] == [
+        ("Q1?", "approved"), ("Q2?", "approved"), ("Q3, mail me at <email>", "approved")]
+    # Idempotent: the same file again adds nothing.
+    ft("examples", "import", str(path))
+    assert len(ft_json("examples", "list", "--json")) == 3
+
+
+def test_real_ft_command_fails_in_one_line(ft_env, tmp_path):
+    """Bad input: one line naming the file, non-zero exit, no traceback, nothing written."""
+    env = {**os.environ}
+    bad_zip = tmp_path / "export.zip"
+    bad_zip.write_bytes(b"garbage")
+    proc = subprocess.run([FT, "import-slack", str(bad_zip)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and str(bad_zip) in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    no_channels = support_workspace().write_zip(tmp_path / "nochan.zip")
+    import zipfile
+    with zipfile.ZipFile(no_channels) as src, zipfile.ZipFile(tmp_path / "stripped.zip", "w") as dst:
+        for item in src.namelist():
+            if item != "channels.json":
+                dst.writestr(item, src.read(item))
+    proc = subprocess.run([FT, "import-slack", str(tmp_path / "stripped.zip")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "channels.json not found" in proc.stderr and "Traceback" not in proc.stderr
+
+    proc = subprocess.run([FT, "status", "--json"], capture_output=True, text=True, env=env)
+    assert json.loads(proc.stdout)["examples"] == {"candidate": 0, "approved": 0, "rejected": 0}
+
+    env["FT_VAL_PERCENT"] = "lots"
+    proc = subprocess.run([FT, "status"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "FT_VAL_PERCENT" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("db", ["postgresql+psycopg://nobody@127.0.0.1:1/none"])
+def test_unreachable_database_is_one_line(tmp_path, db):
+    env = {**os.environ, "FT_DATABASE_URL": db, "FT_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run([FT, "status"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: database unavailable")
+    assert "Traceback" not in proc.stderr
