@@ -14,6 +14,8 @@ _STYLES = [
     re.compile(r"`([^`\n]+)`"),
 ]
 _EMOJI_CODE = re.compile(r":[a-z0-9_+'-]+(?:::skin-tone-\d)?:")
+# Pictographs, symbols, skin tones, variation selectors, joiners and keycaps.
+_EMOJI_CHARS = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE00-\uFE0F\u200D\u20E3]+")
 _ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
 
 
@@ -48,11 +50,4 @@ def to_plain(text: str, names: Mapping[str, str] | None = None) -> str:
 
 def strip_emoji(text: str) -> str:
     """What is left once emoji (codes and pictographs) are removed: empty means emoji-only."""
-    text = _EMOJI_CODE.sub("", text)
-    return "".join(ch for ch in text if not _is_emoji(ch)).strip()
-
-
-def _is_emoji(ch: str) -> bool:
-    cp = ord(ch)
-    return (0x1F000 <= cp <= 0x1FAFF or 0x2600 <= cp <= 0x27BF or 0xFE00 <= cp <= 0xFE0F
-            or cp in (0x200D, 0x20E3) or 0x1F3FB <= cp <= 0x1F3FF)
+    return _EMOJI_CHARS.sub("", _EMOJI_CODE.sub("", text)).strip()

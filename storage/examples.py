@@ -41,30 +41,33 @@ def add_examples(session: Session, items: Sequence[NewExample]) -> list[tuple[st
     and decisions people made are never undone by an import.
     """
     prepared = [_prepare(item) for item in items]
+    keys = [dedup_key(p.question, p.answer) for p in prepared]
     by_source = _existing(session, Example.source_key, [p.source_key for p in prepared])
-    by_dedup = _existing(session, Example.dedup_key, [p.dedup_key for p in prepared])
+    by_dedup = _existing(session, Example.dedup_key, keys)
     results: list[tuple[str, Example | None]] = []
-    for row in prepared:
-        existing = by_source.get(row.source_key)
+    for item, key in zip(prepared, keys):
+        existing = by_source.get(item.source_key)
         if existing is not None:
-            if (existing.status == ExampleStatus.CANDIDATE and row.status == ExampleStatus.APPROVED
+            if (existing.status == ExampleStatus.CANDIDATE and item.status == ExampleStatus.APPROVED
                     and not existing.flags):
-                _decide(existing, ExampleStatus.APPROVED, row.approved_by)
+                _decide(existing, ExampleStatus.APPROVED, item.approved_by)
                 results.append((UPGRADED, existing))
             else:
                 results.append((EXISTS, existing))
             continue
-        if row.dedup_key in by_dedup:
-            results.append((DUPLICATE, by_dedup[row.dedup_key]))
+        if key in by_dedup:
+            results.append((DUPLICATE, by_dedup[key]))
             continue
+        row = _row(item, key)
         session.add(row)
-        by_source[row.source_key] = by_dedup[row.dedup_key] = row
+        by_source[row.source_key] = by_dedup[key] = row
         results.append((CREATED, row))
     session.flush()
     return results
 
 
-def _prepare(item: NewExample) -> Example:
+def _prepare(item: NewExample) -> NewExample:
+    """Redacted and checked; an Example row is built only for what gets stored (rows are costly)."""
     question, found_q = redact(item.question.strip())
     answer, found_a = redact(item.answer.strip())
     source = dict(item.source)
@@ -73,13 +76,15 @@ def _prepare(item: NewExample) -> Example:
     status = item.status
     if item.flags and status == ExampleStatus.APPROVED:
         status = ExampleStatus.CANDIDATE  # flagged pairs wait for a person
-    row = Example(
-        source_key=item.source_key, dedup_key=dedup_key(question, answer), question=question,
-        answer=answer, status=status, flags=list(item.flags), source=source,
-        labelled_by=item.labelled_by,
-    )
-    if status == ExampleStatus.APPROVED:
-        _decide(row, status, item.approved_by)
+    return NewExample(item.source_key, question, answer, status, list(item.flags), source, item.labelled_by,
+                      item.approved_by if status == ExampleStatus.APPROVED else None)
+
+
+def _row(item: NewExample, key: str) -> Example:
+    row = Example(source_key=item.source_key, dedup_key=key, question=item.question, answer=item.answer,
+                  status=item.status, flags=item.flags, source=item.source, labelled_by=item.labelled_by)
+    if item.status == ExampleStatus.APPROVED:
+        _decide(row, item.status, item.approved_by)
     return row
 
 
