@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from storage.dedup import dedup_key
@@ -93,7 +94,10 @@ def _existing(session: Session, column, keys: list[str]) -> dict[str, Example]: 
     unique = list(dict.fromkeys(keys))
     for i in range(0, len(unique), _CHUNK):
         chunk = unique[i:i + _CHUNK]
-        for ex in session.exec(select(Example).where(col(column).in_(chunk))):
+        # Inlined literals let PostgreSQL hash the list; bound parameters made it compare each
+        # row against every key (seconds per chunk on a table it has no statistics for yet).
+        keys_param = bindparam("keys", chunk, expanding=True, literal_execute=True)
+        for ex in session.exec(select(Example).where(col(column).in_(keys_param))):
             found[getattr(ex, column.key)] = ex
     return found
 
