@@ -11,9 +11,7 @@ import pytest
 from storage import open_store
 
 PG_URL = os.environ.get("FT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.is_dir():  # a clone inside the work tree's main/ has shared/ beside it
-    SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the clone, as in CI
 QUILLMATE_EXPORT = SHARED / "data" / "quillmate-slack-export"
 
 _pg_error: str | None = None
