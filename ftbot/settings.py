@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path(".ftbot")
     database_url: str = ""  # empty: a SQLite file inside data_dir
@@ -20,6 +20,17 @@ class Settings(BaseSettings):
     label_emoji: str = "white_check_mark"
     val_percent: int = Field(15, ge=0, le=100)
     max_answer_chars: int = Field(4000, gt=0)
+
+    # Slack. The tokens keep Slack's own variable names.
+    slack_bot_token: str = Field("", validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = Field("", validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str = Field("", validation_alias="SLACK_APP_TOKEN")  # set: Socket Mode
+    slack_api_url: str = ""  # overrides https://slack.com/api/ (tests, proxies)
+    approvals_channel: str = ""  # where training progress and approval requests go
+
+    # The model server (the embedded `ft serve`, or vLLM): OpenAI-compatible.
+    model_server_url: str = "http://127.0.0.1:8000"
+    answer_timeout_s: float = Field(30.0, gt=0)
 
     @field_validator("admins", "curators", mode="before")
     @classmethod

@@ -143,6 +143,22 @@ def list_examples(session: Session, status: str | None = None, limit: int | None
     return list(session.exec(query))
 
 
+def withdraw(session: Session, source_key: str, user: str) -> str:
+    """Remove a labelled example when the person who labelled it takes the label back.
+
+    Returns "withdrawn", "not_found", "not_labeller" or "in_snapshot" (a snapshot used it: kept).
+    """
+    ex = session.exec(select(Example).where(Example.source_key == source_key)).first()
+    if ex is None:
+        return "not_found"
+    if ex.labelled_by != user:
+        return "not_labeller"
+    if used_by_snapshot(session, ex.id):
+        return "in_snapshot"
+    session.delete(ex)
+    return "withdrawn"
+
+
 def used_by_snapshot(session: Session, ex_id: int) -> bool:
     return session.exec(select(SnapshotExample.id).where(SnapshotExample.example_id == ex_id).limit(1)).first() is not None
 

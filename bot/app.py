@@ -1,0 +1,51 @@
+"""The Bolt app: one register() per Slack surface, retries dropped, one error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+
+log = logging.getLogger("ftbot.bot")
+
+
+def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
+              metrics: BotMetrics | None = None) -> AsyncApp:
+    from bot import asking, commands, curation, home, labelling, shortcut
+    from storage.events import first_delivery
+
+    client = AsyncWebClient(token=token, base_url=api_url) if api_url else AsyncWebClient(token=token)
+    app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
+    metrics = metrics or BotMetrics()
+
+    @app.middleware
+    async def drop_retries(body, next):  # noqa: ANN001
+        """An event_id seen before is acknowledged and ignored (Slack retries what it thinks was lost)."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not await deps.db(lambda s: first_delivery(s, event_id)):
+            metrics.events.labels(kind="event", outcome="duplicate").inc()
+            return BoltResponse(status=200, body="")
+        metrics.events.labels(kind=body.get("type") or ("command" if body.get("command") else "other"),
+                              outcome="handled").inc()
+        await next()
+
+    for surface in (labelling, shortcut, curation, home, asking, commands):
+        surface.register(app, deps, metrics)
+
+    @app.error
+    async def on_error(error, body, respond, logger):  # noqa: ANN001
+        # Never a traceback in Slack: log it, tell the person in one sentence.
+        log.exception("unhandled error in a Slack listener", exc_info=error)
+        if respond is not None and isinstance(body, dict) and body.get("response_url"):
+            try:
+                await respond(text="Sorry, something went wrong on our side; it has been logged.",
+                              response_type="ephemeral", replace_original=False)
+            except Exception:  # noqa: BLE001
+                log.warning("could not tell the user about the error")
+
+    return app

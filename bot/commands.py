@@ -1,0 +1,5 @@
+"""Placeholder until this surface lands."""
+
+
+def register(app, deps, metrics):  # noqa: ANN001
+    pass

@@ -1,0 +1,54 @@
+"""What every listener needs, built once by `ft bot` and handed to each surface's register()."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from sqlmodel import Session
+
+from bot.threads import Rules
+from serving.client import ModelClient
+from storage import Store
+
+T = TypeVar("T")
+
+
+@dataclass
+class Deps:
+    store: Store
+    model: ModelClient
+    admins: frozenset[str]
+    curators: frozenset[str]
+    label_emoji: str = "white_check_mark"
+    max_answer_chars: int = 4000
+    approvals_channel: str = ""
+    answer_timeout_s: float = 30.0
+    # Background work started after an ack; kept so tests and shutdown can wait for it.
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(curators=self.curators | self.admins, max_answer_chars=self.max_answer_chars)
+
+    def is_curator(self, user: str | None) -> bool:
+        return bool(user) and (user in self.curators or user in self.admins)
+
+    def is_admin(self, user: str | None) -> bool:
+        return bool(user) and user in self.admins
+
+    async def db(self, fn: Callable[[Session], T]) -> T:
+        """Run one transaction off the event loop, so acks are never held up by the database."""
+
+        def run() -> T:
+            with self.store.session() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    def spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task

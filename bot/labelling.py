@@ -1,0 +1,89 @@
+"""Labelling by reaction: a ✅ on a reply in a thread stores the pair; removing it withdraws it."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot import texts
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+from bot.slack_api import People, fetch_thread
+from bot.threads import Skipped, extract, source_key
+from storage.examples import CREATED, DUPLICATE, UPGRADED, add_examples, withdraw
+
+log = logging.getLogger("ftbot.bot")
+ACK_REACTION = "inbox_tray"  # the bot's quiet "got it"
+
+
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    people: People | None = None
+
+    def is_label(event: dict) -> bool:
+        return (event.get("reaction", "").split("::", 1)[0] == deps.label_emoji
+                and (event.get("item") or {}).get("type") == "message")
+
+    @app.event("reaction_added")
+    async def on_reaction_added(event, client):  # noqa: ANN001
+        nonlocal people
+        if not is_label(event):
+            return
+        channel, ts, reactor = event["item"]["channel"], event["item"]["ts"], event["user"]
+        people = people or People(client)
+        thread = await fetch_thread(client, channel, ts)
+        await people.learn(thread)
+        channel_name = await _channel_name(client, channel)
+        result = extract(thread, ts, [reactor], channel_id=channel, channel_name=channel_name,
+                         names=people.names, rules=deps.rules, bots=frozenset(people.bots))
+        if isinstance(result, Skipped):
+            metrics.events.labels(kind="label", outcome="skipped").inc()
+            await _ephemeral(client, channel, reactor, texts.label_skipped(result.reason))
+            return
+        [(outcome, example)] = await deps.db(lambda s: add_examples(s, [result]))
+        metrics.events.labels(kind="label", outcome=outcome).inc()
+        if outcome == DUPLICATE:
+            await _ephemeral(client, channel, reactor, texts.label_duplicate(example.id))
+            return
+        if outcome in (CREATED, UPGRADED):
+            await _react(client, channel, ts)
+        if example.flags and outcome == CREATED:
+            await _ephemeral(client, channel, reactor, texts.label_flagged(example.flags))
+
+    @app.event("reaction_removed")
+    async def on_reaction_removed(event, client):  # noqa: ANN001
+        if not is_label(event):
+            return
+        channel, ts, user = event["item"]["channel"], event["item"]["ts"], event["user"]
+        outcome = await deps.db(lambda s: withdraw(s, source_key(channel, ts), user))
+        metrics.events.labels(kind="unlabel", outcome=outcome).inc()
+        if outcome == "withdrawn":
+            try:
+                await client.reactions_remove(channel=channel, timestamp=ts, name=ACK_REACTION)
+            except SlackApiError:
+                pass
+        elif outcome == "in_snapshot":
+            await _ephemeral(client, channel, user, texts.UNLABEL_TOO_LATE)
+
+
+async def _channel_name(client, channel: str) -> str:  # noqa: ANN001
+    try:
+        return (await client.conversations_info(channel=channel))["channel"].get("name", channel)
+    except SlackApiError:
+        return channel
+
+
+async def _react(client, channel: str, ts: str) -> None:  # noqa: ANN001
+    try:
+        await client.reactions_add(channel=channel, timestamp=ts, name=ACK_REACTION)
+    except SlackApiError as exc:
+        if exc.response.get("error") != "already_reacted":
+            log.warning("could not acknowledge a label: %s", exc.response.get("error"))
+
+
+async def _ephemeral(client, channel: str, user: str, text: str) -> None:  # noqa: ANN001
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except SlackApiError as exc:
+        log.warning("could not send an ephemeral note: %s", exc.response.get("error"))

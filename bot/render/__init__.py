@@ -1,0 +1,1 @@
+"""Block Kit and message rendering, one module per surface: listeners never build blocks inline."""

@@ -1,0 +1,81 @@
+"""`ft bot`: HTTP on aiohttp (POST /slack/events, GET /healthz, GET /metrics), or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+
+log = logging.getLogger("ftbot.bot")
+
+
+def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def metrics_page(_: web.Request) -> web.Response:
+        from storage.stats import status
+
+        counts = await deps.db(status)
+        for state, n in counts["examples"].items():
+            metrics.examples.labels(status=state).set(n)
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def drain(_: web.Application) -> None:
+        if deps.tasks:
+            await asyncio.wait(list(deps.tasks), timeout=10)
+        await deps.model.close()
+
+    web_application = web.Application()
+    web_application.router.add_post("/slack/events", slack_events)
+    web_application.router.add_get("/healthz", healthz)
+    web_application.router.add_get("/metrics", metrics_page)
+    web_application.on_shutdown.append(drain)
+    return web_application
+
+
+def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
+    from bot.app import build_app
+    from serving.client import ModelClient
+    from storage import open_store
+
+    deps = Deps(
+        store=open_store(settings.db_url), model=ModelClient(settings.model_server_url, settings.answer_timeout_s),
+        admins=frozenset(settings.admins), curators=frozenset(settings.curators),
+        label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
+        approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
+    )
+    metrics = BotMetrics()
+    app = build_app(deps, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
+                    api_url=settings.slack_api_url, metrics=metrics)
+    return app, deps, metrics
+
+
+def run(settings, port: int) -> None:  # noqa: ANN001
+    app, deps, metrics = build(settings)
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        async def socket_mode() -> None:
+            # /healthz and /metrics still answer over HTTP in Socket Mode.
+            runner = web.AppRunner(web_app(app, deps, metrics))
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", port).start()
+            await AsyncSocketModeHandler(app, settings.slack_app_token).start_async()
+
+        asyncio.run(socket_mode())
+    else:
+        log.info("ftbot listening on :%d (POST /slack/events)", port)
+        web.run_app(web_app(app, deps, metrics), port=port, print=None)

@@ -1,0 +1,50 @@
+"""Reading from Slack's Web API what the extraction needs: a whole thread, people's names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
+
+
+async def fetch_thread(client: AsyncWebClient, channel: str, ts: str) -> list[dict[str, Any]]:
+    """The thread that holds message `ts` (root first), every page of it."""
+    first = await client.conversations_replies(channel=channel, ts=ts, limit=200)
+    messages = list(first["messages"])
+    target = next((m for m in messages if m.get("ts") == ts), None)
+    root_ts = (target or {}).get("thread_ts") or ts
+    if root_ts != ts and not any(m.get("ts") == root_ts for m in messages):
+        # Asked with a reply's ts, Slack may return only that reply: ask again from the root.
+        first = await client.conversations_replies(channel=channel, ts=root_ts, limit=200)
+        messages = list(first["messages"])
+    cursor = (first.get("response_metadata") or {}).get("next_cursor")
+    while cursor:
+        page = await client.conversations_replies(channel=channel, ts=root_ts, limit=200, cursor=cursor)
+        messages.extend(page["messages"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+    return sorted({m["ts"]: m for m in messages}.values(), key=lambda m: float(m["ts"]))
+
+
+class People:
+    """Display names and bot-ness of Slack users, looked up once each."""
+
+    def __init__(self, client: AsyncWebClient):
+        self.client = client
+        self.names: dict[str, str] = {}
+        self.bots: set[str] = set()
+
+    async def learn(self, messages: list[dict[str, Any]]) -> None:
+        wanted = {m.get("user") for m in messages} | {u for m in messages for u in _MENTION.findall(m.get("text", ""))}
+        for uid in sorted(u for u in wanted if u and u not in self.names):
+            try:
+                user = (await self.client.users_info(user=uid))["user"]
+            except Exception:  # noqa: BLE001  (a deleted or foreign user: keep the id)
+                self.names[uid] = uid
+                continue
+            profile = user.get("profile") or {}
+            self.names[uid] = profile.get("display_name") or profile.get("real_name") or user.get("name") or uid
+            if user.get("is_bot"):
+                self.bots.add(uid)

@@ -1,0 +1,88 @@
+"""Async client for the serving contract (vLLM's OpenAI-compatible API, or the embedded server)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+
+class ModelServerError(Exception):
+    """The server answered with an error (status and its message)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"model server answered {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class ModelServerUnavailable(Exception):
+    """No answer in time, or no connection."""
+
+
+class ModelClient:
+    def __init__(self, base_url: str, timeout_s: float = 30.0, session: aiohttp.ClientSession | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session = session
+        self._own_session = session is None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    async def _request(self, method: str, path: str, json: dict | None = None,
+                       timeout: aiohttp.ClientTimeout | None = None) -> tuple[int, Any]:
+        http = await self._http()
+        try:
+            async with http.request(method, self.base_url + path, json=json, timeout=timeout or self.timeout) as resp:
+                ctype = resp.headers.get("Content-Type", "")
+                body: Any = await resp.json() if "json" in ctype else await resp.text()
+                if resp.status >= 400:
+                    raise ModelServerError(resp.status, _error_message(body))
+                return resp.status, body
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
+
+    async def models(self) -> list[dict[str, Any]]:
+        _, body = await self._request("GET", "/v1/models")
+        return list(body.get("data", []))
+
+    async def chat(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
+                   temperature: float = 0.0, timeout_s: float | None = None) -> str:
+        payload = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        _, body = await self._request("POST", "/v1/chat/completions", payload, timeout)
+        return body["choices"][0]["message"]["content"]
+
+    async def load_adapter(self, name: str, path: str) -> str:
+        _, body = await self._request("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+        return str(body)
+
+    async def unload_adapter(self, name: str) -> str:
+        _, body = await self._request("POST", "/v1/unload_lora_adapter", {"lora_name": name})
+        return str(body)
+
+    async def base_model(self) -> str:
+        """The served base model's name: the listed model that is no adapter."""
+        for card in await self.models():
+            if not card.get("parent"):
+                return card["id"]
+        raise ModelServerError(500, "the server lists no base model")
+
+
+def _error_message(body: Any) -> str:
+    # vLLM: {"error": {"message": …}} (newer) or {"message": …} (ErrorResponse); plain text otherwise.
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message", err))
+        return str(body.get("message") or err or body)
+    return str(body)[:500]

@@ -1,0 +1,68 @@
+"""A small local model server stub that speaks the serving contract (vLLM's OpenAI-compatible API).
+
+It answers from a script instead of a model; tests that need real generation use `ft serve`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+class ModelStub:
+    def __init__(self, base: str = "base-model") -> None:
+        self.base = base
+        self.adapters: dict[str, str] = {}
+        self.requests: list[dict] = []
+        self.answer = "The trial lasts 21 days."
+        self.delay_s = 0.0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _models(self, _: web.Request) -> web.Response:
+        data = [{"id": self.base, "object": "model", "root": self.base, "parent": None}]
+        data += [{"id": n, "object": "model", "root": p, "parent": self.base} for n, p in self.adapters.items()]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        import asyncio
+
+        body = await request.json()
+        self.requests.append(body)
+        if body.get("model") not in {self.base, *self.adapters}:
+            return web.json_response({"error": {"message": f"The model `{body.get('model')}` does not exist.",
+                                                "type": "NotFoundError", "code": 404}}, status=404)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+                                  "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant", "content": self.answer}}]})
+
+    async def _load(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["lora_name"] in self.adapters:
+            return web.json_response({"error": {"message": "already loaded", "code": 400}}, status=400)
+        self.adapters[body["lora_name"]] = body["lora_path"]
+        return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' added successfully.")
+
+    async def _unload(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.adapters.pop(body["lora_name"], None) is None:
+            return web.json_response({"error": {"message": "not found", "code": 404}}, status=404)
+        return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' removed successfully.")
+
+    async def start(self) -> "ModelStub":
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/load_lora_adapter", self._load)
+        app.router.add_post("/v1/unload_lora_adapter", self._unload)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
