@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     model_server_url: str = "http://127.0.0.1:8000"
     answer_timeout_s: float = Field(30.0, gt=0)
 
+    log_level: str = "INFO"
+    log_json: bool = False
+
     @field_validator("admins", "curators", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -95,6 +95,27 @@ def import_slack(
     console.print(table)
 
 
+@app.command()
+def bot(
+    ctx: typer.Context,
+    port: Optional[int] = typer.Option(None, "--port", "-p", envvar="PORT",
+                                       help="HTTP port (default $PORT, else 3000)."),
+) -> None:
+    """Run the Slack bot: HTTP on POST /slack/events (or Socket Mode when SLACK_APP_TOKEN is set)."""
+    from ftbot import logs
+
+    s = common.settings(ctx)
+    missing = [name for name, value in (("SLACK_BOT_TOKEN", s.slack_bot_token),
+                                        ("SLACK_SIGNING_SECRET", s.slack_signing_secret or s.slack_app_token))
+               if not value]
+    if missing:
+        fail(f"{' and '.join(missing)} not set: create the Slack app from manifest.yml and copy its credentials")
+    logs.setup(s.log_level, s.log_json, secrets=[s.slack_bot_token, s.slack_signing_secret, s.slack_app_token])
+    from bot.server import run
+
+    run(s, port or 3000)
+
+
 def _safe_url(url: str) -> str:
     """Database URLs may carry a password; never print it."""
     from sqlalchemy.engine import make_url
