@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -63,13 +64,17 @@ def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
     return app, deps, metrics
 
 
-def run(settings, port: int) -> None:  # noqa: ANN001
+def run(settings, port: int, on_start: Callable[[Deps], None] | None = None) -> None:  # noqa: ANN001
+    """Serve until stopped. on_start runs inside the event loop (the composition root starts the
+    training scheduler there: bot/ itself does not import the trainer)."""
     app, deps, metrics = build(settings)
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         async def socket_mode() -> None:
             # /healthz and /metrics still answer over HTTP in Socket Mode.
+            if on_start:
+                on_start(deps)
             runner = web.AppRunner(web_app(app, deps, metrics))
             await runner.setup()
             await web.TCPSite(runner, "0.0.0.0", port).start()
@@ -77,5 +82,11 @@ def run(settings, port: int) -> None:  # noqa: ANN001
 
         asyncio.run(socket_mode())
     else:
+        web_application = web_app(app, deps, metrics)
+        if on_start:
+            async def started(_: web.Application) -> None:
+                on_start(deps)
+
+            web_application.on_startup.append(started)
         log.info("ftbot listening on :%d (POST /slack/events)", port)
-        web.run_app(web_app(app, deps, metrics), port=port, print=None)
+        web.run_app(web_application, port=port, print=None)

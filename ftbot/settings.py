@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     model_server_url: str = "http://127.0.0.1:8000"
     answer_timeout_s: float = Field(30.0, gt=0)
 
+    # Training.
+    train_schedule: str = "0 2 * * *"  # cron: nightly at 02:00
+    min_new_examples: int = Field(20, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -47,6 +51,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_colons(cls, value: object) -> object:
         return value.strip().strip(":") if isinstance(value, str) else value
+
+    @field_validator("train_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(value)  # raises ValueError with what is wrong
+        return value
 
     @property
     def db_url(self) -> str:

@@ -113,7 +113,12 @@ def bot(
     logs.setup(s.log_level, s.log_json, secrets=[s.slack_bot_token, s.slack_signing_secret, s.slack_app_token])
     from bot.server import run
 
-    run(s, port or 3000)
+    def start_scheduler(deps) -> None:  # noqa: ANN001
+        from trainer import scheduler
+
+        scheduler.start(deps.store, s.train_schedule, s.min_new_examples)
+
+    run(s, port or 3000, on_start=start_scheduler)
 
 
 def _safe_url(url: str) -> str:

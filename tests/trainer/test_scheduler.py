@@ -1,0 +1,48 @@
+"""The scheduler's rule on SQLite and PostgreSQL, and its cron trigger inside a running loop."""
+
+import asyncio
+
+from sqlmodel import select
+
+from storage.examples import NewExample, add_examples
+from storage.models import ExampleStatus, JobStatus, TrainingJob
+from storage.snapshots import create_snapshot
+from trainer import scheduler
+
+
+def _approve(store, n, start=0):
+    with store.session() as s:
+        add_examples(s, [NewExample(f"k{i}", f"q{i}", f"a{i}", status=ExampleStatus.APPROVED)
+                         for i in range(start, start + n)])
+
+
+def test_enqueues_only_with_enough_new_examples_and_nothing_active(store):
+    _approve(store, 4)
+    with store.session() as s:
+        assert scheduler.maybe_enqueue(s, min_new=5) is None
+    _approve(store, 1, start=4)
+    with store.session() as s:
+        job = scheduler.maybe_enqueue(s, min_new=5)
+        assert job is not None and job.requested_by == "scheduler"
+        assert scheduler.maybe_enqueue(s, min_new=5) is None  # one is queued already
+        job.status = JobStatus.SUCCEEDED
+        create_snapshot(s, 15)
+    with store.session() as s:
+        assert scheduler.maybe_enqueue(s, min_new=5) is None  # nothing new since the snapshot
+
+
+async def test_cron_trigger_fires_in_the_loop(store):
+    _approve(store, 3)
+    sched = scheduler.start(store, "* * * * *", min_new=1)
+    try:
+        job = sched.get_job("ftbot-train")
+        job.modify(next_run_time=job.next_run_time.__class__.now(job.next_run_time.tzinfo))
+        for _ in range(100):
+            with store.session() as s:
+                if s.exec(select(TrainingJob)).first():
+                    break
+            await asyncio.sleep(0.05)
+        with store.session() as s:
+            assert [j.requested_by for j in s.exec(select(TrainingJob))] == ["scheduler"]
+    finally:
+        sched.shutdown(wait=False)

@@ -1,0 +1,141 @@
+"""`ft worker`: claim queued jobs, run each in a child process under a heartbeat lease.
+
+A child process per job: GPU memory is freed when it exits, and a crash cannot take the worker
+down. The child dies with the worker (a parent watchdog), so a SIGKILLed worker leaves only an
+expiring lease; another worker then requeues the job and resumes it from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage import Store, open_store
+from storage.models import JobStatus
+from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
+
+log = logging.getLogger("ftbot.worker")
+
+
+@dataclass
+class WorkerConfig:
+    data_dir: Path
+    lease_s: float = 60.0  # a job whose worker stays silent this long goes back to the queue
+    heartbeat_s: float = 5.0
+    poll_s: float = 5.0
+    progress_every_s: float = 3.0  # progress rows are written at most this often
+    stop_grace_s: float = 60.0  # how long a cancelled job may take to stop before it is killed
+    defaults: dict[str, Any] = field(default_factory=dict)  # training settings jobs start from
+
+
+class Worker:
+    def __init__(self, store: Store, config: WorkerConfig, name: str | None = None):
+        self.store = store
+        self.config = config
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stopping = threading.Event()
+
+    def run(self, once: bool = False) -> int:
+        """Work until stopped (or, with once, until the queue is empty). Returns jobs run."""
+        ran = 0
+        while not self.stopping.is_set():
+            with self.store.session() as s:
+                for job_id, status in requeue_expired(s):
+                    log.warning("job %s: its worker went silent; now %s", job_id, status)
+            with self.store.session() as s:
+                job = claim(s, self.name, self.config.lease_s)
+            if job is None:
+                if once:
+                    break
+                self.stopping.wait(self.config.poll_s)
+                continue
+            ran += 1
+            self.run_job(job.id, job.attempts)
+        return ran
+
+    def run_job(self, job_id: int, attempt: int) -> str:
+        log.info("job %s: claimed by %s (attempt %s)", job_id, self.name, attempt)
+        ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited CUDA or thread state
+        parent_end, child_end = ctx.Pipe(duplex=False)
+        stop = ctx.Event()
+        child = ctx.Process(target=child_main, name=f"ftbot-job-{job_id}", daemon=True, args=(
+            self.store.url, job_id, str(self.config.data_dir), self.config.defaults, stop, child_end,
+            os.getpid(), self.config.progress_every_s))
+        child.start()
+        child_end.close()
+        cancel, cancel_at = False, None
+        while child.is_alive():
+            child.join(self.config.heartbeat_s)
+            with self.store.session() as s:
+                ours, cancel = heartbeat(s, job_id, self.name, self.config.lease_s)
+            if not ours:
+                log.error("job %s: lease lost; stopping the child", job_id)
+                child.kill()
+                child.join()
+                return "lost"
+            if (cancel or self.stopping.is_set()) and cancel_at is None:
+                stop.set()
+                cancel_at = time.monotonic()
+            if cancel_at and time.monotonic() - cancel_at > self.config.stop_grace_s:
+                child.kill()
+        result = parent_end.recv() if parent_end.poll() else ("error", f"the job process exited with code {child.exitcode}")
+        error = version = None
+        if result[0] == "ok":
+            status, version = JobStatus.SUCCEEDED, result[1]
+        elif result[0] == "stopped":
+            # Cancelled by a person, or this worker is shutting down: then another worker resumes it.
+            status = JobStatus.CANCELLED if cancel else JobStatus.QUEUED
+        else:
+            status, error = JobStatus.FAILED, result[1]
+        with self.store.session() as s:
+            if status == JobStatus.QUEUED:
+                release(s, job_id, self.name)
+            else:
+                finish(s, job_id, self.name, status, error=error, version_id=version)
+        log.info("job %s: %s%s", job_id, status, f" ({error.splitlines()[-1]})" if error else "")
+        return status
+
+
+def child_main(db_url: str, job_id: int, data_dir: str, defaults: dict, stop, conn, parent_pid: int,
+               progress_every_s: float) -> None:  # noqa: ANN001
+    """The job process: train, evaluate, record the version; report the outcome on `conn`."""
+    threading.Thread(target=_die_with_parent, args=(parent_pid,), daemon=True).start()
+    store = open_store(db_url, upgrade=False)
+    last = [0.0]
+
+    def on_progress(progress: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - last[0] >= progress_every_s or progress.get("step") == progress.get("total"):
+            last[0] = now
+            with store.session() as s:
+                set_progress(s, job_id, progress)
+
+    try:
+        from trainer.job import JobStopped, execute
+
+        version_id = execute(store, job_id, Path(data_dir), defaults, on_progress=on_progress,
+                             should_stop=stop.is_set)
+        conn.send(("ok", version_id))
+    except JobStopped:
+        conn.send(("stopped",))
+    except BaseException as exc:  # noqa: BLE001  (report anything: the worker records it on the job)
+        log.exception("job %s failed", job_id)
+        conn.send(("error", f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+    finally:
+        store.close()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(70)  # the worker is gone; its lease will expire and another worker resumes
+        time.sleep(0.5)
