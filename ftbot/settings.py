@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     answer_timeout_s: float = Field(30.0, gt=0)
 
     # Training.
+    base_model: str = ""  # a local HF causal-LM directory; empty: SmolLM2-135M-Instruct, prepared in data_dir/models
+    system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
+                          "briefly and accurately, as our support team would.")
     train_schedule: str = "0 2 * * *"  # cron: nightly at 02:00
     min_new_examples: int = Field(20, ge=1)
 
@@ -63,6 +66,10 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'ftbot.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     def is_curator(self, user: str | None) -> bool:
         """Admins may do everything a curator may."""

@@ -15,9 +15,11 @@ from sqlmodel import Session, col
 from storage.models import DatasetSnapshot, Example, ExampleStatus, JobStatus, SnapshotExample, TrainingJob, utcnow
 
 
-def claim(session: Session, worker: str, lease_s: float) -> TrainingJob | None:
-    """Take the oldest queued job, or None. Atomic: two workers never get the same job."""
+def claim(session: Session, worker: str, lease_s: float, job_id: int | None = None) -> TrainingJob | None:
+    """Take the oldest queued job (or that one), or None. Atomic: two workers never get the same job."""
     pick = select(TrainingJob.id).where(TrainingJob.status == JobStatus.QUEUED).order_by(col(TrainingJob.id)).limit(1)
+    if job_id is not None:
+        pick = pick.where(TrainingJob.id == job_id)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     now = utcnow()

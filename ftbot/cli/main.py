@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import common, examples
+from ftbot.cli import common, examples, training
 from ftbot.cli.common import CliError, console, fail, print_json
 from ftbot.settings import Settings
 
@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 app.add_typer(examples.app, name="examples")
 app.add_typer(examples.dataset_app, name="dataset")
+app.add_typer(training.model_app, name="model")
+app.add_typer(training.jobs_app, name="jobs")
+app.add_typer(training.versions_app, name="versions")
+app.command("train")(training.train)
 
 
 @app.callback()
@@ -119,6 +123,27 @@ def bot(
         scheduler.start(deps.store, s.train_schedule, s.min_new_examples)
 
     run(s, port or 3000, on_start=start_scheduler)
+
+
+@app.command()
+def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Exit when the queue is empty.")) -> None:
+    """Run queued training jobs (each in a child process), forever or --once."""
+    import signal
+
+    from ftbot import logs
+    from trainer.worker import Worker, WorkerConfig
+
+    s = common.settings(ctx)
+    logs.setup(s.log_level, s.log_json)
+    w = Worker(common.store(ctx), WorkerConfig(data_dir=s.data_dir.resolve(), defaults=training.worker_defaults(ctx)))
+    # SIGTERM (a deploy, Ctrl-C): the running job stops at its next step and goes back to the queue.
+    signal.signal(signal.SIGTERM, lambda *_: w.stopping.set())
+    try:
+        ran = w.run(once=once)
+    except KeyboardInterrupt:
+        w.stopping.set()
+        ran = 0
+    console.print(f"worker {w.name} stopped after {ran} job(s)")
 
 
 def _safe_url(url: str) -> str:

@@ -1,0 +1,195 @@
+"""`ft model prepare`, `ft train`, `ft worker`, `ft jobs`, `ft versions`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ftbot.cli import common
+from ftbot.cli.common import console, fail, print_json
+from storage.models import JobStatus, TrainingJob
+
+model_app = typer.Typer(help="Base models.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Training jobs: `ft jobs` lists them.", invoke_without_command=True)
+versions_app = typer.Typer(help="Model versions.", no_args_is_help=True)
+
+
+def worker_defaults(ctx: typer.Context) -> dict:
+    """What every job starts from, before its own parameters."""
+    s = common.settings(ctx)
+    return {"base_model": s.base_model, "models_dir": str(s.models_dir.resolve()), "system_prompt": s.system_prompt,
+            "val_percent": s.val_percent}
+
+
+@model_app.command("prepare")
+def prepare(ctx: typer.Context) -> None:
+    """Put the default base model (SmolLM2-135M-Instruct) in FT_DATA_DIR/models; prints its path."""
+    from trainer.base_model import prepare_base_model
+
+    with console.status("converting SmolLM2-135M-Instruct (about 30 s, once)…"):
+        try:
+            path = prepare_base_model(common.settings(ctx).models_dir)
+        except (FileNotFoundError, RuntimeError) as exc:
+            fail(str(exc))
+    console.print(str(path.resolve()), highlight=False, soft_wrap=True)
+
+
+@model_app.callback()
+def _model() -> None:
+    """Base models."""
+
+
+def train(
+    ctx: typer.Context,
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training data (1–50)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
+    rank: Optional[int] = typer.Option(None, "--rank", help="LoRA rank: 8, 16, 32, 64, 128 or 256."),
+    qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (CUDA with bitsandbytes)."),
+    inline: bool = typer.Option(False, "--inline", help="Run the job here, with a progress bar."),
+) -> None:
+    """Queue a training job (a worker picks it up), or run it here with --inline."""
+    from storage.jobs import check_params, enqueue
+
+    try:
+        params = check_params({"epochs": epochs, "lr": lr, "rank": rank, "qlora": qlora or None})
+    except ValueError as exc:
+        fail(str(exc))
+    with common.store(ctx).session() as s:
+        job = enqueue(s, params, common.actor())
+    if not inline:
+        console.print(f"queued job {job.id}; a worker (`ft worker`) picks it up. Watch it: ft jobs watch {job.id}")
+        return
+    from storage.queue import claim
+    from trainer.worker import Worker, WorkerConfig
+
+    worker = Worker(common.store(ctx), WorkerConfig(data_dir=common.settings(ctx).data_dir.resolve(),
+                                                    defaults=worker_defaults(ctx)))
+    with common.store(ctx).session() as s:
+        claim(s, worker.name, worker.config.lease_s, job_id=job.id)
+    outcome: dict[str, str] = {}
+    thread = threading.Thread(target=lambda: outcome.update(status=worker.run_job(job.id, 1)), daemon=True)
+    thread.start()
+    try:
+        final = _watch(ctx, job.id, until=lambda: not thread.is_alive())
+    except KeyboardInterrupt:
+        worker.stopping.set()
+        thread.join()
+        fail(f"interrupted; job {job.id} is back in the queue and resumes from its last checkpoint", code=130)
+    _report(ctx, final)
+
+
+@jobs_app.callback()
+def jobs(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         limit: int = typer.Option(20, "--limit", "-n", min=1)) -> None:
+    """List recent training jobs."""
+    if ctx.invoked_subcommand:
+        return
+    from storage.jobs import recent
+
+    with common.store(ctx).session() as s:
+        rows = recent(s, limit)
+    if as_json:
+        print_json([_job_dict(j) for j in rows])
+        return
+    table = Table(title="training jobs")
+    for column in ("id", "status", "by", "params", "progress", "version", "created"):
+        table.add_column(column)
+    for j in rows:
+        table.add_row(str(j.id), j.status, j.requested_by or "", _params(j.params), _progress_line(j),
+                      str(j.version_id or ""), j.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+@jobs_app.command("watch")
+def watch(ctx: typer.Context, job_id: int = typer.Argument(..., help="The job's id.")) -> None:
+    """Follow a job's progress until it ends."""
+    _report(ctx, _watch(ctx, job_id))
+
+
+@versions_app.command("list")
+def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+                  limit: int = typer.Option(20, "--limit", "-n", min=1)) -> None:
+    """List model versions, newest first."""
+    from storage.versions import recent
+
+    with common.store(ctx).session() as s:
+        rows = recent(s, limit)
+    if as_json:
+        print_json([{"name": v.name, "status": v.status, "metrics": v.metrics, "adapter_path": v.adapter_path,
+                     "base_model": v.base_model, "job_id": v.job_id, "below_deployed": v.below_deployed,
+                     "created_at": v.created_at.isoformat()} for v in rows])
+        return
+    table = Table(title="model versions")
+    for column in ("name", "status", "key fact (base → new)", "ROUGE-L", "adapter"):
+        table.add_column(column, overflow="fold")
+    for v in rows:
+        ev = v.metrics.get("eval", {})
+        base, new = ev.get("base") or {}, ev.get("new") or {}
+        table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else ""),
+                      _pair(base.get("key_fact"), new.get("key_fact")), _pair(base.get("rougeL"), new.get("rougeL")),
+                      v.adapter_path)
+    console.print(table)
+
+
+def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob:  # noqa: ANN001
+    store = common.store(ctx)
+    columns = (TextColumn("job {task.fields[job]} {task.fields[status]}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("train", total=None, job=job_id, status="", loss="–")
+        while True:
+            with store.session() as s:
+                job = s.get(TrainingJob, job_id)
+            if job is None:
+                fail(f"no job {job_id}")
+            p = job.progress or {}
+            bar.update(task, total=p.get("total"), completed=p.get("step", 0), status=job.status,
+                       loss=f"{p['loss']:.3f}" if isinstance(p.get("loss"), (int, float)) else "–")
+            if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING) or (until and until()):
+                with store.session() as s:
+                    return s.get(TrainingJob, job_id)
+            time.sleep(1.0)
+
+
+def _report(ctx: typer.Context, job: TrainingJob) -> None:
+    from storage.models import ModelVersion
+
+    if job.status == JobStatus.SUCCEEDED and job.version_id:
+        with common.store(ctx).session() as s:
+            version = s.get(ModelVersion, job.version_id)
+        console.print(f"job {job.id} succeeded: new version [bold]{version.name}[/] (awaiting approval)")
+        print(version.name)
+    elif job.status == JobStatus.FAILED:
+        fail(f"job {job.id} failed: {(job.error or '').strip().splitlines()[0] if job.error else 'unknown error'}")
+    else:
+        console.print(f"job {job.id}: {job.status}")
+
+
+def _job_dict(j: TrainingJob) -> dict:
+    return {"id": j.id, "status": j.status, "params": j.params, "progress": j.progress, "attempts": j.attempts,
+            "requested_by": j.requested_by, "version_id": j.version_id, "error": j.error,
+            "created_at": j.created_at.isoformat(), "finished_at": j.finished_at.isoformat() if j.finished_at else None}
+
+
+def _params(params: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+
+
+def _progress_line(j: TrainingJob) -> str:
+    p = j.progress or {}
+    if not p.get("total"):
+        return ""
+    line = f"{p.get('step', 0)}/{p['total']}"
+    if isinstance(p.get("loss"), (int, float)):
+        line += f" loss {p['loss']:.3f}"
+    return line
+
+
+def _pair(a, b) -> str:  # noqa: ANN001
+    fmt = lambda x: f"{x:.0%}" if isinstance(x, (int, float)) else "–"  # noqa: E731
+    return f"{fmt(a)} → {fmt(b)}"
