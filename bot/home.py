@@ -1,5 +1,36 @@
-"""Placeholder until this surface lands."""
+"""App Home: opening the bot's Home tab shows the data set, the training jobs and the deployed model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
+
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+from bot.render.home import home_view
+from storage import examples, jobs, stats, versions
+
+log = logging.getLogger("ftbot.bot")
+NEWEST = 5
 
 
-def register(app, deps, metrics):  # noqa: ANN001
-    pass
+def overview(session: Session) -> dict[str, Any]:
+    return {"stats": stats.status(session), "examples": examples.recent(session, NEWEST),
+            "jobs": jobs.recent(session, NEWEST), "deployed": versions.deployed(session)}
+
+
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    @app.event("app_home_opened")
+    async def on_home_opened(event, client):  # noqa: ANN001
+        if event.get("tab") != "home":
+            return  # the Messages tab needs nothing from us
+        user = event["user"]
+        view = home_view(**await deps.db(overview), is_curator=deps.is_curator(user))
+        try:
+            await client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("could not publish App Home: %s", exc.response.get("error"))

@@ -1,5 +1,117 @@
-"""Placeholder until this surface lands."""
+"""Capture by message shortcut: "Add to training data" on a reply opens the pair, prefilled and editable."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+from bot.render import capture
+from bot.slack_api import People, fetch_thread
+from bot.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
+from storage.examples import NewExample, add_examples, flag
+from storage.models import ExampleStatus
+
+log = logging.getLogger("ftbot.bot")
+SHORTCUT = "add_to_training"
+# Flags about who wrote the reply still hold after the text is edited; the others are re-checked.
+_SOURCE_FLAGS = (ASKER_ANSWER, BOT_MESSAGE)
 
 
-def register(app, deps, metrics):  # noqa: ANN001
-    pass
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    people: People | None = None
+
+    async def read(client, channel: str, ts: str, user: str, channel_name: str) -> NewExample | Skipped:  # noqa: ANN001
+        """The same extraction as a ✅ label, with the chosen message as the answer and `user` as reactor."""
+        nonlocal people
+        people = people or People(client)
+        thread = await fetch_thread(client, channel, ts)
+        await people.learn(thread)
+        return extract(thread, ts, [user], channel_id=channel, channel_name=channel_name, names=people.names,
+                       rules=deps.rules, bots=frozenset(people.bots))
+
+    @app.shortcut(SHORTCUT)
+    async def on_shortcut(ack, body, client, respond):  # noqa: ANN001
+        await ack()
+        user, channel, ts = body["user"]["id"], body["channel"]["id"], body["message"]["ts"]
+        channel_name = body["channel"].get("name") or await _channel_name(client, channel)
+        try:
+            result = await read(client, channel, ts, user, channel_name)
+        except SlackApiError as exc:
+            log.warning("shortcut could not read thread: %s", exc.response.get("error"))
+            await respond(text=capture.CANNOT_READ, response_type="ephemeral")
+            return
+        if isinstance(result, Skipped):
+            metrics.events.labels(kind="capture", outcome="skipped").inc()
+            await respond(text=capture.skipped(result.reason), response_type="ephemeral")
+            return
+        view = capture.capture_modal(result.question, result.answer, channel=channel, ts=ts,
+                                     channel_name=channel_name)
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=view)
+        except SlackApiError as exc:  # the trigger lives 3 s; a slow thread read can outlive it
+            log.warning("could not open the capture form: %s", exc.response.get("error"))
+            await respond(text=capture.FORM_TOO_SLOW, response_type="ephemeral")
+
+    @app.view(capture.CAPTURE_MODAL)
+    async def on_submit(ack, body, view, client):  # noqa: ANN001
+        question, answer = capture.submitted(view)
+        errors = capture.field_errors(question, answer)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        channel, ts = meta["channel"], meta["ts"]
+        channel_name = meta.get("channel_name") or channel
+        try:
+            # Read again rather than trust the form: who asked and who answered decide the flags.
+            base = await read(client, channel, ts, user, channel_name)
+        except SlackApiError:
+            base = None  # the thread went away meanwhile; keep what the person submitted
+        item = edited(base, question, answer, channel=channel, ts=ts, channel_name=channel_name, user=user,
+                      rules=deps.rules)
+        [(outcome, example)] = await deps.db(lambda s: add_examples(s, [item]))
+        metrics.events.labels(kind="capture", outcome=outcome).inc()
+        await _tell(client, channel, user, capture.stored(outcome, example, by_curator=deps.is_curator(user)))
+
+
+def edited(base: NewExample | Skipped | None, question: str, answer: str, *, channel: str, ts: str,
+           channel_name: str, user: str, rules: Rules) -> NewExample:
+    """The pair as the person submitted it: approved only when a curator sends it and nothing is flagged."""
+    extracted = base if isinstance(base, NewExample) else None
+    flags = [f for f in extracted.flags if f["code"] in _SOURCE_FLAGS] if extracted else []
+    if len(answer) > rules.max_answer_chars:
+        flags.append(flag(TOO_LONG, f"the answer is {len(answer)} characters (limit {rules.max_answer_chars})"))
+    source = dict(extracted.source) if extracted else {"kind": "slack", "channel": channel_name,
+                                                       "channel_id": channel, "ts": ts}
+    source["captured_by"] = "shortcut"
+    approved = user in rules.curators and not flags
+    return NewExample(
+        source_key=source_key(channel, ts), question=question, answer=answer,
+        status=ExampleStatus.APPROVED if approved else ExampleStatus.CANDIDATE, flags=flags, source=source,
+        labelled_by=user, approved_by=user if approved else None,
+    )
+
+
+async def _channel_name(client, channel: str) -> str:  # noqa: ANN001
+    try:
+        return (await client.conversations_info(channel=channel))["channel"].get("name", channel)
+    except SlackApiError:
+        return channel
+
+
+async def _tell(client, channel: str, user: str, text: str) -> None:  # noqa: ANN001
+    """Ephemeral where the message was; a DM when the bot cannot post there."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except SlackApiError:
+        try:
+            await client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as exc:
+            log.warning("could not tell the user about a capture: %s", exc.response.get("error"))

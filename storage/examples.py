@@ -170,3 +170,14 @@ def to_dict(ex: Example) -> dict[str, Any]:
         "labelled_by": ex.labelled_by, "approved_by": ex.approved_by,
         "created_at": ex.created_at.isoformat(), "updated_at": ex.updated_at.isoformat(),
     }
+
+
+def recent(session: Session, limit: int = 5) -> list[Example]:
+    """The newest examples first, whatever their status (the App Home tab)."""
+    return list(session.exec(select(Example).order_by(col(Example.id).desc()).limit(limit)))
+
+
+def same_content(session: Session, question: str, answer: str) -> Example | None:
+    """The example `edit(…, question, answer)` would collide with on dedup_key, if any."""
+    key = dedup_key(redact(question.strip())[0], redact(answer.strip())[0])
+    return session.exec(select(Example).where(Example.dedup_key == key)).first()

@@ -69,7 +69,7 @@ class SlackSender:
                               private_metadata: str = "", **kw: Any) -> tuple[int, str]:
         return await self.interactive({
             "type": "view_submission", "user": {"id": user}, "trigger_id": f"trig{next(_ids)}",
-            "view": {"id": "VSUB", "callback_id": callback_id, "private_metadata": private_metadata,
+            "view": {"id": "VSUB", "type": "modal", "callback_id": callback_id, "private_metadata": private_metadata,
                      "state": {"values": values}},
         }, **kw)
 

@@ -1,0 +1,114 @@
+"""The curators' review list (oldest candidates with Approve / Edit / Reject) and the edit form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.render.capture import qa_inputs
+from storage.models import Example, ExampleStatus
+
+APPROVE, EDIT, REJECT = "example_approve", "example_edit", "example_reject"
+EDIT_MODAL = "example_edit_modal"
+VERBS = {APPROVE: "approve", EDIT: "edit", REJECT: "reject"}
+
+# What deciding one example came to (bot.curation uses these as outcomes too).
+DONE, STALE, GONE, CLASH = "done", "stale", "gone", "clash"
+
+
+def escape(text: str) -> str:
+    """User text in mrkdwn: no accidental mentions, links or broken markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int, *, one_line: bool = False) -> str:
+    text = " ".join(text.split()) if one_line else text
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def only_curators(action_id: str) -> str:
+    return f"Only curators can {VERBS.get(action_id, 'review')} examples. Ask a curator, or label with ✅."
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _button(text: str, action_id: str, ex_id: int, style: str | None = None) -> dict[str, Any]:
+    button = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
+              "value": str(ex_id)}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _example_blocks(ex: Example) -> list[dict[str, Any]]:
+    who = f"<@{ex.labelled_by}>" if ex.labelled_by else "an import"
+    where = ex.source.get("channel")
+    origin = f"labelled by {who}" + (f" in #{escape(where)}" if where else "")
+    # Section text is capped at 3000 characters by Slack: the full text is one Edit away.
+    blocks = [_section(f"*Example {ex.id}* · {origin}\n*Q:* {escape(clip(ex.question, 900))}\n"
+                       f"*A:* {escape(clip(ex.answer, 1600))}")]
+    if ex.flags:
+        blocks.append(_context("\n".join(f":warning: {escape(f.get('reason') or f.get('code', ''))}"
+                                         for f in ex.flags)))
+    blocks.append({"type": "actions", "block_id": f"example_{ex.id}", "elements": [
+        _button("Approve", APPROVE, ex.id, "primary"), _button("Edit", EDIT, ex.id),
+        _button("Reject", REJECT, ex.id, "danger")]})
+    return blocks
+
+
+def review_list(candidates: list[Example], total: int, note: str | None = None) -> dict[str, Any]:
+    """An ephemeral message: `text` is the notification fallback, `blocks` what people see."""
+    blocks = [_context(note)] if note else []
+    if not candidates:
+        text = "All caught up: no candidates are waiting for review."
+        return {"text": (note + " " if note else "") + text, "blocks": blocks + [_section(f":tada: {text}")]}
+    shown = f"the oldest {len(candidates)} of {total}" if total > len(candidates) else f"all {total}"
+    text = f"{total} candidate{'s' if total != 1 else ''} waiting for review"
+    blocks.append(_section(f"*{text}* (showing {shown})"))
+    for ex in candidates:
+        blocks.append({"type": "divider"})
+        blocks.extend(_example_blocks(ex))
+    return {"text": text, "blocks": blocks}
+
+
+def decided_note(outcome: str, ex_id: int, ex: Example | None, status: str) -> str:
+    """One line on top of the refreshed list: what the click did, or why it did nothing."""
+    if outcome == GONE:
+        return f"Example {ex_id} no longer exists (it was withdrawn or deleted); nothing changed."
+    if outcome == STALE:
+        return stale(ex)
+    return f":white_check_mark: Approved example {ex_id}." if status == ExampleStatus.APPROVED \
+        else f":wastebasket: Rejected example {ex_id}."
+
+
+def stale(ex: Example) -> str:
+    """A click on an example someone already decided."""
+    if ex.status == ExampleStatus.APPROVED:
+        by = f" by <@{ex.approved_by}>" if ex.approved_by else ""
+        return f"Example {ex.id} was already approved{by}; nothing changed."
+    return f"Example {ex.id} was already {ex.status}; nothing changed."
+
+
+def edit_saved(ex_id: int) -> str:
+    return f":white_check_mark: Saved and approved example {ex_id}."
+
+
+def clash(other_id: int) -> str:
+    return f"That question and answer are already stored as example {other_id}."
+
+
+def edit_modal(ex: Example) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": EDIT_MODAL,
+        "private_metadata": str(ex.id),
+        "title": {"type": "plain_text", "text": f"Edit example {ex.id}"[:24]},
+        "submit": {"type": "plain_text", "text": "Save and approve"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": qa_inputs(ex.question, ex.answer),
+    }
