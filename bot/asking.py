@@ -1,5 +1,198 @@
-"""Placeholder until this surface lands."""
+"""Asking the bot (@mention, DM, `/ft ask`) and the 👍/👎 feedback on its answers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import weakref
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
+
+from bot.deps import Deps
+from bot.markup import strip_emoji, to_plain
+from bot.metrics import BotMetrics
+from bot.render import answer as render
+from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from storage import feedback
+from storage.versions import deployed
+
+log = logging.getLogger("ftbot.bot")
+
+# The served base model's name, asked once per client (it only changes when the server is redeployed).
+_base_names: "weakref.WeakKeyDictionary[ModelClient, str]" = weakref.WeakKeyDictionary()
 
 
-def register(app, deps, metrics):  # noqa: ANN001
-    pass
+def question_text(text: str, bot_user_id: str | None) -> str:
+    """The message without the bot's own mention, as plain text."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", " ", text or "")
+    return to_plain(text)
+
+
+def deployed_name(session: Session) -> str | None:
+    version = deployed(session)
+    return version.name if version else None
+
+
+async def _base_model(client: ModelClient) -> str:
+    name = _base_names.get(client)
+    if name is None:
+        name = _base_names[client] = await client.base_model()
+    return name
+
+
+async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: str, user: str | None,  # noqa: ANN001
+                          channel: str, thread_ts: str | None, ts: str | None = None,
+                          bot_user_id: str | None = None) -> None:
+    """Answer in the thread (`thread_ts=None`: a plain message in the channel), with 👍/👎.
+
+    Every question is kept as a Feedback row, answered or not, so a curator sees what people ask.
+    """
+    question = question_text(question, bot_user_id)
+    if not strip_emoji(question):
+        metrics.events.labels(kind="ask", outcome="empty").inc()
+        await _post(client, channel, thread_ts, user, text=render.USAGE)
+        return
+    started = time.perf_counter()
+    version_name = await deps.db(deployed_name)
+    model, answer, error, outcome = version_name or "", "", None, "ok"
+    try:
+        model = version_name or await _base_model(deps.model)
+        answer = (await deps.model.chat(model, messages=[{"role": "system", "content": deps.system_prompt},
+                                                         {"role": "user", "content": question}],
+                                        timeout_s=deps.answer_timeout_s)).strip()
+        if not answer:
+            outcome, error = "error", "the model returned an empty answer"
+    except ModelServerUnavailable as exc:
+        outcome, error = "unavailable", str(exc)
+    except ModelServerError as exc:
+        outcome, error = "error", str(exc)
+        if not version_name:
+            _base_names.pop(deps.model, None)  # the server may now serve another base model
+    except Exception as exc:  # noqa: BLE001  (a malformed reply: the person still gets a sentence)
+        log.exception("unexpected reply from the model server")
+        outcome, error = "error", f"{exc.__class__.__name__}: {exc}"
+    source = {"channel": channel, "thread_ts": thread_ts, "ts": ts, "model": model or None}
+    if error:
+        log.warning("no answer for a question (%s): %s", outcome, error)
+        source["error"] = error[:500]
+        answer = ""
+    fb = await deps.db(lambda s: feedback.record(s, question=question, answer=answer, user=user,
+                                                  version_name=version_name, source=source))
+    metrics.answers.labels(outcome=outcome).inc()
+    metrics.answer_seconds.observe(time.perf_counter() - started)
+    if error:
+        await _post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
+        return
+    await _post(client, channel, thread_ts, user,
+                **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id))
+
+
+async def _post(client, channel: str, thread_ts: str | None, user: str | None, **message) -> None:  # noqa: ANN001
+    """In the thread; as a DM when the bot may not post there (a channel it is not in)."""
+    try:
+        await client.chat_postMessage(channel=channel, **({"thread_ts": thread_ts} if thread_ts else {}), **message)
+        return
+    except SlackApiError as exc:
+        log.warning("could not answer in %s: %s", channel, exc.response.get("error"))
+    if user and user != channel:
+        try:
+            await client.chat_postMessage(channel=user, **message)
+        except SlackApiError as exc:
+            log.warning("could not answer by DM either: %s", exc.response.get("error"))
+
+
+def _is_from_a_person(event: dict, bot_user_id: str | None) -> bool:
+    """Not a bot, not the bot itself, not an edit/join/topic change."""
+    return (not event.get("subtype") and not event.get("bot_id") and bool(event.get("user"))
+            and event.get("user") != bot_user_id)
+
+
+def _feedback_id(value: str | None) -> int | None:
+    try:
+        return int(value or "")
+    except ValueError:
+        return None
+
+
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    async def ask(event: dict, client, context) -> None:  # noqa: ANN001
+        bot_user_id = context.get("bot_user_id")
+        if not _is_from_a_person(event, bot_user_id):
+            return
+        await answer_question(deps, client, metrics, question=event.get("text", ""), user=event["user"],
+                              channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
+                              ts=event["ts"], bot_user_id=bot_user_id)
+
+    # Bolt acks events before listeners run (process_before_response=False), so a slow model holds up nothing.
+    @app.event("app_mention")
+    async def on_mention(event, client, context):  # noqa: ANN001
+        await ask(event, client, context)
+
+    async def in_a_dm(event) -> bool:  # noqa: ANN001
+        return event.get("channel_type") == "im"
+
+    # Only DMs: messages in channels reach the bot as app_mention when it is addressed.
+    @app.event("message", matchers=[in_a_dm])
+    async def on_dm(event, client, context):  # noqa: ANN001
+        await ask(event, client, context)
+
+    @app.action(render.UP)
+    async def on_up(ack, body, respond):  # noqa: ANN001
+        await ack()
+        fb_id, user = _feedback_id(body["actions"][0].get("value")), body["user"]["id"]
+        fb = await deps.db(lambda s: feedback.rate(s, fb_id, feedback.UP, user)) if fb_id else None
+        metrics.events.labels(kind="feedback", outcome="up" if fb else "gone").inc()
+        await respond(text=render.THANKS if fb else render.NOT_FOUND, response_type="ephemeral",
+                      replace_original=False)
+
+    @app.action(render.DOWN)
+    async def on_down(ack, body, respond, client):  # noqa: ANN001
+        await ack()
+        fb_id = _feedback_id(body["actions"][0].get("value"))
+        fb = await deps.db(lambda s: feedback.get(s, fb_id)) if fb_id else None
+        if fb is None:
+            await respond(text=render.NOT_FOUND, response_type="ephemeral", replace_original=False)
+            return
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=render.correction_modal(fb))
+        except SlackApiError as exc:  # the trigger lives 3 s
+            log.warning("could not open the correction form: %s", exc.response.get("error"))
+            await respond(text=render.FORM_TOO_SLOW, response_type="ephemeral", replace_original=False)
+
+    @app.view(render.CORRECTION_MODAL)
+    async def on_correction(ack, body, view, client):  # noqa: ANN001
+        user, fb_id = body["user"]["id"], _feedback_id(view.get("private_metadata"))
+        correction = render.submitted_correction(view)
+        if not strip_emoji(correction):
+            await ack(response_action="errors",
+                      errors={render.CORRECTION: "Write the right answer; it can't be empty or only emoji."})
+            return
+        # Stored before the ack (one short transaction) so a vanished answer is said in the form itself.
+        outcome, fb, example = await deps.db(lambda s: feedback.correct(s, fb_id, correction, user)) \
+            if fb_id else (feedback.GONE, None, None)
+        metrics.events.labels(kind="feedback", outcome=f"down:{outcome}").inc()
+        if fb is None:
+            await ack(response_action="errors", errors={render.CORRECTION: render.correction_stored(outcome, None)})
+            return
+        await ack()
+        await _tell(client, fb.source.get("channel"), fb.source.get("thread_ts"), user,
+                    render.correction_stored(outcome, example))
+
+
+async def _tell(client, channel: str | None, thread_ts: str | None, user: str, text: str) -> None:  # noqa: ANN001
+    """Ephemeral where the answer was; a DM when that is not possible."""
+    if channel:
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text,
+                                            **({"thread_ts": thread_ts} if thread_ts else {}))
+            return
+        except SlackApiError:
+            pass
+    try:
+        await client.chat_postMessage(channel=user, text=text)
+    except SlackApiError as exc:
+        log.warning("could not confirm a correction: %s", exc.response.get("error"))

@@ -25,6 +25,8 @@ class Deps:
     max_answer_chars: int = 4000
     approvals_channel: str = ""
     answer_timeout_s: float = 30.0
+    system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
+                          "briefly and accurately, as our support team would.")
     # Background work started after an ack; kept so tests and shutdown can wait for it.
     tasks: set[asyncio.Task] = field(default_factory=set)
 

@@ -57,6 +57,7 @@ def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
         admins=frozenset(settings.admins), curators=frozenset(settings.curators),
         label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
+        system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
     )
     metrics = BotMetrics()
     app = build_app(deps, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,

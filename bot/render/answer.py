@@ -1,0 +1,92 @@
+"""The bot's answer to a question (text, who answered, 👍/👎) and the 👎 correction form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.render.review import clip, escape
+from storage.examples import CREATED, DUPLICATE, EXISTS
+from storage.feedback import GONE, UPDATED
+from storage.models import Example, Feedback
+
+UP, DOWN = "feedback_up", "feedback_down"
+CORRECTION_MODAL = "feedback_correction"
+CORRECTION, VALUE = "correction", "value"  # block id, and the action id inside it
+FIELD_LIMIT = 3000  # the most a plain_text_input holds
+_SECTION_LIMIT = 2800  # Slack caps a section's text at 3000 characters; escaping adds a little
+
+USAGE = "Ask me a question after the mention, for example: “@ftbot how long is the free trial?”"
+UNAVAILABLE = ("I couldn't get an answer from the model right now — your question is saved and "
+               "a curator will see it.")
+THANKS = "Thanks for the feedback!"
+NOT_FOUND = "That answer is no longer stored, so it can't be rated."
+FORM_TOO_SLOW = "Slack took too long to open the form; please press 👎 again."
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _button(text: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": text, "emoji": True},
+            "action_id": action_id, "value": value}
+
+
+def answered_by(model: str, version_name: str | None) -> str:
+    who = version_name or f"the base model {model}"
+    return f"Answered by {escape(who)} · ftbot"
+
+
+def answer_message(answer: str, *, model: str, version_name: str | None, feedback_id: int) -> dict[str, Any]:
+    """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone."""
+    text = answer.strip()
+    chunks = [text[i:i + _SECTION_LIMIT] for i in range(0, len(text), _SECTION_LIMIT)]
+    blocks = [_section(escape(chunk)) for chunk in chunks]
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": answered_by(model, version_name)}]})
+    blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": [
+        _button("👍", UP, str(feedback_id)), _button("👎", DOWN, str(feedback_id))]})
+    return {"text": clip(escape(text), 3000), "blocks": blocks}
+
+
+def correction_modal(fb: Feedback) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": CORRECTION_MODAL,
+        "private_metadata": str(fb.id),
+        "title": {"type": "plain_text", "text": "Correct the answer"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _section(f"*Question:* {escape(clip(fb.question, 1200))}"),
+            _section(f"*The bot answered:* {escape(clip(fb.answer, 1500))}"),
+            {"type": "input", "block_id": CORRECTION,
+             "label": {"type": "plain_text", "text": "The right answer"},
+             "element": {"type": "plain_text_input", "action_id": VALUE, "multiline": True,
+                         "max_length": FIELD_LIMIT},
+             "hint": {"type": "plain_text",
+                      "text": "Write it as our support team would. A curator reviews it before it is used "
+                              "for training."}},
+        ],
+    }
+
+
+def submitted_correction(view: dict[str, Any]) -> str:
+    values = (view.get("state") or {}).get("values") or {}
+    return (((values.get(CORRECTION) or {}).get(VALUE) or {}).get("value") or "").strip()
+
+
+def correction_stored(outcome: str, example: Example | None) -> str:
+    ex_id = example.id if example is not None else None
+    if outcome == GONE:
+        return "That answer is no longer stored, so the correction could not be saved."
+    if outcome == CREATED:
+        return (f"Thanks! Your answer is saved as a candidate example (example {ex_id}); "
+                "a curator will review it before it is used for training.")
+    if outcome == UPDATED:
+        return f"Thanks! The suggested answer (example {ex_id}) now has your wording; a curator will review it."
+    if outcome == DUPLICATE:
+        return f"Thanks! That answer is already stored (example {ex_id})."
+    if outcome == EXISTS:
+        return (f"Thanks! A correction of this answer was already reviewed (example {ex_id}, {example.status}); "
+                "yours is kept with the feedback.")
+    return "Thanks! Your correction is saved."

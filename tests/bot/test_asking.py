@@ -1,0 +1,206 @@
+"""Asking the bot by @mention and DM, and 👍/👎 on its answers, over signed HTTP against fake Slack and a stub model."""
+
+import json
+import time
+
+from sqlmodel import select
+
+from storage.models import Example, ExampleStatus, Feedback, ModelVersion, VersionStatus
+from tests.bot.conftest import ASKER, OTHER
+
+UNAVAILABLE = "I couldn't get an answer from the model right now"
+
+
+def _mention(text, ts, thread_ts=None, user=ASKER, channel="CSUP"):
+    event = {"type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def _dm(text, ts, **extra):
+    return {"type": "message", "channel_type": "im", "channel": "DASKER", "user": ASKER, "text": text,
+            "ts": ts, "event_ts": ts, **extra}
+
+
+def _feedback(store):
+    with store.session() as s:
+        return list(s.exec(select(Feedback).order_by(Feedback.id)))
+
+
+def _examples(store):
+    with store.session() as s:
+        return list(s.exec(select(Example)))
+
+
+async def _answer(bot):
+    [post] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postMessage"))
+    return post
+
+
+def _context_line(post):
+    [ctx] = [b for b in post["blocks"] if b["type"] == "context"]
+    return ctx["elements"][0]["text"]
+
+
+def _buttons(post):
+    return {e["action_id"]: e["value"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]}
+
+
+async def test_a_mention_is_answered_in_the_thread_by_the_base_model(bot, store):
+    bot.model.answer = "The trial lasts 21 days <no card>."
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how long is the trial?")
+    status, _ = await bot.send.event(_mention("<@UFTBOT> how long is the trial?", root))
+    assert status == 200
+    post = await _answer(bot)
+    assert post["channel"] == "CSUP" and post["thread_ts"] == root
+    assert "The trial lasts 21 days &lt;no card&gt;." in json.dumps(post["blocks"], ensure_ascii=False)
+    assert _context_line(post) == "Answered by the base model base-model · ftbot"
+    [request] = bot.model.requests
+    assert request["model"] == "base-model"
+    assert request["messages"][0]["role"] == "system"
+    assert request["messages"][1] == {"role": "user", "content": "how long is the trial?"}
+    [fb] = _feedback(store)
+    assert (fb.question, fb.answer, fb.user, fb.rating, fb.version_name) == (
+        "how long is the trial?", "The trial lasts 21 days <no card>.", ASKER, "none", None)
+    assert fb.source["channel"] == "CSUP" and fb.source["thread_ts"] == root and fb.source["ts"] == root
+    assert _buttons(post) == {"feedback_up": str(fb.id), "feedback_down": str(fb.id)}
+
+
+async def test_a_mention_inside_a_thread_is_answered_in_that_thread(bot, store):
+    root = bot.slack.post("CSUP", ASKER, "Trial question")
+    reply = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how long?", thread_ts=root)
+    await bot.send.event(_mention("<@UFTBOT> how long?", reply, thread_ts=root))
+    assert (await _answer(bot))["thread_ts"] == root
+
+
+async def test_the_deployed_version_answers_and_is_named(bot, store):
+    with store.session() as s:
+        s.add(ModelVersion(name="support-v2", status=VersionStatus.DEPLOYED, base_model="base-model"))
+    bot.model.adapters["support-v2"] = "/adapters/support-v2"
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> refund policy?")
+    await bot.send.event(_mention("<@UFTBOT> refund policy?", root))
+    post = await _answer(bot)
+    assert [r["model"] for r in bot.model.requests] == ["support-v2"]
+    assert _context_line(post) == "Answered by support-v2 · ftbot"
+    assert _feedback(store)[0].version_name == "support-v2"
+
+
+async def test_a_dm_is_answered(bot, store):
+    ts = bot.slack.post("DASKER", ASKER, "Do you support SSO?")
+    await bot.send.event(_dm("Do you support SSO?", ts))
+    post = await _answer(bot)
+    assert post["channel"] == "DASKER" and post["thread_ts"] == ts
+    assert "The trial lasts 21 days." in json.dumps(post["blocks"])
+    assert bot.model.requests[0]["messages"][1]["content"] == "Do you support SSO?"
+
+
+async def test_a_server_that_is_down_gets_a_plain_sentence_and_the_question_is_kept(bot, store):
+    await bot.model.stop()
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> is the API down?")
+    await bot.send.event(_mention("<@UFTBOT> is the API down?", root))
+    post = await _answer(bot)
+    assert post["thread_ts"] == root and post["text"].startswith(UNAVAILABLE) and not post.get("blocks")
+    [fb] = _feedback(store)
+    assert (fb.question, fb.answer, fb.rating) == ("is the API down?", "", "none")
+    assert fb.source["error"]
+
+
+async def test_a_slow_server_times_out_with_the_same_sentence(bot, store):
+    bot.model.delay_s = 3.0  # more than answer_timeout_s (2 s)
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> slow?")
+    started = time.monotonic()
+    await bot.send.event(_mention("<@UFTBOT> slow?", root))
+    post = await _answer(bot)
+    assert post["text"].startswith(UNAVAILABLE) and time.monotonic() - started < 3.0
+    [fb] = _feedback(store)
+    assert fb.answer == "" and fb.source["error"]
+
+
+async def test_an_empty_mention_gets_usage_and_asks_nothing(bot, store):
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT>")
+    await bot.send.event(_mention("<@UFTBOT> ", root))
+    post = await _answer(bot)
+    assert "Ask me a question" in post["text"]
+    assert not bot.model.requests and not _feedback(store)
+
+
+async def test_the_bot_ignores_its_own_and_other_bots_messages_and_edits(bot, store):
+    await bot.send.event(_dm("my own answer", "1.1", user="UFTBOT", bot_id="BFTBOT"))
+    await bot.send.event(_dm("beep", "1.2", user="UOTHERBOT", bot_id="BOTHER", subtype="bot_message"))
+    await bot.send.event(_dm("edited", "1.3", subtype="message_changed"))
+    await bot.send.event(_mention("<@UFTBOT> hi from a bot", "1.4", user="UOTHERBOT") | {"bot_id": "BOTHER"})
+    # A real question afterwards: once it is answered, the ignored ones have long been handled.
+    await bot.send.event(_dm("Real question?", "1.5"))
+    await _answer(bot)
+    assert len(bot.model.requests) == 1 and len(bot.slack.calls_to("chat.postMessage")) == 1
+    assert [fb.question for fb in _feedback(store)] == ["Real question?"]
+
+
+async def _answered(bot):
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how long is the trial?")
+    await bot.send.event(_mention("<@UFTBOT> how long is the trial?", root))
+    return _buttons(await _answer(bot))
+
+
+async def test_thumbs_up_sets_the_rating_and_thanks_ephemerally(bot, store):
+    buttons = await _answered(bot)
+    status, body = await bot.send.action(OTHER, "feedback_up", buttons["feedback_up"])
+    assert status == 200 and not body
+    [reply] = await bot.slack.wait_for(lambda: bot.slack.responses)
+    assert reply["response_type"] == "ephemeral" and "Thanks" in reply["text"]
+    [fb] = _feedback(store)
+    assert fb.rating == "up" and fb.source["rated_by"] == OTHER
+
+
+async def _submit(bot, user, fb_id, correction):
+    # Built here rather than with SlackSender.view_submission: Bolt needs `view.type`, which that omits.
+    values = {"correction": {"value": {"type": "plain_text_input", "value": correction}}}
+    return await bot.send.interactive({
+        "type": "view_submission", "user": {"id": user}, "trigger_id": "trig-submit",
+        "view": {"id": "VSUB", "type": "modal", "callback_id": "feedback_correction",
+                 "private_metadata": str(fb_id), "state": {"values": values}}})
+
+
+async def test_thumbs_down_and_a_correction_make_a_candidate_example(bot, store):
+    bot.model.answer = "The trial lasts 7 days."
+    buttons = await _answered(bot)
+    await bot.send.action(OTHER, "feedback_down", buttons["feedback_down"])
+    [call] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
+    view = call["view"]
+    assert view["callback_id"] == "feedback_correction" and view["private_metadata"] == buttons["feedback_down"]
+    [field] = [b for b in view["blocks"] if b["type"] == "input"]
+    assert field["element"]["multiline"] and "initial_value" not in field["element"]
+
+    status, body = await _submit(bot, OTHER, view["private_metadata"], "   ")
+    assert status == 200 and json.loads(body)["response_action"] == "errors"
+    assert not _examples(store) and _feedback(store)[0].rating == "none"
+
+    status, body = await _submit(bot, OTHER, view["private_metadata"], "The trial lasts 21 days.")
+    assert status == 200 and not body
+    [note] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postEphemeral"))
+    assert note["user"] == OTHER and "candidate" in note["text"]
+    [fb] = _feedback(store)
+    [ex] = _examples(store)
+    assert (fb.rating, fb.correction, fb.example_id) == ("down", "The trial lasts 21 days.", ex.id)
+    assert (ex.question, ex.answer, ex.status, ex.labelled_by) == (
+        "how long is the trial?", "The trial lasts 21 days.", ExampleStatus.CANDIDATE, OTHER)
+    assert ex.source_key == f"feedback:{fb.id}" and ex.source["kind"] == "feedback"
+    assert "version" in ex.source and ex.source["model_answer"] == "The trial lasts 7 days."
+
+
+async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store):
+    # What `/ft ask` does: no thread to answer in, so a plain message in the command's channel.
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.asking import answer_question
+    from bot.metrics import BotMetrics
+
+    client = AsyncWebClient(token="xoxb-test-token", base_url=bot.slack.api_url)
+    metrics = BotMetrics()
+    await answer_question(bot.deps, client, metrics, question="Is there a free trial?", user=ASKER,
+                          channel="CSUP", thread_ts=None)
+    post = await _answer(bot)
+    assert post["channel"] == "CSUP" and "thread_ts" not in post
+    assert _feedback(store)[0].source["thread_ts"] is None
+    assert metrics.registry.get_sample_value("ftbot_answers_total", {"outcome": "ok"}) == 1
