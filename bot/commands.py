@@ -1,5 +1,88 @@
-"""Placeholder until this surface lands."""
+"""`/ft`: help, status, review, ask, train, jobs, cancel, versions, deploy and rollback.
+
+Every command is acknowledged at once (Slack waits 3 s): help, usage errors and refusals go in the
+ack itself; anything that touches the database or the model server answers afterwards through
+respond(), ephemerally.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot import asking, curation
+from bot.command_args import ADMINS, CURATORS, Command, UsageError, parse
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+from bot.render import commands as render
+from serving.deploy import deploy, rollback
+from storage import jobs, stats, versions
+
+RECENT = 10
 
 
-def register(app, deps, metrics):  # noqa: ANN001
-    pass
+def allowed(deps: Deps, user: str | None, role: str) -> bool:
+    if role == ADMINS:
+        return deps.is_admin(user)
+    if role == CURATORS:
+        return deps.is_curator(user)
+    return True
+
+
+async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
+    """The reply to one allowed command (not `ask`, which answers in the channel): respond()'s arguments."""
+    if cmd.name == "status":
+        return {"text": render.status(await deps.db(stats.status))}
+    if cmd.name == "review":
+        return await curation.review_message(deps)
+    if cmd.name == "train":
+        job = await deps.db(lambda s: jobs.enqueue(s, cmd.params, requested_by=user))
+        return {"text": render.train_queued(job)}
+    if cmd.name == "jobs":
+        return {"text": render.jobs(await deps.db(lambda s: jobs.recent(s, RECENT)))}
+    if cmd.name == "cancel":
+        try:
+            job = await deps.db(lambda s: jobs.cancel(s, cmd.job_id))
+        except (LookupError, ValueError) as exc:  # no such job, or it has ended
+            return {"text": render.cancel_refused(str(exc))}
+        return {"text": render.cancelled(job)}
+    if cmd.name == "versions":
+        return {"text": render.versions(await deps.db(lambda s: versions.recent(s, RECENT)))}
+    if cmd.name == "deploy":
+        return {"text": render.deploy_result(await deploy(deps.store, deps.model, cmd.version, user))}
+    if cmd.name == "rollback":
+        return {"text": render.deploy_result(await rollback(deps.store, deps.model, user))}
+    raise AssertionError(f"no handler for /ft {cmd.name}")  # parse() only yields the names above
+
+
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    def count(outcome: str) -> None:
+        metrics.events.labels(kind="ft", outcome=outcome).inc()
+
+    @app.command("/ft")
+    async def on_ft(ack, command, respond, client):  # noqa: ANN001
+        user = command.get("user_id") or ""
+        try:
+            cmd = parse(command.get("text"))
+        except UsageError as exc:
+            count("usage")
+            await ack(text=render.usage(str(exc)), response_type="ephemeral")
+            return
+        if cmd.name == "help":
+            count("help")
+            await ack(text=render.help_text(), response_type="ephemeral")
+            return
+        if not allowed(deps, user, cmd.spec.role):
+            count("refused")
+            await ack(text=render.refused(cmd.spec), response_type="ephemeral")
+            return
+        await ack()
+        count(cmd.name)
+        if cmd.name == "ask":
+            # Answered in the command's channel, in the open, like a mention (a DM if the bot is not there).
+            await asking.answer_question(deps, client, metrics, question=cmd.question, user=user,
+                                         channel=command.get("channel_id") or user, thread_ts=None)
+            return
+        reply = await run(deps, cmd, user)
+        await respond(**reply, response_type="ephemeral", replace_original=False)

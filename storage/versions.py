@@ -17,3 +17,22 @@ def deployed(session: Session) -> ModelVersion | None:
 
 def recent(session: Session, limit: int = 10) -> list[ModelVersion]:
     return list(session.exec(select(ModelVersion).order_by(col(ModelVersion.id).desc()).limit(limit)))
+
+
+def previous(session: Session) -> ModelVersion | None:
+    """The version deployed before the current one: the retired version deployed most recently (rollback target)."""
+    return session.exec(select(ModelVersion)
+                        .where(ModelVersion.status == VersionStatus.RETIRED, col(ModelVersion.deployed_at).is_not(None))
+                        .order_by(col(ModelVersion.deployed_at).desc(), col(ModelVersion.id).desc())).first()
+
+
+def retired(session: Session) -> list[ModelVersion]:
+    """Retired versions, the most recently deployed first."""
+    return list(session.exec(select(ModelVersion).where(ModelVersion.status == VersionStatus.RETIRED)
+                             .order_by(col(ModelVersion.deployed_at).desc().nulls_last(), col(ModelVersion.id).desc())))
+
+
+def deployed_for_update(session: Session) -> list[ModelVersion]:
+    """Every version marked deployed (one, if all is well), locked until the transaction ends."""
+    return list(session.exec(select(ModelVersion).where(ModelVersion.status == VersionStatus.DEPLOYED)
+                             .with_for_update()))

@@ -1,0 +1,108 @@
+"""`/ft` sub-commands: who may run each, and the command's text parsed into one (or a UsageError)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.jobs import check_params
+
+EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    syntax: str  # as shown in help, after `/ft`
+    role: str
+    summary: str
+
+
+SPECS = {spec.name: spec for spec in (
+    Spec("help", "help", EVERYONE, "this list"),
+    Spec("status", "status", EVERYONE, "examples, training jobs and the deployed version at a glance"),
+    Spec("ask", "ask QUESTION", EVERYONE, "ask the deployed model; the answer is posted in this channel"),
+    Spec("review", "review", CURATORS, "the oldest candidate examples, with Approve / Edit / Reject"),
+    Spec("train", "train [epochs=N] [lr=X] [rank=R]", CURATORS,
+         "queue a training run on the approved examples (epochs 1–50, lr in (0, 1], rank 8, 16, 32, 64, 128 or 256)"),
+    Spec("jobs", "jobs", EVERYONE, "recent training jobs, their status and progress"),
+    Spec("cancel", "cancel JOB", CURATORS, "cancel a queued job, or stop a running one"),
+    Spec("versions", "versions", EVERYONE, "recent model versions, their status and key metric"),
+    Spec("deploy", "deploy VERSION", ADMINS, "answer with VERSION from now on (the current one stays loaded)"),
+    Spec("rollback", "rollback", ADMINS, "go back to the version deployed before the current one"),
+)}
+
+
+class UsageError(ValueError):
+    """What is wrong with the command's text, in one sentence for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)  # train
+    job_id: int | None = None  # cancel
+    version: str | None = None  # deploy
+    question: str = ""  # ask
+
+    @property
+    def spec(self) -> Spec:
+        return SPECS[self.name]
+
+
+def parse(text: str | None) -> Command:
+    """`/ft` alone means help; anything unknown or malformed raises UsageError."""
+    parts = (text or "").split(None, 1)
+    if not parts:
+        return Command("help")
+    head, rest = parts[0], parts[1].strip() if len(parts) > 1 else ""
+    name = head.lower()
+    if name not in SPECS:
+        raise UsageError(f"I don't know the sub-command `{_shown(head)}`.")
+    args = rest.split()
+    if name == "ask":
+        if not rest:
+            raise UsageError("Write the question after `ask`, e.g. `/ft ask how long is the free trial?`")
+        return Command(name, question=rest)
+    if name == "train":
+        return Command(name, params=_train_params(args))
+    if name == "cancel":
+        return Command(name, job_id=_job_id(args))
+    if name == "deploy":
+        if len(args) != 1:
+            raise UsageError("Name one version to deploy, e.g. `/ft deploy support-v7` (`/ft versions` lists them).")
+        return Command(name, version=args[0].strip("`'\""))
+    if args:
+        raise UsageError(f"`/ft {name}` takes no arguments.")
+    return Command(name)
+
+
+def _train_params(args: list[str]) -> dict[str, Any]:
+    raw: dict[str, str] = {}
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        key = key.strip().lower()
+        if not eq or not key:
+            raise UsageError(f"`{_shown(arg)}` is not a setting: write key=value, e.g. `epochs=3`.")
+        if key in raw:
+            raise UsageError(f"`{_shown(key)}` is given twice.")
+        raw[key] = value.strip()
+    try:
+        return check_params(raw)
+    except ValueError as exc:
+        message = str(exc)
+        raise UsageError(message[:1].upper() + message[1:] + ".") from None
+
+
+def _job_id(args: list[str]) -> int:
+    if len(args) == 1:
+        value = args[0].lstrip("#")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    raise UsageError("Name one job by its number, e.g. `/ft cancel 12` (`/ft jobs` lists them).")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """User text echoed inside backticks: short, and unable to close them."""
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -1,0 +1,173 @@
+"""The deployed pointer: load a version's adapter under its own name, then flip `deployed` in the store.
+
+Free of Slack, so `/ft deploy`, `/ft rollback` and the CLI share it. Each version keeps its immutable
+adapter name (vLLM reuses stale prefix cache when a name is reloaded); the version it replaces stays
+loaded, so a rollback is a pointer flip, and older retired versions are unloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from sqlmodel import Session, select
+
+from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from storage import Store
+from storage.models import ModelVersion, VersionStatus, utcnow
+from storage.versions import by_name, deployed, deployed_for_update, previous, retired
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEPLOYABLE = (VersionStatus.AWAITING_APPROVAL, VersionStatus.RETIRED)
+
+
+@dataclass
+class DeployResult:
+    ok: bool
+    message: str  # one plain sentence for people: what happened, or why nothing did
+    deployed: str | None = None  # the deployed version after the call
+    retired: str | None = None  # the version it replaced: the rollback target now
+    unloaded: list[str] = field(default_factory=list)  # older retired versions taken off the server
+
+
+async def deploy(store: Store, model_client: ModelClient, name: str, by: str | None) -> DeployResult:
+    """Deploy the version `name` (awaiting approval or retired); the deployed one becomes retired."""
+    version, current = await _db(store, lambda s: (by_name(s, name), _name(deployed(s))))
+    if version is None:
+        return DeployResult(False, f"There is no version named {name}.", deployed=current)
+    if version.status not in DEPLOYABLE:
+        return DeployResult(False, _not_deployable(version), deployed=current)
+    problem = await _load(model_client, version)
+    if problem:
+        return DeployResult(False, f"The model server could not load {name} ({problem}), so nothing changed: "
+                                   f"{_still(current)}.", deployed=current)
+    # A smoke test (one short chat through the new adapter) goes here, before the pointer flips.
+    problem, was = await _db(store, lambda s: _flip(s, name, by, DEPLOYABLE))
+    if problem:
+        return DeployResult(False, problem, deployed=await _db(store, lambda s: _name(deployed(s))))
+    unloaded = await _unload_stale(store, model_client)
+    kept = f"; {was} is retired and stays loaded for a rollback" if was else ""
+    return DeployResult(True, f"{name} is deployed and answers questions from now on{kept}.",
+                        deployed=name, retired=was, unloaded=unloaded)
+
+
+async def rollback(store: Store, model_client: ModelClient, by: str | None) -> DeployResult:
+    """Deploy again the version deployed before the current one; the current one becomes retired."""
+    current, target = await _db(store, lambda s: (deployed(s), previous(s)))
+    current_name = _name(current)
+    if target is None:
+        return DeployResult(False, "There is no earlier version to roll back to"
+                                   + (f"; {current_name} stays deployed." if current_name else "."),
+                            deployed=current_name)
+    # Normally still loaded; loading again is a no-op then, and brings it back after a server restart.
+    problem = await _load(model_client, target)
+    if problem:
+        return DeployResult(False, f"The model server could not load {target.name} ({problem}), so nothing "
+                                   f"changed: {_still(current_name)}.", deployed=current_name)
+    problem, was = await _db(store, lambda s: _flip(s, target.name, by, (VersionStatus.RETIRED,),
+                                                   expect_current=current_name))
+    if problem:
+        return DeployResult(False, problem, deployed=await _db(store, lambda s: _name(deployed(s))))
+    unloaded = await _unload_stale(store, model_client)
+    kept = f"; {was} is retired and stays loaded, so another rollback returns to it" if was else ""
+    return DeployResult(True, f"Rolled back: {target.name} is deployed again{kept}.",
+                        deployed=target.name, retired=was, unloaded=unloaded)
+
+
+def _flip(session: Session, name: str, by: str | None, allowed: tuple[str, ...],
+          expect_current: str | None = None) -> tuple[str | None, str | None]:
+    """One transaction: `name` deployed, whatever was deployed retired. (problem, retired name)."""
+    current = deployed_for_update(session)  # locked: two admins deploying at once take turns
+    version = session.exec(select(ModelVersion).where(ModelVersion.name == name).with_for_update()).first()
+    # Re-checked under the lock: the version or the pointer may have moved while the adapter loaded.
+    if version is None:
+        return f"{name} was deleted meanwhile, so nothing changed.", None
+    if version.status not in allowed:
+        return _not_deployable(version), None
+    if expect_current is not None and [v.name for v in current] != [expect_current]:
+        return "The deployed version changed meanwhile, so nothing changed; look again and retry.", None
+    now = utcnow()
+    for old in current:
+        old.status = VersionStatus.RETIRED
+    version.status, version.deployed_at = VersionStatus.DEPLOYED, now
+    version.decided_by, version.decided_at = by, now
+    session.flush()
+    return None, current[0].name if current else None
+
+
+async def _load(client: ModelClient, version: ModelVersion) -> str | None:
+    """None once the server has the adapter under the version's name; otherwise why not."""
+    try:
+        await client.load_adapter(version.name, version.adapter_path)
+    except ModelServerError as exc:
+        if exc.status == 400 and "already" in exc.message.lower():
+            return None
+        return f"it answered {exc.status}: {_short(exc.message)}"
+    except ModelServerUnavailable as exc:
+        return f"it is unreachable: {_short(str(exc))}"
+    return None
+
+
+async def _unload_stale(store: Store, client: ModelClient) -> list[str]:
+    """Unload retired versions older than the rollback target. Best effort: the deploy already happened."""
+
+    def stale(session: Session) -> list[str]:
+        keep = _name(previous(session))
+        return [v.name for v in retired(session) if v.name != keep]
+
+    names = await _db(store, stale)
+    if not names:
+        return []
+    try:
+        loaded = {card["id"] for card in await client.models() if card.get("parent")}
+    except (ModelServerError, ModelServerUnavailable) as exc:
+        log.warning("could not list loaded adapters, so none were unloaded: %s", exc)
+        return []
+    unloaded = []
+    for name in names:
+        if name not in loaded:
+            continue
+        try:
+            await client.unload_adapter(name)
+            unloaded.append(name)
+        except ModelServerError as exc:
+            if exc.status != 404:  # 404: gone already, which is what we wanted
+                log.warning("could not unload %s: %s", name, exc)
+        except ModelServerUnavailable as exc:
+            log.warning("could not unload %s: %s", name, exc)
+            break
+    return unloaded
+
+
+def _not_deployable(version: ModelVersion) -> str:
+    if version.status == VersionStatus.DEPLOYED:
+        return f"{version.name} is deployed already."
+    return (f"{version.name} is {version.status.replace('_', ' ')}; only a version awaiting approval "
+            "or a retired one can be deployed.")
+
+
+def _still(current: str | None) -> str:
+    return f"{current} is still deployed" if current else "nothing is deployed, the base model still answers"
+
+
+def _name(version: ModelVersion | None) -> str | None:
+    return version.name if version else None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+async def _db(store: Store, fn: Callable[[Session], T]) -> T:
+    """One transaction off the event loop."""
+
+    def run() -> T:
+        with store.session() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)
