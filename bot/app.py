@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
@@ -17,19 +18,28 @@ log = logging.getLogger("ftbot.bot")
 def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
               metrics: BotMetrics | None = None) -> AsyncApp:
     from bot import asking, commands, curation, home, labelling, shortcut
-    from storage.events import first_delivery
 
     client = AsyncWebClient(token=token, base_url=api_url) if api_url else AsyncWebClient(token=token)
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
     metrics = metrics or BotMetrics()
 
+    recent_ids: OrderedDict[str, None] = OrderedDict()
+
     @app.middleware
     async def drop_retries(body, next):  # noqa: ANN001
-        """An event_id seen before is acknowledged and ignored (Slack retries what it thinks was lost)."""
+        """An event_id seen before is acknowledged and ignored (Slack retries what it thinks was lost).
+
+        Checked in memory here, so acks stay fast in a burst; event listeners also check the
+        database (deps.first_delivery) after the ack, for retries that reach another replica.
+        """
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not await deps.db(lambda s: first_delivery(s, event_id)):
-            metrics.events.labels(kind="event", outcome="duplicate").inc()
-            return BoltResponse(status=200, body="")
+        if event_id:
+            if event_id in recent_ids:
+                metrics.events.labels(kind="event", outcome="duplicate").inc()
+                return BoltResponse(status=200, body="")
+            recent_ids[event_id] = None
+            if len(recent_ids) > 50_000:
+                recent_ids.popitem(last=False)
         metrics.events.labels(kind=body.get("type") or ("command" if body.get("command") else "other"),
                               outcome="handled").inc()
         await next()

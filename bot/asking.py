@@ -129,16 +129,18 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
 
     # Bolt acks events before listeners run (process_before_response=False), so a slow model holds up nothing.
     @app.event("app_mention")
-    async def on_mention(event, client, context):  # noqa: ANN001
-        await ask(event, client, context)
+    async def on_mention(event, body, client, context):  # noqa: ANN001
+        if await deps.first_delivery(body):
+            await ask(event, client, context)
 
     async def in_a_dm(event) -> bool:  # noqa: ANN001
         return event.get("channel_type") == "im"
 
     # Only DMs: messages in channels reach the bot as app_mention when it is addressed.
     @app.event("message", matchers=[in_a_dm])
-    async def on_dm(event, client, context):  # noqa: ANN001
-        await ask(event, client, context)
+    async def on_dm(event, body, client, context):  # noqa: ANN001
+        if await deps.first_delivery(body):
+            await ask(event, client, context)
 
     @app.action(render.UP)
     async def on_up(ack, body, respond):  # noqa: ANN001

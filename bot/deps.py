@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 
 from sqlmodel import Session
 
+from bot.backlog import Backlog
 from bot.threads import Rules
 from serving.client import ModelClient
 from storage import Store
@@ -29,6 +30,7 @@ class Deps:
                           "briefly and accurately, as our support team would.")
     # Background work started after an ack; kept so tests and shutdown can wait for it.
     tasks: set[asyncio.Task] = field(default_factory=set)
+    backlog: Backlog = field(default_factory=Backlog)
 
     @property
     def rules(self) -> Rules:
@@ -48,6 +50,14 @@ class Deps:
                 return fn(session)
 
         return await asyncio.to_thread(run)
+
+    async def first_delivery(self, body: dict) -> bool:
+        """The durable half of retry handling (the app's middleware keeps the fast, in-memory half):
+        a retry that reaches another replica, or this one after a restart, is still handled once."""
+        from storage.events import first_delivery
+
+        event_id = body.get("event_id")
+        return not event_id or await self.db(lambda s: first_delivery(s, event_id))
 
     def spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
         task = asyncio.ensure_future(coro)

@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from bot import texts
 from bot.deps import Deps
 from bot.metrics import BotMetrics
-from bot.slack_api import People, fetch_thread
+from bot.slack_api import People, channel_name, fetch_thread
 from bot.threads import Skipped, extract, source_key
 from storage.examples import CREATED, DUPLICATE, UPGRADED, add_examples, withdraw
 
@@ -20,22 +20,33 @@ ACK_REACTION = "inbox_tray"  # the bot's quiet "got it"
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     people: People | None = None
+    channel_names: dict[str, str] = {}
 
     def is_label(event: dict) -> bool:
         return (event.get("reaction", "").split("::", 1)[0] == deps.label_emoji
                 and (event.get("item") or {}).get("type") == "message")
 
     @app.event("reaction_added")
-    async def on_reaction_added(event, client):  # noqa: ANN001
+    async def on_reaction_added(event, body, client):  # noqa: ANN001
+        if is_label(event):
+            deps.backlog.submit(label, event, body, client)
+
+    @app.event("reaction_removed")
+    async def on_reaction_removed(event, body, client):  # noqa: ANN001
+        if is_label(event):
+            deps.backlog.submit(unlabel, event, body, client)
+
+    async def label(event, body, client) -> None:  # noqa: ANN001
         nonlocal people
-        if not is_label(event):
+        if not await deps.first_delivery(body):
             return
         channel, ts, reactor = event["item"]["channel"], event["item"]["ts"], event["user"]
         people = people or People(client)
         thread = await fetch_thread(client, channel, ts)
         await people.learn(thread)
-        channel_name = await _channel_name(client, channel)
-        result = extract(thread, ts, [reactor], channel_id=channel, channel_name=channel_name,
+        if channel not in channel_names:
+            channel_names[channel] = await channel_name(client, channel)
+        result = extract(thread, ts, [reactor], channel_id=channel, channel_name=channel_names[channel],
                          names=people.names, rules=deps.rules, bots=frozenset(people.bots))
         if isinstance(result, Skipped):
             metrics.events.labels(kind="label", outcome="skipped").inc()
@@ -51,9 +62,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if example.flags and outcome == CREATED:
             await _ephemeral(client, channel, reactor, texts.label_flagged(example.flags))
 
-    @app.event("reaction_removed")
-    async def on_reaction_removed(event, client):  # noqa: ANN001
-        if not is_label(event):
+    async def unlabel(event, body, client) -> None:  # noqa: ANN001
+        if not await deps.first_delivery(body):
             return
         channel, ts, user = event["item"]["channel"], event["item"]["ts"], event["user"]
         outcome = await deps.db(lambda s: withdraw(s, source_key(channel, ts), user))
@@ -65,13 +75,6 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                 pass
         elif outcome == "in_snapshot":
             await _ephemeral(client, channel, user, texts.UNLABEL_TOO_LATE)
-
-
-async def _channel_name(client, channel: str) -> str:  # noqa: ANN001
-    try:
-        return (await client.conversations_info(channel=channel))["channel"].get("name", channel)
-    except SlackApiError:
-        return channel
 
 
 async def _react(client, channel: str, ts: str) -> None:  # noqa: ANN001

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Callable
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -34,15 +35,25 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
         return web.Response(body=generate_latest(metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def open_http(_: web.Application) -> None:
+        # One pooled session for every Web API call: slack_sdk otherwise opens a connection per call,
+        # which dominated the cost of a label in a burst.
+        if app.client.session is None:
+            app.client.session = aiohttp.ClientSession()
+
     async def drain(_: web.Application) -> None:
+        await deps.backlog.drain()
         if deps.tasks:
             await asyncio.wait(list(deps.tasks), timeout=10)
         await deps.model.close()
+        if app.client.session is not None:
+            await app.client.session.close()
 
     web_application = web.Application()
     web_application.router.add_post("/slack/events", slack_events)
     web_application.router.add_get("/healthz", healthz)
     web_application.router.add_get("/metrics", metrics_page)
+    web_application.on_startup.append(open_http)
     web_application.on_shutdown.append(drain)
     return web_application
 

@@ -12,6 +12,7 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import capture
 from bot.slack_api import People, fetch_thread
+from bot.slack_api import channel_name as lookup_channel_name
 from bot.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
 from storage.examples import NewExample, add_examples, flag
 from storage.models import ExampleStatus
@@ -38,7 +39,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     async def on_shortcut(ack, body, client, respond):  # noqa: ANN001
         await ack()
         user, channel, ts = body["user"]["id"], body["channel"]["id"], body["message"]["ts"]
-        channel_name = body["channel"].get("name") or await _channel_name(client, channel)
+        channel_name = body["channel"].get("name") or await lookup_channel_name(client, channel)
         try:
             result = await read(client, channel, ts, user, channel_name)
         except SlackApiError as exc:
@@ -97,13 +98,6 @@ def edited(base: NewExample | Skipped | None, question: str, answer: str, *, cha
         status=ExampleStatus.APPROVED if approved else ExampleStatus.CANDIDATE, flags=flags, source=source,
         labelled_by=user, approved_by=user if approved else None,
     )
-
-
-async def _channel_name(client, channel: str) -> str:  # noqa: ANN001
-    try:
-        return (await client.conversations_info(channel=channel))["channel"].get("name", channel)
-    except SlackApiError:
-        return channel
 
 
 async def _tell(client, channel: str, user: str, text: str) -> None:  # noqa: ANN001

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
@@ -26,6 +27,14 @@ async def fetch_thread(client: AsyncWebClient, channel: str, ts: str) -> list[di
         messages.extend(page["messages"])
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
     return sorted({m["ts"]: m for m in messages}.values(), key=lambda m: float(m["ts"]))
+
+
+async def channel_name(client: AsyncWebClient, channel: str) -> str:
+    """The channel's name, or its id when Slack will not say (the example's source still points at it)."""
+    try:
+        return (await client.conversations_info(channel=channel))["channel"].get("name", channel)
+    except SlackApiError:
+        return channel
 
 
 class People:

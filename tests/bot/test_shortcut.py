@@ -106,8 +106,9 @@ async def test_a_flagged_reply_stays_a_candidate_even_from_a_curator(bot, store)
 async def test_sending_the_same_reply_twice_says_it_is_already_stored(bot, store):
     _, answer = _thread(bot.slack)
     view = await _open_form(bot, OTHER, answer)
-    for _ in range(2):
+    for n in (1, 2):  # one after the other, as a person would
         await _submit(bot, OTHER, _values("Q?", "A."), view["private_metadata"])
+        await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postEphemeral")) == n)
     notes = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postEphemeral")) == 2
                                      and bot.slack.calls_to("chat.postEphemeral"))
     assert len(_examples(store)) == 1
