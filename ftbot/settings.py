@@ -38,6 +38,8 @@ class Settings(BaseSettings):
                           "briefly and accurately, as our support team would.")
     train_schedule: str = "0 2 * * *"  # cron: nightly at 02:00
     min_new_examples: int = Field(20, ge=1)
+    worker_lease_s: float = Field(60.0, gt=0)  # a silent worker's job goes back to the queue after this
+    worker_heartbeat_s: float = Field(5.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = False

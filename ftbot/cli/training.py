@@ -19,6 +19,14 @@ jobs_app = typer.Typer(help="Training jobs: `ft jobs` lists them.", invoke_witho
 versions_app = typer.Typer(help="Model versions.", no_args_is_help=True)
 
 
+def worker_config(ctx: typer.Context):  # noqa: ANN201  (trainer.worker.WorkerConfig)
+    from trainer.worker import WorkerConfig
+
+    s = common.settings(ctx)
+    return WorkerConfig(data_dir=s.data_dir.resolve(), lease_s=s.worker_lease_s,
+                        heartbeat_s=min(s.worker_heartbeat_s, s.worker_lease_s / 3), defaults=worker_defaults(ctx))
+
+
 def worker_defaults(ctx: typer.Context) -> dict:
     """What every job starts from, before its own parameters."""
     s = common.settings(ctx)
@@ -65,10 +73,9 @@ def train(
         console.print(f"queued job {job.id}; a worker (`ft worker`) picks it up. Watch it: ft jobs watch {job.id}")
         return
     from storage.queue import claim
-    from trainer.worker import Worker, WorkerConfig
+    from trainer.worker import Worker
 
-    worker = Worker(common.store(ctx), WorkerConfig(data_dir=common.settings(ctx).data_dir.resolve(),
-                                                    defaults=worker_defaults(ctx)))
+    worker = Worker(common.store(ctx), worker_config(ctx))
     with common.store(ctx).session() as s:
         claim(s, worker.name, worker.config.lease_s, job_id=job.id)
     outcome: dict[str, str] = {}
