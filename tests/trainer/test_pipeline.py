@@ -1,0 +1,63 @@
+"""A job from snapshot to a ModelVersion awaiting approval, on SQLite and PostgreSQL."""
+
+from pathlib import Path
+
+from storage.examples import NewExample, add_examples
+from storage.jobs import enqueue
+from storage.models import ExampleStatus, ModelVersion, TrainingJob, VersionStatus
+from storage.snapshots import side_of
+from tests.trainer.conftest import ROWS
+from trainer.pipeline import run_training
+
+VAL_PERCENT = 50
+LONG = ("Tell me everything about billing?", "Billing works like this. " * 60)
+
+
+def _approve_all(store):
+    items = [NewExample(f"slack:C1:{i}.0", q, a, status=ExampleStatus.APPROVED, approved_by="UCUR")
+             for i, (q, a) in enumerate(ROWS + [LONG])]
+    sides = {side_of(item.source_key, VAL_PERCENT) for item in items}
+    assert sides == {"train", "validation"}
+    with store.session() as s:
+        add_examples(s, items)
+
+
+def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_path):
+    _approve_all(store)
+    with store.session() as s:
+        job_id = enqueue(s, {}, "UCUR").id
+
+    version_id = run_training(store, job_id, tiny_cfg, tmp_path, val_percent=VAL_PERCENT)
+
+    with store.session() as s:
+        version, job = s.get(ModelVersion, version_id), s.get(TrainingJob, job_id)
+    assert job.snapshot_id is not None and version.snapshot_id == job.snapshot_id
+    assert version.name == f"ft-{job_id}-v1" and version.status == VersionStatus.AWAITING_APPROVAL
+    assert version.base_model == tiny_cfg.base_model and not version.below_deployed
+    adapter = Path(version.adapter_path)
+    assert adapter == (tmp_path / "adapters" / version.name).resolve()
+    assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "train_config.json").is_file()
+    m = version.metrics
+    for name in ("base", "new"):
+        assert set(m["eval"][name]) >= {"rougeL", "key_fact", "probe"}
+        assert 0 <= m["eval"][name]["rougeL"] <= 1 and 0 <= m["eval"][name]["probe"] <= 1
+    assert m["eval"]["deployed"] is None and m["eval"]["n_probe"] == 12
+    assert m["key_fact"] == m["eval"]["new"]["key_fact"] and m["rougeL"] == m["eval"]["new"]["rougeL"]
+    assert Path(m["loss_plot"]).is_file() and m["tokens_per_s"] > 0 and m["train"]["steps"] > 0
+    assert 1 <= len(m["samples"]) <= 3 and set(m["samples"][0]) == {"question", "reference", "base", "deployed", "new"}
+    assert [e["source_key"] for e in m["long_examples"]] == ["slack:C1:8.0"]
+
+    # Asking again for the same job gives the same version (the worker may have missed the answer).
+    assert run_training(store, job_id, tiny_cfg, tmp_path, val_percent=VAL_PERCENT) == version_id
+
+    # The next job: a new immutable name, compared with the deployed version.
+    with store.session() as s:
+        s.get(ModelVersion, version_id).status = VersionStatus.DEPLOYED
+        job2 = enqueue(s, {}, "UCUR").id
+    second_id = run_training(store, job2, tiny_cfg, tmp_path, val_percent=VAL_PERCENT)
+    with store.session() as s:
+        second = s.get(ModelVersion, second_id)
+    assert second.name == f"ft-{job2}-v2" and second.adapter_path != version.adapter_path
+    new, old = second.metrics["eval"]["new"], second.metrics["eval"]["deployed"]
+    assert old is not None and second.metrics["deployed_name"] == version.name
+    assert second.below_deployed == (new["key_fact"] < old["key_fact"] or new["rougeL"] < old["rougeL"])

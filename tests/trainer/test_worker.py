@@ -1,0 +1,86 @@
+"""`ft worker` for real: a job trains in a child process; a worker killed mid-job is replaced by another
+that resumes the job from its checkpoint and finishes it (SQLite and PostgreSQL)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlmodel import select
+
+from storage.examples import NewExample, add_examples
+from storage.jobs import enqueue
+from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
+from tests.trainer.conftest import ROWS
+from trainer.worker import Worker, WorkerConfig
+
+FT = str(Path(sys.executable).parent / "ft")
+
+
+def _approved(store, copies=3):
+    with store.session() as s:
+        add_examples(s, [NewExample(f"k{c}-{i}", f"{q} ({c})", a, status=ExampleStatus.APPROVED)
+                         for c in range(copies) for i, (q, a) in enumerate(ROWS)])
+
+
+def _job(store, job_id):
+    with store.session() as s:
+        return s.get(TrainingJob, job_id)
+
+
+def test_a_killed_worker_leaves_a_job_that_another_resumes(store, tiny_base, tmp_path):
+    _approved(store)
+    with store.session() as s:
+        job_id = enqueue(s, {"epochs": 12, "lr": 0.005, "rank": 8}, "UCURATOR").id
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "FT_DATABASE_URL": store.url, "FT_DATA_DIR": str(data_dir), "FT_BASE_MODEL": str(tiny_base),
+           "FT_WORKER_LEASE_S": "3", "FT_WORKER_HEARTBEAT_S": "0.5", "FT_LOG_LEVEL": "WARNING"}
+    first = subprocess.Popen([FT, "worker"], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(data_dir.glob("adapters/*/checkpoints/checkpoint-*")):
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            assert first.poll() is None, "the worker exited"
+            time.sleep(0.2)
+        assert _job(store, job_id).status == JobStatus.RUNNING
+    finally:
+        os.kill(first.pid, signal.SIGKILL)  # no goodbye: only its lease will tell
+        first.wait()
+
+    time.sleep(3.2)  # the lease runs out
+    second = Worker(store, WorkerConfig(data_dir=data_dir, lease_s=3, heartbeat_s=0.5, poll_s=0.2,
+                                        defaults={"base_model": str(tiny_base)}), name="second")
+    assert second.run(once=True) == 1
+    job = _job(store, job_id)
+    assert (job.status, job.attempts, job.lease_owner, job.error) == (JobStatus.SUCCEEDED, 2, "second", None)
+    with store.session() as s:
+        version = s.exec(select(ModelVersion).where(ModelVersion.job_id == job_id)).one()
+    assert version.id == job.version_id and version.status == "awaiting_approval"
+    assert version.metrics["train"]["resumed_from"], "the second worker started over instead of resuming"
+    assert (Path(version.adapter_path) / "adapter_model.safetensors").is_file()
+    assert job.progress["total"] and job.progress["step"] == job.progress["total"]
+
+
+def test_cancelling_a_running_job_stops_it(store, tiny_base, tmp_path):
+    _approved(store)
+    with store.session() as s:
+        job_id = enqueue(s, {"epochs": 50, "lr": 0.005, "rank": 8}, "UCURATOR").id
+    worker = Worker(store, WorkerConfig(data_dir=tmp_path, lease_s=5, heartbeat_s=0.3, poll_s=0.2,
+                                        defaults={"base_model": str(tiny_base)}), name="w")
+    import threading
+
+    from storage.jobs import cancel
+
+    def cancel_when_training() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (_job(store, job_id).progress or {}).get("step"):
+            time.sleep(0.2)
+        with store.session() as s:
+            cancel(s, job_id)
+
+    threading.Thread(target=cancel_when_training, daemon=True).start()
+    assert worker.run(once=True) == 1
+    job = _job(store, job_id)
+    assert job.status == JobStatus.CANCELLED and job.version_id is None

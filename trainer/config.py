@@ -1,0 +1,175 @@
+"""Training settings: the defaults as one flat, commented list, saved next to the adapter they made.
+
+`TrainConfig` is what a person may reason about; `device_setup(cfg)` turns it into what this
+machine should do (precision, gradient checkpointing, QLoRA, threads, batching), so CPU and GPU
+share one code path. Both go into the adapter's train_config.json.
+
+The defaults were measured on the 2-core CPU machine with SmolLM2-135M-Instruct on the
+Quillmate export (bench/train_quality.py, bench/train_throughput.py; numbers in the docstrings
+there and in the trainer report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+LORA_RANKS = (8, 16, 32, 64, 128, 256)  # what vLLM serves (max_lora_rank); anything else is refused
+DEFAULT_SYSTEM_PROMPT = ("You are the support assistant of our company. Answer the customer's question "
+                         "briefly and accurately, as our support team would.")
+
+
+@dataclass
+class TrainConfig:
+    base_model: str = ""  # a local HF causal-LM directory (trainer.base_model.resolve_base_model)
+    # LoRA
+    rank: int = 16  # r; one of LORA_RANKS
+    alpha: int = 32  # lora_alpha; scale = alpha / rank
+    dropout: float = 0.05  # lora_dropout
+    target_modules: str | list[str] = "all-linear"  # every linear layer but the output head
+    # optimisation (measured on Quillmate, SmolLM2-135M, 2-core CPU: see bench/train_quality.py)
+    epochs: float = 3.0  # key fact 0.12 after 2 epochs, 0.28 after 3; ~11 min for 140 pairs on the CPU
+    lr: float = 4e-3  # LoRA on a 135M model takes a large rate; forgetting grows with it (replay offsets it)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    batch_size: int = 8  # 8: 143 tokens/s on the CPU vs 127 at 4 and 117 at 16 (bench/train_throughput.py)
+    grad_accum: int = 1
+    max_length: int = 512  # tokens per conversation; longer examples are reported and left out
+    seed: int = 42
+    # data
+    every_phrasing: bool = True  # teach each fact through every stored question for it (trainer.data)
+    loss_on: str = "answer"  # "answer": loss on the assistant's answer only; "all": the question too
+    replay: bool = True  # general questions with the base model's own answers, against forgetting (trainer.replay)
+    replay_weight: int = 2  # each replay pair seen this often per epoch (probe, 12 questions, is noisy: 1 → 0.58,
+    #                         2 → 0.67 at lr 4e-3, 3 → 0.50; base 0.75)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the same one the server answers with
+    # evaluation and stopping
+    eval_each_epoch: bool = True  # validation loss after every epoch
+    early_stopping_patience: int = 2  # epochs without a better eval loss before stopping; 0: never. (Eval loss
+    #                                   rose after epoch 1 in every Quillmate run: longer runs end after epoch 3.)
+    early_stopping_threshold: float = 0.0
+    # True: the epoch with the lowest eval loss. Off: validation loss (on the reference wording) is lowest after
+    # epoch 1 and rises while key-fact recall still improves (0.12 → 0.28), so the last epoch is kept.
+    keep_best: bool = False
+    checkpoints_kept: int = 1  # newest checkpoints kept in out_dir/checkpoints (resume needs one)
+    save_every_steps: int = 0  # 0: a checkpoint (and eval) per epoch; N: every N steps instead
+    # machine
+    threads: int = 0  # torch threads on CPU; 0: the physical cores
+    qlora: bool = False  # 4-bit NF4 base (CUDA only); also chosen when the model does not fit in GPU memory
+    max_new_tokens: int = 96  # evaluation answers
+
+    def __post_init__(self) -> None:
+        if self.rank not in LORA_RANKS:
+            raise ValueError(f"rank={self.rank} is not one vLLM serves; choose one of {LORA_RANKS}")
+        if self.loss_on not in ("answer", "all"):
+            raise ValueError(f"loss_on={self.loss_on!r}: 'answer' or 'all'")
+        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
+            raise ValueError(f"bad training settings: epochs={self.epochs} lr={self.lr} "
+                             f"batch_size={self.batch_size} max_length={self.max_length}")
+
+    def with_overrides(self, params: dict[str, Any] | None) -> "TrainConfig":
+        """A copy with a job's parameters applied (storage.jobs.check_params keys, or any field name)."""
+        names = {f.name for f in fields(self)}
+        unknown = set(params or {}) - names
+        if unknown:
+            raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        return replace(self, **{k: v for k, v in (params or {}).items() if v is not None})
+
+    def to_json(self, setup: "DeviceSetup | None" = None) -> str:
+        data: dict[str, Any] = {"train": asdict(self)}
+        if setup is not None:
+            data["device"] = asdict(setup)
+        return json.dumps(data, indent=2, sort_keys=False)
+
+    def save(self, path: Path, setup: "DeviceSetup | None" = None) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json(setup) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8"))["train"])
+
+
+@dataclass
+class DeviceSetup:
+    """What this machine does with a TrainConfig. One code path: only these values differ."""
+
+    device: str  # "cuda" | "cpu"
+    dtype: str  # "bfloat16" | "float32"
+    bf16: bool
+    gradient_checkpointing: bool
+    qlora: bool
+    threads: int
+    group_by_length: bool  # batches of similar lengths: no padding a batch out to one long example
+    reason: list[str] = field(default_factory=list)
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (hyper-threads do not help matrix multiplies)."""
+    try:
+        logical = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        logical = os.cpu_count() or 1
+    per_core = 1
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        siblings = [int(l.split(":")[1]) for l in info.splitlines() if l.startswith("siblings")]
+        cores = [int(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu cores")]
+        if siblings and cores and cores[0]:
+            per_core = max(1, siblings[0] // cores[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(1, logical // per_core)
+
+
+def model_params(model_dir: str | Path) -> int:
+    """Parameter count read from the safetensors headers (no weights loaded); 0 when unknown."""
+    import struct
+
+    total = 0
+    for path in Path(model_dir).glob("*.safetensors"):
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        for name, meta in header.items():
+            if name != "__metadata__":
+                n = 1
+                for d in meta["shape"]:
+                    n *= d
+                total += n
+    return total
+
+
+def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: int | None = None) -> DeviceSetup:
+    """CUDA: bf16, gradient checkpointing, QLoRA when asked or when bf16 weights would not fit.
+    CPU: fp32 (no bf16 units on most CPUs: >10x slower), no checkpointing (it recomputes, and
+    memory is not the limit), torch threads = physical cores, length-grouped batches."""
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    if cuda:
+        reason = []
+        qlora = cfg.qlora
+        if qlora:
+            reason.append("QLoRA asked for")
+        else:
+            if gpu_free_bytes is None:
+                import torch
+
+                gpu_free_bytes = torch.cuda.mem_get_info()[0]
+            need = model_params(cfg.base_model) * 2 * 1.5 if cfg.base_model else 0  # bf16 weights + headroom
+            if need and need > gpu_free_bytes:
+                qlora = True
+                reason.append(f"bf16 weights (~{need / 2**30:.1f} GiB with headroom) exceed free GPU memory "
+                              f"({gpu_free_bytes / 2**30:.1f} GiB): QLoRA")
+        return DeviceSetup("cuda", "bfloat16", True, True, qlora, cfg.threads or physical_cores(), True, reason)
+    reason = ["CPU: fp32, no gradient checkpointing"]
+    if cfg.qlora:
+        reason.append("QLoRA needs CUDA (bitsandbytes); training the fp32 base instead")
+    return DeviceSetup("cpu", "float32", False, False, False, cfg.threads or physical_cores(), True, reason)

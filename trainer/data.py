@@ -1,0 +1,150 @@
+"""From snapshot rows to training conversations.
+
+Each approved pair becomes one conversation in TRL's conversational prompt-completion format:
+
+    {"prompt": [{"role": "system", ...}, {"role": "user", <question>}],
+     "completion": [{"role": "assistant", <answer>}]}
+
+TRL renders it with the base model's OWN chat template (the one the server answers with) and,
+for prompt-completion data, computes the loss on the completion only: the model learns to
+answer, not to write questions or the system prompt (tests/trainer checks the label mask).
+
+Conversations longer than `max_length` tokens are left out and reported, never cut: a cut
+answer teaches a cut answer, and a cut prompt may leave no answer at all.
+
+**Every phrasing.** A small model taught a fact through one question recalls it from that
+wording, rarely from another (notes/api-facts.md §8). The store often holds several customers'
+questions whose approved answers state the same fact ("21-day trial", "QM-E42 → Reconnect").
+`phrasing_pairs` finds them: two training answers state the same fact when they share a
+number-with-unit or a code (trainer.facts.fact_signature, `21 day`, `€6`, `@QM-E42`) and at
+least half of their signatures, or when half of their content words are shared. For every
+such pair (i, j) it adds "question i → answer j" (and j → i), so each fact is taught through
+every question the store holds for it. Only direct matches are paired (no transitive chains, so
+an answer stating two facts cannot bridge two unrelated groups). Validation rows are never
+used: the held-out questions stay unseen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from trainer.facts import content_words, fact_signature
+
+log = logging.getLogger("ftbot.trainer")
+SAME_FACT_JACCARD = 0.5
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    answer: str
+    source_key: str = ""
+    origin: str = "approved"  # "approved" | "phrasing" (question of one example, answer of another) | "replay"
+
+
+@dataclass
+class BuiltData:
+    train: list[dict[str, Any]]  # conversations for SFTTrainer
+    validation: list[dict[str, Any]]
+    long_examples: list[dict[str, Any]] = field(default_factory=list)  # {source_key, side, tokens, max_length}
+    n_approved: int = 0
+    n_phrasing: int = 0  # pairs added by every-phrasing augmentation
+    n_replay: int = 0  # general questions with the base model's own answers (trainer.replay)
+    train_tokens: int = 0  # tokens in one pass over train (prompt + completion)
+
+
+def field_of(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def prompt_messages(system_prompt: str, question: str) -> list[dict[str, str]]:
+    """The prompt as training shows it; evaluation and serving ask in exactly this shape."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": question}]
+
+
+def conversation(system_prompt: str, question: str, answer: str) -> dict[str, Any]:
+    return {"prompt": prompt_messages(system_prompt, question),
+            "completion": [{"role": "assistant", "content": answer}]}
+
+
+def same_fact(sig_a: frozenset[str], sig_b: frozenset[str], words_a: set[str], words_b: set[str]) -> bool:
+    """Two answers state the same fact (see the module docstring)."""
+    shared = sig_a & sig_b
+    # A bare number ("12") is too weak alone; a number with its unit ("12 month"), an amount or a code is not.
+    strong = {s for s in shared if not s.replace(".", "").replace(":", "").isdigit()}
+    if strong and len(shared) / len(sig_a | sig_b) >= SAME_FACT_JACCARD:
+        return True
+    union = words_a | words_b
+    return bool(union) and len(words_a & words_b) / len(union) >= SAME_FACT_JACCARD
+
+
+def fact_groups(rows: Sequence[Any]) -> list[list[int]]:
+    """For each row, the indexes of the rows whose answers state the same fact (itself excluded)."""
+    answers = [str(field_of(r, "answer")) for r in rows]
+    sigs = [fact_signature(a) for a in answers]
+    words = [content_words(a) for a in answers]
+    neighbours: list[list[int]] = [[] for _ in rows]
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            if same_fact(sigs[i], sigs[j], words[i], words[j]):
+                neighbours[i].append(j)
+                neighbours[j].append(i)
+    return neighbours
+
+
+def phrasing_pairs(rows: Sequence[Any]) -> list[Pair]:
+    """(other question in the group → this answer) for every two training rows stating the same fact."""
+    pairs: list[Pair] = []
+    seen = {(str(field_of(r, "question")), str(field_of(r, "answer"))) for r in rows}
+    for i, near in enumerate(fact_groups(rows)):
+        for j in near:
+            question, answer = str(field_of(rows[j], "question")), str(field_of(rows[i], "answer"))
+            if (question, answer) in seen:
+                continue
+            seen.add((question, answer))
+            pairs.append(Pair(question, answer, f"{field_of(rows[j], 'source_key')}→{field_of(rows[i], 'source_key')}",
+                              "phrasing"))
+    return pairs
+
+
+def count_tokens(tokenizer: Any, conv: dict[str, Any]) -> int:
+    """Tokens of the whole rendered conversation, as the chat template renders it for training."""
+    ids = tokenizer.apply_chat_template(conv["prompt"] + conv["completion"], tokenize=True)
+    if isinstance(ids, dict) or hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return len(ids)
+
+
+def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: Any, *, system_prompt: str,
+               max_length: int, every_phrasing: bool = True,
+               replay: Sequence[tuple[str, str]] = ()) -> BuiltData:
+    train_rows, val_rows = list(train_rows), list(val_rows)
+    pairs = [Pair(str(field_of(r, "question")), str(field_of(r, "answer")), str(field_of(r, "source_key")))
+             for r in train_rows]
+    n_approved = len(pairs)
+    if every_phrasing:
+        pairs += phrasing_pairs(train_rows)
+    n_phrasing = len(pairs) - n_approved
+    pairs += [Pair(q, a, f"replay:{i}", "replay") for i, (q, a) in enumerate(replay)]
+    out = BuiltData(train=[], validation=[], n_approved=n_approved, n_phrasing=n_phrasing, n_replay=len(replay))
+    for side, items in (("train", pairs),
+                        ("validation", [Pair(str(field_of(r, "question")), str(field_of(r, "answer")),
+                                             str(field_of(r, "source_key"))) for r in val_rows])):
+        for pair in items:
+            conv = conversation(system_prompt, pair.question, pair.answer)
+            n = count_tokens(tokenizer, conv)
+            if n > max_length:
+                out.long_examples.append({"source_key": pair.source_key, "side": side, "origin": pair.origin,
+                                          "tokens": n, "max_length": max_length})
+                log.warning("left out %s example %s: %d tokens > max_length %d", side, pair.source_key, n, max_length)
+                continue
+            (out.train if side == "train" else out.validation).append(conv)
+            if side == "train":
+                out.train_tokens += n
+    log.info("training data: %d approved + %d every-phrasing + %d replay pairs, %d validation, "
+             "%d left out as too long", n_approved, out.n_phrasing, out.n_replay, len(out.validation),
+             len(out.long_examples))
+    return out

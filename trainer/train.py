@@ -1,0 +1,326 @@
+"""LoRA/QLoRA supervised fine-tuning with TRL's SFTTrainer: one code path for CPU and GPU.
+
+Reads top to bottom: settings for this machine → data → model → trainer → train (resuming from
+the newest checkpoint in out_dir/checkpoints) → adapter + train_config.json + loss.png.
+The adapter is checked to be one vLLM serves: bias "none", no modules_to_save, an allowed rank.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from trainer.config import LORA_RANKS, DeviceSetup, TrainConfig, device_setup
+
+log = logging.getLogger("ftbot.trainer")
+
+ProgressFn = Callable[[dict[str, Any]], None]
+StopFn = Callable[[], bool]
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+RESULT_FILE = "train_result.json"
+CONFIG_FILE = "train_config.json"
+
+
+class TrainingStopped(Exception):
+    """should_stop() asked training to end; a checkpoint was saved, a later run resumes from it."""
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: str
+    stopped: bool = False  # should_stop() ended it early: no adapter, a checkpoint to resume from
+    steps: int = 0
+    total_steps: int = 0
+    epochs_done: float = 0.0
+    train_loss: float | None = None  # last logged train loss (answer tokens)
+    eval_loss: float | None = None  # best validation loss
+    tokens: int = 0  # tokens processed in this run (prompt + answer, no padding)
+    tokens_per_s: float = 0.0
+    wall_s: float = 0.0
+    resumed_from: str | None = None
+    loss_plot: str | None = None
+    n_train: int = 0  # conversations trained on, phrasing pairs included
+    n_phrasing: int = 0
+    n_replay: int = 0
+    n_validation: int = 0
+    long_examples: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None, every_s: float):  # noqa: ANN201
+    """A TrainerCallback that reports {step, total, loss, eval_loss, tokens_per_s, eta_s} at most every
+    `every_s` seconds, and stops (saving a checkpoint to resume from) when should_stop() says so."""
+    from transformers import TrainerCallback
+
+    class _Callback(TrainerCallback):
+        def __init__(self, on_progress: ProgressFn | None, should_stop: StopFn | None, every_s: float):
+            self.on_progress, self.should_stop, self.every_s = on_progress, should_stop, every_s
+            self.last_report = 0.0
+            self.start = self.start_step = None
+            self.tokens = 0
+            self.loss = self.eval_loss = None
+            self.stopped = False
+
+        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+            self.start, self.start_step = time.monotonic(), state.global_step
+
+        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN003
+            logs = logs or {}
+            if "loss" in logs:
+                self.loss = float(logs["loss"])
+            if "num_tokens" in logs:
+                self.tokens = int(logs["num_tokens"])  # TRL: tokens seen in this run (no padding)
+            if "eval_loss" in logs:
+                self.eval_loss = float(logs["eval_loss"])
+                self.report(state, force=True)
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+            if self.should_stop and self.should_stop():
+                self.stopped = True
+                control.should_training_stop = True
+                control.should_save = True  # the checkpoint a restarted job resumes from
+            self.report(state, force=state.global_step >= state.max_steps)
+
+        def on_epoch_end(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+            if self.stopped:  # no evaluation (and no second save) on the way out
+                control.should_evaluate = False
+                control.should_save = False
+
+        def report(self, state, force: bool = False) -> None:  # noqa: ANN001
+            now = time.monotonic()
+            if self.on_progress is None or (not force and now - self.last_report < self.every_s):
+                return
+            self.last_report = now
+            elapsed = max(now - (self.start or now), 1e-6)
+            done = state.global_step - (self.start_step or 0)
+            eta = (state.max_steps - state.global_step) * elapsed / done if done else None
+            self.on_progress({"step": state.global_step, "total": state.max_steps, "loss": self.loss,
+                              "eval_loss": self.eval_loss, "tokens_per_s": round(self.tokens / elapsed, 1),
+                              "eta_s": round(eta, 1) if eta is not None else None})
+
+    return _Callback(on_progress, should_stop, every_s)
+
+
+def check_adapter(adapter_dir: Path) -> dict[str, Any]:
+    """The adapter_config.json, verified to be one vLLM serves; ValueError says what is wrong."""
+    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    problems = []
+    if config.get("bias", "none") != "none":
+        problems.append(f"bias={config.get('bias')!r} (must be 'none')")
+    if config.get("modules_to_save"):
+        problems.append(f"modules_to_save={config['modules_to_save']} (must be empty)")
+    if config.get("r") not in LORA_RANKS:
+        problems.append(f"r={config.get('r')} (must be one of {LORA_RANKS})")
+    if config.get("use_dora"):
+        problems.append("DoRA")
+    if not (Path(adapter_dir) / "adapter_model.safetensors").is_file():
+        problems.append("no adapter_model.safetensors")
+    if problems:
+        raise ValueError(f"adapter in {adapter_dir} would be refused by vLLM: {', '.join(problems)}")
+    return config
+
+
+def lora_config(cfg: TrainConfig):  # noqa: ANN201  (peft.LoraConfig)
+    from peft import LoraConfig
+
+    if cfg.rank not in LORA_RANKS:
+        raise ValueError(f"rank={cfg.rank} is not one vLLM serves; choose one of {LORA_RANKS}")
+    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
+                      bias="none", modules_to_save=None, task_type="CAUSAL_LM")
+
+
+def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, setup.dtype)}
+    if setup.qlora:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # never add a token: a resized embedding is not a LoRA adapter
+    return model, tokenizer
+
+
+def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval: bool):  # noqa: ANN201
+    from trl import SFTConfig
+
+    every_steps = cfg.save_every_steps > 0
+    strategy = "steps" if every_steps else "epoch"
+    return SFTConfig(
+        output_dir=str(checkpoints),
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.lr,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        weight_decay=cfg.weight_decay,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        max_length=cfg.max_length,  # nothing is cut: longer examples were left out (trainer.data)
+        packing=False,
+        completion_only_loss=cfg.loss_on == "answer",  # prompt-completion data: loss on the answer only
+        bf16=setup.bf16,
+        fp16=False,
+        activation_checkpointing=setup.gradient_checkpointing,  # TRL defaults it on: off on CPU
+        use_cpu=setup.device == "cpu",
+        train_sampling_strategy="group_by_length" if setup.group_by_length else "random",
+        eval_strategy=strategy if has_eval else "no",
+        save_strategy=strategy,
+        eval_steps=cfg.save_every_steps if every_steps and has_eval else None,
+        save_steps=cfg.save_every_steps if every_steps else 500,
+        save_total_limit=max(1, cfg.checkpoints_kept),
+        load_best_model_at_end=has_eval and cfg.keep_best,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=0,
+    )
+
+
+def last_checkpoint(checkpoints: Path) -> str | None:
+    """The newest complete checkpoint: Trainer writes trainer_state.json last, so a job killed while saving
+    leaves a checkpoint without it. Such a half-written one is removed and the one before it is used."""
+    found = sorted((p for p in Path(checkpoints).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in found:
+        if (path / "trainer_state.json").is_file() and any(path.glob("adapter_model.*")):
+            return str(path)
+        log.warning("removing %s: it was not completely written (the job stopped while saving)", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
+                  callbacks: Sequence[Any] = ()) -> tuple[Any, Any, DeviceSetup]:
+    """(SFTTrainer, BuiltData, DeviceSetup): this machine's settings, the data in the base model's own
+    chat template, the LoRA model. train_adapter runs it; tests inspect its tokenized labels."""
+    import torch
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    from trainer.data import build_data
+    from trainer.replay import replay_pairs
+
+    if not cfg.base_model:
+        raise ValueError("TrainConfig.base_model is empty (trainer.base_model.resolve_base_model)")
+    setup = device_setup(cfg)
+    if setup.device == "cpu":
+        torch.set_num_threads(setup.threads)  # train_adapter puts the caller's setting back afterwards
+    log.info("training on %s (%s): %s", setup.device, setup.dtype, "; ".join(setup.reason) or "defaults")
+    torch.manual_seed(cfg.seed)
+
+    model, tokenizer = load_model(cfg.base_model, setup)
+    replay = replay_pairs(model, tokenizer, system_prompt=cfg.system_prompt, cache=Path(out_dir) / "replay.json",
+                          max_new_tokens=cfg.max_new_tokens) if cfg.replay else []
+    data = build_data(train_rows, val_rows, tokenizer, system_prompt=cfg.system_prompt, max_length=cfg.max_length,
+                      every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight))
+    if not data.train:
+        raise ValueError("no training examples left (all too long, or none approved)")
+    has_eval = bool(data.validation) and cfg.eval_each_epoch
+    callbacks = list(callbacks)
+    if has_eval and cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience, cfg.early_stopping_threshold))
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(cfg, setup, Path(out_dir) / "checkpoints", has_eval),
+        train_dataset=Dataset.from_list(data.train),
+        eval_dataset=Dataset.from_list(data.validation) if has_eval else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
+    return trainer, data, setup
+
+
+def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
+                  on_progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
+                  progress_every_s: float = 3.0) -> TrainResult:
+    """Train a LoRA adapter on the snapshot rows into out_dir (adapter + train_config.json + loss.png).
+
+    A finished out_dir is returned as it is; a checkpoint in out_dir/checkpoints is resumed from
+    (resume=False starts over). should_stop() ends training early with a checkpoint: the result
+    then has stopped=True and no adapter.
+    """
+    out_dir = Path(out_dir)
+    done = out_dir / RESULT_FILE
+    if resume and done.is_file() and all((out_dir / f).is_file() for f in ADAPTER_FILES):
+        log.info("adapter in %s is already trained; reusing it", out_dir)
+        return TrainResult(**json.loads(done.read_text()))
+    if not resume:
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _train(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
+                      progress_every_s=progress_every_s)
+    finally:
+        torch.set_num_threads(threads)  # the process's own setting, as the caller had it
+
+
+def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
+           on_progress: ProgressFn | None, should_stop: StopFn | None, progress_every_s: float) -> TrainResult:
+    from trainer.plot import plot_losses
+
+    done, checkpoints = out_dir / RESULT_FILE, out_dir / "checkpoints"
+    # 1-3. Machine, data, model and trainer.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress = progress_callback(on_progress, should_stop, progress_every_s)
+    trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress])
+    has_eval = trainer.eval_dataset is not None
+
+    # 4. Train, resuming when an earlier run left a checkpoint.
+    last = last_checkpoint(checkpoints)
+    if last:
+        log.info("resuming from %s", last)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=last)
+    wall = time.monotonic() - started
+    state = trainer.state
+    history = list(state.log_history)
+    result = TrainResult(
+        adapter_dir=str(out_dir), stopped=progress.stopped, steps=state.global_step, total_steps=state.max_steps,
+        epochs_done=round(state.epoch or 0.0, 3), train_loss=progress.loss,
+        eval_loss=state.best_metric if has_eval else None, tokens=progress.tokens,
+        tokens_per_s=round(progress.tokens / wall, 1) if wall else 0.0, wall_s=round(wall, 1),
+        resumed_from=Path(last).name if last else None, n_train=len(data.train), n_phrasing=data.n_phrasing,
+        n_replay=data.n_replay, n_validation=len(data.validation), long_examples=data.long_examples, history=history)
+    if progress.stopped:
+        log.info("stopped at step %s of %s; checkpoint kept for resuming", state.global_step, state.max_steps)
+        return result
+
+    # 5. The artifact: adapter (best eval loss), its settings, the loss curve.
+    trainer.model.save_pretrained(str(out_dir))
+    check_adapter(out_dir)
+    cfg.save(out_dir / CONFIG_FILE, setup)
+    plot = plot_losses(history, out_dir / "loss.png", title=out_dir.name)
+    result.loss_plot = str(plot) if plot else None
+    done.write_text(result.to_json())
+    shutil.rmtree(checkpoints, ignore_errors=True)  # optimizer states: no longer needed once the adapter is saved
+    if on_progress:
+        on_progress({"step": state.global_step, "total": state.max_steps, "loss": result.train_loss,
+                     "eval_loss": result.eval_loss, "tokens_per_s": result.tokens_per_s, "eta_s": 0})
+    return result
