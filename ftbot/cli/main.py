@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import common, examples, training
+from ftbot.cli import common, examples, serve, training
 from ftbot.cli.common import CliError, console, fail, print_json
 from ftbot.settings import Settings
 
@@ -23,6 +23,7 @@ app.add_typer(training.model_app, name="model")
 app.add_typer(training.jobs_app, name="jobs")
 app.add_typer(training.versions_app, name="versions")
 app.command("train")(training.train)
+app.command("serve")(serve.serve)
 
 
 @app.callback()
@@ -131,11 +132,11 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
     import signal
 
     from ftbot import logs
-    from trainer.worker import Worker, WorkerConfig
+    from trainer.worker import Worker
 
     s = common.settings(ctx)
     logs.setup(s.log_level, s.log_json)
-    w = Worker(common.store(ctx), WorkerConfig(data_dir=s.data_dir.resolve(), defaults=training.worker_defaults(ctx)))
+    w = Worker(common.store(ctx), training.worker_config(ctx))
     # SIGTERM (a deploy, Ctrl-C): the running job stops at its next step and goes back to the queue.
     signal.signal(signal.SIGTERM, lambda *_: w.stopping.set())
     try:

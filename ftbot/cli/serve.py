@@ -1,0 +1,141 @@
+"""`ft serve`: the embedded model server, or `--vllm` to run and supervise `vllm serve`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ftbot.cli import common
+from ftbot.cli.common import console, fail
+
+
+def serve(
+    ctx: typer.Context,
+    port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="HTTP port."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m",
+                                         help="Base model directory (default FT_BASE_MODEL, else the prepared "
+                                              "SmolLM2-135M-Instruct in FT_DATA_DIR/models)."),
+    served_model_name: Optional[str] = typer.Option(None, "--served-model-name",
+                                                    help="Name of the base model in the API (default: the "
+                                                         "directory's name)."),
+    max_queue: int = typer.Option(16, "--max-queue", min=0,
+                                  help="Generations that may wait; one more gets 503 (embedded server)."),
+    max_lora_rank: int = typer.Option(64, "--max-lora-rank",
+                                      help="Largest adapter rank accepted: 1, 8, 16, 32, 64, 128, 256, 320 or 512."),
+    vllm: bool = typer.Option(False, "--vllm", help="Run and supervise `vllm serve` (GPU host) instead."),
+    max_loras: int = typer.Option(4, "--max-loras", min=1, help="vLLM: adapters in one batch (GPU slots)."),
+    max_cpu_loras: Optional[int] = typer.Option(None, "--max-cpu-loras",
+                                                help="vLLM: adapters cached in CPU memory (default --max-loras)."),
+    vllm_arg: Optional[list[str]] = typer.Option(None, "--vllm-arg",
+                                                 help="vLLM: one more argument for `vllm serve` (repeatable)."),
+) -> None:
+    """Serve the base model and its LoRA adapters over vLLM's OpenAI-compatible API (re-loading the
+    deployed and previous versions' adapters on start)."""
+    from ftbot import logs
+
+    from serving.generation import LORA_RANKS
+
+    if max_lora_rank not in LORA_RANKS:
+        fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
+    s = common.settings(ctx)
+    logs.setup(s.log_level, s.log_json)
+    base = _base_model(ctx, model)
+    if vllm:
+        _serve_vllm(ctx, base, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, vllm_arg or [])
+        return
+    from serving.generation import Engine
+    from serving.model_server import ModelServer, serve_forever
+
+    with console.status(f"loading {base} …"):
+        try:
+            engine = Engine(base, served_name=served_model_name, max_lora_rank=max_lora_rank)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot load the base model {base}: {str(exc).strip().splitlines()[0]}")
+    server = ModelServer(engine, max_queue=max_queue)
+    store = _store_or_none(ctx)
+
+    async def ready(url: str) -> None:
+        console.print(f"serving [bold]{engine.served_name}[/] ({engine.device}, {str(engine.dtype).removeprefix('torch.')})"
+                      f" on {url}", highlight=False)
+        if store is not None:
+            await _reregister(url, store)
+
+    try:
+        asyncio.run(serve_forever(server, host, port, on_ready=ready))
+    except OSError as exc:  # the port is taken, …
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve_vllm(ctx: typer.Context, base: Path | str, port: int, served_name: Optional[str], max_loras: int,
+                max_lora_rank: int, max_cpu_loras: Optional[int], extra: list[str]) -> None:
+    import signal
+
+    from serving.vllm import SupervisorError, supervise, vllm_command
+
+    try:
+        argv, env = vllm_command(str(base), port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                 max_cpu_loras=max_cpu_loras, served_name=served_name, extra=extra)
+    except ValueError as exc:
+        fail(str(exc))
+    store = _store_or_none(ctx)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await supervise(argv, env, port=port, store=store, stop=stop)
+
+    try:
+        asyncio.run(run())
+    except SupervisorError as exc:
+        fail(str(exc))
+
+
+def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:
+    if model is not None:
+        if not (model / "config.json").is_file():
+            fail(f"--model {model}: not a model directory (no config.json)")
+        return model
+    try:
+        from trainer.base_model import BaseModelError, resolve_base_model
+    except ImportError:
+        fail("no base model: pass --model DIR (a Hugging Face model directory)")
+    try:
+        with console.status("preparing the base model (once; about 30 s)…"):
+            return resolve_base_model(common.settings(ctx))
+    except (BaseModelError, FileNotFoundError) as exc:
+        fail(f"{exc} (or pass --model DIR)")
+
+
+def _store_or_none(ctx: typer.Context):  # noqa: ANN202
+    """The store, to re-register deployed adapters; a server without a database still serves the base."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return common.store(ctx)
+    except SQLAlchemyError as exc:
+        common.error(f"database unavailable, adapters are not re-registered: {str(exc).splitlines()[0]}")
+        return None
+
+
+async def _reregister(url: str, store) -> None:  # noqa: ANN001
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from serving.client import ModelClient, ModelServerUnavailable
+    from serving.vllm import reregister
+
+    client = ModelClient(url, timeout_s=600.0)
+    try:
+        for name, outcome in (await reregister(client, store)).items():
+            console.print(f"adapter {name}: {outcome}", highlight=False)
+    except (ModelServerUnavailable, SQLAlchemyError) as exc:  # keep serving the base model
+        common.error(f"adapters not re-registered: {str(exc).strip().splitlines()[0]}")
+    finally:
+        await client.close()

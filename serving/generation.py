@@ -1,0 +1,323 @@
+"""One base model, several LoRA adapters on it, and generation: what the embedded server runs.
+
+`Engine` is not thread-safe: the server calls it from a single worker thread only. Adapters are
+checked the way vLLM checks them (`vllm/lora/peft_helper.py::validate_legal`) before the model is
+touched, so an adapter this server accepts is one vLLM serves too, and a refused adapter leaves
+the loaded ones as they were.
+
+torch, transformers and peft are imported here only, and only when an Engine is built.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py).
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# The only modules_to_save vLLM serves.
+ALLOWED_MODULES_TO_SAVE = {"classifier", "score"}
+# Turn ends of common chat templates: generation stops there even when the config's eos differs.
+TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
+
+
+class ServingError(Exception):
+    """An error the HTTP layer answers with `status` and vLLM's error JSON."""
+
+    TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError",
+             503: "ServiceUnavailableError"}
+
+    def __init__(self, status: int, message: str, err_type: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.err_type = err_type or self.TYPES.get(status, "BadRequestError")
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.err_type, "param": self.param, "code": self.status}}
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length" | "abort"
+    seconds: float
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (hyper-threads share a core's matrix units)."""
+    try:
+        allowed = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        allowed = set(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    try:
+        cpu = phys = core = None
+        for line in Path("/proc/cpuinfo").read_text().splitlines() + [""]:
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "processor":
+                cpu = int(value)
+            elif key == "physical id":
+                phys = value
+            elif key == "core id":
+                core = value
+            elif not line.strip() and cpu is not None:
+                if cpu in allowed:
+                    cores.add((phys or "0", core if core is not None else str(cpu)))
+                cpu = phys = core = None
+    except (OSError, ValueError):
+        pass
+    return max(1, len(cores) or len(allowed))
+
+
+def choose_device(device: str | None = None) -> tuple[str, Any]:
+    """('cuda', bf16) when a GPU is there, else ('cpu', fp32): one code path for both."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return device, dtype
+
+
+class Engine:
+    """A base causal LM with named LoRA adapters; `generate(model_name, messages, …)` picks one per call."""
+
+    def __init__(self, model_dir: str | Path, *, served_name: str | None = None, max_lora_rank: int = 64,
+                 device: str | None = None, threads: int | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if max_lora_rank not in LORA_RANKS:
+            raise ValueError(f"max_lora_rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), "
+                             f"not {max_lora_rank}")
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "config.json").is_file():
+            raise FileNotFoundError(f"{self.model_dir} is not a model directory (no config.json)")
+        self.served_name = served_name or self.model_dir.resolve().name
+        self.max_lora_rank = max_lora_rank
+        self.device, self.dtype = choose_device(device)
+        if self.device == "cpu":
+            torch.set_num_threads(threads or physical_cores())
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"{self.model_dir}: the tokenizer has no chat template")
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=self.dtype)
+        self.base = model.to(self.device).eval()
+        self.peft = None  # a PeftModel wrapping self.base once an adapter is loaded
+        self.adapters: dict[str, str] = {}  # name -> path, in load order
+        self.max_context = int(getattr(self.base.config, "max_position_embeddings", 0) or 0) or None
+        self.eos_ids = self._eos_ids()
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
+        self._module_names = {name for name, _ in self.base.named_modules()}
+
+    def _eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        gen_eos = getattr(self.base.generation_config, "eos_token_id", None)
+        for value in (gen_eos if isinstance(gen_eos, list) else [gen_eos]) + [self.tokenizer.eos_token_id]:
+            if isinstance(value, int) and value not in ids:
+                ids.append(value)
+        vocab = self.tokenizer.get_vocab()
+        template = str(self.tokenizer.chat_template)
+        for token in TURN_END_TOKENS:
+            if token in template and token in vocab and vocab[token] not in ids:
+                ids.append(vocab[token])
+        if not ids:
+            raise ValueError(f"{self.model_dir}: no end-of-sequence token in the tokenizer or generation config")
+        return ids
+
+    # ---- adapters -------------------------------------------------------------------------------
+
+    def check_adapter(self, path: str | Path) -> tuple[Any, dict[str, Any]]:
+        """The adapter's LoraConfig and weights, or ServingError (404 not found, 500 not servable)."""
+        from peft import LoraConfig
+        from peft.utils import load_peft_weights
+
+        path = Path(path)
+        if not (path / "adapter_config.json").is_file():
+            raise ServingError(404, f"No adapter found for {path}", "NotFoundError", "lora_path")
+        try:
+            raw = json.loads((path / "adapter_config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ServingError(500, f"{path}/adapter_config.json is not valid JSON: {exc}") from exc
+        if raw.get("peft_type", "LORA") != "LORA":
+            raise ServingError(500, f"{path} is a {raw.get('peft_type')} adapter; only LoRA adapters are served")
+        problems = _vllm_problems(raw, self.max_lora_rank)
+        if problems:
+            raise ServingError(500, f"adapter {path} cannot be served: " + "; ".join(problems))
+        try:
+            config = LoraConfig.from_pretrained(str(path))
+        except Exception as exc:  # noqa: BLE001  (peft raises TypeError/ValueError on unknown fields)
+            raise ServingError(500, f"{path}/adapter_config.json is not a LoRA config peft reads: {exc}") from exc
+        has_weights = any((path / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin"))
+        if not has_weights:
+            raise ServingError(404, f"No adapter found for {path} (no adapter_model.safetensors)", "NotFoundError",
+                               "lora_path")
+        try:
+            weights = load_peft_weights(str(path), device=self.device)
+        except Exception as exc:  # noqa: BLE001  (SafetensorError, pickle errors, …)
+            raise ServingError(500, f"could not read the adapter weights in {path}: {exc.__class__.__name__}: "
+                                    f"{exc}") from exc
+        unknown = sorted({_module_of(key) for key in weights} - self._module_names - {""})
+        if unknown:
+            raise ServingError(500, f"While loading {path}, expected target modules of {self.served_name} but "
+                                    f"received {unknown[:5]}{' …' if len(unknown) > 5 else ''}: the adapter was "
+                                    f"trained on another base model")
+        return config, weights
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Add adapter `name`; on any failure the engine keeps exactly the adapters it had."""
+        from peft import PeftModelForCausalLM, set_peft_model_state_dict
+
+        if name in self.adapters:
+            raise ServingError(400, f"The lora adapter '{name}' has already been loaded. If you want to load the "
+                                    "adapter in place, set 'load_inplace' to True.", "InvalidUserInput", "lora_name")
+        config, weights = self.check_adapter(path)
+        config.inference_mode = True
+        created = self.peft is None
+        try:
+            if created:
+                self.peft = PeftModelForCausalLM(self.base, config, adapter_name=name)
+            else:
+                self.peft.add_adapter(name, config)
+            result = set_peft_model_state_dict(self.peft, weights, adapter_name=name)
+            missing = [k for k in result.missing_keys if "lora_" in k and f".{name}." in k]
+            if missing:
+                raise ServingError(500, f"adapter {path} lacks {len(missing)} of its weights (e.g. {missing[0]})")
+            self.peft.to(self.device)
+            self.peft.eval()
+        except Exception as exc:
+            self._drop(name, unwrap=created)
+            if isinstance(exc, ServingError):
+                raise
+            raise ServingError(500, f"failed to load LoRA adapter '{name}' from {path}: "
+                                    f"{exc.__class__.__name__}: {exc}") from exc
+        self.adapters[name] = str(path)
+
+    def unload_adapter(self, name: str) -> None:
+        if name not in self.adapters:
+            raise ServingError(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError", "lora_name")
+        del self.adapters[name]
+        self._drop(name, unwrap=not self.adapters)
+
+    def _drop(self, name: str, unwrap: bool) -> None:
+        """Delete adapter `name` from the PeftModel; with no adapter left, give back the plain base."""
+        if self.peft is None:
+            return
+        if name in self.peft.peft_config:
+            self.peft.delete_adapter(name)
+        if unwrap:
+            self.base = self.peft.unload()  # LoRA layers replaced by the original modules
+            self.peft = None
+            self._module_names = {n for n, _ in self.base.named_modules()}
+
+    # ---- generation -----------------------------------------------------------------------------
+
+    def known(self, model_name: str) -> bool:
+        return model_name == self.served_name or model_name in self.adapters
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The base model's own chat template, with the assistant turn opened."""
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, model_name: str, messages: list[dict[str, str]], *, max_tokens: int, temperature: float,
+                 top_p: float = 1.0, seed: int | None = None, ignore_eos: bool = False, min_tokens: int = 0,
+                 stop_event: threading.Event | None = None) -> Generation:
+        import torch
+        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+
+        if not self.known(model_name):
+            raise ServingError(404, f"The model `{model_name}` does not exist.", "NotFoundError", "model")
+        started = time.perf_counter()
+        ids = self.prompt_ids(messages)
+        if self.max_context and len(ids) + max_tokens > self.max_context:
+            raise ServingError(400, f"This model's maximum context length is {self.max_context} tokens. However, you "
+                                    f"requested {len(ids) + max_tokens} tokens ({len(ids)} in the messages, "
+                                    f"{max_tokens} in the completion). Please reduce the length of the messages "
+                                    "or completion.", param="max_tokens")
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003
+                return stop_event is not None and stop_event.is_set()
+
+        # A fresh config: the request alone decides how to sample (temperature 0: greedy).
+        config = GenerationConfig(max_new_tokens=max_tokens, pad_token_id=self.pad_id,
+                                  eos_token_id=None if ignore_eos else self.eos_ids,
+                                  min_new_tokens=min(min_tokens, max_tokens) if min_tokens and not ignore_eos else None,
+                                  do_sample=temperature > 0)
+        if temperature > 0:
+            config.temperature, config.top_p, config.top_k = temperature, top_p, None
+            if seed is not None:
+                torch.manual_seed(seed)
+        input_ids = torch.tensor([ids], device=self.device)
+        kwargs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "generation_config": config,
+                  "stopping_criteria": StoppingCriteriaList([_Stop()])}
+        with torch.inference_mode():
+            if model_name in self.adapters:
+                self.peft.set_adapter(model_name)
+                out = self.peft.generate(**kwargs)
+            elif self.peft is not None:
+                with self.peft.disable_adapter():
+                    out = self.peft.generate(**kwargs)
+            else:
+                out = self.base.generate(**kwargs)
+        new = out[0, len(ids):].tolist()
+        completion_tokens = len(new)  # as vLLM counts: the end-of-sequence token included
+        if stop_event is not None and stop_event.is_set():
+            finish = "abort"
+        elif not ignore_eos and new and new[-1] in self.eos_ids:
+            finish, new = "stop", new[:-1]
+        else:
+            finish = "length"
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=completion_tokens,
+                          finish_reason=finish, seconds=time.perf_counter() - started)
+
+
+def _vllm_problems(raw: dict[str, Any], max_lora_rank: int) -> list[str]:
+    """Why vLLM would refuse this adapter_config.json (empty: it serves it)."""
+    problems = []
+    ranks = [("r", raw.get("r", 8))] + [(f"rank_pattern[{k}]", v) for k, v in (raw.get("rank_pattern") or {}).items()]
+    for where, rank in ranks:
+        if isinstance(rank, int) and rank > max_lora_rank:
+            problems.append(f"LoRA rank {rank} ({where}) is greater than max_lora_rank {max_lora_rank}; "
+                            f"restart the server with a higher --max-lora-rank")
+    if raw.get("bias", "none") != "none":
+        problems.append(f"bias={raw.get('bias')!r} is not supported; train with bias='none'")
+    extra = sorted(set(raw.get("modules_to_save") or []) - ALLOWED_MODULES_TO_SAVE)
+    if extra:
+        problems.append(f"modules_to_save {extra} is not supported (only 'classifier' and 'score'); TRL adds "
+                        "'lm_head' when a chat template adds tokens")
+    if raw.get("use_dora"):
+        problems.append("DoRA (use_dora) is not supported")
+    if raw.get("lora_bias"):
+        problems.append("lora_bias is not supported")
+    init = raw.get("init_lora_weights", True)
+    if isinstance(init, str) and init.lower().split("_")[0] in {"pissa", "olora", "corda", "loftq"}:
+        problems.append(f"init_lora_weights={init!r} is not supported")
+    if raw.get("layer_replication"):
+        problems.append("layer_replication is not supported")
+    if raw.get("alora_invocation_tokens"):
+        problems.append("aLoRA is not supported")
+    return problems
+
+
+def _module_of(key: str) -> str:
+    """'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight' -> 'model.layers.0.mlp.up_proj'."""
+    key = key.removeprefix("base_model.model.")
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("lora_"):
+            return ".".join(parts[:i])
+    return ".".join(parts[:-1])  # modules_to_save and the like: the module holding the tensor

@@ -1,0 +1,321 @@
+"""The embedded model server (`ft serve`): transformers + peft behind vLLM's HTTP contract.
+
+    GET  /v1/models               base model + one card per loaded adapter (id, root, parent)
+    POST /v1/chat/completions     {"model": base or adapter name, "messages", "max_tokens", "temperature"}
+    POST /v1/load_lora_adapter    {"lora_name", "lora_path"} -> 200 plain text; already loaded -> 400
+    POST /v1/unload_lora_adapter  {"lora_name"} -> 200 plain text; unknown -> 404
+    GET  /health                  200, empty body
+    GET  /metrics                 Prometheus text
+
+Errors are vLLM's JSON: {"error": {"message", "type", "param", "code"}}. The model lives on one
+worker thread: generations, loads and unloads run there one at a time, so the event loop keeps
+answering /health and /v1/models while a generation runs. Generations wait in a bounded queue in
+front of that thread; when `max_queue` of them wait, the next one gets 503 at once. A client that
+hangs up stops its generation at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from serving.generation import Engine, ServingError
+
+log = logging.getLogger(__name__)
+
+
+class ModelWorker:
+    """One thread that owns the model, with a bounded queue of generations in front of it."""
+
+    def __init__(self, max_queue: int = 16):
+        if max_queue < 0:
+            raise ValueError("max_queue must be >= 0")
+        self.max_queue = max_queue
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ft-model")
+        self._lock = threading.Lock()
+        self.waiting = 0  # submitted, not started
+        self.running = 0  # 0 or 1
+
+    async def run(self, fn: Callable[..., Any], *args: Any, bounded: bool = True,
+                  stop_event: threading.Event | None = None, **kwargs: Any) -> Any:
+        """Run fn on the model thread; 503 at once when `max_queue` generations already wait (bounded)."""
+        with self._lock:
+            if bounded and self.waiting >= self.max_queue:
+                raise ServingError(503, f"server busy: {self.waiting} requests queued")
+            self.waiting += 1
+
+        def job() -> Any:
+            with self._lock:
+                self.waiting -= 1
+                self.running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        def forget_cancelled(f: Future) -> None:
+            if f.cancelled():  # never started: it no longer waits
+                with self._lock:
+                    self.waiting -= 1
+
+        try:
+            future = self._pool.submit(job)
+        except RuntimeError as exc:  # shut down
+            with self._lock:
+                self.waiting -= 1
+            raise ServingError(503, "server is shutting down") from exc
+        future.add_done_callback(forget_cancelled)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if stop_event is not None:  # the client hung up: stop at the next token
+                stop_event.set()
+            future.cancel()
+            raise
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ServerMetrics:
+    def __init__(self, server: "ModelServer"):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("ftserve_requests_total", "HTTP requests, by endpoint and status",
+                                ["endpoint", "status"], registry=r)
+        self.generation_seconds = Histogram("ftserve_generation_seconds", "Time on the model thread per generation",
+                                            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80), registry=r)
+        self.generated_tokens = Counter("ftserve_generated_tokens_total", "Completion tokens generated", registry=r)
+        self.prompt_tokens = Counter("ftserve_prompt_tokens_total", "Prompt tokens processed", registry=r)
+        Gauge("ftserve_queue_depth", "Requests waiting for the model thread",
+              registry=r).set_function(lambda: server.worker.waiting)
+        Gauge("ftserve_requests_running", "Requests on the model thread now",
+              registry=r).set_function(lambda: server.worker.running)
+        Gauge("ftserve_adapters_loaded", "LoRA adapters loaded", registry=r).set_function(
+            lambda: len(server.engine.adapters))
+
+
+class ModelServer:
+    def __init__(self, engine: Engine, *, max_queue: int = 16, default_max_tokens: int = 256):
+        self.engine = engine
+        self.worker = ModelWorker(max_queue)
+        self.metrics = ServerMetrics(self)
+        self.default_max_tokens = default_max_tokens
+        self.created = int(time.time())
+        self.url = ""
+        self._stops: set[threading.Event] = set()
+        self._runner: web.AppRunner | None = None
+
+    # ---- the app --------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/load_lora_adapter", self._load)
+        app.router.add_post("/v1/unload_lora_adapter", self._unload)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        # handler_cancellation: a client that hangs up cancels its handler, which stops its generation.
+        self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}"
+        log.info("serving %s on %s", self.engine.served_name, self.url)
+        return self.url
+
+    async def stop(self) -> None:
+        for event in list(self._stops):
+            event.set()
+        self.worker.shutdown()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        endpoint = route.canonical if route is not None else "other"
+        try:
+            response = await handler(request)
+        except asyncio.CancelledError:  # the client hung up (nginx's 499)
+            self.metrics.requests.labels(endpoint, "499").inc()
+            raise
+        except ServingError as exc:
+            response = web.json_response(exc.body(), status=exc.status)
+        except web.HTTPException as exc:
+            response = web.json_response(ServingError(exc.status, exc.reason).body(), status=exc.status)
+        except Exception as exc:  # noqa: BLE001  (never a traceback page: vLLM's error JSON)
+            log.exception("%s %s failed", request.method, request.path)
+            response = web.json_response(ServingError(500, f"{exc.__class__.__name__}: {exc}").body(), status=500)
+        self.metrics.requests.labels(endpoint, str(response.status)).inc()
+        return response
+
+    # ---- handlers -------------------------------------------------------------------------------
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _models(self, _: web.Request) -> web.Response:
+        engine = self.engine
+        card = {"object": "model", "created": self.created, "owned_by": "ftbot", "max_model_len": engine.max_context}
+        data = [{**card, "id": engine.served_name, "root": str(engine.model_dir), "parent": None}]
+        data += [{**card, "id": name, "root": path, "parent": engine.served_name}
+                 for name, path in list(engine.adapters.items())]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        req = self._chat_request(body)
+        if not self.engine.known(req["model_name"]):
+            raise ServingError(404, f"The model `{req['model_name']}` does not exist.", "NotFoundError", "model")
+        stop = threading.Event()
+        self._stops.add(stop)
+        try:
+            gen = await self.worker.run(functools.partial(self.engine.generate, stop_event=stop, **req),
+                                        stop_event=stop)
+        finally:
+            self._stops.discard(stop)
+        self.metrics.generation_seconds.observe(gen.seconds)
+        self.metrics.generated_tokens.inc(gen.completion_tokens)
+        self.metrics.prompt_tokens.inc(gen.prompt_tokens)
+        return web.json_response({
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "model": req["model_name"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": gen.text}, "logprobs": None,
+                         "finish_reason": gen.finish_reason}],
+            "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+                      "total_tokens": gen.prompt_tokens + gen.completion_tokens},
+        })
+
+    def _chat_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request's generation arguments, or 400 naming the first bad field."""
+        def bad(message: str, param: str) -> ServingError:
+            return ServingError(400, message, param=param)
+
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise bad("'model' must be a non-empty string", "model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise bad("'messages' must be a non-empty list of {role, content}", "messages")
+        clean = []
+        for i, m in enumerate(messages):
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, list):  # OpenAI content parts: text only
+                if not all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+                    raise bad(f"messages[{i}].content: only text parts are supported", "messages")
+                content = "".join(str(p.get("text", "")) for p in content)
+            if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant"} \
+                    or not isinstance(content, str):
+                raise bad(f"messages[{i}] must be {{'role': 'system'|'user'|'assistant', 'content': str}}",
+                          "messages")
+            clean.append({"role": m["role"], "content": content})
+        if body.get("stream"):
+            raise bad("stream=true is not supported by the embedded server", "stream")
+        if body.get("n", 1) != 1:
+            raise bad("only n=1 is supported", "n")
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        max_tokens = self.default_max_tokens if max_tokens is None else max_tokens
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise bad(f"max_tokens must be an integer >= 1, not {max_tokens!r}", "max_tokens")
+        temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
+        top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
+        if top_p == 0:
+            raise bad("top_p must be in (0, 1]", "top_p")
+        seed = body.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise bad("seed must be an integer", "seed")
+        min_tokens = body.get("min_tokens", 0)
+        if not isinstance(min_tokens, int) or isinstance(min_tokens, bool) or min_tokens < 0:
+            raise bad("min_tokens must be an integer >= 0", "min_tokens")
+        return {"model_name": model, "messages": clean, "max_tokens": max_tokens, "temperature": temperature,
+                "top_p": top_p, "seed": seed, "ignore_eos": bool(body.get("ignore_eos", False)),
+                "min_tokens": min_tokens}
+
+    async def _load(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        name, path = body.get("lora_name"), body.get("lora_path")
+        if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
+            raise ServingError(400, "Both 'lora_name' and 'lora_path' must be provided.")
+        if name == self.engine.served_name:
+            raise ServingError(400, f"The lora adapter name '{name}' conflicts with a served base model.",
+                               "InvalidUserInput", "lora_name")
+        if body.get("load_inplace"):
+            raise ServingError(400, "load_inplace is not supported: load the new weights under a new name",
+                               param="load_inplace")
+        if name in self.engine.adapters:
+            raise ServingError(400, f"The lora adapter '{name}' has already been loaded. If you want to load the "
+                                    "adapter in place, set 'load_inplace' to True.", "InvalidUserInput", "lora_name")
+        await self.worker.run(self.engine.load_adapter, name, path, bounded=False)
+        log.info("loaded adapter %s from %s", name, path)
+        return web.Response(text=f"Success: LoRA adapter '{name}' added successfully.")
+
+    async def _unload(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        name = body.get("lora_name")
+        if not isinstance(name, str) or not name:
+            raise ServingError(400, "'lora_name' needs to be provided to unload a LoRA adapter.", param="lora_name")
+        if name not in self.engine.adapters:
+            raise ServingError(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError", "lora_name")
+        await self.worker.run(self.engine.unload_adapter, name, bounded=False)
+        log.info("unloaded adapter %s", name)
+        return web.Response(text=f"Success: LoRA adapter '{name}' removed successfully.")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ServingError(400, f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ServingError(400, "the request body must be a JSON object")
+    return body
+
+
+def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ServingError(400, f"{key} must be a number in [{low:g}, {high:g}], not {value!r}", param=key)
+    return float(value)
+
+
+async def serve_forever(server: ModelServer, host: str, port: int,
+                        on_ready: Callable[[str], Awaitable[None]] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; on_ready(url) runs once the port answers (e.g. re-register adapters)."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+    url = await server.start(host, port)
+    try:
+        if on_ready is not None:
+            await on_ready(url)
+        await stopping.wait()
+    finally:
+        await server.stop()

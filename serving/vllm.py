@@ -1,0 +1,184 @@
+"""`ft serve --vllm`: the `vllm serve` command line, its supervisor, and re-registering adapters.
+
+vLLM 0.33 (see notes/api-facts.md §1): runtime LoRA loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1;
+`--max-lora-rank` is one of 1, 8, 16, 32, 64, 128, 256, 320, 512; `--max-cpu-loras` must be at least
+`--max-loras`. Runtime-loaded adapters do not survive a restart, so after every (re)start the
+supervisor loads the deployed version and the previous one (the rollback target) again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Awaitable, Callable, Sequence
+
+import aiohttp
+
+from serving.client import ModelClient, ModelServerError
+from serving.generation import LORA_RANKS
+
+log = logging.getLogger(__name__)
+
+RUNTIME_LORA_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1"}
+
+
+class SupervisorError(Exception):
+    """vLLM keeps dying before it serves: a configuration problem, not a hiccup."""
+
+
+def vllm_command(base: str, *, port: int = 8000, max_loras: int = 4, max_lora_rank: int = 64,
+                 max_cpu_loras: int | None = None, served_name: str | None = None,
+                 extra: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) for `vllm serve` with runtime LoRA loading; env holds only what to add to os.environ.
+
+    Raises ValueError naming the bad value.
+    """
+    if not base:
+        raise ValueError("no base model: give a model directory (or a model id vLLM can load)")
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be in 1..65535, not {port}")
+    if max_lora_rank not in LORA_RANKS:
+        raise ValueError(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (vLLM rejects others), "
+                         f"not {max_lora_rank}")
+    if max_loras < 1:
+        raise ValueError(f"--max-loras must be at least 1, not {max_loras}")
+    max_cpu_loras = max_loras if max_cpu_loras is None else max_cpu_loras
+    if max_cpu_loras < max_loras:
+        raise ValueError(f"--max-cpu-loras ({max_cpu_loras}) must be >= --max-loras ({max_loras})")
+    served_name = served_name or Path(base.rstrip("/")).name
+    if not served_name:
+        raise ValueError("the served model name is empty")
+    argv = ["vllm", "serve", base, "--port", str(port), "--served-model-name", served_name, "--enable-lora",
+            "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank), "--max-cpu-loras",
+            str(max_cpu_loras), *extra]
+    return argv, dict(RUNTIME_LORA_ENV)
+
+
+async def reregister(client: ModelClient, store) -> dict[str, str]:  # noqa: ANN001  (storage.Store)
+    """Load the deployed and the previous version's adapters under their names: {name: outcome}.
+
+    An adapter the server already has (400 "already loaded") counts as loaded; other refusals are
+    logged and reported, not raised, so one bad adapter does not keep the server from serving.
+    """
+    from storage.versions import deployed, previous
+
+    with store.session() as session:
+        wanted = [(v.name, v.adapter_path) for v in (deployed(session), previous(session)) if v is not None]
+    outcome: dict[str, str] = {}
+    for name, path in wanted:
+        try:
+            await client.load_adapter(name, path)
+            outcome[name] = "loaded"
+        except ModelServerError as exc:
+            if exc.status == 400 and "already" in exc.message:
+                outcome[name] = "already loaded"
+            else:
+                log.error("could not re-register adapter %s (%s): %s", name, path, exc)
+                outcome[name] = f"failed: {exc.status} {exc.message}"
+    if outcome:
+        log.info("re-registered adapters: %s", ", ".join(f"{n} ({o})" for n, o in outcome.items()))
+    return outcome
+
+
+async def wait_healthy(url: str, proc: asyncio.subprocess.Process | None = None, timeout_s: float = 900.0,
+                       interval_s: float = 0.5) -> bool:
+    """True once GET url/health answers 200; False when the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.returncode is not None:
+                return False
+            try:
+                async with http.get(url + "/health", timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                    if resp.status == 200:
+                        return True
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(interval_s)
+    return False
+
+
+async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, store=None,  # noqa: ANN001
+                    stop: asyncio.Event | None = None, health_timeout_s: float = 900.0,
+                    min_uptime_s: float = 60.0, max_fast_failures: int = 5, restart_delay_s: float = 2.0,
+                    on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None = None) -> None:
+    """Run `argv` (vllm serve …) and keep it running until `stop` is set.
+
+    Each time it answers /health, the deployed and previous adapters are loaded again (`reregister`)
+    and `on_ready(outcome)` is called. It is restarted whenever it exits, after a growing delay;
+    `max_fast_failures` exits in a row, each before `min_uptime_s` of serving, raise SupervisorError.
+    """
+    stop = stop or asyncio.Event()
+    url = f"http://127.0.0.1:{port}"
+    fast_failures = 0
+    while not stop.is_set():
+        log.info("starting: %s", " ".join(argv))
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env})
+        except FileNotFoundError as exc:
+            raise SupervisorError(f"{argv[0]} not found: install vLLM on this GPU host (pip install 'ftbot[gpu]')"
+                                  ) from exc
+        ready_at: list[float] = []
+
+        async def when_ready() -> None:
+            if not await wait_healthy(url, proc, health_timeout_s):
+                if proc.returncode is None:
+                    log.error("%s did not answer /health in %.0f s; restarting it", argv[0], health_timeout_s)
+                    proc.terminate()
+                return
+            ready_at.append(time.monotonic())
+            outcome: dict[str, str] = {}
+            if store is not None:
+                client = ModelClient(url, timeout_s=600.0)
+                try:
+                    outcome = await reregister(client, store)
+                except Exception:  # noqa: BLE001  (the server serves the base model meanwhile)
+                    log.exception("re-registering adapters failed")
+                finally:
+                    await client.close()
+            if on_ready is not None:
+                result = on_ready(outcome)
+                if asyncio.iscoroutine(result):
+                    await result
+
+        ready = asyncio.create_task(when_ready())
+        exited = asyncio.create_task(proc.wait())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            ready.cancel()
+            exited.cancel()
+            await _terminate(proc)
+            return
+        stopped.cancel()
+        if not ready.done():
+            ready.cancel()
+        elif not ready.cancelled() and ready.exception() is not None:
+            log.error("after start: %s", ready.exception())
+        served_s = time.monotonic() - ready_at[0] if ready_at else 0.0
+        fast_failures = fast_failures + 1 if served_s < min_uptime_s else 0
+        log.error("%s exited with code %s after %.0f s; restarting", argv[0], proc.returncode,
+                  time.monotonic() - started)
+        if fast_failures >= max_fast_failures:
+            raise SupervisorError(f"{argv[0]} exited {fast_failures} times in a row (last code {proc.returncode}) "
+                                  "before serving for long; see its log above")
+        delay = min(restart_delay_s * 2 ** max(fast_failures - 1, 0), 60.0)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _terminate(proc: asyncio.subprocess.Process, grace_s: float = 30.0) -> None:
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=grace_s)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()

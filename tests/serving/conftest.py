@@ -1,0 +1,56 @@
+"""A tiny base model and adapters built once per session, and the embedded server on a free port."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_model import build_tiny_model, make_lora_adapter
+
+BASE = "tiny-llama"
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    """The base directory and adapters: a1, a2 (servable), and ones a vLLM-compatible server refuses."""
+    root = tmp_path_factory.mktemp("tiny")
+    base = build_tiny_model(root / BASE)
+    paths = {"base": base,
+             "a1": make_lora_adapter(base, root / "a1", seed=1),
+             "a2": make_lora_adapter(base, root / "a2", seed=2),
+             "rank16": make_lora_adapter(base, root / "rank16", seed=3, rank=16),
+             "bias": make_lora_adapter(base, root / "bias", seed=4, bias="all"),
+             "lm_head": make_lora_adapter(base, root / "lm_head", seed=5, modules_to_save=["lm_head"])}
+    corrupted = shutil.copytree(paths["a2"], root / "corrupted")
+    (corrupted / "adapter_model.safetensors").write_bytes(b"this is not a safetensors file" * 100)
+    paths["corrupted"] = corrupted
+    other = build_tiny_model(root / "other-base", seed=7, hidden_size=64)
+    paths["other_base_adapter"] = make_lora_adapter(other, root / "other", seed=6)
+    return paths
+
+
+@pytest.fixture
+async def start_server(tiny):
+    """start_server(max_queue=…) -> a started ModelServer on 127.0.0.1:<free port>; stopped afterwards."""
+    from serving.generation import Engine
+    from serving.model_server import ModelServer
+
+    started = []
+
+    async def start(max_queue: int = 16, max_lora_rank: int = 8) -> ModelServer:
+        engine = Engine(tiny["base"], max_lora_rank=max_lora_rank)
+        server = ModelServer(engine, max_queue=max_queue)
+        await server.start("127.0.0.1", 0)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+@pytest.fixture
+async def server(start_server):
+    return await start_server()

@@ -1,0 +1,258 @@
+"""The embedded model server over real HTTP: vLLM's contract, several adapters, the queue, parity."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from serving.client import ModelClient, ModelServerError
+from tests.serving.conftest import BASE
+
+QUESTION = [{"role": "system", "content": "You are the support assistant."},
+            {"role": "user", "content": "How long does the free trial last?"}]
+
+
+async def call(method: str, url: str, json=None, **kwargs):  # noqa: ANN001, ANN003
+    """(status, content type, body: parsed JSON or text)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, url, json=json, **kwargs) as resp:
+            ctype = resp.headers.get("Content-Type", "")
+            body = await resp.json() if "json" in ctype else await resp.text()
+            return resp.status, ctype, body
+
+
+async def chat(url: str, model: str, max_tokens: int = 12, **extra):  # noqa: ANN003
+    return await call("POST", url + "/v1/chat/completions",
+                      {"model": model, "messages": QUESTION, "max_tokens": max_tokens, "temperature": 0, **extra})
+
+
+async def until(predicate, timeout_s: float = 10.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.01)
+
+
+def offline_answer(base_dir, adapter_dir, max_tokens: int) -> str:  # noqa: ANN001
+    """What transformers (+ PeftModel) generate for QUESTION, greedy, outside any server."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    if adapter_dir is not None:
+        model = PeftModel.from_pretrained(model, adapter_dir)
+    text = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                             do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+async def test_models_load_unload_follow_vllm(server, tiny):
+    url = server.url
+    status, _, body = await call("GET", url + "/v1/models")
+    assert status == 200 and body["object"] == "list"
+    assert [(m["id"], m["root"], m["parent"], m["object"]) for m in body["data"]] == \
+        [(BASE, str(tiny["base"]), None, "model")]
+
+    status, ctype, text = await call("POST", url + "/v1/load_lora_adapter",
+                                     {"lora_name": "support-v1", "lora_path": str(tiny["a1"])})
+    assert (status, text) == (200, "Success: LoRA adapter 'support-v1' added successfully.")
+    assert ctype.startswith("text/plain")
+    _, _, body = await call("GET", url + "/v1/models")
+    assert [(m["id"], m["root"], m["parent"]) for m in body["data"]] == \
+        [(BASE, str(tiny["base"]), None), ("support-v1", str(tiny["a1"]), BASE)]
+
+    status, ctype, err = await call("POST", url + "/v1/load_lora_adapter",
+                                    {"lora_name": "support-v1", "lora_path": str(tiny["a2"])})
+    assert status == 400 and "json" in ctype
+    assert err["error"]["code"] == 400 and "has already been loaded" in err["error"]["message"]
+    status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": BASE, "lora_path": str(tiny["a2"])})
+    assert status == 400 and "conflicts with a served base model" in err["error"]["message"]
+    status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "support-v2"})
+    assert status == 400 and err["error"]["message"] == "Both 'lora_name' and 'lora_path' must be provided."
+    status, _, err = await call("POST", url + "/v1/unload_lora_adapter", {"lora_name": "nope"})
+    assert status == 404 and err["error"] == {"message": "The lora adapter 'nope' cannot be found.",
+                                              "type": "NotFoundError", "param": "lora_name", "code": 404}
+    status, _, err = await call("POST", url + "/v1/unload_lora_adapter", {})
+    assert status == 400
+
+    status, _, text = await call("POST", url + "/v1/unload_lora_adapter", {"lora_name": "support-v1"})
+    assert (status, text) == (200, "Success: LoRA adapter 'support-v1' removed successfully.")
+    _, _, body = await call("GET", url + "/v1/models")
+    assert [m["id"] for m in body["data"]] == [BASE]
+    status, _, _ = await chat(url, "support-v1")
+    assert status == 404
+
+    status, ctype, text = await call("GET", url + "/health")
+    assert (status, text) == (200, "")
+
+
+async def test_base_and_two_adapters_answer_deterministically_with_train_serve_parity(server, tiny):
+    url = server.url
+    for name in ("a1", "a2"):
+        status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny[name])})
+        assert status == 200
+
+    answers = {}
+    for model in (BASE, "a1", "a2", "a1", BASE, "a2"):  # interleaved: switching adapters leaves no trace
+        status, _, body = await chat(url, model)
+        assert status == 200, body
+        assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == model
+        choice = body["choices"][0]
+        assert choice["index"] == 0 and choice["message"]["role"] == "assistant"
+        assert choice["finish_reason"] in ("stop", "length")
+        usage = body["usage"]
+        assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 12
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        answers.setdefault(model, set()).add(choice["message"]["content"])
+    assert all(len(texts) == 1 for texts in answers.values()), answers
+    base, a1, a2 = (answers[m].pop() for m in (BASE, "a1", "a2"))
+    assert len({base, a1, a2}) == 3, "each adapter must change the answer"
+
+    # train/serve parity: the server answers exactly what transformers + peft generate offline.
+    assert a1 == offline_answer(tiny["base"], tiny["a1"], 12)
+    assert a2 == offline_answer(tiny["base"], tiny["a2"], 12)
+    assert base == offline_answer(tiny["base"], None, 12)
+
+    status, _, err = await chat(url, "support-v9")
+    assert status == 404
+    assert err == {"error": {"message": "The model `support-v9` does not exist.", "type": "NotFoundError",
+                             "param": "model", "code": 404}}
+
+
+async def test_bad_requests_get_400(server):
+    url = server.url + "/v1/chat/completions"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=b"{not json", headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 400 and "not valid JSON" in (await resp.json())["error"]["message"]
+    for body, field in (({"model": BASE}, "messages"),
+                        ({"messages": QUESTION}, "model"),
+                        ({"model": BASE, "messages": [{"role": "wizard", "content": "hi"}]}, "messages"),
+                        ({"model": BASE, "messages": QUESTION, "max_tokens": 0}, "max_tokens"),
+                        ({"model": BASE, "messages": QUESTION, "temperature": -1}, "temperature"),
+                        ({"model": BASE, "messages": QUESTION, "stream": True}, "stream"),
+                        ({"model": BASE, "messages": QUESTION, "max_tokens": 5000}, "max_tokens")):
+        status, _, err = await call("POST", url, body)
+        assert status == 400, body
+        assert err["error"]["param"] == field and err["error"]["type"] == "BadRequestError"
+    status, _, err = await call("POST", server.url + "/v1/load_lora_adapter", [1, 2])
+    assert status == 400
+
+
+async def test_health_and_models_answer_while_a_long_generation_runs(server):
+    url = server.url
+    long_chat = asyncio.create_task(chat(url, BASE, max_tokens=1500, ignore_eos=True))
+    await until(lambda: server.worker.running == 1)
+    for _ in range(5):
+        started = time.perf_counter()
+        status, _, _ = await call("GET", url + "/health")
+        assert status == 200 and time.perf_counter() - started < 0.2
+        status, _, body = await call("GET", url + "/v1/models")
+        assert status == 200 and body["data"][0]["id"] == BASE
+        await asyncio.sleep(0.05)
+    assert not long_chat.done(), "the generation should still be running"
+
+    # A client that hangs up frees the model thread: the next request does not wait for 1500 tokens.
+    long_chat.cancel()
+    started = time.perf_counter()
+    status, _, body = await chat(url, BASE, max_tokens=5)
+    assert status == 200 and time.perf_counter() - started < 2.0
+
+
+async def test_full_queue_answers_503_at_once(start_server, tiny):
+    server = await start_server(max_queue=1)
+    url = server.url
+    running = asyncio.create_task(chat(url, BASE, max_tokens=1500, ignore_eos=True))
+    await until(lambda: server.worker.running == 1)
+    waiting = asyncio.create_task(chat(url, BASE, max_tokens=1500, ignore_eos=True))
+    await until(lambda: server.worker.waiting == 1)
+
+    started = time.perf_counter()
+    status, _, err = await chat(url, BASE)
+    assert time.perf_counter() - started < 0.5
+    assert status == 503 and err["error"]["message"] == "server busy: 1 requests queued"
+    status, _, metrics = await call("GET", url + "/metrics")
+    assert 'ftserve_requests_total{endpoint="/v1/chat/completions",status="503"} 1.0' in metrics
+    assert "ftserve_queue_depth 1.0" in metrics and "ftserve_requests_running 1.0" in metrics
+    # A deploy is not refused by a full queue: the load waits its turn on the model thread.
+    load = asyncio.create_task(call("POST", url + "/v1/load_lora_adapter", {"lora_name": "v1", "lora_path": str(tiny["a1"])}))
+    await until(lambda: server.worker.waiting == 2)
+
+    waiting.cancel()  # hung up while queued: never runs
+    running.cancel()  # hung up while generating: stops at the next token
+    assert (await load)[:1] == (200,)
+    await until(lambda: server.worker.waiting == 0 and server.worker.running == 0)
+    status, _, _ = await chat(url, "v1", max_tokens=3)
+    assert status == 200
+    _, _, metrics = await call("GET", url + "/metrics")
+    assert 'ftserve_requests_total{endpoint="/v1/chat/completions",status="499"} 2.0' in metrics
+    assert "ftserve_generation_seconds_count 1.0" in metrics  # only generations that were answered
+
+
+async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
+    url = server.url
+    status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "good", "lora_path": str(tiny["a1"])})
+    assert status == 200
+    _, _, before = await chat(url, "good")
+
+    refused = {
+        "corrupted": (500, "could not read the adapter weights"),
+        "rank16": (500, "LoRA rank 16 (r) is greater than max_lora_rank 8"),
+        "bias": (500, "bias='all' is not supported"),
+        "lm_head": (500, "modules_to_save ['lm_head'] is not supported"),
+        "other_base_adapter": (500, "failed to load LoRA adapter"),
+    }
+    for key, (code, message) in refused.items():
+        status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": key, "lora_path": str(tiny[key])})
+        assert status == code and message in err["error"]["message"], (key, err)
+    status, _, err = await call("POST", url + "/v1/load_lora_adapter",
+                                {"lora_name": "missing", "lora_path": str(tiny["base"].parent / "no-such-dir")})
+    assert status == 404 and err["error"]["message"].startswith("No adapter found for ")
+    status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "notadapter", "lora_path": str(tiny["base"])})
+    assert status == 404
+
+    _, _, models = await call("GET", url + "/v1/models")
+    assert [m["id"] for m in models["data"]] == [BASE, "good"]
+    _, _, after = await chat(url, "good")
+    assert after["choices"][0]["message"]["content"] == before["choices"][0]["message"]["content"]
+    # ... and a good adapter still loads after the failures.
+    status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "good2", "lora_path": str(tiny["a2"])})
+    assert status == 200
+    _, _, metrics = await call("GET", url + "/metrics")
+    assert "ftserve_adapters_loaded 2.0" in metrics
+    assert 'ftserve_requests_total{endpoint="/v1/load_lora_adapter",status="500"} 5.0' in metrics
+
+
+async def test_model_client_against_the_server(server, tiny):
+    client = ModelClient(server.url, timeout_s=10)
+    try:
+        assert await client.base_model() == BASE
+        assert await client.load_adapter("support-v3", str(tiny["a1"])) == \
+            "Success: LoRA adapter 'support-v3' added successfully."
+        assert [m["id"] for m in await client.models()] == [BASE, "support-v3"]
+        answer = await client.chat("support-v3", QUESTION, max_tokens=12, temperature=0.0)
+        assert answer == offline_answer(tiny["base"], tiny["a1"], 12)
+        assert isinstance(await client.chat(BASE, QUESTION, max_tokens=4, temperature=0.7), str)
+
+        with pytest.raises(ModelServerError) as err:
+            await client.chat("support-v4", QUESTION)
+        assert err.value.status == 404 and err.value.message == "The model `support-v4` does not exist."
+        with pytest.raises(ModelServerError) as err:
+            await client.load_adapter("support-v3", str(tiny["a2"]))
+        assert err.value.status == 400 and "already been loaded" in err.value.message
+        with pytest.raises(ModelServerError) as err:
+            await client.load_adapter("broken", str(tiny["corrupted"]))
+        assert err.value.status == 500
+        assert "removed successfully" in await client.unload_adapter("support-v3")
+        with pytest.raises(ModelServerError) as err:
+            await client.unload_adapter("support-v3")
+        assert err.value.status == 404
+    finally:
+        await client.close()
