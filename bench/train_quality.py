@@ -58,6 +58,31 @@ def quillmate_rows(db_path: Path, val_percent: int = 15) -> tuple[list[dict], li
     return train, val
 
 
+def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path):  # noqa: ANN201
+    """A callback scoring the adapter as it stands after each epoch (key fact, ROUGE-L, probe)."""
+    from transformers import TrainerCallback
+
+    from storage.prompt import prompt_messages
+    from trainer.evaluate import generate, load_probe, score
+
+    probe = load_probe()
+    questions = [r["question"] for r in val]
+    prompts = [prompt_messages(cfg.system_prompt, q) for q in questions + [p["question"] for p in probe]]
+
+    class EpochScores(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, processing_class=None, **kw):  # noqa: ANN001, ANN003
+            model.eval()
+            answers = generate(model, processing_class, prompts, max_new_tokens=cfg.max_new_tokens)
+            model.train()
+            m = score(answers[:len(val)], questions, [r["answer"] for r in val], answers[len(val):], probe)
+            row = {"epoch": round(state.epoch, 2), "step": state.global_step, **m}
+            print("epoch scores", row, flush=True)
+            with path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    return EpochScores()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     defaults = TrainConfig()
@@ -73,6 +98,8 @@ def main() -> None:
     p.add_argument("--loss-on", default=defaults.loss_on, choices=["answer", "all"])
     p.add_argument("--keep-best", action="store_true", help="the epoch with the lowest eval loss, not the last")
     p.add_argument("--scheduler", default=defaults.lr_scheduler)
+    p.add_argument("--eval-epochs", action="store_true",
+                   help="also score key fact and probe after every epoch (one run shows the curve)")
     p.add_argument("--tag", default="")
     p.add_argument("--fresh", action="store_true", help="train again even if the tag has a finished adapter")
     p.add_argument("--models-dir", type=Path, default=MODELS)
@@ -99,7 +126,8 @@ def main() -> None:
 
     t0 = time.monotonic()
     # A finished adapter under this tag is reused (evaluation only); --fresh trains again.
-    result = train_adapter(cfg, train, val, out / "adapter", resume=not args.fresh,
+    callbacks = [epoch_scores(val, cfg, out / "epochs.jsonl")] if args.eval_epochs else []
+    result = train_adapter(cfg, train, val, out / "adapter", resume=not args.fresh, callbacks=callbacks,
                            on_progress=lambda p: print("progress", p, flush=True))
     t_train = time.monotonic() - t0
     base_cache = RESULTS / "base_answers.json"  # greedy: the base model answers the same every run

@@ -17,6 +17,7 @@ from bot.metrics import BotMetrics
 from bot.render import answer as render
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import feedback
+from storage.prompt import prompt_messages
 from storage.versions import deployed
 
 log = logging.getLogger("ftbot.bot")
@@ -61,8 +62,7 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     model, answer, error, outcome = version_name or "", "", None, "ok"
     try:
         model = version_name or await _base_model(deps.model)
-        answer = (await deps.model.chat(model, messages=[{"role": "system", "content": deps.system_prompt},
-                                                         {"role": "user", "content": question}],
+        answer = (await deps.model.chat(model, messages=prompt_messages(deps.system_prompt, question),
                                         timeout_s=deps.answer_timeout_s)).strip()
         if not answer:
             outcome, error = "error", "the model returned an empty answer"

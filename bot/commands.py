@@ -50,7 +50,8 @@ async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
     if cmd.name == "versions":
         return {"text": render.versions(await deps.db(lambda s: versions.recent(s, RECENT)))}
     if cmd.name == "deploy":
-        return {"text": render.deploy_result(await deploy(deps.store, deps.model, cmd.version, user))}
+        return {"text": render.deploy_result(await deploy(deps.store, deps.model, cmd.version, user,
+                                                          system_prompt=deps.system_prompt))}
     if cmd.name == "rollback":
         return {"text": render.deploy_result(await rollback(deps.store, deps.model, user))}
     raise AssertionError(f"no handler for /ft {cmd.name}")  # parse() only yields the names above

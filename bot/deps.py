@@ -25,6 +25,7 @@ class Deps:
     label_emoji: str = "white_check_mark"
     max_answer_chars: int = 4000
     approvals_channel: str = ""
+    announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     answer_timeout_s: float = 30.0
     system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
                           "briefly and accurately, as our support team would.")

@@ -19,6 +19,10 @@ log = logging.getLogger("ftbot.bot")
 
 
 def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
+    from bot.approvals import Announcer
+
+    announcer = Announcer(deps, app.client, every_s=deps.announce_every_s)
+
     async def slack_events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
@@ -40,8 +44,10 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
         # which dominated the cost of a label in a burst.
         if app.client.session is None:
             app.client.session = aiohttp.ClientSession()
+        announcer.start()  # training progress and approval requests in FT_APPROVALS_CHANNEL
 
     async def drain(_: web.Application) -> None:
+        await announcer.stop()
         await deps.backlog.drain()
         if deps.tasks:
             await asyncio.wait(list(deps.tasks), timeout=10)

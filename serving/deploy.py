@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from sqlmodel import Session, select
 
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from serving.smoke import SmokeResult, smoke_test
 from storage import Store
 from storage.models import ModelVersion, VersionStatus, utcnow
 from storage.versions import by_name, deployed, deployed_for_update, previous, retired
@@ -32,27 +34,63 @@ class DeployResult:
     deployed: str | None = None  # the deployed version after the call
     retired: str | None = None  # the version it replaced: the rollback target now
     unloaded: list[str] = field(default_factory=list)  # older retired versions taken off the server
+    load_s: float = 0.0  # asking the server to load the adapter
+    smoke: SmokeResult | None = None  # the parity check before the pointer flipped
 
 
-async def deploy(store: Store, model_client: ModelClient, name: str, by: str | None) -> DeployResult:
-    """Deploy the version `name` (awaiting approval or retired); the deployed one becomes retired."""
-    version, current = await _db(store, lambda s: (by_name(s, name), _name(deployed(s))))
+async def deploy(store: Store, model_client: ModelClient, name: str, by: str | None, *,
+                 system_prompt: str) -> DeployResult:
+    """Deploy the version `name` (awaiting approval or retired); the deployed one becomes retired.
+
+    Load under its own name → smoke test through the served endpoint, asked with `system_prompt` as
+    the bot asks (serving.smoke) → flip the pointer. A failure at any step changes nothing.
+    """
+    version, current, keep = await _db(store, lambda s: (by_name(s, name), _name(deployed(s)), _name(previous(s))))
     if version is None:
         return DeployResult(False, f"There is no version named {name}.", deployed=current)
     if version.status not in DEPLOYABLE:
         return DeployResult(False, _not_deployable(version), deployed=current)
+    started = time.perf_counter()
     problem = await _load(model_client, version)
+    load_s = time.perf_counter() - started
     if problem:
         return DeployResult(False, f"The model server could not load {name} ({problem}), so nothing changed: "
-                                   f"{_still(current)}.", deployed=current)
-    # A smoke test (one short chat through the new adapter) goes here, before the pointer flips.
+                                   f"{_still(current)}.", deployed=current, load_s=load_s)
+    smoke = await smoke_test(model_client, name, version.metrics.get("samples") or [], system_prompt=system_prompt,
+                             max_tokens=int((version.metrics.get("config") or {}).get("max_new_tokens") or 96))
+    if not smoke.ok:
+        if name not in (current, keep):  # loaded for this deploy only: it should not hold server memory
+            await _unload_quietly(model_client, name)
+        return DeployResult(False, f"{name} failed its smoke test, so nothing changed: {_still(current)}. "
+                                   f"{smoke.problem}.", deployed=current, load_s=load_s, smoke=smoke)
     problem, was = await _db(store, lambda s: _flip(s, name, by, DEPLOYABLE))
     if problem:
-        return DeployResult(False, problem, deployed=await _db(store, lambda s: _name(deployed(s))))
+        return DeployResult(False, problem, deployed=await _db(store, lambda s: _name(deployed(s))),
+                            load_s=load_s, smoke=smoke)
     unloaded = await _unload_stale(store, model_client)
     kept = f"; {was} is retired and stays loaded for a rollback" if was else ""
     return DeployResult(True, f"{name} is deployed and answers questions from now on{kept}.",
-                        deployed=name, retired=was, unloaded=unloaded)
+                        deployed=name, retired=was, unloaded=unloaded, load_s=load_s, smoke=smoke)
+
+
+async def reject(store: Store, name: str, by: str | None) -> DeployResult:
+    """An admin's no: a version awaiting approval becomes rejected (its adapter stays on disk)."""
+
+    def decide(session: Session) -> tuple[str | None, str | None]:
+        version = session.exec(select(ModelVersion).where(ModelVersion.name == name).with_for_update()).first()
+        current = _name(deployed(session))
+        if version is None:
+            return f"There is no version named {name}.", current
+        if version.status != VersionStatus.AWAITING_APPROVAL:
+            return f"{name} is {version.status.replace('_', ' ')}; only a version awaiting approval can be " \
+                   "rejected.", current
+        version.status, version.decided_by, version.decided_at = VersionStatus.REJECTED, by, utcnow()
+        return None, current
+
+    problem, current = await _db(store, decide)
+    if problem:
+        return DeployResult(False, problem, deployed=current)
+    return DeployResult(True, f"{name} is rejected; {_still(current)}.", deployed=current)
 
 
 async def rollback(store: Store, model_client: ModelClient, by: str | None) -> DeployResult:
@@ -110,6 +148,13 @@ async def _load(client: ModelClient, version: ModelVersion) -> str | None:
     except ModelServerUnavailable as exc:
         return f"it is unreachable: {_short(str(exc))}"
     return None
+
+
+async def _unload_quietly(client: ModelClient, name: str) -> None:
+    try:
+        await client.unload_adapter(name)
+    except (ModelServerError, ModelServerUnavailable) as exc:
+        log.warning("could not unload %s after its failed smoke test: %s", name, exc)
 
 
 async def _unload_stale(store: Store, client: ModelClient) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -71,3 +72,18 @@ def cancel(session: Session, job_id: int) -> TrainingJob:
     else:
         raise ValueError(f"job {job_id} already {job.status}")
     return job
+
+
+def to_announce(session: Session, ended_since: datetime) -> list[TrainingJob]:
+    """Jobs whose message in the approvals channel is not final yet: active ones, and ones that ended
+    since `ended_since` (older ones are not announced late, e.g. after the bot was down for days)."""
+    return list(session.exec(select(TrainingJob).where(
+        TrainingJob.slack_done == False,  # noqa: E712  (SQL, not Python)
+        col(TrainingJob.status).in_(ACTIVE) | (col(TrainingJob.finished_at) >= ended_since))
+        .order_by(col(TrainingJob.id))))
+
+
+def mark_announced(session: Session, job_id: int, channel: str, ts: str, done: bool) -> None:
+    job = session.get(TrainingJob, job_id)
+    if job is not None:
+        job.slack_channel, job.slack_ts, job.slack_done = channel, ts, done

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from storage.prompt import prompt_messages
+
 FORMATS = ("openai", "prompt-completion")
 
 
 def to_record(question: str, answer: str, fmt: str, system_prompt: str | None = None) -> dict:
     if fmt == "openai":
-        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        return {"messages": messages}
+        return {"messages": prompt_messages(system_prompt or "", question) + [{"role": "assistant", "content": answer}]}
     if fmt == "prompt-completion":
         return {"prompt": question, "completion": answer}
     raise ValueError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")

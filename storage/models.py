@@ -92,6 +92,10 @@ class TrainingJob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: Optional[datetime] = None
     finished_at: Optional[datetime] = None
+    # The job's one message in FT_APPROVALS_CHANNEL (progress, then the approval request), edited in place.
+    slack_channel: Optional[str] = Field(default=None, max_length=64)
+    slack_ts: Optional[str] = Field(default=None, max_length=32)
+    slack_done: bool = False  # the final state (approval request, failure, cancellation) has been posted
 
 
 class VersionStatus:

@@ -38,9 +38,17 @@ def _phone(match: re.Match[str]) -> str:
     return "<phone>" if 7 <= n <= 15 else match.group(0)
 
 
+# NUL and the other C0 controls but tab and newlines: PostgreSQL refuses NUL in text, and none is meant.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def redact(text: str) -> tuple[str, list[str]]:
-    """Return the text with PII replaced, and the kinds that were found (for the record)."""
+    """Return the text with PII replaced, and the kinds that were found (for the record).
+
+    Every text is stored through here, so it also drops control characters (a model's or a paste's).
+    """
     found: list[str] = []
+    text = _CONTROL.sub("", text)
     for kind, pattern, repl in (
         ("email", _EMAIL, "<email>"),
         ("iban", _IBAN, "<iban>"),

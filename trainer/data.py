@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from storage.prompt import prompt_messages  # the prompt as training shows it; evaluation and serving ask alike
 from trainer.facts import content_words, fact_signature
 
 log = logging.getLogger("ftbot.trainer")
@@ -57,12 +58,6 @@ class BuiltData:
 
 def field_of(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, dict) else getattr(row, name)
-
-
-def prompt_messages(system_prompt: str, question: str) -> list[dict[str, str]]:
-    """The prompt as training shows it; evaluation and serving ask in exactly this shape."""
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": question}]
 
 
 def conversation(system_prompt: str, question: str, answer: str) -> dict[str, Any]:

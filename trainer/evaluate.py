@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from trainer.data import field_of, prompt_messages
+from storage.prompt import prompt_messages
+from trainer.data import field_of
 from trainer.facts import carries_key_fact
 
 PROBE_FILE = Path(__file__).with_name("probe.jsonl")

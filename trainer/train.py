@@ -256,7 +256,7 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 
 def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
                   on_progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
-                  progress_every_s: float = 3.0) -> TrainResult:
+                  progress_every_s: float = 3.0, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Train a LoRA adapter on the snapshot rows into out_dir (adapter + train_config.json + loss.png).
 
     A finished out_dir is returned as it is; a checkpoint in out_dir/checkpoints is resumed from
@@ -276,20 +276,21 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     threads = torch.get_num_threads()
     try:
         return _train(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
-                      progress_every_s=progress_every_s)
+                      progress_every_s=progress_every_s, callbacks=callbacks)
     finally:
         torch.set_num_threads(threads)  # the process's own setting, as the caller had it
 
 
 def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
-           on_progress: ProgressFn | None, should_stop: StopFn | None, progress_every_s: float) -> TrainResult:
+           on_progress: ProgressFn | None, should_stop: StopFn | None, progress_every_s: float,
+           callbacks: Sequence[Any] = ()) -> TrainResult:
     from trainer.plot import plot_losses
 
     done, checkpoints = out_dir / RESULT_FILE, out_dir / "checkpoints"
     # 1-3. Machine, data, model and trainer.
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = progress_callback(on_progress, should_stop, progress_every_s)
-    trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress])
+    trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress, *callbacks])
     has_eval = trainer.eval_dataset is not None
 
     # 4. Train, resuming when an earlier run left a checkpoint.

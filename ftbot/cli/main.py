@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import common, examples, serve, training
+from ftbot.cli import common, deploy, examples, serve, training
 from ftbot.cli.common import CliError, console, fail, print_json
 from ftbot.settings import Settings
 
@@ -24,6 +24,10 @@ app.add_typer(training.jobs_app, name="jobs")
 app.add_typer(training.versions_app, name="versions")
 app.command("train")(training.train)
 app.command("serve")(serve.serve)
+app.command("deploy")(deploy.deploy)
+app.command("rollback")(deploy.rollback)
+app.command("reject")(deploy.reject)
+app.command("ask")(deploy.ask)
 
 
 @app.callback()

@@ -27,3 +27,7 @@ def test_pii_becomes_a_placeholder(text, placeholder):
 ])
 def test_ids_amounts_and_dates_stay(text):
     assert redact(text) == (text, [])
+
+
+def test_control_characters_are_dropped_so_every_database_stores_the_text():
+    assert redact("a\x00b\x07c\td\ne") == ("abc\td\ne", [])

@@ -1,0 +1,183 @@
+"""Training jobs in the approvals channel, and the admins' Approve / Reject buttons.
+
+`Announcer` keeps one message per job in FT_APPROVALS_CHANNEL: it polls the store (workers run
+elsewhere and know nothing of Slack), posts the message when a job appears, edits it in place as
+progress arrives (at most every `edit_every_s`), and turns it into the approval request when the
+job ends. Approve runs the deployment controller (serving.deploy) and the message says who decided,
+when, and how the deploy went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+from bot.render import approval as render
+from serving.deploy import deploy, reject
+from storage import jobs
+from storage.models import JobStatus, ModelVersion, TrainingJob, utcnow
+
+log = logging.getLogger("ftbot.bot")
+ANNOUNCE_WINDOW = timedelta(days=1)  # jobs that ended longer ago than this are not announced late
+
+
+class Announcer:
+    def __init__(self, deps: Deps, client, *, every_s: float = 3.0, edit_every_s: float = 10.0):  # noqa: ANN001
+        self.deps, self.client = deps, client
+        self.every_s, self.edit_every_s = every_s, edit_every_s
+        self._shown: dict[int, tuple[float, str]] = {}  # job id → (when edited, what it shows)
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self.deps.approvals_channel and self._task is None:
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001  (Slack or the database away for a moment: try again next tick)
+                log.exception("announcing training jobs failed; retrying")
+            await asyncio.sleep(self.every_s)
+
+    async def tick(self) -> int:
+        """One pass: post, edit or finalise every job that needs it. Returns the Slack calls made."""
+        channel = self.deps.approvals_channel
+        if not channel:
+            return 0
+
+        def load(s) -> list[tuple[TrainingJob, ModelVersion | None]]:  # noqa: ANN001
+            rows = jobs.to_announce(s, utcnow() - ANNOUNCE_WINDOW)
+            return [(j, s.get(ModelVersion, j.version_id) if j.version_id else None) for j in rows]
+
+        calls = 0
+        for job, version in await self.deps.db(load):
+            if job.status in jobs.ACTIVE:
+                calls += await self._progress(channel, job)
+            else:
+                calls += await self._final(channel, job, version)
+        return calls
+
+    async def _progress(self, channel: str, job: TrainingJob) -> int:
+        message = render.progress_message(job)
+        shown = self._shown.get(job.id)
+        if job.slack_ts and shown and (shown[1] == message["text"] or time.monotonic() - shown[0] < self.edit_every_s):
+            return 0  # nothing new, or edited too recently: Slack rate-limits chat.update
+        if job.slack_ts:
+            await self.client.chat_update(channel=job.slack_channel or channel, ts=job.slack_ts, **message)
+        else:
+            sent = await self.client.chat_postMessage(channel=channel, **message)
+            channel, ts = sent["channel"], sent["ts"]
+            await self.deps.db(lambda s: jobs.mark_announced(s, job.id, channel, ts, done=False))
+        self._shown[job.id] = (time.monotonic(), message["text"])
+        return 1
+
+    async def _final(self, channel: str, job: TrainingJob, version: ModelVersion | None) -> int:
+        channel = job.slack_channel or channel
+        if job.status == JobStatus.SUCCEEDED and version is not None:
+            plot = await self._upload_plot(version)
+            message = render.approval_request(job, version, plot_file_id=plot)
+        else:
+            message = render.job_ended(job)
+        try:
+            ts = await self._send(channel, job.slack_ts, message)
+        except SlackApiError as exc:
+            if not any(b.get("type") == "image" for b in message["blocks"]):
+                raise
+            # The image may be refused (a file still processing): send without it, the file in the thread.
+            log.warning("approval message with the loss curve refused (%s); sending it without", exc)
+            message["blocks"] = [b for b in message["blocks"] if b.get("type") != "image"]
+            ts = await self._send(channel, job.slack_ts, message)
+            await self._upload_plot(version, channel=channel, thread_ts=ts)
+        await self.deps.db(lambda s: jobs.mark_announced(s, job.id, channel, ts, done=True))
+        self._shown.pop(job.id, None)
+        return 1
+
+    async def _send(self, channel: str, ts: str | None, message: dict[str, Any]) -> str:
+        if ts:
+            await self.client.chat_update(channel=channel, ts=ts, **message)
+            return ts
+        sent = await self.client.chat_postMessage(channel=channel, **message)
+        return sent["ts"]
+
+    async def _upload_plot(self, version: ModelVersion | None, **where: Any) -> str | None:
+        """The loss curve uploaded to Slack; its file id, or None when the bot cannot read it."""
+        path = Path((version.metrics or {}).get("loss_plot") or "") if version else None
+        if not path or not path.is_file():
+            return None  # a worker on another host without a shared adapter store: the message says so
+        try:
+            uploaded = await self.client.files_upload_v2(file=str(path), filename=f"{version.name}-loss.png",
+                                                         title=f"{version.name}: loss per step", **where)
+        except SlackApiError as exc:
+            log.warning("could not upload the loss curve of %s: %s", version.name, exc)
+            return None
+        files = uploaded.get("files") or [uploaded.get("file") or {}]
+        return files[0].get("id") if files else None
+
+
+def decided_blocks(blocks: list[dict[str, Any]], line: str) -> list[dict[str, Any]]:
+    """The approval request as it was, its buttons replaced by one line saying what happened."""
+    kept = [b for b in blocks if b.get("type") != "actions" and not str(b.get("block_id", "")).startswith("decide")]
+    return kept + [{"type": "context", "block_id": "decided", "elements": [{"type": "mrkdwn", "text": line}]}]
+
+
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    deciding: dict[str, str] = {}  # version name → admin whose click is being carried out
+
+    async def on_decision(ack, body, respond, client, action_id: str) -> None:  # noqa: ANN001
+        await ack()
+        user = body["user"]["id"]
+        if not deps.is_admin(user):  # checked server-side: the buttons are visible to everyone in the channel
+            metrics.events.labels(kind="approval", outcome="refused").inc()
+            await respond(text=render.only_admins(action_id), response_type="ephemeral", replace_original=False)
+            return
+        name = body["actions"][0].get("value") or ""
+        if name in deciding:
+            await respond(text=f"<@{deciding[name]}> is already deciding on {name}; wait a moment.",
+                          response_type="ephemeral", replace_original=False)
+            return
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        message = body.get("message") or {}
+        blocks, ts = message.get("blocks") or [], message.get("ts")
+        deciding[name] = user
+        try:
+            if action_id == render.APPROVE:
+                if channel and ts:
+                    await client.chat_update(channel=channel, ts=ts, text=f"Deploying {name}…",
+                                             blocks=decided_blocks(blocks, render.deploying(user)))
+                result = await deploy(deps.store, deps.model, name, user, system_prompt=deps.system_prompt)
+            else:
+                result = await reject(deps.store, name, user)
+        finally:
+            deciding.pop(name, None)
+        metrics.events.labels(kind="approval", outcome=f"{action_id}:{'ok' if result.ok else 'failed'}").inc()
+        line = render.decision_line(action_id, user, utcnow(), result)
+        if channel and ts:
+            await client.chat_update(channel=channel, ts=ts, text=line, blocks=decided_blocks(blocks, line))
+        else:
+            await respond(text=line, response_type="ephemeral", replace_original=False)
+
+    @app.action(render.APPROVE)
+    async def on_approve(ack, body, respond, client):  # noqa: ANN001
+        await on_decision(ack, body, respond, client, render.APPROVE)
+
+    @app.action(render.REJECT)
+    async def on_reject(ack, body, respond, client):  # noqa: ANN001
+        await on_decision(ack, body, respond, client, render.REJECT)

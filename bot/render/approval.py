@@ -1,0 +1,173 @@
+"""A training job's one message in the approvals channel: progress while it runs, then the approval
+request (loss curve, evaluation table, sample answers, Approve / Reject), then who decided and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.render.review import clip, escape
+from storage.models import JobStatus, ModelVersion, TrainingJob
+
+if TYPE_CHECKING:
+    from serving.deploy import DeployResult
+
+APPROVE, REJECT = "version_approve", "version_reject"
+BAR_CELLS = 20
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def bar(step: int, total: int) -> str:
+    """`▓▓▓▓▓░░░░░░░░░░░░░░░  27%`"""
+    share = min(1.0, step / total) if total else 0.0
+    filled = round(share * BAR_CELLS)
+    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {share:4.0%}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _by(job: TrainingJob) -> str:
+    who = job.requested_by or ""
+    return "the schedule" if who == "scheduler" else (f"<@{who}>" if who.startswith(("U", "W")) else who or "someone")
+
+
+def progress_message(job: TrainingJob) -> dict[str, Any]:
+    """While the job is queued or running: a text progress bar, loss, eval loss, speed, ETA."""
+    p = job.progress or {}
+    title = f":hourglass_flowing_sand: Training job {job.id} ({_by(job)}): *{job.status}*"
+    if job.status == JobStatus.QUEUED:
+        return {"text": f"Training job {job.id} is queued", "blocks": [_section(title + " — waiting for a worker")]}
+    if p.get("phase") == "evaluating":
+        line = "training done; evaluating against the base model and the deployed version…"
+    elif p.get("total"):
+        line = f"`{bar(int(p.get('step') or 0), int(p['total']))}`  step {p.get('step', 0)}/{p['total']}"
+    else:
+        line = "preparing the data and the model…"
+    facts = []
+    if isinstance(p.get("loss"), (int, float)):
+        facts.append(f"loss {p['loss']:.3f}")
+    if isinstance(p.get("eval_loss"), (int, float)):
+        facts.append(f"eval loss {p['eval_loss']:.3f}")
+    if p.get("tokens_per_s"):
+        facts.append(f"{p['tokens_per_s']:.0f} tokens/s")
+    if isinstance(p.get("eta_s"), (int, float)) and p.get("phase") != "evaluating":
+        facts.append(f"about {_minutes(p['eta_s'])} left")
+    blocks = [_section(title), _section(line)]
+    if facts:
+        blocks.append(_context(" · ".join(facts)))
+    return {"text": f"Training job {job.id}: {job.status} {line}", "blocks": blocks}
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, (int, float)) else "–"
+
+
+def _num(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
+
+
+def eval_table(metrics: dict[str, Any]) -> str:
+    """Base / deployed / new, as a monospace table."""
+    ev = metrics.get("eval") or {}
+    rows = [("base model", ev.get("base")), (f"deployed {metrics.get('deployed_name') or ''}".strip(), ev.get("deployed")),
+            ("new", ev.get("new"))]
+    lines = [f"{'':22}{'key fact':>9}{'ROUGE-L':>9}{'probe':>7}"]
+    for label, m in rows:
+        if m:
+            lines.append(f"{clip(label, 21):22}{_pct(m.get('key_fact')):>9}{_num(m.get('rougeL')):>9}"
+                         f"{_pct(m.get('probe')):>7}")
+    n = ev.get("n_validation")
+    note = f"{n} held-out question(s); key fact = answer states the reference's numbers, codes or names; " \
+           "probe = general questions (forgetting)" if n is not None else ""
+    return "```" + "\n".join(lines) + "```" + (f"\n_{note}_" if note else "")
+
+
+def _sample_block(sample: dict[str, Any]) -> dict[str, Any]:
+    parts = [f"*Q:* {escape(clip(sample.get('question', ''), 200, one_line=True))}",
+             f"*reference:* {escape(clip(sample.get('reference', ''), 200, one_line=True))}",
+             f"*base:* {escape(clip(sample.get('base') or '', 200, one_line=True))}"]
+    if sample.get("deployed") is not None:
+        parts.append(f"*deployed:* {escape(clip(sample['deployed'], 200, one_line=True))}")
+    parts.append(f"*new:* {escape(clip(sample.get('new') or '', 200, one_line=True))}")
+    return _section("\n".join(parts))
+
+
+def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: str | None = None,
+                     decided: str | None = None) -> dict[str, Any]:
+    """The finished job: what an admin needs to decide, and the buttons (or the decision, once made)."""
+    m = version.metrics or {}
+    train = m.get("train") or {}
+    head = (f":white_check_mark: Training job {job.id} ({_by(job)}) produced *{escape(version.name)}*: "
+            f"{train.get('steps', '?')} steps, {train.get('epochs_done', '?')} epochs, "
+            f"{train.get('n_train', '?')} training conversations")
+    blocks: list[dict[str, Any]] = [_section(head)]
+    if version.below_deployed:
+        blocks.append(_section(":warning: *It scores below the deployed version.* Look before you approve."))
+    blocks.append(_section(eval_table(m)))
+    if plot_file_id:
+        blocks.append({"type": "image", "slack_file": {"id": plot_file_id}, "alt_text": "train and eval loss per step",
+                       "title": {"type": "plain_text", "text": "loss per step"}})
+    elif m.get("loss_plot"):
+        blocks.append(_context(f"loss curve: `{escape(m['loss_plot'])}` (not readable from the bot)"))
+    samples = (m.get("samples") or [])[:3]
+    if samples:
+        blocks.append(_context("Sample answers to held-out questions:"))
+        blocks += [_sample_block(s) for s in samples]
+    long = m.get("long_examples") or []
+    if long:
+        blocks.append(_context(f"{len(long)} example(s) were longer than the maximum length and left out."))
+    if decided:
+        blocks.append(_context(decided))
+    elif version.status == "awaiting_approval":
+        blocks.append({"type": "actions", "block_id": f"decide:{version.name}", "elements": [
+            {"type": "button", "action_id": APPROVE, "value": version.name, "style": "primary",
+             "text": {"type": "plain_text", "text": "Approve and deploy"}},
+            {"type": "button", "action_id": REJECT, "value": version.name, "style": "danger",
+             "text": {"type": "plain_text", "text": "Reject"}}]})
+        blocks.append({**_context("Admins only. Approving loads the adapter, runs a smoke test, then switches the "
+                                  "bot to it; the deployed version stays loaded for a rollback."),
+                       "block_id": "decide-note"})
+    else:
+        blocks.append(_context(f"{escape(version.name)} is {version.status.replace('_', ' ')}."))
+    return {"text": f"Training job {job.id} produced {version.name}: approve or reject", "blocks": blocks}
+
+
+def job_ended(job: TrainingJob) -> dict[str, Any]:
+    """A job that ended without a version."""
+    if job.status == JobStatus.CANCELLED:
+        text = f":no_entry_sign: Training job {job.id} ({_by(job)}) was cancelled."
+    else:
+        error = (job.error or "unknown error").strip().splitlines()
+        text = f":x: Training job {job.id} ({_by(job)}) failed: {escape(clip(error[-1] if error else '', 300))}"
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def decision_line(action: str, user: str, when: datetime, result: "DeployResult") -> str:
+    stamp = when.strftime("%Y-%m-%d %H:%M UTC")
+    if action == APPROVE:
+        if result.ok:
+            smoke = (f" Smoke test: {result.smoke.checked} answer(s) from the server matched the evaluation's."
+                     if result.smoke is not None and result.smoke.checked else "")
+            return f":rocket: Approved by <@{user}> on {stamp}: {escape(result.message)}{smoke}"
+        return f":warning: <@{user}> approved on {stamp}, but the deploy failed: {escape(result.message)}"
+    if result.ok:
+        return f":no_entry_sign: Rejected by <@{user}> on {stamp}."
+    return f":warning: <@{user}> tried to reject on {stamp}: {escape(result.message)}"
+
+
+def deploying(user: str) -> str:
+    return f":hourglass_flowing_sand: <@{user}> approved; loading the adapter and running the smoke test…"
+
+
+def only_admins(action_id: str) -> str:
+    verb = "approve" if action_id == APPROVE else "reject"
+    return f"Only admins can {verb} a model version. Ask an admin (FT_ADMINS)."

@@ -1,0 +1,74 @@
+"""The deployment smoke test: ask the served adapter a few validation questions and compare its answers
+with what the trainer's evaluation produced for the same questions (train/serve parity).
+
+Greedy decoding makes both deterministic, so a wrong adapter, base model, chat template or system
+prompt shows from the first words. The comparison allows one thing: the evaluation generates in
+batches with the adapter merged, the server one request at a time with the adapter beside the base;
+float rounding then may flip a near-tie late in a long answer. So an answer passes when it equals
+the evaluation's, or when both agree on their first PARITY_WORDS words (all of the shorter one's
+words, if it has fewer).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from storage.prompt import prompt_messages
+
+PARITY_WORDS = 12
+QUESTIONS = 3
+
+
+@dataclass
+class SmokeResult:
+    ok: bool
+    problem: str = ""  # one sentence: why it failed
+    checked: int = 0  # answers compared with the evaluation's
+    seconds: float = 0.0
+    answers: list[dict[str, str]] = field(default_factory=list)  # {question, expected, served}
+
+
+def agrees(served: str, expected: str, words: int = PARITY_WORDS) -> bool:
+    a, b = served.split(), expected.split()
+    if a == b:
+        return True
+    n = min(words, len(a), len(b))
+    return n > 0 and a[:n] == b[:n]
+
+
+async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str, Any]], *, system_prompt: str,
+                     max_tokens: int, questions: int = QUESTIONS) -> SmokeResult:
+    """Ask `model` up to `questions` of the evaluation's sample questions; see the module docstring."""
+    started = time.perf_counter()
+    checked = [s for s in samples if s.get("question") and isinstance(s.get("new"), str)][:questions]
+    result = SmokeResult(ok=True)
+    if not checked:  # trained without validation questions: at least it must answer
+        checked = [{"question": "Hello, can you help me?", "new": None}]
+    for sample in checked:
+        try:
+            served = await client.chat(model, prompt_messages(system_prompt, sample["question"]),
+                                       max_tokens=max_tokens, temperature=0.0)
+        except (ModelServerError, ModelServerUnavailable) as exc:
+            result.ok, result.problem = False, f"the smoke test could not ask {model}: {exc}"
+            break
+        result.answers.append({"question": sample["question"], "expected": sample["new"], "served": served})
+        if sample["new"] is None:
+            if not served.strip():
+                result.ok, result.problem = False, f"{model} gave an empty answer"
+            continue
+        if not agrees(served.strip(), sample["new"].strip()):
+            result.ok = False
+            result.problem = (f"{model} answered {_quote(served)} where the evaluation answered "
+                              f"{_quote(sample['new'])} (question {_quote(sample['question'])})")
+            break
+    result.checked = sum(a["expected"] is not None for a in result.answers)  # compared with the evaluation
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return f"“{text if len(text) <= limit else text[:limit - 1] + '…'}”"

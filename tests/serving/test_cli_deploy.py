@@ -1,0 +1,95 @@
+"""`ft deploy`, `ft rollback`, `ft reject` and `ft ask` as an operator runs them, against a real `ft serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from ftbot.cli.main import app
+from storage import open_store
+from storage.models import ModelVersion, VersionStatus
+from tests.serving.conftest import BASE
+from tests.serving.test_vllm import FT, free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def served(tiny, tmp_path, monkeypatch):
+    """`ft serve` on the tiny base in a real process, a store with two versions awaiting approval."""
+    db = f"sqlite:///{tmp_path / 'ftbot.db'}"
+    store = open_store(db)
+    with store.session() as s:
+        for name, adapter in (("support-v1", "a1"), ("support-v2", "a2"), ("support-v3", "corrupted")):
+            s.add(ModelVersion(name=name, adapter_path=str(tiny[adapter]), base_model=BASE))
+    port = free_port()
+    env = {**os.environ, "FT_DATA_DIR": str(tmp_path), "FT_DATABASE_URL": db}
+    proc = subprocess.Popen([str(FT), "serve", "--model", str(tiny["base"]), "--port", str(port), "--max-lora-rank",
+                             "8"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, "ft serve did not start"
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    for key, value in (("FT_DATA_DIR", str(tmp_path)), ("FT_DATABASE_URL", db), ("FT_MODEL_SERVER_URL", url)):
+        monkeypatch.setenv(key, value)
+    yield store, url
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=20)
+    store.close()
+
+
+def ft_json(*args):
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def status_of(store, name):
+    with store.session() as s:
+        return s.exec(select(ModelVersion).where(ModelVersion.name == name)).one().status
+
+
+@pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed in this environment")
+def test_deploy_ask_rollback_reject_from_the_command_line(served):
+    store, url = served
+    before = ft_json("ask", "How long does the free trial last?")
+    assert before["model"] == BASE and before["deployed"] is None and before["answer"]
+
+    assert ft_json("deploy", "support-v1")["deployed"] == "support-v1"
+    assert ft_json("ask", "How long does the free trial last?")["model"] == "support-v1"
+    result = ft_json("deploy", "support-v2")
+    assert (result["deployed"], result["retired"]) == ("support-v2", "support-v1")
+    assert ft_json("ask", "Hello?")["model"] == "support-v2"
+
+    assert ft_json("rollback")["deployed"] == "support-v1"
+    assert ft_json("ask", "Hello?")["model"] == "support-v1"
+
+    # A corrupted adapter: one line, non-zero, nothing changed.
+    bad = runner.invoke(app, ["deploy", "support-v3"])
+    assert bad.exit_code == 1 and "could not load support-v3" in bad.output and "Traceback" not in bad.output
+    assert status_of(store, "support-v3") == VersionStatus.AWAITING_APPROVAL
+    assert ft_json("ask", "Hello?")["model"] == "support-v1"
+    assert ft_json("reject", "support-v3")["ok"] is True
+    assert status_of(store, "support-v3") == VersionStatus.REJECTED
+
+    missing = runner.invoke(app, ["deploy", "support-v9"])
+    assert missing.exit_code == 1 and "no version named support-v9" in missing.output
+
+
+def test_ask_with_the_server_down_is_one_line(ft_env, monkeypatch):
+    monkeypatch.setenv("FT_MODEL_SERVER_URL", f"http://127.0.0.1:{free_port()}")
+    result = runner.invoke(app, ["ask", "Is anyone there?"])
+    assert result.exit_code == 1 and "does not answer" in result.output and "Traceback" not in result.output
