@@ -57,7 +57,7 @@ def test_manifest_declares_what_the_bot_handles():
     assert [s["callback_id"] for s in manifest["features"]["shortcuts"]] == ["add_to_training"]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"reactions:read", "reactions:write", "channels:history", "chat:write", "commands", "users:read",
-            "app_mentions:read", "im:history"} <= scopes
+            "app_mentions:read", "im:history", "files:write"} <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
 
