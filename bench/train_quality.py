@@ -41,8 +41,11 @@ RESULTS = ROOT / "bench" / "results" / "quality"
 MODELS = Path.home() / ".cache" / "ftbot-test" / "models"
 
 
-def quillmate_rows(db_path: Path, val_percent: int = 15) -> tuple[list[dict], list[dict]]:
-    """(train, validation) rows of the export, every unflagged candidate approved."""
+def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None = None
+                   ) -> tuple[list[dict], list[dict]] | tuple[list[dict], list[dict], dict, list]:
+    """(train, validation) rows of the export, every unflagged candidate approved; with a cfg whose
+    retrieval is on, also the retrieved contexts (train by source key, validation in order), from the
+    real index (serving.retrieval) as a job gets them (trainer.pipeline)."""
     from sqlmodel import select
 
     db_path.unlink(missing_ok=True)
@@ -52,14 +55,29 @@ def quillmate_rows(db_path: Path, val_percent: int = 15) -> tuple[list[dict], li
         ids = [e.id for e in s.exec(select(Example).where(Example.status == ExampleStatus.CANDIDATE)) if not e.flags]
         set_status(s, ids, ExampleStatus.APPROVED, "U0AG10XZMXH")
         snap, _ = create_snapshot(s, val_percent)
+        snap_id = snap.id
+    if cfg is not None and cfg.retrieval:
+        from serving.embedder import Embedder
+        from serving.retrieval import Retriever
+
+        Retriever(store, Embedder()).sync()
+    with store.session() as s:
+        train_snap, val_snap = snapshot_rows(s, snap_id, TRAIN), snapshot_rows(s, snap_id, VALIDATION)
         plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731
-        train, val = plain(snapshot_rows(s, snap.id, TRAIN)), plain(snapshot_rows(s, snap.id, VALIDATION))
+        train, val = plain(train_snap), plain(val_snap)
+        if cfg is not None and cfg.retrieval:
+            from trainer.pipeline import _contexts
+
+            train_ctx, val_ctx = _contexts(s, cfg, train_snap, val_snap)
     store.close()
+    if cfg is not None and cfg.retrieval:
+        return train, val, train_ctx, val_ctx
     return train, val
 
 
-def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path):  # noqa: ANN201
-    """A callback scoring the adapter as it stands after each epoch (key fact, ROUGE-L, probe)."""
+def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | None = None):  # noqa: ANN201
+    """A callback scoring the adapter as it stands after each epoch (key fact, ROUGE-L, probe; and key fact
+    with the retrieved pairs in front, when val_ctx is given)."""
     from transformers import TrainerCallback
 
     from storage.prompt import prompt_messages
@@ -68,13 +86,18 @@ def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path):  # noqa: ANN201
     probe = load_probe()
     questions = [r["question"] for r in val]
     prompts = [prompt_messages(cfg.system_prompt, q) for q in questions + [p["question"] for p in probe]]
+    if val_ctx is not None:
+        prompts += [prompt_messages(cfg.system_prompt, q, list(c or [])) for q, c in zip(questions, val_ctx)]
 
     class EpochScores(TrainerCallback):
         def on_epoch_end(self, args, state, control, model=None, processing_class=None, **kw):  # noqa: ANN001, ANN003
             model.eval()
             answers = generate(model, processing_class, prompts, max_new_tokens=cfg.max_new_tokens)
             model.train()
-            m = score(answers[:len(val)], questions, [r["answer"] for r in val], answers[len(val):], probe)
+            n, refs = len(val), [r["answer"] for r in val]
+            m = score(answers[:n], questions, refs, answers[n:n + len(probe)], probe)
+            if val_ctx is not None:
+                m["key_fact_with_retrieval"] = score(answers[n + len(probe):], questions, refs, [], [])["key_fact"]
             row = {"epoch": round(state.epoch, 2), "step": state.global_step, **m}
             print("epoch scores", row, flush=True)
             with path.open("a") as f:
@@ -98,6 +121,7 @@ def main() -> None:
     p.add_argument("--loss-on", default=defaults.loss_on, choices=["answer", "all"])
     p.add_argument("--keep-best", action="store_true", help="the epoch with the lowest eval loss, not the last")
     p.add_argument("--scheduler", default=defaults.lr_scheduler)
+    p.add_argument("--no-retrieval", action="store_true", help="train and evaluate without retrieved context")
     p.add_argument("--eval-epochs", action="store_true",
                    help="also score key fact and probe after every epoch (one run shows the curve)")
     p.add_argument("--tag", default="")
@@ -114,27 +138,33 @@ def main() -> None:
                        f"{'-plain' if args.no_phrasing else ''}{'-noreplay' if args.no_replay else ''}")
     out = RESULTS / tag
     out.mkdir(parents=True, exist_ok=True)
-    train, val = quillmate_rows(out / "quillmate.db")
     base = prepare_base_model(args.models_dir)
     cfg = TrainConfig(base_model=str(base), epochs=args.epochs, lr=args.lr, rank=args.rank,
+                      retrieval=not args.no_retrieval,
                       alpha=args.alpha or 2 * args.rank, batch_size=args.batch_size,
                       every_phrasing=not args.no_phrasing, replay=not args.no_replay, keep_best=args.keep_best,
                       replay_weight=args.replay_weight,
                       early_stopping_patience=args.patience, loss_on=args.loss_on,
                       lr_scheduler=args.scheduler)
+    train_ctx = val_ctx = None
+    if cfg.retrieval:
+        train, val, train_ctx, val_ctx = quillmate_rows(out / "quillmate.db", cfg=cfg)
+        print(f"retrieval: {sum(bool(c) for c in val_ctx)}/{len(val_ctx)} validation questions have context", flush=True)
+    else:
+        train, val = quillmate_rows(out / "quillmate.db")
     print(f"{len(train)} train / {len(val)} validation examples; config: {cfg.to_json()}", flush=True)
 
     t0 = time.monotonic()
     # A finished adapter under this tag is reused (evaluation only); --fresh trains again.
-    callbacks = [epoch_scores(val, cfg, out / "epochs.jsonl")] if args.eval_epochs else []
+    callbacks = [epoch_scores(val, cfg, out / "epochs.jsonl", val_ctx)] if args.eval_epochs else []
     result = train_adapter(cfg, train, val, out / "adapter", resume=not args.fresh, callbacks=callbacks,
-                           on_progress=lambda p: print("progress", p, flush=True))
+                           on_progress=lambda p: print("progress", p, flush=True), contexts=train_ctx)
     t_train = time.monotonic() - t0
     base_cache = RESULTS / "base_answers.json"  # greedy: the base model answers the same every run
     cached = json.loads(base_cache.read_text()) if base_cache.is_file() else {}
-    key = json.dumps([cfg.system_prompt, cfg.max_new_tokens, [r["question"] for r in val]])
+    key = json.dumps([cfg.system_prompt, cfg.max_new_tokens, [r["question"] for r in val], val_ctx])
     ev = evaluate(str(base), val, out / "adapter", system_prompt=cfg.system_prompt, max_new_tokens=cfg.max_new_tokens,
-                  base_answers=cached.get("answers") if cached.get("key") == key else None)
+                  base_answers=cached.get("answers") if cached.get("key") == key else None, val_contexts=val_ctx)
     base_cache.write_text(json.dumps({"key": key, "answers": ev.answers["base"]}))
     t_eval = time.monotonic() - t0 - t_train
 
@@ -143,10 +173,13 @@ def main() -> None:
           f"{result.n_replay} replay), "
           f"{result.steps} steps, {result.epochs_done} epochs, train {t_train:.0f} s, eval {t_eval:.0f} s, "
           f"{result.tokens_per_s} tokens/s, best eval loss {result.eval_loss}")
-    print(f"{'':10}{'key fact':>10}{'ROUGE-L':>10}{'probe':>8}")
+    print(f"{'':10}{'key fact':>10}{'ROUGE-L':>10}{'probe':>8}{'key fact + retrieval':>22}")
     for name, m in (("base", b), ("adapter", n)):
+        rag = m.get("with_retrieval") or {}
         print(f"{name:10}{m['key_fact']:>10.3f}{m['rougeL']:>10.3f}{m['probe']:>8.3f}"
-              f"   ({m['key_fact_hits']}/{ev.metrics['n_key_fact']} key facts)")
+              f"{rag.get('key_fact') if rag else float('nan'):>22.3f}"
+              f"   ({m['key_fact_hits']}/{ev.metrics['n_key_fact']} key facts alone, "
+              f"{rag.get('key_fact_hits', '–')} with retrieval)")
     keep = (n["probe"] / b["probe"]) if b["probe"] else None
     print(f"probe kept: {keep:.0%}" if keep is not None else "probe kept: n/a")
     for q, ref, a_base, a_new in zip([r["question"] for r in val], [r["answer"] for r in val],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -59,10 +60,12 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
         return
     started = time.perf_counter()
     version_name = await deps.db(deployed_name)
+    hits = await retrieve(deps, question)
+    context = [(h.question, h.answer) for h in hits] if hits is not None else None
     model, answer, error, outcome = version_name or "", "", None, "ok"
     try:
         model = version_name or await _base_model(deps.model)
-        answer = (await deps.model.chat(model, messages=prompt_messages(deps.system_prompt, question),
+        answer = (await deps.model.chat(model, messages=prompt_messages(deps.system_prompt, question, context),
                                         timeout_s=deps.answer_timeout_s)).strip()
         if not answer:
             outcome, error = "error", "the model returned an empty answer"
@@ -75,7 +78,8 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     except Exception as exc:  # noqa: BLE001  (a malformed reply: the person still gets a sentence)
         log.exception("unexpected reply from the model server")
         outcome, error = "error", f"{exc.__class__.__name__}: {exc}"
-    source = {"channel": channel, "thread_ts": thread_ts, "ts": ts, "model": model or None}
+    source = {"channel": channel, "thread_ts": thread_ts, "ts": ts, "model": model or None,
+              "context": [h.source_key for h in hits or []]}
     if error:
         log.warning("no answer for a question (%s): %s", outcome, error)
         source["error"] = error[:500]
@@ -87,8 +91,41 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     if error:
         await _post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
         return
+    sources = [link for link in (await _source_links(deps, client, hits or [])) if link]
     await _post(client, channel, thread_ts, user,
-                **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id))
+                **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id,
+                                        sources=sources))
+
+
+async def retrieve(deps: Deps, question: str) -> list | None:
+    """The nearest approved pairs (serving.retrieval), or None when retrieval is off or failed: then the
+    question is asked plainly rather than not at all."""
+    if deps.retriever is None:
+        return None
+    try:
+        return await asyncio.to_thread(deps.retriever.search, question, deps.retrieval_k)
+    except Exception:  # noqa: BLE001
+        log.exception("retrieval failed; asking without context")
+        return None
+
+
+async def _source_links(deps: Deps, client, hits: list) -> list[str]:  # noqa: ANN001
+    """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples)."""
+    if not hits:
+        return []
+    if not deps.workspace_url:
+        try:
+            deps.workspace_url = (await client.auth_test()).get("url") or ""
+        except SlackApiError:
+            return []
+    links = []
+    for hit in hits:
+        src = hit.source or {}
+        if src.get("kind") == "slack" and src.get("channel_id") and src.get("ts"):
+            link = (f"{deps.workspace_url.rstrip('/')}/archives/{src['channel_id']}/p{src['ts'].replace('.', '')}"
+                    + (f"?thread_ts={src['thread_ts']}" if src.get("thread_ts") else ""))
+            links.append(f"<{link}|#{src.get('channel') or 'thread'}>")
+    return links
 
 
 async def _post(client, channel: str, thread_ts: str | None, user: str | None, **message) -> None:  # noqa: ANN001

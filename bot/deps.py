@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from sqlmodel import Session
 
@@ -29,6 +29,10 @@ class Deps:
     answer_timeout_s: float = 30.0
     system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
                           "briefly and accurately, as our support team would.")
+    # serving.retrieval.Retriever: the nearest approved pairs go in front of every question (None: off).
+    retriever: Any = None
+    retrieval_k: int = 3
+    workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
     # Background work started after an ack; kept so tests and shutdown can wait for it.
     tasks: set[asyncio.Task] = field(default_factory=set)
     backlog: Backlog = field(default_factory=Backlog)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Callable
 
 import aiohttp
@@ -69,17 +70,37 @@ def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
     from serving.client import ModelClient
     from storage import open_store
 
+    store = open_store(settings.db_url)
     deps = Deps(
-        store=open_store(settings.db_url), model=ModelClient(settings.model_server_url, settings.answer_timeout_s),
+        store=store, model=ModelClient(settings.model_server_url, settings.answer_timeout_s),
         admins=frozenset(settings.admins), curators=frozenset(settings.curators),
         label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
+        retriever=retriever(settings, store),
     )
     metrics = BotMetrics()
     app = build_app(deps, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
                     api_url=settings.slack_api_url, metrics=metrics)
     return app, deps, metrics
+
+
+def retriever(settings, store):  # noqa: ANN001, ANN201
+    """The index of approved pairs (serving.retrieval) unless FT_RETRIEVAL is off or the embedding model
+    is not installed (then the bot still answers, without retrieved context, and says why in the log)."""
+    if not settings.retrieval:
+        return None
+    from serving.embedder import Embedder, EmbedderError
+    from serving.retrieval import Retriever
+
+    try:
+        found = Retriever(store, Embedder())
+    except EmbedderError as exc:
+        log.warning("answering without retrieval: %s", exc)
+        return None
+    # Catch up in the background: the first questions need not wait for a whole store to be embedded.
+    threading.Thread(target=found.sync, name="ftbot-index", daemon=True).start()
+    return found
 
 
 def run(settings, port: int, on_start: Callable[[Deps], None] | None = None) -> None:  # noqa: ANN001

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # The model server (the embedded `ft serve`, or vLLM): OpenAI-compatible.
     model_server_url: str = "http://127.0.0.1:8000"
     answer_timeout_s: float = Field(30.0, gt=0)
+    retrieval: bool = True  # the nearest approved pairs go in front of every question (serving.retrieval)
 
     # Training.
     base_model: str = ""  # a local HF causal-LM directory; empty: SmolLM2-135M-Instruct, prepared in data_dir/models

@@ -2,7 +2,8 @@
 with what the trainer's evaluation produced for the same questions (train/serve parity).
 
 Greedy decoding makes both deterministic, so a wrong adapter, base model, chat template or system
-prompt shows from the first words. The comparison allows one thing: the evaluation generates in
+prompt shows from the first words. When the evaluation also answered with retrieved pairs in front (as the bot asks), those answers
+and pairs are what is compared. The comparison allows one thing: the evaluation generates in
 batches with the adapter merged, the server one request at a time with the adapter beside the base;
 float rounding then may flip a near-tie late in a long answer. So an answer passes when it equals
 the evaluation's, or when both agree on their first PARITY_WORDS words (all of the shorter one's
@@ -43,13 +44,13 @@ async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str
                      max_tokens: int, questions: int = QUESTIONS) -> SmokeResult:
     """Ask `model` up to `questions` of the evaluation's sample questions; see the module docstring."""
     started = time.perf_counter()
-    checked = [s for s in samples if s.get("question") and isinstance(s.get("new"), str)][:questions]
+    checked = [_as_asked(s) for s in samples if s.get("question") and isinstance(s.get("new"), str)][:questions]
     result = SmokeResult(ok=True)
     if not checked:  # trained without validation questions: at least it must answer
-        checked = [{"question": "Hello, can you help me?", "new": None}]
+        checked = [{"question": "Hello, can you help me?", "new": None, "context": None}]
     for sample in checked:
         try:
-            served = await client.chat(model, prompt_messages(system_prompt, sample["question"]),
+            served = await client.chat(model, prompt_messages(system_prompt, sample["question"], sample["context"]),
                                        max_tokens=max_tokens, temperature=0.0)
         except (ModelServerError, ModelServerUnavailable) as exc:
             result.ok, result.problem = False, f"the smoke test could not ask {model}: {exc}"
@@ -67,6 +68,14 @@ async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str
     result.checked = sum(a["expected"] is not None for a in result.answers)  # compared with the evaluation
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _as_asked(sample: dict[str, Any]) -> dict[str, Any]:
+    """The sample as the bot asks: with its retrieved pairs in front when the evaluation recorded them."""
+    if "context" in sample and isinstance(sample.get("new_with_retrieval"), str):
+        return {"question": sample["question"], "new": sample["new_with_retrieval"],
+                "context": [tuple(pair) for pair in sample["context"] or []]}
+    return {"question": sample["question"], "new": sample["new"], "context": None}
 
 
 def _quote(text: str, limit: int = 80) -> str:

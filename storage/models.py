@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -21,6 +21,9 @@ class ExampleStatus:
 
 
 class Example(SQLModel, table=True):
+    # The retrieval index checks max(updated_at) of approved examples before every search.
+    __table_args__ = (Index("ix_example_status_updated_at", "status", "updated_at"),)
+
     id: Optional[int] = Field(default=None, primary_key=True)
     # Stable identity of where the pair came from ("slack:C123:1790927012.473951"):
     # re-importing the same source is a no-op, and the train/validation side derives from it.
@@ -141,3 +144,18 @@ class SeenEvent(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class ExampleEmbedding(SQLModel, table=True):
+    """The stored embedding of an approved example's question, so a restart embeds nothing again."""
+
+    # Deleting the example (a withdrawn label) deletes its embedding with it.
+    example_id: int = Field(primary_key=True, foreign_key="example.id", ondelete="CASCADE",
+                            sa_column_kwargs={"autoincrement": False})
+    # The embedder's name: another model's vectors are not comparable. Indexed also because
+    # SQLite counts rows through the smallest index, and the table's rows are 1.5 KB vectors.
+    model: str = Field(max_length=128, index=True)
+    dim: int
+    text_hash: str = Field(max_length=64)  # sha256 of the embedded question: an edit re-embeds
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32, little-endian
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,7 +1,27 @@
 """The one prompt shape: how a question is put to the model in training, evaluation, the deployment
 smoke test and the bot alike. An adapter answers best when asked exactly as it was taught.
 
-    [{"role": "system", "content": <system prompt>}, {"role": "user", "content": <question>}]
+Without retrieval (`context=None`):
+
+    system: <system prompt>
+    user:   <question>
+
+With retrieval, the nearest approved pairs go in the user turn, before the question, most similar
+first (`context` = [(question, answer), …]); when retrieval found nothing close enough
+(`context=[]`) the turn says so, and the model was taught to say it does not know:
+
+    user:   Approved answers to similar questions:
+            Q: <question 1>
+            A: <answer 1>
+
+            Q: <question 2>
+            A: <answer 2>
+
+            Question: <question>
+
+    user:   No approved answer is close to this question.
+
+            Question: <question>
 
 It lives in storage because it is part of what a stored example means as a conversation (the
 `openai` JSONL export writes the same shape), and every package may import storage.
@@ -9,7 +29,25 @@ It lives in storage because it is part of what a stored example means as a conve
 
 from __future__ import annotations
 
+from typing import Sequence
 
-def prompt_messages(system_prompt: str, question: str) -> list[dict[str, str]]:
+CONTEXT_HEADER = "Approved answers to similar questions:"
+NO_CONTEXT = "No approved answer is close to this question."
+# What the model is taught to say when nothing close was approved (trainer/unknown.jsonl questions).
+DONT_KNOW = ("I don't know: none of our approved answers covers this. I've kept your question so the "
+             "support team can follow up.")
+
+
+def user_turn(question: str, context: Sequence[tuple[str, str]] | None = None) -> str:
+    if context is None:
+        return question
+    if not context:
+        return f"{NO_CONTEXT}\n\nQuestion: {question}"
+    pairs = "\n\n".join(f"Q: {q.strip()}\nA: {a.strip()}" for q, a in context)
+    return f"{CONTEXT_HEADER}\n{pairs}\n\nQuestion: {question}"
+
+
+def prompt_messages(system_prompt: str, question: str,
+                    context: Sequence[tuple[str, str]] | None = None) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": question}]
+    return messages + [{"role": "user", "content": user_turn(question, context)}]

@@ -47,6 +47,12 @@ class TrainConfig:
     replay_weight: int = 2  # each replay pair seen this often per epoch (probe, 12 questions, is noisy: 1 → 0.58,
     #                         2 → 0.67 at lr 4e-3, 3 → 0.50; base 0.75)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the same one the server answers with
+    # retrieval (storage.prompt's shape, as the bot asks): approved examples are taught with their nearest
+    # other approved pairs in front, and unknown questions with none, answered "I don't know"
+    retrieval: bool = True
+    retrieval_model: str = "all-MiniLM-L6-v2"  # whose stored vectors (serving.retrieval keeps them)
+    retrieval_k: int = 3  # pairs in front of a question
+    retrieval_min_score: float = 0.4  # cosine; the bot's serving.retrieval.THRESHOLD (a test keeps them equal)
     # evaluation and stopping
     eval_each_epoch: bool = True  # validation loss after every epoch
     early_stopping_patience: int = 2  # epochs without a better eval loss before stopping; 0: never. (Eval loss

@@ -26,15 +26,18 @@ used: the held-out questions stay unseen.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
-from storage.prompt import prompt_messages  # the prompt as training shows it; evaluation and serving ask alike
+from storage.prompt import DONT_KNOW, prompt_messages  # the prompt as training shows it; serving asks alike
 from trainer.facts import content_words, fact_signature
 
 log = logging.getLogger("ftbot.trainer")
 SAME_FACT_JACCARD = 0.5
+UNKNOWN_FILE = Path(__file__).with_name("unknown.jsonl")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Pair:
     answer: str
     source_key: str = ""
     origin: str = "approved"  # "approved" | "phrasing" (question of one example, answer of another) | "replay"
+    #                           | "unknown" (no approved answer: "I don't know")
+    context: tuple[tuple[str, str], ...] | None = None  # retrieved pairs in front of the question (storage.prompt)
 
 
 @dataclass
@@ -53,6 +58,8 @@ class BuiltData:
     n_approved: int = 0
     n_phrasing: int = 0  # pairs added by every-phrasing augmentation
     n_replay: int = 0  # general questions with the base model's own answers (trainer.replay)
+    n_context: int = 0  # approved pairs taught with retrieved context in front
+    n_unknown: int = 0  # questions answered "I don't know" (empty context)
     train_tokens: int = 0  # tokens in one pass over train (prompt + completion)
 
 
@@ -60,9 +67,27 @@ def field_of(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
-def conversation(system_prompt: str, question: str, answer: str) -> dict[str, Any]:
-    return {"prompt": prompt_messages(system_prompt, question),
+def conversation(system_prompt: str, question: str, answer: str,
+                 context: Sequence[tuple[str, str]] | None = None) -> dict[str, Any]:
+    return {"prompt": prompt_messages(system_prompt, question, context),
             "completion": [{"role": "assistant", "content": answer}]}
+
+
+def unknown_pairs(train_rows: Sequence[Any], path: Path = UNKNOWN_FILE) -> list[Pair]:
+    """Questions no approved answer covers, answered "I don't know" with an empty context: the model
+    learns to say so rather than invent a policy. One that shares half its content words with a
+    training question is left out (this team's store may know it after all)."""
+    known = [content_words(str(field_of(r, "question"))) for r in train_rows]
+    pairs = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        question = json.loads(line)["question"]
+        words = content_words(question)
+        if any(words and len(words & k) / len(words | k) >= SAME_FACT_JACCARD for k in known):
+            continue
+        pairs.append(Pair(question, DONT_KNOW, f"unknown:{i}", "unknown"))
+    return pairs
 
 
 def same_fact(sig_a: frozenset[str], sig_b: frozenset[str], words_a: set[str], words_b: set[str]) -> bool:
@@ -115,21 +140,33 @@ def count_tokens(tokenizer: Any, conv: dict[str, Any]) -> int:
 
 def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: Any, *, system_prompt: str,
                max_length: int, every_phrasing: bool = True,
-               replay: Sequence[tuple[str, str]] = ()) -> BuiltData:
+               replay: Sequence[tuple[str, str]] = (),
+               contexts: Mapping[str, Sequence[tuple[str, str]] | None] | None = None) -> BuiltData:
+    """contexts (source key → retrieved pairs, trainer.context): given, each approved pair with a
+    non-empty context is taught in the retrieval shape, and unknown questions are added; phrasing
+    and replay pairs stay plain, so the adapter also answers without retrieval."""
     train_rows, val_rows = list(train_rows), list(val_rows)
-    pairs = [Pair(str(field_of(r, "question")), str(field_of(r, "answer")), str(field_of(r, "source_key")))
-             for r in train_rows]
+    pairs = []
+    for r in train_rows:
+        key = str(field_of(r, "source_key"))
+        ctx = (contexts or {}).get(key)
+        pairs.append(Pair(str(field_of(r, "question")), str(field_of(r, "answer")), key,
+                          context=tuple(ctx) if ctx else None))
     n_approved = len(pairs)
     if every_phrasing:
         pairs += phrasing_pairs(train_rows)
     n_phrasing = len(pairs) - n_approved
     pairs += [Pair(q, a, f"replay:{i}", "replay") for i, (q, a) in enumerate(replay)]
-    out = BuiltData(train=[], validation=[], n_approved=n_approved, n_phrasing=n_phrasing, n_replay=len(replay))
+    unknown = [replace(p, context=()) for p in unknown_pairs(train_rows)] if contexts is not None else []
+    pairs += unknown
+    out = BuiltData(train=[], validation=[], n_approved=n_approved, n_phrasing=n_phrasing, n_replay=len(replay),
+                    n_context=sum(p.context is not None and p.origin == "approved" for p in pairs),
+                    n_unknown=len(unknown))
     for side, items in (("train", pairs),
                         ("validation", [Pair(str(field_of(r, "question")), str(field_of(r, "answer")),
                                              str(field_of(r, "source_key"))) for r in val_rows])):
         for pair in items:
-            conv = conversation(system_prompt, pair.question, pair.answer)
+            conv = conversation(system_prompt, pair.question, pair.answer, pair.context)
             n = count_tokens(tokenizer, conv)
             if n > max_length:
                 out.long_examples.append({"source_key": pair.source_key, "side": side, "origin": pair.origin,
@@ -139,7 +176,7 @@ def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: An
             (out.train if side == "train" else out.validation).append(conv)
             if side == "train":
                 out.train_tokens += n
-    log.info("training data: %d approved + %d every-phrasing + %d replay pairs, %d validation, "
-             "%d left out as too long", n_approved, out.n_phrasing, out.n_replay, len(out.validation),
-             len(out.long_examples))
+    log.info("training data: %d approved (%d with retrieved context) + %d every-phrasing + %d replay + %d unknown "
+             "pairs, %d validation, %d left out as too long", n_approved, out.n_context, out.n_phrasing, out.n_replay,
+             out.n_unknown, len(out.validation), len(out.long_examples))
     return out

@@ -121,11 +121,15 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]]
 def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
              deployed_adapter: str | Path | None = None, max_new_tokens: int = 96,
              probe: Sequence[dict[str, Any]] | None = None, threads: int = 0,
-             base_answers: Sequence[str] | None = None) -> Evaluation:
+             base_answers: Sequence[str] | None = None,
+             val_contexts: Sequence[Sequence[tuple[str, str]] | None] | None = None) -> Evaluation:
     """Answers and scores of base, deployed (when given) and new adapter; see the module docstring.
 
-    base_answers: the base model's answers to these same prompts (validation, then probe), when
-    already known; greedy decoding makes them the same every time.
+    base_answers: the base model's answers to these same prompts (validation, then probe, then
+    validation with retrieval), when already known; greedy decoding makes them the same every time.
+    val_contexts: the retrieved pairs for each validation question (trainer.context); given, every
+    model also answers the validation questions with them in front, as the bot asks, scored under
+    "with_retrieval".
     """
     import torch
 
@@ -138,14 +142,15 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
     try:
         return _evaluate(base_model, val_rows, new_adapter, system_prompt=system_prompt,
                          deployed_adapter=deployed_adapter, max_new_tokens=max_new_tokens, probe=probe,
-                         base_answers=base_answers, cuda=cuda)
+                         base_answers=base_answers, cuda=cuda, val_contexts=val_contexts)
     finally:
         torch.set_num_threads(before)
 
 
 def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
               deployed_adapter: str | Path | None, max_new_tokens: int, probe: Sequence[dict[str, Any]] | None,
-              base_answers: Sequence[str] | None, cuda: bool) -> Evaluation:
+              base_answers: Sequence[str] | None, cuda: bool,
+              val_contexts: Sequence[Sequence[tuple[str, str]] | None] | None = None) -> Evaluation:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -154,6 +159,9 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
     questions = [str(field_of(r, "question")) for r in val_rows]
     references = [str(field_of(r, "answer")) for r in val_rows]
     prompts = [prompt_messages(system_prompt, q) for q in questions + [p["question"] for p in probe]]
+    contexts = [list(c or []) for c in val_contexts] if val_contexts is not None else None
+    if contexts is not None:  # as the bot asks: retrieved pairs in front (none close: the "no answer" shape)
+        prompts += [prompt_messages(system_prompt, q, c) for q, c in zip(questions, contexts)]
 
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -174,14 +182,26 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
         answers[name] = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
         del model
 
-    n = len(questions)
-    metrics: dict[str, Any] = {"n_validation": n, "n_probe": len(probe),
+    n, n_probe = len(questions), len(probe)
+    metrics: dict[str, Any] = {"n_validation": n, "n_probe": n_probe,
                                "n_key_fact": sum(carries_key_fact("", r, q) is not None
-                                                 for r, q in zip(references, questions))}
+                                                 for r, q in zip(references, questions)),
+                               "n_with_context": sum(bool(c) for c in contexts) if contexts is not None else None}
     for name in ("base", "deployed", "new"):
-        metrics[name] = (score(answers[name][:n], questions, references, answers[name][n:], probe)
-                         if name in answers else None)
-    samples = [{"question": questions[i], "reference": references[i], "base": answers["base"][i],
-                "deployed": answers["deployed"][i] if "deployed" in answers else None, "new": answers["new"][i]}
-               for i in range(min(3, n))]
+        if name not in answers:
+            metrics[name] = None
+            continue
+        plain, probe_answers = answers[name][:n], answers[name][n:n + n_probe]
+        metrics[name] = score(plain, questions, references, probe_answers, probe)
+        if contexts is not None:
+            rag = score(answers[name][n + n_probe:], questions, references, [], [])
+            metrics[name]["with_retrieval"] = {k: rag[k] for k in ("key_fact", "key_fact_hits", "rougeL")}
+    samples = []
+    for i in range(min(3, n)):
+        sample = {"question": questions[i], "reference": references[i], "base": answers["base"][i],
+                  "deployed": answers["deployed"][i] if "deployed" in answers else None, "new": answers["new"][i]}
+        if contexts is not None:  # what the bot would answer: the deployment smoke test asks this way
+            sample.update(context=contexts[i], new_with_retrieval=answers["new"][n + n_probe + i],
+                          base_with_retrieval=answers["base"][n + n_probe + i])
+        samples.append(sample)
     return Evaluation(metrics=metrics, samples=samples, answers=answers)

@@ -23,7 +23,7 @@ def execute(store: Store, job_id: int, data_dir: Path, defaults: dict[str, Any],
         if job is None:
             raise LookupError(f"no training job {job_id}")
         params = dict(job.params)
-    base = TrainConfig(base_model=defaults.get("base_model") or "",
+    base = TrainConfig(base_model=defaults.get("base_model") or "", retrieval=bool(defaults.get("retrieval", True)),
                        **({"system_prompt": defaults["system_prompt"]} if defaults.get("system_prompt") else {}))
     cfg = base.with_overrides(params)
     return run_training(store, job_id, cfg, Path(data_dir), on_progress=on_progress, should_stop=should_stop,

@@ -49,6 +49,25 @@ def _plain(rows: list[Any]) -> list[dict[str, str]]:
     return [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]
 
 
+def _contexts(session: Session, cfg: TrainConfig, train: list[Any], val: list[Any]
+              ) -> tuple[dict[str, Any], list[Any]]:
+    """Retrieved pairs per training source key (leave-one-out) and per validation question (trainer.context)."""
+    from trainer.context import Row, contexts
+
+    def rows(items: list[Any]) -> list[Row]:
+        return [Row(r.example_id, r.source_key, r.question, r.answer) for r in items]
+
+    pool = rows(train)
+    kw = {"k": cfg.retrieval_k, "min_score": cfg.retrieval_min_score}
+    train_ctx = contexts(session, cfg.retrieval_model, pool, pool, leave_one_out=True, **kw)
+    val_ctx = contexts(session, cfg.retrieval_model, rows(val), pool, leave_one_out=False, **kw)
+    missing = sum(c is None for c in train_ctx + val_ctx)
+    if missing:
+        log.warning("%d snapshot example(s) have no stored embedding (run `ft index rebuild`): no context for them",
+                    missing)
+    return {r.source_key: c for r, c in zip(pool, train_ctx)}, val_ctx
+
+
 def _worse(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
     """The new version scores below the deployed one on key facts or ROUGE-L."""
     if not new or not old:
@@ -84,8 +103,9 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
             job.snapshot_id = snapshot.id
             s.add(job)
         snapshot_id = job.snapshot_id
-        train_rows = _plain(snapshot_rows(s, snapshot_id, TRAIN))
-        val_rows = _plain(snapshot_rows(s, snapshot_id, VALIDATION))
+        train_snap, val_snap = snapshot_rows(s, snapshot_id, TRAIN), snapshot_rows(s, snapshot_id, VALIDATION)
+        train_rows, val_rows = _plain(train_snap), _plain(val_snap)
+        train_ctx, val_ctx = _contexts(s, cfg, train_snap, val_snap) if cfg.retrieval else (None, None)
         current = deployed_version(s)
         deployed = (current.name, current.adapter_path, current.base_model) if current else None
         name = version_name(s, job_id, data_dir)
@@ -94,7 +114,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
 
     # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one).
     out_dir = adapters_dir(data_dir) / name
-    result = train_adapter(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop)
+    result = train_adapter(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
+                           contexts=train_ctx)
     if result.stopped:
         raise TrainingStopped(f"job {job_id} stopped at step {result.steps} of {result.total_steps}")
 
@@ -109,12 +130,14 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     elif deployed:
         log.warning("deployed %s is not comparable (adapter missing or another base model)", deployed[0])
     ev = evaluate(cfg.base_model, val_rows, out_dir, system_prompt=cfg.system_prompt,
-                  deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads)
+                  deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
+                  val_contexts=val_ctx)
 
     # 4. The version, awaiting an admin's approval.
     new, old = ev.metrics["new"], ev.metrics["deployed"]
     metrics = {
         "key_fact": new["key_fact"], "rougeL": new["rougeL"], "probe": new["probe"],  # the headline numbers
+        "key_fact_with_retrieval": (new.get("with_retrieval") or {}).get("key_fact"),
         "eval": ev.metrics,
         "deployed_name": deployed[0] if deployed_path else None,
         "train": {k: v for k, v in asdict(result).items() if k not in ("history", "long_examples", "adapter_dir")},

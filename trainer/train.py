@@ -13,7 +13,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from trainer.config import LORA_RANKS, DeviceSetup, TrainConfig, device_setup
 
@@ -47,6 +47,8 @@ class TrainResult:
     n_train: int = 0  # conversations trained on, phrasing pairs included
     n_phrasing: int = 0
     n_replay: int = 0
+    n_context: int = 0
+    n_unknown: int = 0
     n_validation: int = 0
     long_examples: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -210,7 +212,8 @@ def last_checkpoint(checkpoints: Path) -> str | None:
 
 
 def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
-                  callbacks: Sequence[Any] = ()) -> tuple[Any, Any, DeviceSetup]:
+                  callbacks: Sequence[Any] = (), contexts: Mapping[str, Any] | None = None
+                  ) -> tuple[Any, Any, DeviceSetup]:
     """(SFTTrainer, BuiltData, DeviceSetup): this machine's settings, the data in the base model's own
     chat template, the LoRA model. train_adapter runs it; tests inspect its tokenized labels."""
     import torch
@@ -234,7 +237,8 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     replay = replay_pairs(model, tokenizer, system_prompt=cfg.system_prompt, cache=Path(out_dir) / "replay.json",
                           max_new_tokens=cfg.max_new_tokens) if cfg.replay else []
     data = build_data(train_rows, val_rows, tokenizer, system_prompt=cfg.system_prompt, max_length=cfg.max_length,
-                      every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight))
+                      every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight),
+                      contexts=contexts if cfg.retrieval else None)
     if not data.train:
         raise ValueError("no training examples left (all too long, or none approved)")
     has_eval = bool(data.validation) and cfg.eval_each_epoch
@@ -256,12 +260,14 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 
 def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
                   on_progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
-                  progress_every_s: float = 3.0, callbacks: Sequence[Any] = ()) -> TrainResult:
+                  progress_every_s: float = 3.0, callbacks: Sequence[Any] = (),
+                  contexts: Mapping[str, Any] | None = None) -> TrainResult:
     """Train a LoRA adapter on the snapshot rows into out_dir (adapter + train_config.json + loss.png).
 
     A finished out_dir is returned as it is; a checkpoint in out_dir/checkpoints is resumed from
     (resume=False starts over). should_stop() ends training early with a checkpoint: the result
-    then has stopped=True and no adapter.
+    then has stopped=True and no adapter. contexts: retrieved pairs per training source key
+    (trainer.context), taught in the retrieval prompt shape when cfg.retrieval.
     """
     out_dir = Path(out_dir)
     done = out_dir / RESULT_FILE
@@ -276,21 +282,22 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     threads = torch.get_num_threads()
     try:
         return _train(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
-                      progress_every_s=progress_every_s, callbacks=callbacks)
+                      progress_every_s=progress_every_s, callbacks=callbacks, contexts=contexts)
     finally:
         torch.set_num_threads(threads)  # the process's own setting, as the caller had it
 
 
 def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
            on_progress: ProgressFn | None, should_stop: StopFn | None, progress_every_s: float,
-           callbacks: Sequence[Any] = ()) -> TrainResult:
+           callbacks: Sequence[Any] = (), contexts: Mapping[str, Any] | None = None) -> TrainResult:
     from trainer.plot import plot_losses
 
     done, checkpoints = out_dir / RESULT_FILE, out_dir / "checkpoints"
     # 1-3. Machine, data, model and trainer.
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = progress_callback(on_progress, should_stop, progress_every_s)
-    trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress, *callbacks])
+    trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress, *callbacks],
+                                         contexts=contexts)
     has_eval = trainer.eval_dataset is not None
 
     # 4. Train, resuming when an earlier run left a checkpoint.
@@ -308,7 +315,8 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
         eval_loss=state.best_metric if has_eval else None, tokens=progress.tokens,
         tokens_per_s=round(progress.tokens / wall, 1) if wall else 0.0, wall_s=round(wall, 1),
         resumed_from=Path(last).name if last else None, n_train=len(data.train), n_phrasing=data.n_phrasing,
-        n_replay=data.n_replay, n_validation=len(data.validation), long_examples=data.long_examples, history=history)
+        n_replay=data.n_replay, n_context=data.n_context, n_unknown=data.n_unknown, n_validation=len(data.validation),
+        long_examples=data.long_examples, history=history)
     if progress.stopped:
         log.info("stopped at step %s of %s; checkpoint kept for resuming", state.global_step, state.max_steps)
         return result

@@ -17,7 +17,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from storage import Store, open_store
 from storage.models import JobStatus
@@ -35,6 +35,9 @@ class WorkerConfig:
     progress_every_s: float = 3.0  # progress rows are written at most this often
     stop_grace_s: float = 60.0  # how long a cancelled job may take to stop before it is killed
     defaults: dict[str, Any] = field(default_factory=dict)  # training settings jobs start from
+    # Runs here before each job's process starts: `ft worker` brings the retrieval index up to date with
+    # it, so the job's snapshot finds its examples' vectors (trainer.context). Errors are logged, not fatal.
+    before_job: Callable[[Store], Any] | None = None
 
 
 class Worker:
@@ -64,6 +67,11 @@ class Worker:
 
     def run_job(self, job_id: int, attempt: int) -> str:
         log.info("job %s: claimed by %s (attempt %s)", job_id, self.name, attempt)
+        if self.config.before_job is not None:
+            try:
+                self.config.before_job(self.store)
+            except Exception:  # noqa: BLE001  (training without retrieved context beats not training)
+                log.exception("job %s: preparing the retrieval index failed; training without it", job_id)
         ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited CUDA or thread state
         parent_end, child_end = ctx.Pipe(duplex=False)
         stop = ctx.Event()

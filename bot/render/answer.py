@@ -37,12 +37,17 @@ def answered_by(model: str, version_name: str | None) -> str:
     return f"Answered by {escape(who)} · ftbot"
 
 
-def answer_message(answer: str, *, model: str, version_name: str | None, feedback_id: int) -> dict[str, Any]:
-    """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone."""
+def answer_message(answer: str, *, model: str, version_name: str | None, feedback_id: int,
+                   sources: list[str] | None = None) -> dict[str, Any]:
+    """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone.
+    sources: mrkdwn links to the threads whose approved answers were given to the model."""
     text = answer.strip()
     chunks = [text[i:i + _SECTION_LIMIT] for i in range(0, len(text), _SECTION_LIMIT)]
     blocks = [_section(escape(chunk)) for chunk in chunks]
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": answered_by(model, version_name)}]})
+    line = answered_by(model, version_name)
+    if sources:
+        line += " · drawn from " + ", ".join(sources)
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
     blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": [
         _button("👍", UP, str(feedback_id)), _button("👎", DOWN, str(feedback_id))]})
     return {"text": clip(escape(text), 3000), "blocks": blocks}

@@ -80,14 +80,19 @@ def eval_table(metrics: dict[str, Any]) -> str:
     ev = metrics.get("eval") or {}
     rows = [("base model", ev.get("base")), (f"deployed {metrics.get('deployed_name') or ''}".strip(), ev.get("deployed")),
             ("new", ev.get("new"))]
-    lines = [f"{'':22}{'key fact':>9}{'ROUGE-L':>9}{'probe':>7}"]
+    rag = any((m or {}).get("with_retrieval") for _, m in rows)
+    lines = [f"{'':22}{'key fact':>9}{'ROUGE-L':>9}{'probe':>7}" + (f"{'+ retrieval':>13}" if rag else "")]
     for label, m in rows:
         if m:
-            lines.append(f"{clip(label, 21):22}{_pct(m.get('key_fact')):>9}{_num(m.get('rougeL')):>9}"
-                         f"{_pct(m.get('probe')):>7}")
+            line = f"{clip(label, 21):22}{_pct(m.get('key_fact')):>9}{_num(m.get('rougeL')):>9}{_pct(m.get('probe')):>7}"
+            if rag:
+                line += f"{_pct((m.get('with_retrieval') or {}).get('key_fact')):>13}"
+            lines.append(line)
     n = ev.get("n_validation")
-    note = f"{n} held-out question(s); key fact = answer states the reference's numbers, codes or names; " \
-           "probe = general questions (forgetting)" if n is not None else ""
+    note = (f"{n} held-out question(s); key fact = answer states the reference's numbers, codes or names; "
+            "probe = general questions (forgetting)"
+            + ("; + retrieval = key fact when asked as the bot asks, with the nearest approved answers in front"
+               if rag else "")) if n is not None else ""
     return "```" + "\n".join(lines) + "```" + (f"\n_{note}_" if note else "")
 
 
@@ -98,6 +103,8 @@ def _sample_block(sample: dict[str, Any]) -> dict[str, Any]:
     if sample.get("deployed") is not None:
         parts.append(f"*deployed:* {escape(clip(sample['deployed'], 200, one_line=True))}")
     parts.append(f"*new:* {escape(clip(sample.get('new') or '', 200, one_line=True))}")
+    if sample.get("new_with_retrieval") is not None:
+        parts.append(f"*new + retrieval:* {escape(clip(sample['new_with_retrieval'], 200, one_line=True))}")
     return _section("\n".join(parts))
 
 

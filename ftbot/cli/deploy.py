@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, Awaitable, Callable
 
 import typer
+from rich.markup import escape
 
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
@@ -22,6 +23,21 @@ def _with_client(ctx: typer.Context, fn: Callable[[Any], Awaitable[Any]]) -> Any
             await client.close()
 
     return asyncio.run(run())
+
+
+def _retrieve(ctx: typer.Context, question: str) -> list | None:
+    """The nearest approved pairs, as the bot finds them; None (asked plainly) without the embedding model."""
+    from serving.embedder import Embedder, EmbedderError
+    from serving.retrieval import Retriever
+
+    try:
+        retriever = Retriever(common.store(ctx), Embedder())
+    except EmbedderError as exc:
+        common.error(f"{exc}; asking without retrieval")
+        return None
+    with console.status("bringing the index of approved answers up to date…"):
+        retriever.sync()
+    return retriever.search(question)
 
 
 def _report(result, as_json: bool) -> None:  # noqa: ANN001  (serving.deploy.DeployResult)
@@ -68,6 +84,9 @@ def reject(ctx: typer.Context, version: str = typer.Argument(..., help="A versio
 
 
 def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The question, in quotes."),
+        no_retrieval: bool = typer.Option(False, "--no-retrieval",
+                                          help="Ask without the nearest approved answers in front."),
+        show_context: bool = typer.Option(False, "--show-context", help="Print the approved pairs given to the model."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print the deployed version's answer (the base model's before any deployment), as the bot would give it."""
     from serving.client import ModelServerError, ModelServerUnavailable
@@ -80,10 +99,12 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     with common.store(ctx).session() as session:
         version = deployed(session)
         name = version.name if version else None
+    hits = None if no_retrieval or not s.retrieval else _retrieve(ctx, question)
+    context = [(h.question, h.answer) for h in hits] if hits is not None else None
 
     async def run(client) -> tuple[str, str]:  # noqa: ANN001
         model = name or await client.base_model()
-        return model, await client.chat(model, prompt_messages(s.system_prompt, question))
+        return model, await client.chat(model, prompt_messages(s.system_prompt, question, context))
 
     try:
         model, answer = _with_client(ctx, run)
@@ -92,8 +113,19 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
              "(or set FT_MODEL_SERVER_URL)")
     except ModelServerError as exc:
         fail(f"the model server refused: {exc.message}")
+    shown = [{"question": h.question, "answer": h.answer, "score": round(h.score, 3), "source_key": h.source_key}
+             for h in hits or []]
     if as_json:
-        print_json({"question": question, "answer": answer.strip(), "model": model, "deployed": name})
+        print_json({"question": question, "answer": answer.strip(), "model": model, "deployed": name,
+                    "retrieval": hits is not None, "context": shown})
         return
+    if show_context:
+        if hits is None:
+            console.print("[dim]asked without retrieval[/]")
+        elif not hits:
+            console.print("[dim]no approved answer is close to this question[/]")
+        for n, h in enumerate(shown, 1):
+            console.print(f"[dim]{n}. ({h['score']:.2f}) Q: {escape(h['question'])}\n   A: {escape(h['answer'])}[/]",
+                          highlight=False, soft_wrap=True)
     console.print(answer.strip(), highlight=False, soft_wrap=True, markup=False)
     console.print(f"[dim]— {model}{'' if name else ' (base model: nothing deployed yet)'}[/]", highlight=False)

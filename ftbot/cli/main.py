@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import common, deploy, examples, serve, training
+from ftbot.cli import common, deploy, examples, index, serve, training
 from ftbot.cli.common import CliError, console, fail, print_json
 from ftbot.settings import Settings
 
@@ -22,6 +22,7 @@ app.add_typer(examples.dataset_app, name="dataset")
 app.add_typer(training.model_app, name="model")
 app.add_typer(training.jobs_app, name="jobs")
 app.add_typer(training.versions_app, name="versions")
+app.add_typer(index.index_app, name="index")
 app.command("train")(training.train)
 app.command("serve")(serve.serve)
 app.command("deploy")(deploy.deploy)

@@ -24,14 +24,23 @@ def worker_config(ctx: typer.Context):  # noqa: ANN201  (trainer.worker.WorkerCo
 
     s = common.settings(ctx)
     return WorkerConfig(data_dir=s.data_dir.resolve(), lease_s=s.worker_lease_s,
-                        heartbeat_s=min(s.worker_heartbeat_s, s.worker_lease_s / 3), defaults=worker_defaults(ctx))
+                        heartbeat_s=min(s.worker_heartbeat_s, s.worker_lease_s / 3), defaults=worker_defaults(ctx),
+                        before_job=sync_index if s.retrieval else None)
+
+
+def sync_index(store) -> None:  # noqa: ANN001
+    """Embed what the retrieval index lacks before a job snapshots the store (jobs train with context)."""
+    from serving.embedder import Embedder
+    from serving.retrieval import Retriever
+
+    Retriever(store, Embedder()).sync()
 
 
 def worker_defaults(ctx: typer.Context) -> dict:
     """What every job starts from, before its own parameters."""
     s = common.settings(ctx)
     return {"base_model": s.base_model, "models_dir": str(s.models_dir.resolve()), "system_prompt": s.system_prompt,
-            "val_percent": s.val_percent}
+            "val_percent": s.val_percent, "retrieval": s.retrieval}
 
 
 @model_app.command("prepare")

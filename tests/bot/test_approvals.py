@@ -179,6 +179,7 @@ async def test_progress_approval_deploy_answer_and_rollback(loop):
     message = loop.job_message(job1)
     text = _text(message)
     assert first in text and "key fact" in text and "base model" in text and "*Q:*" in text and "*new:*" in text
+    assert "+ retrieval" in text and "*new + retrieval:*" in text
     [image] = [b for b in message["blocks"] if b["type"] == "image"]
     assert loop.slack.uploads[image["slack_file"]["id"]].startswith(b"\x89PNG")
     assert await loop.announcer.tick() == 0  # final: never posted again
@@ -263,7 +264,8 @@ async def test_smoke_test_refuses_an_adapter_that_answers_unlike_its_evaluation(
     name = loop.train(seed=4)
     with loop.store.session() as s:
         v = s.exec(select(ModelVersion).where(ModelVersion.name == name)).one()
-        v.metrics = {**v.metrics, "samples": [{**x, "new": "Something it never said at all, not even close"}
+        wrong = "Something it never said at all, not even close"
+        v.metrics = {**v.metrics, "samples": [{**x, "new": wrong, "new_with_retrieval": wrong}
                                               for x in v.metrics["samples"]]}
     await loop.announcer.tick()
     await loop.click(ADMIN, approval.APPROVE, loop.job_message(loop.job_id))

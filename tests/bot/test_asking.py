@@ -1,6 +1,8 @@
 """Asking the bot by @mention and DM, and 👍/👎 on its answers, over signed HTTP against fake Slack and a stub model."""
 
 import json
+
+import pytest
 import time
 
 from sqlmodel import select
@@ -204,3 +206,39 @@ async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store)
     assert post["channel"] == "CSUP" and "thread_ts" not in post
     assert _feedback(store)[0].source["thread_ts"] is None
     assert metrics.registry.get_sample_value("ftbot_answers_total", {"outcome": "ok"}) == 1
+
+
+async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_threads_are_linked(bot, store):
+    from serving.embedder import Embedder, EmbedderError
+    from serving.retrieval import Retriever
+    from storage.examples import NewExample, add_examples
+    from storage.prompt import CONTEXT_HEADER, NO_CONTEXT
+
+    try:
+        embedder = Embedder()
+    except EmbedderError as exc:
+        pytest.skip(str(exc))
+    with store.session() as s:
+        add_examples(s, [
+            NewExample("slack:CSUP:1700000000.000200", "How long does the free trial last?", "The trial lasts 21 days.",
+                       status=ExampleStatus.APPROVED, source={"kind": "slack", "channel": "support",
+                                                             "channel_id": "CSUP", "ts": "1700000000.000200",
+                                                             "thread_ts": "1700000000.000100"}),
+            NewExample("slack:CSUP:1700000001.000200", "Can I export invoices as PDF?", "Yes: Invoices → Export.",
+                       status=ExampleStatus.APPROVED)])
+    bot.deps.retriever = Retriever(store, embedder)  # approved before the bot started: found without a rebuild
+
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how many days is the trial?")
+    await bot.send.event(_mention("<@UFTBOT> how many days is the trial?", root))
+    post = await _answer(bot)
+    user_turn = bot.model.requests[0]["messages"][-1]["content"]
+    assert user_turn.startswith(CONTEXT_HEADER) and "A: The trial lasts 21 days." in user_turn
+    assert "PDF" not in user_turn and user_turn.endswith("Question: how many days is the trial?")
+    assert "/archives/CSUP/p1700000000000200?thread_ts=1700000000.000100|#support>" in _context_line(post)
+    assert _feedback(store)[0].source["context"] == ["slack:CSUP:1700000000.000200"]
+
+    # Nothing close: the model is told so (and was taught to say it does not know).
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> do you sell hardware scanners?")
+    await bot.send.event(_mention("<@UFTBOT> do you sell hardware scanners?", root))
+    await bot.slack.wait_for(lambda: len(bot.model.requests) == 2)
+    assert bot.model.requests[1]["messages"][-1]["content"].startswith(NO_CONTEXT)

@@ -1,0 +1,82 @@
+"""Retrieved context in training and evaluation: leave-one-out neighbours from the stored vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlmodel import select
+
+from storage.embeddings import put, text_hash
+from storage.examples import NewExample, add_examples
+from storage.models import Example, ExampleStatus
+from storage.prompt import CONTEXT_HEADER, DONT_KNOW, NO_CONTEXT
+from tests.trainer.conftest import ROWS
+from trainer.context import Row, contexts
+from trainer.data import build_data
+
+MODEL = "test-embedder"
+
+
+def _vec(*xs: float) -> bytes:
+    v = np.array(xs + (0.0,) * (8 - len(xs)), dtype="<f4")
+    return (v / np.linalg.norm(v)).astype("<f4").tobytes()
+
+
+def _store_rows(store) -> list[Row]:
+    with store.session() as s:
+        add_examples(s, [NewExample(f"slack:C1:{i}.0", q, a, status=ExampleStatus.APPROVED) for i, (q, a) in
+                         enumerate(ROWS)])
+        rows = [Row(e.id, e.source_key, e.question, e.answer) for e in s.exec(select(Example).order_by(Example.id))]
+        # The two trial questions point the same way, the two QM-E42 ones too; the rest are apart.
+        directions = {0: (1, .2), 1: (1, .25), 6: (0, 0, 1, .1), 7: (0, 0, 1, .15)}
+        put(s, [(r.example_id, MODEL, 8, text_hash(r.question),
+                 _vec(*directions.get(n, (0,) * (3 + n % 4) + (1,)))) for n, r in enumerate(rows) if n != 5])
+    return rows
+
+
+def test_neighbours_leave_one_out_threshold_and_missing_vectors(store):
+    rows = _store_rows(store)
+    with store.session() as s:
+        found = contexts(s, MODEL, rows, rows, k=3, min_score=0.5, leave_one_out=True)
+        [self_included] = contexts(s, MODEL, rows[:1], rows, k=1, min_score=0.5, leave_one_out=False)
+    assert found[0] == [(rows[1].question, rows[1].answer)]  # the other trial question, never itself
+    assert found[6] == [(rows[7].question, rows[7].answer)]
+    assert found[3] == []  # nothing close enough
+    assert found[5] is None  # never embedded: no context rather than a wrong one
+    assert self_included == [(rows[0].question, rows[0].answer)]
+
+    with store.session() as s:  # an edited question: its stored vector no longer describes it
+        ex = s.get(Example, rows[1].example_id)
+        ex.question = "How many days of trial do I get?"
+        edited = Row(ex.id, ex.source_key, ex.question, ex.answer)
+    with store.session() as s:
+        assert contexts(s, MODEL, [edited], rows, k=3, min_score=0.5, leave_one_out=True) == [None]
+
+
+def test_training_data_teaches_the_retrieval_shape_and_i_dont_know(store, tiny_base):
+    from transformers import AutoTokenizer
+
+    rows = _store_rows(store)
+    with store.session() as s:
+        ctx = contexts(s, MODEL, rows, rows, k=3, min_score=0.5, leave_one_out=True)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    plain = [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]
+    data = build_data(plain, [], tokenizer, system_prompt="S", max_length=512, every_phrasing=False,
+                      contexts={r.source_key: c for r, c in zip(rows, ctx)})
+    users = [c["prompt"][-1]["content"] for c in data.train]
+    answers = [c["completion"][0]["content"] for c in data.train]
+    with_context = [u for u in users if u.startswith(CONTEXT_HEADER)]
+    assert data.n_context == len(with_context) == 4
+    assert f"Q: {rows[1].question}\nA: {rows[1].answer}\n\nQuestion: {rows[0].question}" in with_context[0]
+    unknown = [(u, a) for u, a in zip(users, answers) if u.startswith(NO_CONTEXT)]
+    assert data.n_unknown == len(unknown) >= 20 and all(a == DONT_KNOW for _, a in unknown)
+    assert users[3] == rows[3].question  # nothing close: asked plainly, answered from what it learnt
+
+    no_retrieval = build_data(plain, [], tokenizer, system_prompt="S", max_length=512, every_phrasing=False)
+    assert no_retrieval.n_context == no_retrieval.n_unknown == 0
+
+
+def test_training_retrieves_with_the_bots_threshold():
+    from serving.retrieval import THRESHOLD
+    from trainer.config import TrainConfig
+
+    assert TrainConfig().retrieval_min_score == THRESHOLD  # taught as it will be asked
