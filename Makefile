@@ -18,12 +18,11 @@ $(BIN)/ft: pyproject.toml
 
 setup: $(BIN)/ft
 
-# The main job on the embedded defaults (SQLite and files in ./.ftbot, CPU).
+# The whole loop offline on the embedded defaults (SQLite and files in ./.ftbot, the embedded model
+# server, a simulated Slack workspace, CPU): label, curate, train, approve, ask. See demo/run.py.
 demo: setup
-	FT_CURATORS=U0HLLEAD01 $(BIN)/ft init
-	FT_CURATORS=U0HLLEAD01 $(BIN)/ft import-slack demo/slack-export
+	$(BIN)/python demo/run.py
 	$(BIN)/ft status
-	@echo "data and database: $(CURDIR)/.ftbot  (try: $(BIN)/ft examples list)"
 
 test: setup
 	$(BIN)/pytest

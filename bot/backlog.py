@@ -37,6 +37,11 @@ class Backlog:
             finally:
                 self._queue.task_done()
 
+    async def idle(self) -> None:
+        """Wait until everything submitted so far is done (the consumers keep running)."""
+        if self._queue is not None:
+            await self._queue.join()
+
     async def drain(self, timeout: float = 10.0) -> None:
         if self._queue is not None:
             try:

@@ -44,6 +44,7 @@ class TrainConfig:
     every_phrasing: bool = True  # teach each fact through every stored question for it (trainer.data)
     loss_on: str = "answer"  # "answer": loss on the assistant's answer only; "all": the question too
     replay: bool = True  # general questions with the base model's own answers, against forgetting (trainer.replay)
+    replay_max: int = 0  # use at most this many replay questions (0: all 48); the offline demo takes fewer
     replay_weight: int = 2  # each replay pair seen this often per epoch (probe, 12 questions, is noisy: 1 → 0.58,
     #                         2 → 0.67 at lr 4e-3, 3 → 0.50; base 0.75)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the same one the server answers with

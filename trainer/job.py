@@ -25,6 +25,7 @@ def execute(store: Store, job_id: int, data_dir: Path, defaults: dict[str, Any],
         params = dict(job.params)
     base = TrainConfig(base_model=defaults.get("base_model") or "", retrieval=bool(defaults.get("retrieval", True)),
                        **({"system_prompt": defaults["system_prompt"]} if defaults.get("system_prompt") else {}))
-    cfg = base.with_overrides(params)
+    # The worker's own training defaults (settings a person does not pass per job), then the job's parameters.
+    cfg = base.with_overrides(defaults.get("train")).with_overrides(params)
     return run_training(store, job_id, cfg, Path(data_dir), on_progress=on_progress, should_stop=should_stop,
                         val_percent=int(defaults.get("val_percent", 15)))

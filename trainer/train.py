@@ -223,7 +223,7 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     from trl import SFTTrainer
 
     from trainer.data import build_data
-    from trainer.replay import replay_pairs
+    from trainer.replay import replay_pairs, replay_questions
 
     if not cfg.base_model:
         raise ValueError("TrainConfig.base_model is empty (trainer.base_model.resolve_base_model)")
@@ -235,7 +235,8 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 
     model, tokenizer = load_model(cfg.base_model, setup)
     replay = replay_pairs(model, tokenizer, system_prompt=cfg.system_prompt, cache=Path(out_dir) / "replay.json",
-                          max_new_tokens=cfg.max_new_tokens) if cfg.replay else []
+                          max_new_tokens=cfg.max_new_tokens,
+                          questions=replay_questions()[:cfg.replay_max] if cfg.replay_max else None) if cfg.replay else []
     data = build_data(train_rows, val_rows, tokenizer, system_prompt=cfg.system_prompt, max_length=cfg.max_length,
                       every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight),
                       contexts=contexts if cfg.retrieval else None)

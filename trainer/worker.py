@@ -22,6 +22,7 @@ from typing import Any, Callable
 from storage import Store, open_store
 from storage.models import JobStatus
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
+from trainer import metrics
 
 log = logging.getLogger("ftbot.worker")
 
@@ -62,7 +63,9 @@ class Worker:
                 self.stopping.wait(self.config.poll_s)
                 continue
             ran += 1
-            self.run_job(job.id, job.attempts)
+            started = time.monotonic()
+            outcome = self.run_job(job.id, job.attempts)
+            metrics.observe_job(self.store, job.id, outcome, time.monotonic() - started)
         return ran
 
     def run_job(self, job_id: int, attempt: int) -> str:

@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import common, deploy, examples, index, serve, training
+from ftbot.cli import common, deploy, doctor, examples, index, serve, training
 from ftbot.cli.common import CliError, console, fail, print_json
 from ftbot.settings import Settings
 
@@ -29,6 +29,7 @@ app.command("deploy")(deploy.deploy)
 app.command("rollback")(deploy.rollback)
 app.command("reject")(deploy.reject)
 app.command("ask")(deploy.ask)
+app.command("doctor")(doctor.doctor)
 
 
 @app.callback()
@@ -132,7 +133,9 @@ def bot(
 
 
 @app.command()
-def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Exit when the queue is empty.")) -> None:
+def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="Exit when the queue is empty."),
+           metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=1, max=65535,
+                                                      help="Serve Prometheus metrics on GET /metrics here.")) -> None:
     """Run queued training jobs (each in a child process), forever or --once."""
     import signal
 
@@ -141,6 +144,13 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
 
     s = common.settings(ctx)
     logs.setup(s.log_level, s.log_json)
+    if metrics_port:
+        from trainer import metrics
+
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
     w = Worker(common.store(ctx), training.worker_config(ctx))
     # SIGTERM (a deploy, Ctrl-C): the running job stops at its next step and goes back to the queue.
     signal.signal(signal.SIGTERM, lambda *_: w.stopping.set())

