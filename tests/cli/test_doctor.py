@@ -56,10 +56,12 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("FT_DATA_DIR", str(tmp_path))
     for name, value in (("FT_VAL_PERCENT", "500"), ("FT_TRAIN_SCHEDULE", "not cron")):
         monkeypatch.setenv(name, value)
-        result = ft("doctor")
-        assert result.exit_code == 1
-        assert name in result.output and len(result.output.strip().splitlines()) == 1, result.output
-        assert "Traceback" not in result.output
+        result = ft("doctor")  # the doctor names it among its checks
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        line = next(line for line in result.output.splitlines() if line.startswith("✗ settings"))
+        assert name in line, result.output
+        other = ft("status")  # any other command stops at once, in one line
+        assert other.exit_code == 1 and name in other.output and len(other.output.strip().splitlines()) == 1
         settings, check = doctor.load_settings()  # the doctor's own reading says the same
         assert settings is None and check.status == "fail" and check.detail.startswith(name)
         monkeypatch.delenv(name)
