@@ -39,7 +39,7 @@ from bench.train_quality import quillmate_rows  # noqa: E402
 from serving.embedder import Embedder  # noqa: E402
 from serving.retrieval import THRESHOLD, Retriever  # noqa: E402
 from storage import open_store  # noqa: E402
-from storage.embeddings import text_hash  # noqa: E402
+from storage.embeddings import embedded_text, text_hash  # noqa: E402
 from storage.examples import set_status  # noqa: E402
 from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow  # noqa: E402
 
@@ -82,7 +82,8 @@ def fill(store, n: int, dim: int, model: str, seed: int = 0) -> None:  # noqa: A
             vecs = rng.standard_normal((len(rows), dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             conn.execute(insert(ExampleEmbedding), [
-                {"example_id": i + 1, "model": model, "dim": dim, "text_hash": text_hash(q),
+                {"example_id": i + 1, "model": model, "dim": dim,
+                 "text_hash": text_hash(embedded_text(q, f"synthetic answer {i}")),
                  "vector": v.astype("<f4").tobytes(), "updated_at": now} for i, q, v in zip(rows, questions, vecs)])
 
 

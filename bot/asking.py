@@ -66,7 +66,7 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     try:
         model = version_name or await _base_model(deps.model)
         answer = (await deps.model.chat(model, messages=prompt_messages(deps.system_prompt, question, context),
-                                        timeout_s=deps.answer_timeout_s)).strip()
+                                        max_tokens=deps.answer_max_tokens, timeout_s=deps.answer_timeout_s)).strip()
         if not answer:
             outcome, error = "error", "the model returned an empty answer"
     except ModelServerUnavailable as exc:
@@ -91,7 +91,7 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     if error:
         await _post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
         return
-    sources = [link for link in (await _source_links(deps, client, hits or [])) if link]
+    sources = await _source_links(deps, client, hits or [])
     await _post(client, channel, thread_ts, user,
                 **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id,
                                         sources=sources))

@@ -27,6 +27,7 @@ class Deps:
     approvals_channel: str = ""
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     answer_timeout_s: float = 30.0
+    answer_max_tokens: int = 256  # a support answer is short; a rambling model is cut here
     system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
                           "briefly and accurately, as our support team would.")
     # serving.retrieval.Retriever: the nearest approved pairs go in front of every question (None: off).

@@ -76,6 +76,7 @@ def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
         admins=frozenset(settings.admins), curators=frozenset(settings.curators),
         label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
+        answer_max_tokens=settings.answer_max_tokens,
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
         retriever=retriever(settings, store),
     )

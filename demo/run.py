@@ -46,6 +46,11 @@ ASKER = "U0HLCUS005"
 DEMO_TRAINING = {"epochs": 2.0, "replay_max": 16, "replay_weight": 1, "max_new_tokens": 64, "batch_size": 8}
 
 console = Console()
+# Quiet libraries: the demo tells the story itself (tqdm reads TQDM_* settings from the environment,
+# and the worker's job process inherits it).
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
 def free_port() -> int:
@@ -129,6 +134,7 @@ async def run() -> None:
     model = ModelClient(url, timeout_s=120)
     deps = Deps(store=store, model=model, admins=frozenset(settings.admins), curators=frozenset(settings.curators),
                 approvals_channel=APPROVALS, answer_timeout_s=120, system_prompt=settings.system_prompt,
+                answer_max_tokens=96,  # the base model rambles; the fine-tuned answers are far shorter
                 announce_every_s=1.0, retriever=Retriever(store, Embedder()))
     metrics = BotMetrics()
     app = build_app(deps, token="xoxb-demo", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
@@ -212,7 +218,7 @@ async def run() -> None:
             job = await deps.db(lambda s: s.get(TrainingJob, job_id))
             if job.slack_ts:
                 text = message_text(slack.find(APPROVALS, job.slack_ts) or {})
-                line = " ".join(text.split())[:150]
+                line = " ".join(text.split())[:200]
                 if line != shown and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
                     console.print(f"  [dim]#ft-approvals[/] {line}", highlight=False)
                     shown = line
@@ -246,7 +252,7 @@ async def run() -> None:
             ok_base, ok_new = (any(e.lower() in a.lower() for e in q["expect"]) for a in (a_base, a_new))
             hits["base"] += ok_base
             hits["new"] += ok_new
-            table.add_row(q["question"], ("✓ " if ok_base else "✗ ") + a_base, ("✓ " if ok_new else "✗ ") + a_new)
+            table.add_row(q["question"], ("✓ " if ok_base else "✗ ") + _clip(a_base), ("✓ " if ok_new else "✗ ") + _clip(a_new))
         console.print(table)
         say(f"states the expected fact: base model {hits['base']}/{len(questions)}, {version.name} "
             f"{hits['new']}/{len(questions)} (answered by: {after[0][1]})")
@@ -267,6 +273,11 @@ async def run() -> None:
     say(f"done in {elapsed / 60:.1f} min. Database and artifacts: {data_dir} (adapters in {data_dir / 'adapters'}). "
         "Try: .venv/bin/ft status · .venv/bin/ft versions list · .venv/bin/ft serve & .venv/bin/ft ask "
         "\"How much is the commuter pass?\"")
+
+
+def _clip(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 async def _wait_up(model, server: subprocess.Popen) -> None:  # noqa: ANN001

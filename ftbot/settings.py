@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # The model server (the embedded `ft serve`, or vLLM): OpenAI-compatible.
     model_server_url: str = "http://127.0.0.1:8000"
     answer_timeout_s: float = Field(30.0, gt=0)
+    answer_max_tokens: int = Field(256, ge=1)  # the longest answer the bot asks the model for
     retrieval: bool = True  # the nearest approved pairs go in front of every question (serving.retrieval)
 
     # Training.

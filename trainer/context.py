@@ -10,7 +10,8 @@ is trained and evaluated in that shape too:
 
 Vectors come from the stored index (storage.embeddings, kept by serving.retrieval), so the
 trainer needs no embedding model of its own; a row whose question changed since it was embedded
-(text hash differs) or was never embedded gets no context.
+(text hash differs) or was never embedded gets no context. (The index embeds question and answer
+together: storage.embeddings.embedded_text.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Sequence
 
 from sqlmodel import Session
 
-from storage.embeddings import text_hash, vectors
+from storage.embeddings import embedded_text, text_hash, vectors
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _matrix(session: Session, model: str, rows: Sequence[Row]) -> tuple[Any, lis
     present = []
     for n, row in enumerate(rows):
         hit = stored.get(row.example_id)
-        ok = hit is not None and hit[0] == text_hash(row.question)
+        ok = hit is not None and hit[0] == text_hash(embedded_text(row.question, row.answer))
         if ok:
             out[n] = np.frombuffer(hit[1], dtype="<f4")
         present.append(ok)

@@ -58,7 +58,7 @@ class BuiltData:
     n_approved: int = 0
     n_phrasing: int = 0  # pairs added by every-phrasing augmentation
     n_replay: int = 0  # general questions with the base model's own answers (trainer.replay)
-    n_context: int = 0  # approved pairs taught with retrieved context in front
+    n_context: int = 0  # support pairs (approved and every-phrasing) taught with retrieved context in front
     n_unknown: int = 0  # questions answered "I don't know" (empty context)
     train_tokens: int = 0  # tokens in one pass over train (prompt + completion)
 
@@ -138,29 +138,75 @@ def count_tokens(tokenizer: Any, conv: dict[str, Any]) -> int:
     return len(ids)
 
 
+def lexical_neighbours(question: str, rows: Sequence[Any], k: int) -> list[tuple[str, str]]:
+    """The k training pairs sharing the most content words with a question (stand-ins for what
+    retrieval would put in front of it; the trainer has no embedding model of its own)."""
+    words = content_words(question)
+    scored = []
+    for r in rows:
+        q, a = str(field_of(r, "question")), str(field_of(r, "answer"))
+        shared = len(words & content_words(f"{q} {a}"))
+        if shared:
+            scored.append((shared, q, a))
+    scored.sort(key=lambda t: -t[0])
+    return [(q, a) for _, q, a in scored[:k]]
+
+
+def grounded_contexts(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple[str, str]] | None],
+                      groups: Sequence[Sequence[int]], k: int, seed: int = 0) -> list[tuple[tuple[str, str], ...]]:
+    """Each training row's retrieved pairs, made sure to hold the fact its answer states.
+
+    At answer time the bot's context usually holds an approved pair with the fact (a same-fact
+    sibling: bench/retrieval.py); the model's job is to find it and say it. So training shows
+    exactly that: when the row's leave-one-out neighbours hold no same-fact sibling, the nearest
+    sibling (or, for a fact stated once, the row's own pair) takes the place of the last neighbour,
+    at a seeded random position so the model reads every slot, not just the first."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i, row in enumerate(rows):
+        ctx = list(contexts.get(str(field_of(row, "source_key"))) or [])
+        siblings = [(str(field_of(rows[j], "question")), str(field_of(rows[j], "answer"))) for j in groups[i]]
+        if not any(pair in siblings for pair in ctx):
+            fact = siblings[0] if siblings else (str(field_of(row, "question")), str(field_of(row, "answer")))
+            ctx = ctx[:max(0, k - 1)]
+            ctx.insert(rng.randint(0, len(ctx)), fact)
+        out.append(tuple(ctx))
+    return out
+
+
 def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: Any, *, system_prompt: str,
                max_length: int, every_phrasing: bool = True,
                replay: Sequence[tuple[str, str]] = (),
-               contexts: Mapping[str, Sequence[tuple[str, str]] | None] | None = None) -> BuiltData:
-    """contexts (source key → retrieved pairs, trainer.context): given, each approved pair with a
-    non-empty context is taught in the retrieval shape, and unknown questions are added; phrasing
-    and replay pairs stay plain, so the adapter also answers without retrieval."""
+               contexts: Mapping[str, Sequence[tuple[str, str]] | None] | None = None,
+               context_k: int = 3, seed: int = 0) -> BuiltData:
+    """contexts (source key → retrieved pairs, trainer.context): given, every support pair (approved
+    and every-phrasing) is taught in the retrieval shape with its fact in the context
+    (grounded_contexts), and unknown questions are added with none; replay pairs stay plain."""
     train_rows, val_rows = list(train_rows), list(val_rows)
-    pairs = []
-    for r in train_rows:
-        key = str(field_of(r, "source_key"))
-        ctx = (contexts or {}).get(key)
-        pairs.append(Pair(str(field_of(r, "question")), str(field_of(r, "answer")), key,
-                          context=tuple(ctx) if ctx else None))
+    keys = [str(field_of(r, "source_key")) for r in train_rows]
+    grounded = (grounded_contexts(train_rows, contexts, fact_groups(train_rows), context_k, seed)
+                if contexts is not None else [None] * len(train_rows))
+    by_key = dict(zip(keys, grounded))
+    pairs = [Pair(str(field_of(r, "question")), str(field_of(r, "answer")), key, context=ctx)
+             for r, key, ctx in zip(train_rows, keys, grounded)]
     n_approved = len(pairs)
-    if every_phrasing:
-        pairs += phrasing_pairs(train_rows)
+    if every_phrasing:  # question j → answer i: asked as j is asked, so with j's context (which holds i's fact)
+        pairs += [replace(p, context=by_key.get(p.source_key.split("→")[0])) for p in phrasing_pairs(train_rows)]
     n_phrasing = len(pairs) - n_approved
     pairs += [Pair(q, a, f"replay:{i}", "replay") for i, (q, a) in enumerate(replay)]
-    unknown = [replace(p, context=()) for p in unknown_pairs(train_rows)] if contexts is not None else []
+    unknown = []
+    for p in unknown_pairs(train_rows) if contexts is not None else []:
+        # Nothing retrieved, or only neighbours that do not answer it (retrieval finds some for a product
+        # question the store cannot answer, e.g. "Can I send invoices by fax?"): either way, "I don't know".
+        unknown.append(replace(p, context=()))
+        near = lexical_neighbours(p.question, train_rows, context_k)
+        if near:
+            unknown.append(replace(p, source_key=f"{p.source_key}+context", context=tuple(near)))
     pairs += unknown
     out = BuiltData(train=[], validation=[], n_approved=n_approved, n_phrasing=n_phrasing, n_replay=len(replay),
-                    n_context=sum(p.context is not None and p.origin == "approved" for p in pairs),
+                    n_context=sum(bool(p.context) for p in pairs if p.origin in ("approved", "phrasing")),
                     n_unknown=len(unknown))
     for side, items in (("train", pairs),
                         ("validation", [Pair(str(field_of(r, "question")), str(field_of(r, "answer")),
@@ -176,7 +222,7 @@ def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: An
             (out.train if side == "train" else out.validation).append(conv)
             if side == "train":
                 out.train_tokens += n
-    log.info("training data: %d approved (%d with retrieved context) + %d every-phrasing + %d replay + %d unknown "
-             "pairs, %d validation, %d left out as too long", n_approved, out.n_context, out.n_phrasing, out.n_replay,
+    log.info("training data: %d approved + %d every-phrasing (%d with retrieved context) + %d replay + %d unknown "
+             "pairs, %d validation, %d left out as too long", n_approved, out.n_phrasing, out.n_context, out.n_replay,
              out.n_unknown, len(out.validation), len(out.long_examples))
     return out

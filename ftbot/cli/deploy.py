@@ -104,7 +104,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
 
     async def run(client) -> tuple[str, str]:  # noqa: ANN001
         model = name or await client.base_model()
-        return model, await client.chat(model, prompt_messages(s.system_prompt, question, context))
+        return model, await client.chat(model, prompt_messages(s.system_prompt, question, context),
+                                        max_tokens=s.answer_max_tokens)
 
     try:
         model, answer = _with_client(ctx, run)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from sqlmodel import select
 
-from storage.embeddings import put, text_hash
+from storage.embeddings import embedded_text, put, text_hash
 from storage.examples import NewExample, add_examples
 from storage.models import Example, ExampleStatus
 from storage.prompt import CONTEXT_HEADER, DONT_KNOW, NO_CONTEXT
 from tests.trainer.conftest import ROWS
 from trainer.context import Row, contexts
-from trainer.data import build_data
+from trainer.data import build_data, fact_groups
 
 MODEL = "test-embedder"
 
@@ -28,7 +28,7 @@ def _store_rows(store) -> list[Row]:
         rows = [Row(e.id, e.source_key, e.question, e.answer) for e in s.exec(select(Example).order_by(Example.id))]
         # The two trial questions point the same way, the two QM-E42 ones too; the rest are apart.
         directions = {0: (1, .2), 1: (1, .25), 6: (0, 0, 1, .1), 7: (0, 0, 1, .15)}
-        put(s, [(r.example_id, MODEL, 8, text_hash(r.question),
+        put(s, [(r.example_id, MODEL, 8, text_hash(embedded_text(r.question, r.answer)),
                  _vec(*directions.get(n, (0,) * (3 + n % 4) + (1,)))) for n, r in enumerate(rows) if n != 5])
     return rows
 
@@ -64,12 +64,18 @@ def test_training_data_teaches_the_retrieval_shape_and_i_dont_know(store, tiny_b
                       contexts={r.source_key: c for r, c in zip(rows, ctx)})
     users = [c["prompt"][-1]["content"] for c in data.train]
     answers = [c["completion"][0]["content"] for c in data.train]
-    with_context = [u for u in users if u.startswith(CONTEXT_HEADER)]
-    assert data.n_context == len(with_context) == 4
-    assert f"Q: {rows[1].question}\nA: {rows[1].answer}\n\nQuestion: {rows[0].question}" in with_context[0]
-    unknown = [(u, a) for u, a in zip(users, answers) if u.startswith(NO_CONTEXT)]
-    assert data.n_unknown == len(unknown) >= 20 and all(a == DONT_KNOW for _, a in unknown)
-    assert users[3] == rows[3].question  # nothing close: asked plainly, answered from what it learnt
+    # Every support pair is taught with its fact in the context: the model learns to find it and say it.
+    assert data.n_context == len(ROWS) and all(u.startswith(CONTEXT_HEADER) for u in users[:len(ROWS)])
+    assert users[0] == f"{CONTEXT_HEADER}\nQ: {rows[1].question}\nA: {rows[1].answer}\n\nQuestion: {rows[0].question}"
+    # Nothing close and no other pair with its fact: its own pair stands in (a fact stated once).
+    assert users[3] == f"{CONTEXT_HEADER}\nQ: {rows[3].question}\nA: {rows[3].answer}\n\nQuestion: {rows[3].question}"
+    groups = fact_groups(plain)
+    for i, user in enumerate(users[:len(ROWS)]):  # the taught answer's fact is always there to be found
+        assert any(f"A: {ROWS[j][1]}" in user for j in [i, *groups[i]])
+    unknown = [(u, a) for u, a in zip(users, answers) if a == DONT_KNOW]
+    assert data.n_unknown == len(unknown) >= 20
+    # Asked with nothing close, or with neighbours that do not answer it: either way "I don't know".
+    assert {u.split("\n")[0] for u, _ in unknown} == {NO_CONTEXT, CONTEXT_HEADER}
 
     no_retrieval = build_data(plain, [], tokenizer, system_prompt="S", max_length=512, every_phrasing=False)
     assert no_retrieval.n_context == no_retrieval.n_unknown == 0
