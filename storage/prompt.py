@@ -34,6 +34,7 @@ from typing import Sequence
 CONTEXT_HEADER = "Approved answers to similar questions:"
 NO_CONTEXT = "No approved answer is close to this question."
 # What the model is taught to say when nothing close was approved (trainer/unknown.jsonl questions).
+CONTEXT_ANSWER_CHARS = 700  # a retrieved answer is cut here: three long ones must not crowd out the question
 DONT_KNOW = ("I don't know: none of our approved answers covers this. I've kept your question so the "
              "support team can follow up.")
 
@@ -43,8 +44,13 @@ def user_turn(question: str, context: Sequence[tuple[str, str]] | None = None) -
         return question
     if not context:
         return f"{NO_CONTEXT}\n\nQuestion: {question}"
-    pairs = "\n\n".join(f"Q: {q.strip()}\nA: {a.strip()}" for q, a in context)
+    pairs = "\n\n".join(f"Q: {_clip(q)}\nA: {_clip(a)}" for q, a in context)
     return f"{CONTEXT_HEADER}\n{pairs}\n\nQuestion: {question}"
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= CONTEXT_ANSWER_CHARS else text[:CONTEXT_ANSWER_CHARS - 1].rstrip() + "…"
 
 
 def prompt_messages(system_prompt: str, question: str,

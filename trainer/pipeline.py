@@ -121,7 +121,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
 
     # 3. Evaluate against the base model and the deployed version (same base only: an adapter fits one base).
     if on_progress:
-        on_progress({"step": result.steps, "total": result.total_steps, "loss": result.train_loss,
+        on_progress({"step": result.steps, "total": result.steps, "loss": result.train_loss,
                      "eval_loss": result.eval_loss, "tokens_per_s": result.tokens_per_s, "eta_s": None,
                      "phase": "evaluating"})
     deployed_path = None

@@ -330,7 +330,7 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
     result.loss_plot = str(plot) if plot else None
     done.write_text(result.to_json())
     shutil.rmtree(checkpoints, ignore_errors=True)  # optimizer states: no longer needed once the adapter is saved
-    if on_progress:
-        on_progress({"step": state.global_step, "total": state.max_steps, "loss": result.train_loss,
+    if on_progress:  # done: early stopping may end before max_steps, so the bar ends full at the last step
+        on_progress({"step": state.global_step, "total": state.global_step, "loss": result.train_loss,
                      "eval_loss": result.eval_loss, "tokens_per_s": result.tokens_per_s, "eta_s": 0})
     return result

@@ -11,6 +11,7 @@ from sqlmodel import func, select
 
 from serving.embedder import Embedder, EmbedderError, find_model_dir
 from serving.retrieval import THRESHOLD, Retriever
+from storage.embeddings import embedded_text
 from storage.examples import NewExample, add_examples, edit, set_status, withdraw
 from storage.models import ExampleEmbedding, ExampleStatus
 
@@ -81,27 +82,29 @@ def test_the_index_follows_the_store_without_being_told(store, embedder):
     retriever = Retriever(store, counting)
     ask = "I forgot my password, how can I reset it?"
     assert [h.example_id for h in retriever.search(ask)] == []  # a candidate is not searchable
-    assert sorted(sum(counting.calls[:-1], [])) == sorted([PAIRS["trial"][0], PAIRS["e42"][0]])
+    assert sorted(sum(counting.calls[:-1], [])) == sorted([embedded_text(*PAIRS["trial"]), embedded_text(*PAIRS["e42"])])
 
     # A curator approves it elsewhere (the bot, the CLI): the next search sees it.
     with store.session() as s:
         set_status(s, [ids["password"]], APPROVED, "UCUR")
     counting.calls.clear()
     assert retriever.search(ask)[0].example_id == ids["password"]
-    assert counting.calls == [[PAIRS["password"][0]], [ask]]  # the new row, then the query
+    assert counting.calls == [[embedded_text(*PAIRS["password"])], [ask]]  # the new row, then the query
 
     # Nothing changed: nothing embedded but the query.
     counting.calls.clear()
     retriever.search(ask)
     assert counting.calls == [[ask]]
 
-    # Editing a question re-embeds that row only; an answer-only edit re-embeds nothing and shows at once.
+    # Editing a question or an answer re-embeds that row only (both are embedded).
     with store.session() as s:
         edit(s, ids["trial"], "How many days is the trial period?", PAIRS["trial"][1])
         edit(s, ids["e42"], PAIRS["e42"][0], "QM-E42: the bank link expired. Click Reconnect.")
     counting.calls.clear()
-    assert retriever.sync() == {"embedded": 1, "removed": 0, "total": 3}
-    assert counting.calls == [["How many days is the trial period?"]]
+    assert retriever.sync() == {"embedded": 2, "removed": 0, "total": 3}
+    assert sorted(sum(counting.calls, [])) == sorted([
+        embedded_text("How many days is the trial period?", PAIRS["trial"][1]),
+        embedded_text(PAIRS["e42"][0], "QM-E42: the bank link expired. Click Reconnect.")])
     assert retriever.search("what does QM-E42 mean")[0].answer == "QM-E42: the bank link expired. Click Reconnect."
 
     # Rejected: gone from the index and from the stored rows.
@@ -128,7 +131,7 @@ def test_a_restart_embeds_nothing_and_rebuild_embeds_everything(store, embedder)
 
     counting.calls.clear()
     assert restarted.rebuild() == {"embedded": 3, "removed": 3, "total": 3}
-    assert sorted(sum(counting.calls, [])) == sorted(PAIRS[n][0] for n in ("trial", "e42", "csv"))
+    assert sorted(sum(counting.calls, [])) == sorted(embedded_text(*PAIRS[n]) for n in ("trial", "e42", "csv"))
     assert _rows(store) == 3
 
 

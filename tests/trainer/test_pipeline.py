@@ -47,7 +47,8 @@ def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_
     assert 1 <= len(m["samples"]) <= 3 and set(m["samples"][0]) == {
         "question", "reference", "base", "deployed", "new", "context", "new_with_retrieval", "base_with_retrieval"}
     assert m["eval"]["new"]["with_retrieval"]["key_fact"] is not None or m["eval"]["n_key_fact"] == 0
-    assert [e["source_key"] for e in m["long_examples"]] == ["slack:C1:8.0"]
+    # Reported, not cut (pairs that hold it in their retrieved context may be too long as well).
+    assert "slack:C1:8.0" in [e["source_key"] for e in m["long_examples"]]
 
     # Asking again for the same job gives the same version (the worker may have missed the answer).
     assert run_training(store, job_id, tiny_cfg, tmp_path, val_percent=VAL_PERCENT) == version_id
