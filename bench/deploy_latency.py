@@ -57,14 +57,12 @@ def samples_for(model_dir: Path, adapter: Path, max_tokens: int) -> list[dict]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from aiohttp import web
-
     from bot.app import build_app
     from bot.approvals import Announcer
     from bot.deps import Deps
     from bot.metrics import BotMetrics
     from bot.render import approval
-    from bot.server import web_app
+    from bot.server import serve_http
     from serving.client import ModelClient
     from storage import open_store
     from storage.jobs import enqueue
@@ -106,12 +104,8 @@ async def run(args: argparse.Namespace) -> None:
                 answer_timeout_s=120, system_prompt=SYSTEM, announce_every_s=3600)
     metrics = BotMetrics()
     app = build_app(deps, token="xoxb-bench", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
-    runner = web.AppRunner(web_app(app, deps, metrics), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    send = SlackSender(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/slack/events",
-                       response_url=slack.response_url)
+    runner, bot_url = await serve_http(app, deps, metrics)
+    send = SlackSender(f"{bot_url}/slack/events", response_url=slack.response_url)
     ts_counter = iter(range(1, 10_000))
 
     async def mention(question: str) -> tuple[float, str]:

@@ -65,6 +65,17 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
     return web_application
 
 
+async def serve_http(app: AsyncApp, deps: Deps, metrics: BotMetrics, host: str = "127.0.0.1",
+                     port: int = 0) -> tuple[web.AppRunner, str]:
+    """The bot's HTTP surface started in the running loop (port 0: a free one): (runner to clean up, base URL).
+    The offline demo, the benchmarks and the tests start it this way."""
+    runner = web.AppRunner(web_app(app, deps, metrics), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, f"http://{host}:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+
 def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
     from bot.app import build_app
     from serving.client import ModelClient

@@ -80,7 +80,6 @@ def message_text(message: dict) -> str:
 
 
 async def run() -> None:
-    from aiohttp import web
     from sqlmodel import col, select
 
     from bot.app import build_app
@@ -88,7 +87,7 @@ async def run() -> None:
     from bot.export import load_export
     from bot.metrics import BotMetrics
     from bot.render import approval, review
-    from bot.server import web_app
+    from bot.server import serve_http
     from ftbot.settings import Settings
     from serving.client import ModelClient
     from serving.embedder import Embedder
@@ -138,12 +137,9 @@ async def run() -> None:
                 announce_every_s=1.0, retriever=Retriever(store, Embedder()))
     metrics = BotMetrics()
     app = build_app(deps, token="xoxb-demo", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
-    runner = web.AppRunner(web_app(app, deps, metrics), access_log=None)
-    await runner.setup()
-    bot_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", bot_port).start()
-    send = SlackSender(f"http://127.0.0.1:{bot_port}/slack/events", response_url=slack.response_url)
-    say(f"bot on :{bot_port} (signed Slack requests), model server on :{port}, simulated workspace on "
+    runner, bot_url = await serve_http(app, deps, metrics)
+    send = SlackSender(f"{bot_url}/slack/events", response_url=slack.response_url)
+    say(f"bot on {bot_url} (signed Slack requests), model server on :{port}, simulated workspace on "
         f"{slack.url}, data in {data_dir}")
     stamp = iter(range(1, 1_000_000))
 

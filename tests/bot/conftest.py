@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from aiohttp import web
 
 from bot.app import build_app
 from bot.deps import Deps
 from bot.metrics import BotMetrics
-from bot.server import web_app
+from bot.server import serve_http
 from serving.client import ModelClient
 from tests.fake_slack import FakeSlack
 from tests.model_stub import ModelStub
@@ -45,11 +44,7 @@ async def bot(store, model_stub):
                 curators=frozenset({CURATOR}), approvals_channel="CAPPROVE", answer_timeout_s=2.0)
     metrics = BotMetrics()
     app = build_app(deps, token="xoxb-test-token", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
-    runner = web.AppRunner(web_app(app, deps, metrics), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    runner, url = await serve_http(app, deps, metrics)
     send = SlackSender(url + "/slack/events", response_url=slack.response_url)
     yield Bot(slack=slack, send=send, deps=deps, model=model_stub, url=url)
     await send.close()

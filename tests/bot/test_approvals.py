@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from sqlmodel import select
 
 from bot.app import build_app
@@ -17,7 +16,7 @@ from bot.approvals import Announcer
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import approval
-from bot.server import web_app
+from bot.server import serve_http
 from serving.client import ModelClient
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
@@ -27,16 +26,10 @@ from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER
 from tests.fake_slack import FakeSlack
 from tests.signed import SECRET, SlackSender
 from tests.tiny_model import build_tiny_model
+from tests.trainer.conftest import ROWS as TRAIN_ROWS
 
 CHANNEL = "CAPPROVE"
-ROWS = [
-    ("How long does the free trial last?", "The trial lasts 21 days."),
-    ("Can I try it before paying?", "Yes, there is a free 21-day trial."),
-    ("Can I export my invoices as PDF?", "Yes, open Billing and choose Export."),
-    ("How do I reset my password?", "Use the link on the sign-in page."),
-    ("Which plans do you offer?", "Solo, Team and Enterprise."),
-    ("What does error QM-E42 mean?", "QM-E42 means the bank link expired: press Reconnect."),
-]
+ROWS = TRAIN_ROWS[:5] + TRAIN_ROWS[6:7]  # the support pairs the trainer tests use
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +137,7 @@ async def loop(store, cfg, tmp_path):
                 system_prompt=cfg.system_prompt, announce_every_s=3600)  # the test ticks the announcer itself
     metrics = BotMetrics()
     app = build_app(deps, token="xoxb-test-token", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
-    runner = web.AppRunner(web_app(app, deps, metrics), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    runner, url = await serve_http(app, deps, metrics)
     send = SlackSender(url + "/slack/events", response_url=slack.response_url)
     with store.session() as s:
         add_examples(s, [NewExample(f"slack:CSUP:{i}.0", q, a, status=ExampleStatus.APPROVED, approved_by=CURATOR)
