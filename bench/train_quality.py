@@ -66,9 +66,9 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
         plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731
         train, val = plain(train_snap), plain(val_snap)
         if cfg is not None and cfg.retrieval:
-            from trainer.pipeline import _contexts
+            from trainer.pipeline import retrieved_contexts
 
-            train_ctx, val_ctx = _contexts(s, cfg, train_snap, val_snap)
+            train_ctx, val_ctx = retrieved_contexts(s, cfg, train_snap, val_snap)
     store.close()
     if cfg is not None and cfg.retrieval:
         return train, val, train_ctx, val_ctx
