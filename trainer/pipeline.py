@@ -105,7 +105,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         snapshot_id = job.snapshot_id
         train_snap, val_snap = snapshot_rows(s, snapshot_id, TRAIN), snapshot_rows(s, snapshot_id, VALIDATION)
         train_rows, val_rows = _plain(train_snap), _plain(val_snap)
-        train_ctx, val_ctx = retrieved_contexts(s, cfg, train_snap, val_snap) if cfg.retrieval else (None, None)
+        train_ctx, val_ctx = (retrieved_contexts(s, cfg, train_snap, val_snap) if cfg.retrieval
+                              else (None, None))
         current = deployed_version(s)
         deployed = (current.name, current.adapter_path, current.base_model) if current else None
         name = version_name(s, job_id, data_dir)
