@@ -115,6 +115,7 @@ class Engine:
         model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=self.dtype)
         self.base = model.to(self.device).eval()
         self.peft = None  # a PeftModel wrapping self.base once an adapter is loaded
+        self.merged: str | None = None  # the adapter whose weights are merged into the base now (see _merge)
         self.adapters: dict[str, str] = {}  # name -> path, in load order
         self.max_context = int(getattr(self.base.config, "max_position_embeddings", 0) or 0) or None
         self.eos_ids = self._eos_ids()
@@ -184,6 +185,7 @@ class Engine:
                                     "adapter in place, set 'load_inplace' to True.", "InvalidUserInput", "lora_name")
         config, weights = self.check_adapter(path)
         config.inference_mode = True
+        self._merge(None)  # adapters are added to and dropped from unmerged layers only
         created = self.peft is None
         try:
             if created:
@@ -214,12 +216,30 @@ class Engine:
         """Delete adapter `name` from the PeftModel; with no adapter left, give back the plain base."""
         if self.peft is None:
             return
+        self._merge(None)
         if name in self.peft.peft_config:
             self.peft.delete_adapter(name)
         if unwrap:
             self.base = self.peft.unload()  # LoRA layers replaced by the original modules
             self.peft = None
             self._module_names = {n for n, _ in self.base.named_modules()}
+
+    def _merge(self, name: str | None) -> None:
+        """Merge adapter `name` into the base weights (None: no adapter merged), undoing another's first.
+
+        Generation with a merged adapter runs the plain base layers: the unmerged LoRA path costs two
+        extra small matmuls per linear layer per token, about a third of SmolLM2's decoding time on a
+        2-core CPU (bench/serve_throughput.py). Switching costs one pass over the LoRA weights (a few ms);
+        the bot asks the deployed version almost always, so it stays merged."""
+        if self.peft is None or self.merged == name:
+            return
+        if self.merged is not None:
+            self.peft.unmerge_adapter()
+            self.merged = None
+        if name is not None:
+            self.peft.set_adapter(name)
+            self.peft.merge_adapter([name])
+            self.merged = name
 
     # ---- generation -----------------------------------------------------------------------------
 
@@ -265,9 +285,10 @@ class Engine:
                   "stopping_criteria": StoppingCriteriaList([_Stop()])}
         with torch.inference_mode():
             if model_name in self.adapters:
-                self.peft.set_adapter(model_name)
+                self._merge(model_name)
                 out = self.peft.generate(**kwargs)
             elif self.peft is not None:
+                self._merge(None)
                 with self.peft.disable_adapter():
                     out = self.peft.generate(**kwargs)
             else:

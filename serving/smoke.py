@@ -3,9 +3,9 @@ with what the trainer's evaluation produced for the same questions (train/serve 
 
 Greedy decoding makes both deterministic, so a wrong adapter, base model, chat template or system
 prompt shows from the first words. When the evaluation also answered with retrieved pairs in front (as the bot asks), those answers
-and pairs are what is compared. The comparison allows one thing: the evaluation generates in
-batches with the adapter merged, the server one request at a time with the adapter beside the base;
-float rounding then may flip a near-tie late in a long answer. So an answer passes when it equals
+and pairs are what is compared. The comparison allows one thing: the evaluation generates padded
+batches, the server one request at a time (both with the adapter merged; vLLM keeps it beside the
+base); float rounding then may flip a near-tie late in a long answer. So an answer passes when it equals
 the evaluation's, or when both agree on their first PARITY_WORDS words (all of the shorter one's
 words, if it has fewer).
 """
