@@ -6,6 +6,11 @@ requests/s, generated tokens/s and p50/p95 latency; the adapter runs are also gi
 baseline measured in the same run. Every request generates exactly --max-tokens tokens (vLLM's
 `ignore_eos`), so the runs do the same work whatever the adapters say.
 
+Then, in this process after the server has stopped, the engine alone (serving.generation.Engine):
+one adapter merged into the base weights (what `ft serve` does) against the same adapter on peft's
+LoRA path beside the base (the baseline: two extra small matmuls per linear layer per token), on a
+question with three retrieved answers in front (storage.prompt), as the bot asks.
+
 Uses the real SmolLM2-135M-Instruct prepared at .ftbot/models (`ft model prepare`); skips with a
 message when it is not there, or when the machine is busy (1-minute load >= --max-load), since
 other work on the machine would make the numbers meaningless. The adapters are random rank-16
@@ -129,6 +134,33 @@ async def wait_up(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> N
     raise SystemExit("ft serve did not answer /health in time")
 
 
+def merged_vs_lora_path(model_dir: Path, adapter: Path, max_tokens: int, n: int = 6) -> dict[str, float]:
+    """Seconds per answer (p50 of n) with the adapter merged, and on peft's LoRA path."""
+    from serving.generation import Engine
+    from storage.prompt import prompt_messages
+
+    engine = Engine(model_dir)
+    engine.load_adapter("a", str(adapter))
+    context = [(q, "You can do that under Settings → Billing; it applies from the next invoice, and the "
+                   "team can help if anything looks wrong.") for q in QUESTIONS[1:4]]
+    messages = prompt_messages("You are a support assistant.", QUESTIONS[0], context)
+
+    def timed() -> float:
+        started = time.perf_counter()
+        engine.generate("a", messages, max_tokens=max_tokens, temperature=0, ignore_eos=True)
+        return time.perf_counter() - started
+
+    timed()  # warm-up (and the merge)
+    merged = statistics.median(timed() for _ in range(n))
+    engine._unmerged()  # the adapter beside the base, as before merging: peft's LoRA layers on every token
+    engine.peft.set_adapter("a")
+    engine._merge = lambda name: engine.peft  # type: ignore[method-assign]
+    timed()
+    lora_path = statistics.median(timed() for _ in range(n))
+    return {"merged_s": round(merged, 3), "lora_path_s": round(lora_path, 3),
+            "prompt_tokens": len(engine.prompt_ids(messages))}
+
+
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         adapters = make_adapters(args.model, Path(tmp))
@@ -156,6 +188,7 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+        engine = merged_vs_lora_path(args.model, adapters[0], args.max_tokens)  # the server is gone: the cores are free
     baseline = runs["base model (baseline)"]["tokens_per_s"]
     print(f"\nft serve, {args.model.name}, {args.concurrency} concurrent, {args.requests} requests per run, "
           f"{args.max_tokens} tokens each, {os.cpu_count()} CPUs (load before: {args.load_before:.2f}, "
@@ -167,6 +200,9 @@ async def run(args: argparse.Namespace) -> None:
     print("(cores: CPU the server process used per second of the run; well below the torch thread count means "
           "other work shared the machine)")
     print(json.dumps(runs))
+    print(f"\nengine alone, one adapter, {engine['prompt_tokens']}-token prompt with 3 retrieved answers, "
+          f"{args.max_tokens} tokens: merged {engine['merged_s']:.2f} s, peft LoRA path (baseline) "
+          f"{engine['lora_path_s']:.2f} s: {engine['lora_path_s'] / engine['merged_s']:.2f}x faster merged")
 
 
 def main() -> None:

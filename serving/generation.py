@@ -116,6 +116,7 @@ class Engine:
         self.base = model.to(self.device).eval()
         self.peft = None  # a PeftModel wrapping self.base once an adapter is loaded
         self.merged: str | None = None  # the adapter whose weights are merged into the base now (see _merge)
+        self._wrappers: list[tuple[Any, str, Any]] = []  # LoRA layers taken out of the tree while generating
         self.adapters: dict[str, str] = {}  # name -> path, in load order
         self.max_context = int(getattr(self.base.config, "max_position_embeddings", 0) or 0) or None
         self.eos_ids = self._eos_ids()
@@ -185,7 +186,7 @@ class Engine:
                                     "adapter in place, set 'load_inplace' to True.", "InvalidUserInput", "lora_name")
         config, weights = self.check_adapter(path)
         config.inference_mode = True
-        self._merge(None)  # adapters are added to and dropped from unmerged layers only
+        self._unmerged()
         created = self.peft is None
         try:
             if created:
@@ -216,7 +217,7 @@ class Engine:
         """Delete adapter `name` from the PeftModel; with no adapter left, give back the plain base."""
         if self.peft is None:
             return
-        self._merge(None)
+        self._unmerged()
         if name in self.peft.peft_config:
             self.peft.delete_adapter(name)
         if unwrap:
@@ -224,22 +225,52 @@ class Engine:
             self.peft = None
             self._module_names = {n for n, _ in self.base.named_modules()}
 
-    def _merge(self, name: str | None) -> None:
-        """Merge adapter `name` into the base weights (None: no adapter merged), undoing another's first.
+    def _merge(self, name: str | None) -> Any:
+        """The plain model to generate with: adapter `name` merged into the base weights (None: the base).
 
-        Generation with a merged adapter runs the plain base layers: the unmerged LoRA path costs two
-        extra small matmuls per linear layer per token, about a third of SmolLM2's decoding time on a
-        2-core CPU (bench/serve_throughput.py). Switching costs one pass over the LoRA weights (a few ms);
-        the bot asks the deployed version almost always, so it stays merged."""
-        if self.peft is None or self.merged == name:
+        peft's LoRA layers cost time on every token even when merged (a wrapper call per linear
+        layer; unmerged, two extra small matmuls too): on SmolLM2 on a 2-core CPU, merged-in-the-
+        wrappers decoding took 1.5x and unmerged 2x the base model's time. So after merging, the
+        wrappers are taken out of the module tree (their base layers, holding the merged weights,
+        put in their place) and put back only to merge another adapter, unmerge, add or drop one.
+        A switch costs one pass over the LoRA weights (milliseconds); the bot asks the deployed
+        version almost always, so it stays merged."""
+        if self.peft is None:
+            return self.base
+        if self.merged != name:
+            self._wrap()
+            if self.merged is not None:
+                self.peft.unmerge_adapter()
+                self.merged = None
+            if name is not None:
+                self.peft.set_adapter(name)
+                self.peft.merge_adapter([name])
+                self.merged = name
+        self._unwrap()
+        return self.peft.get_base_model()
+
+    def _unwrap(self) -> None:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        if self._wrappers:
             return
-        if self.merged is not None:
-            self.peft.unmerge_adapter()
-            self.merged = None
-        if name is not None:
-            self.peft.set_adapter(name)
-            self.peft.merge_adapter([name])
-            self.merged = name
+        for parent in list(self.peft.get_base_model().modules()):
+            for child_name, child in list(parent.named_children()):
+                if isinstance(child, BaseTunerLayer):
+                    self._wrappers.append((parent, child_name, child))
+                    setattr(parent, child_name, child.get_base_layer())
+
+    def _wrap(self) -> None:
+        """The LoRA layers back in place (before peft touches the model)."""
+        for parent, child_name, wrapper in self._wrappers:
+            setattr(parent, child_name, wrapper)
+        self._wrappers = []
+
+    def _unmerged(self) -> None:
+        """No adapter merged, the LoRA layers in place: how peft expects the model when adding or dropping one."""
+        if self.peft is not None:
+            self._merge(None)
+            self._wrap()
 
     # ---- generation -----------------------------------------------------------------------------
 
@@ -271,10 +302,11 @@ class Engine:
             def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003
                 return stop_event is not None and stop_event.is_set()
 
-        # A fresh config: the request alone decides how to sample (temperature 0: greedy).
-        config = GenerationConfig(max_new_tokens=max_tokens, pad_token_id=self.pad_id,
-                                  eos_token_id=None if ignore_eos else self.eos_ids,
-                                  min_new_tokens=min(min_tokens, max_tokens) if min_tokens and not ignore_eos else None,
+        # A fresh config: the request alone decides how to sample (temperature 0: greedy). ignore_eos
+        # holds the end-of-sequence tokens back until max_tokens (an unset eos_token_id would not:
+        # generate() fills it in from the model's generation_config).
+        config = GenerationConfig(max_new_tokens=max_tokens, pad_token_id=self.pad_id, eos_token_id=self.eos_ids,
+                                  min_new_tokens=max_tokens if ignore_eos else (min(min_tokens, max_tokens) or None),
                                   do_sample=temperature > 0)
         if temperature > 0:
             config.temperature, config.top_p, config.top_k = temperature, top_p, None
@@ -284,15 +316,8 @@ class Engine:
         kwargs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "generation_config": config,
                   "stopping_criteria": StoppingCriteriaList([_Stop()])}
         with torch.inference_mode():
-            if model_name in self.adapters:
-                self._merge(model_name)
-                out = self.peft.generate(**kwargs)
-            elif self.peft is not None:
-                self._merge(None)
-                with self.peft.disable_adapter():
-                    out = self.peft.generate(**kwargs)
-            else:
-                out = self.base.generate(**kwargs)
+            model = self._merge(model_name if model_name in self.adapters else None)
+            out = model.generate(**kwargs)
         new = out[0, len(ids):].tolist()
         completion_tokens = len(new)  # as vLLM counts: the end-of-sequence token included
         if stop_event is not None and stop_event.is_set():

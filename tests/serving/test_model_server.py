@@ -159,6 +159,10 @@ async def test_health_and_models_answer_while_a_long_generation_runs(server):
         await asyncio.sleep(0.05)
     assert not long_chat.done(), "the generation should still be running"
 
+    status, _, body = await chat(url, BASE, max_tokens=40, ignore_eos=True)  # as benchmarks ask: exactly 40
+    assert status == 200 and body["usage"]["completion_tokens"] == 40, body
+    assert body["choices"][0]["finish_reason"] == "length"
+
     # A client that hangs up frees the model thread: the next request does not wait for 1500 tokens.
     long_chat.cancel()
     started = time.perf_counter()
