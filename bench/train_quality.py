@@ -124,6 +124,8 @@ def main() -> None:
     p.add_argument("--no-retrieval", action="store_true", help="train and evaluate without retrieved context")
     p.add_argument("--eval-epochs", action="store_true",
                    help="also score key fact and probe after every epoch (one run shows the curve)")
+    p.add_argument("--no-unknown-context", action="store_true",
+                   help="teach \"I don't know\" with an empty context only, not with loosely related pairs")
     p.add_argument("--tag", default="")
     p.add_argument("--fresh", action="store_true", help="train again even if the tag has a finished adapter")
     p.add_argument("--models-dir", type=Path, default=MODELS)
@@ -145,7 +147,7 @@ def main() -> None:
                       every_phrasing=not args.no_phrasing, replay=not args.no_replay, keep_best=args.keep_best,
                       replay_weight=args.replay_weight,
                       early_stopping_patience=args.patience, loss_on=args.loss_on,
-                      lr_scheduler=args.scheduler)
+                      lr_scheduler=args.scheduler, unknown_with_context=not args.no_unknown_context)
     train_ctx = val_ctx = None
     if cfg.retrieval:
         train, val, train_ctx, val_ctx = quillmate_rows(out / "quillmate.db", cfg=cfg)

@@ -76,6 +76,11 @@ def test_training_data_teaches_the_retrieval_shape_and_i_dont_know(store, tiny_b
     assert data.n_unknown == len(unknown) >= 20
     # Asked with nothing close, or with neighbours that do not answer it: either way "I don't know".
     assert {u.split("\n")[0] for u, _ in unknown} == {NO_CONTEXT, CONTEXT_HEADER}
+    # Without unknown_with_context, "I don't know" is taught only where nothing close was found.
+    empty_only = build_data(plain, [], tokenizer, system_prompt="S", max_length=512, every_phrasing=False,
+                            contexts={r.source_key: c for r, c in zip(rows, ctx)}, unknown_with_context=False)
+    taught = [c["prompt"][-1]["content"] for c in empty_only.train if c["completion"][0]["content"] == DONT_KNOW]
+    assert len(taught) == empty_only.n_unknown < data.n_unknown and all(u.startswith(NO_CONTEXT) for u in taught)
 
     no_retrieval = build_data(plain, [], tokenizer, system_prompt="S", max_length=512, every_phrasing=False)
     assert no_retrieval.n_context == no_retrieval.n_unknown == 0
