@@ -33,8 +33,9 @@ class TrainConfig:
     # optimisation (measured on Quillmate, SmolLM2-135M, 2-core CPU: see bench/train_quality.py)
     # Measured with retrieval on (bench/train_quality.py, Quillmate, 25 held-out questions, key fact with the
     # retrieved pairs in front; probe base 0.75): lr 2e-3 3-epoch schedule → 0.72 / 0.64 after epochs 1 / 2
-    # (probe 0.92 / 0.67); a 1-epoch schedule → 0.60-0.68; lr 4e-3 (plain, no retrieval) collapsed the probe
-    # to 0.33-0.50. ~13 min an epoch for 115 pairs on the 2-core CPU.
+    # (probe 0.92 / 0.67); these defaults (2-epoch schedule) → 0.68 / 0.64 (probe 0.67); a 1-epoch schedule →
+    # 0.60-0.68; lr 4e-3 (plain, no retrieval) collapsed the probe to 0.33-0.50. ~13 min an epoch for 115 pairs
+    # on the 2-core CPU.
     epochs: float = 2.0
     lr: float = 2e-3  # LoRA on a 135M model takes a large rate; forgetting grows with it (replay offsets it)
     lr_scheduler: str = "cosine"

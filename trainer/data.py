@@ -202,7 +202,8 @@ def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: An
         # Nothing retrieved, or only neighbours that do not answer it (retrieval finds some for a product
         # question the store cannot answer, e.g. "Can I send invoices by fax?"): either way, "I don't know".
         # The second kind taught SmolLM2 to refuse behind pairs that did answer (5 of 25 Quillmate validation
-        # questions: "QM-E42", "bank feed every 4 hours"), so TrainConfig leaves it off.
+        # questions: "QM-E42", "bank feed every 4 hours"), yet without it off-store honesty fell from 3/6 to
+        # 1/6: TrainConfig.unknown_with_context keeps it on by default.
         unknown.append(replace(p, context=()))
         near = lexical_neighbours(p.question, train_rows, context_k) if unknown_with_context else []
         if near:
