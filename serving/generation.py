@@ -1,7 +1,7 @@
 """One base model, several LoRA adapters on it, and generation: what the embedded server runs.
 
 `Engine` is not thread-safe: the server calls it from a single worker thread only. Adapters are
-checked the way vLLM checks them (`vllm/lora/peft_helper.py::validate_legal`) before the model is
+checked the way vLLM checks them (serving.adapter_rules) before the model is
 touched, so an adapter this server accepts is one vLLM serves too, and a refused adapter leaves
 the loaded ones as they were.
 
@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serving.adapter_rules import LORA_RANKS, module_of, vllm_problems
+
 log = logging.getLogger(__name__)
 
-# vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py).
-LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-# The only modules_to_save vLLM serves.
-ALLOWED_MODULES_TO_SAVE = {"classifier", "score"}
 # Turn ends of common chat templates: generation stops there even when the config's eos differs.
 TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 
@@ -154,7 +152,7 @@ class Engine:
             raise ServingError(500, f"{path}/adapter_config.json is not valid JSON: {exc}") from exc
         if raw.get("peft_type", "LORA") != "LORA":
             raise ServingError(500, f"{path} is a {raw.get('peft_type')} adapter; only LoRA adapters are served")
-        problems = _vllm_problems(raw, self.max_lora_rank)
+        problems = vllm_problems(raw, self.max_lora_rank)
         if problems:
             raise ServingError(500, f"adapter {path} cannot be served: " + "; ".join(problems))
         try:
@@ -170,7 +168,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001  (SafetensorError, pickle errors, …)
             raise ServingError(500, f"could not read the adapter weights in {path}: {exc.__class__.__name__}: "
                                     f"{exc}") from exc
-        unknown = sorted({_module_of(key) for key in weights} - self._module_names - {""})
+        unknown = sorted({module_of(key) for key in weights} - self._module_names - {""})
         if unknown:
             raise ServingError(500, f"While loading {path}, expected target modules of {self.served_name} but "
                                     f"received {unknown[:5]}{' …' if len(unknown) > 5 else ''}: the adapter was "
@@ -329,41 +327,3 @@ class Engine:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         return Generation(text=text, prompt_tokens=len(ids), completion_tokens=completion_tokens,
                           finish_reason=finish, seconds=time.perf_counter() - started)
-
-
-def _vllm_problems(raw: dict[str, Any], max_lora_rank: int) -> list[str]:
-    """Why vLLM would refuse this adapter_config.json (empty: it serves it)."""
-    problems = []
-    ranks = [("r", raw.get("r", 8))] + [(f"rank_pattern[{k}]", v) for k, v in (raw.get("rank_pattern") or {}).items()]
-    for where, rank in ranks:
-        if isinstance(rank, int) and rank > max_lora_rank:
-            problems.append(f"LoRA rank {rank} ({where}) is greater than max_lora_rank {max_lora_rank}; "
-                            f"restart the server with a higher --max-lora-rank")
-    if raw.get("bias", "none") != "none":
-        problems.append(f"bias={raw.get('bias')!r} is not supported; train with bias='none'")
-    extra = sorted(set(raw.get("modules_to_save") or []) - ALLOWED_MODULES_TO_SAVE)
-    if extra:
-        problems.append(f"modules_to_save {extra} is not supported (only 'classifier' and 'score'); TRL adds "
-                        "'lm_head' when a chat template adds tokens")
-    if raw.get("use_dora"):
-        problems.append("DoRA (use_dora) is not supported")
-    if raw.get("lora_bias"):
-        problems.append("lora_bias is not supported")
-    init = raw.get("init_lora_weights", True)
-    if isinstance(init, str) and init.lower().split("_")[0] in {"pissa", "olora", "corda", "loftq"}:
-        problems.append(f"init_lora_weights={init!r} is not supported")
-    if raw.get("layer_replication"):
-        problems.append("layer_replication is not supported")
-    if raw.get("alora_invocation_tokens"):
-        problems.append("aLoRA is not supported")
-    return problems
-
-
-def _module_of(key: str) -> str:
-    """'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight' -> 'model.layers.0.mlp.up_proj'."""
-    key = key.removeprefix("base_model.model.")
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        if part.startswith("lora_"):
-            return ".".join(parts[:i])
-    return ".".join(parts[:-1])  # modules_to_save and the like: the module holding the tensor

@@ -18,7 +18,7 @@ from typing import Awaitable, Callable, Sequence
 import aiohttp
 
 from serving.client import ModelClient, ModelServerError
-from serving.generation import LORA_RANKS
+from serving.adapter_rules import LORA_RANKS
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ def serve(
     deployed and previous versions' adapters on start)."""
     from ftbot import logs
 
-    from serving.generation import LORA_RANKS
+    from serving.adapter_rules import LORA_RANKS
 
     if max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
