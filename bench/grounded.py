@@ -10,7 +10,8 @@ adapter, and answers every validation question four ways:
 scored by key fact (trainer.facts: the reference's numbers, codes or names stated). Also: questions
 the store cannot answer must get "I don't know" (questions not in trainer/unknown.jsonl), and the
 latency of the whole answer (retrieval + generation) with its p95 (goal < 2 s), beside the model
-server's time alone.
+server's time alone; then the baseline in the same run: the same answers from a server without prompt
+lookup decoding (`ft serve --prompt-lookup 0`), their latency, and how many came out identical.
 
     .venv/bin/python bench/grounded.py [--tag rag-e3-lr2e-3]
 """
@@ -76,57 +77,66 @@ async def run(args: argparse.Namespace) -> None:
     system = TrainConfig().system_prompt
     base_dir = prepare_base_model(args.models_dir)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir), "--port",
-                             str(port)], env={**os.environ, "FT_DATA_DIR": str(tmp / "serve"), "FT_LOG_LEVEL": "WARNING"},
-                            stdout=subprocess.DEVNULL)
-    client = ModelClient(url, timeout_s=120)
-    try:
+    async def serve(*extra: str):  # noqa: ANN202
+        """(client, base model name, process) of a fresh `ft serve` with the adapter loaded."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir),
+                                 "--port", str(port), *extra],
+                                env={**os.environ, "FT_DATA_DIR": str(tmp / "serve"), "FT_LOG_LEVEL": "WARNING"},
+                                stdout=subprocess.DEVNULL)
+        client = ModelClient(url, timeout_s=120)
         await wait_up(url, proc)
         base = await client.base_model()
         await client.load_adapter("quillmate-rag", str(adapter))
         await client.chat(base, prompt_messages(system, "hi"), max_tokens=4)  # warm-up
+        return client, base, proc
 
-        async def answer(model: str, question: str, retrieval: bool) -> tuple[str, float, float]:
-            """(answer, seconds in all, seconds on the model server)"""
-            t0 = time.perf_counter()
-            context = None
-            if retrieval:
-                hits = await asyncio.to_thread(retriever.search, question)
-                context = [(h.question, h.answer) for h in hits]
-            t1 = time.perf_counter()
-            text = await client.chat(model, prompt_messages(system, question, context), max_tokens=args.max_tokens)
-            t2 = time.perf_counter()
-            return text, t2 - t0, t2 - t1
+    async def stop(client, proc) -> None:  # noqa: ANN001
+        await client.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
 
+    async def answer(client, model: str, question: str, retrieval: bool) -> tuple[str, float, float]:  # noqa: ANN001
+        """(answer, seconds in all, seconds on the model server)"""
+        t0 = time.perf_counter()
+        context = None
+        if retrieval:
+            hits = await asyncio.to_thread(retriever.search, question)
+            context = [(h.question, h.answer) for h in hits]
+        t1 = time.perf_counter()
+        text = await client.chat(model, prompt_messages(system, question, context), max_tokens=args.max_tokens)
+        t2 = time.perf_counter()
+        return text, t2 - t0, t2 - t1
+
+    questions = [row for row in val if carries_key_fact("", row.answer, row.question) is not None]
+    client, base, proc = await serve()
+    try:
         ways = {"adapter + retrieval": ("quillmate-rag", True), "adapter alone": ("quillmate-rag", False),
                 "base + retrieval": (base, True), "base alone": (base, False)}
         hits = {w: 0 for w in ways}
-        total = 0
-        times, server_times = [], []
-        for row in val:
-            fact = carries_key_fact("", row.answer, row.question)
-            if fact is None:
-                continue
-            total += 1
+        times, server_times, given = [], [], {}
+        for row in questions:
             for way, (model, retrieval) in ways.items():
-                text, seconds, on_server = await answer(model, row.question, retrieval)
+                text, seconds, on_server = await answer(client, model, row.question, retrieval)
                 hits[way] += bool(carries_key_fact(text, row.answer, row.question))
                 if way == "adapter + retrieval":
                     times.append(seconds)
                     server_times.append(on_server)
+                    given[row.question] = text
                     if args.verbose:
                         print(f"Q: {row.question[:100]}\n  ref: {row.answer[:120]}\n  got: {text[:160]}")
+        total = len(questions)
         print(f"\nQuillmate validation questions with a key fact: {total} (index: {n_index} approved train pairs, "
               f"validation held out)")
         for way in ways:
             print(f"  {way:<22} key fact {hits[way]:>3}/{total} = {hits[way] / total:.0%}")
         honest = 0
         for question in OFF_STORE:
-            text, seconds, on_server = await answer("quillmate-rag", question, True)
+            text, seconds, on_server = await answer(client, "quillmate-rag", question, True)
             times.append(seconds)
             server_times.append(on_server)
+            given[question] = text
             said = "don't know" in text.lower() or "do not know" in text.lower()
             honest += said
             if args.verbose or not said:
@@ -137,9 +147,26 @@ async def run(args: argparse.Namespace) -> None:
               f"p95 {pct(times, .95):.2f} s (goal < 2 s); model server alone p50 {pct(server_times, .5):.2f} s, "
               f"p95 {pct(server_times, .95):.2f} s")
     finally:
-        await client.close()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        await stop(client, proc)
+
+    if args.no_baseline:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    # The baseline, same run: the same answers from a server decoding one token per pass (no prompt lookup).
+    client, _, proc = await serve("--prompt-lookup", "0")
+    try:
+        plain_times, same = [], 0
+        for question, text in given.items():
+            plain, seconds, _ = await answer(client, "quillmate-rag", question, True)
+            plain_times.append(seconds)
+            same += plain == text
+        print(f"  baseline, plain greedy decoding (ft serve --prompt-lookup 0): p50 {pct(plain_times, .5):.2f} s, "
+              f"p95 {pct(plain_times, .95):.2f} s; with prompt lookup {pct(plain_times, .5) / pct(times, .5):.2f}x "
+              f"faster at p50, {pct(plain_times, .95) / pct(times, .95):.2f}x at p95; identical answers "
+              f"{same}/{len(given)}")
+    finally:
+        await stop(client, proc)
         store.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -149,6 +176,7 @@ def main() -> None:
     parser.add_argument("--tag", default="rag-e3-lr2e-3")
     parser.add_argument("--max-tokens", type=int, default=256, help="as the bot asks (serving.client default)")
     parser.add_argument("--models-dir", type=Path, default=MODELS)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the plain-greedy latency baseline")
     parser.add_argument("--verbose", "-v", action="store_true")
     asyncio.run(run(parser.parse_args()))
 

@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 # Turn ends of common chat templates: generation stops there even when the config's eos differs.
 TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
+# Greedy answers draft this many tokens from the prompt (transformers' prompt lookup decoding) and
+# check them in one forward pass: the same tokens as plain greedy decoding, far fewer passes when
+# the answer copies the retrieved approved answers in front of it, as grounded answers do. SmolLM2
+# on the 2-core CPU, a 40-token answer behind three retrieved pairs: 0.68 s vs 2.13 s (3.1x);
+# 5 tokens: 0.79 s (bench/serve_throughput.py measures it on served answers).
+PROMPT_LOOKUP_TOKENS = 10
 
 
 class ServingError(Exception):
@@ -92,7 +98,8 @@ class Engine:
     """A base causal LM with named LoRA adapters; `generate(model_name, messages, …)` picks one per call."""
 
     def __init__(self, model_dir: str | Path, *, served_name: str | None = None, max_lora_rank: int = 64,
-                 device: str | None = None, threads: int | None = None):
+                 device: str | None = None, threads: int | None = None,
+                 prompt_lookup_tokens: int = PROMPT_LOOKUP_TOKENS):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -104,6 +111,7 @@ class Engine:
             raise FileNotFoundError(f"{self.model_dir} is not a model directory (no config.json)")
         self.served_name = served_name or self.model_dir.resolve().name
         self.max_lora_rank = max_lora_rank
+        self.prompt_lookup_tokens = prompt_lookup_tokens  # 0: plain greedy decoding (the benchmark's baseline)
         self.device, self.dtype = choose_device(device)
         if self.device == "cpu":
             torch.set_num_threads(threads or physical_cores())
@@ -310,6 +318,8 @@ class Engine:
             config.temperature, config.top_p, config.top_k = temperature, top_p, None
             if seed is not None:
                 torch.manual_seed(seed)
+        elif self.prompt_lookup_tokens:
+            config.prompt_lookup_num_tokens = self.prompt_lookup_tokens
         input_ids = torch.tensor([ids], device=self.device)
         kwargs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "generation_config": config,
                   "stopping_criteria": StoppingCriteriaList([_Stop()])}

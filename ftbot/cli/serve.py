@@ -10,6 +10,7 @@ import typer
 
 from ftbot.cli import common
 from ftbot.cli.common import console, fail
+from serving.generation import PROMPT_LOOKUP_TOKENS  # a constant: torch is imported only when an Engine is built
 
 
 def serve(
@@ -26,6 +27,10 @@ def serve(
                                   help="Generations that may wait; one more gets 503 (embedded server)."),
     max_lora_rank: int = typer.Option(64, "--max-lora-rank",
                                       help="Largest adapter rank accepted: 1, 8, 16, 32, 64, 128, 256, 320 or 512."),
+    prompt_lookup: int = typer.Option(PROMPT_LOOKUP_TOKENS, "--prompt-lookup", min=0, max=64,
+                                      help="Greedy answers: tokens drafted from the prompt and checked in one pass "
+                                           "(same answer, faster when it copies retrieved answers); 0: off "
+                                           "(embedded server)."),
     vllm: bool = typer.Option(False, "--vllm", help="Run and supervise `vllm serve` (GPU host) instead."),
     max_loras: int = typer.Option(4, "--max-loras", min=1, help="vLLM: adapters in one batch (GPU slots)."),
     max_cpu_loras: Optional[int] = typer.Option(None, "--max-cpu-loras",
@@ -52,7 +57,8 @@ def serve(
 
     with console.status(f"loading {base} …"):
         try:
-            engine = Engine(base, served_name=served_model_name, max_lora_rank=max_lora_rank)
+            engine = Engine(base, served_name=served_model_name, max_lora_rank=max_lora_rank,
+                            prompt_lookup_tokens=prompt_lookup)
         except (OSError, ValueError) as exc:
             fail(f"cannot load the base model {base}: {str(exc).strip().splitlines()[0]}")
     server = ModelServer(engine, max_queue=max_queue)
