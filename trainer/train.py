@@ -38,7 +38,7 @@ class TrainResult:
     total_steps: int = 0
     epochs_done: float = 0.0
     train_loss: float | None = None  # last logged train loss (answer tokens)
-    eval_loss: float | None = None  # best validation loss
+    eval_loss: float | None = None  # validation loss of the adapter kept (the best epoch's with keep_best, else the last)
     tokens: int = 0  # tokens processed in this run (prompt + answer, no padding)
     tokens_per_s: float = 0.0
     wall_s: float = 0.0
@@ -198,6 +198,15 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
     )
 
 
+def kept_eval_loss(state: Any, keep_best: bool) -> float | None:
+    """The validation loss of the adapter train_adapter saves: Trainer loads the best checkpoint back
+    only with keep_best (load_best_model_at_end); otherwise the model is the last step's."""
+    if keep_best and state.best_metric is not None:
+        return state.best_metric
+    losses = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+    return losses[-1] if losses else None
+
+
 def last_checkpoint(checkpoints: Path) -> str | None:
     """The newest complete checkpoint: Trainer writes trainer_state.json last, so a job killed while saving
     leaves a checkpoint without it. Such a half-written one is removed and the one before it is used."""
@@ -314,7 +323,7 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
     result = TrainResult(
         adapter_dir=str(out_dir), stopped=progress.stopped, steps=state.global_step, total_steps=state.max_steps,
         epochs_done=round(state.epoch or 0.0, 3), train_loss=progress.loss,
-        eval_loss=state.best_metric if has_eval else None, tokens=progress.tokens,
+        eval_loss=kept_eval_loss(state, cfg.keep_best) if has_eval else None, tokens=progress.tokens,
         tokens_per_s=round(progress.tokens / wall, 1) if wall else 0.0, wall_s=round(wall, 1),
         resumed_from=Path(last).name if last else None, n_train=len(data.train), n_phrasing=data.n_phrasing,
         n_replay=data.n_replay, n_context=data.n_context, n_unknown=data.n_unknown, n_validation=len(data.validation),

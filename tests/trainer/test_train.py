@@ -101,3 +101,37 @@ def test_a_half_written_checkpoint_is_skipped(tmp_path):
     assert last_checkpoint(tmp_path) == str(good)
     assert not partial.exists()
     assert last_checkpoint(tmp_path / "none") is None
+
+
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_the_kept_adapter_is_the_best_epochs_or_the_last(tiny_cfg, tmp_path, keep_best):
+    from dataclasses import replace
+
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    seen = []  # (eval loss, LoRA weights) at each epoch's evaluation
+
+    class Snapshot(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):  # noqa: ANN001, ANN003
+            weights = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+            seen.append((metrics["eval_loss"], weights))
+
+    # Validation answers nothing like the training ones, at a rate that overfits: validation loss rises
+    # after the first epochs, so the best epoch is not the last.
+    cfg = replace(tiny_cfg, epochs=4, lr=3e-2, keep_best=keep_best)
+    val = rows([("Is there a mobile app?", "Not yet; the web app works on phones."),
+                ("Do you support SSO?", "Only on Enterprise, with SAML.")], prefix="v")
+    result = train_adapter(cfg, rows(), val, tmp_path / "out", callbacks=[Snapshot()])
+    losses = [loss for loss, _ in seen]
+    assert len(losses) == 4
+    best = losses.index(min(losses))
+    assert best != 3, f"validation loss should rise by the end: {losses}"  # otherwise this test shows nothing
+
+    kept = best if keep_best else 3
+    saved = load_file(tmp_path / "out" / "adapter_model.safetensors")
+    assert saved.keys() == seen[kept][1].keys()
+    assert all(torch.equal(saved[k], seen[kept][1][k]) for k in saved)
+    assert result.eval_loss == pytest.approx(losses[kept])
