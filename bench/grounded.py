@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serve_throughput import free_port, pct, wait_up  # noqa: E402
 from bench.train_quality import MODELS, RESULTS  # noqa: E402
+from trainer.config import TrainConfig  # noqa: E402
 
 OFF_STORE = [  # product questions nobody in the Quillmate export answered (and not in trainer/unknown.jsonl)
     "Do you have a kiosk mode for shared office tablets?",
@@ -56,7 +57,6 @@ async def run(args: argparse.Namespace) -> None:
     from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
     from storage.prompt import DONT_KNOW, prompt_messages
     from trainer.base_model import prepare_base_model
-    from trainer.config import TrainConfig
     from trainer.facts import carries_key_fact
 
     out = RESULTS / args.tag
@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         context = None
         if retrieval:
-            hits = await asyncio.to_thread(retriever.search, question)
+            hits = await asyncio.to_thread(retriever.search, question, args.k)
             context = [(h.question, h.answer) for h in hits]
         t1 = time.perf_counter()
         text = await client.chat(model, prompt_messages(system, question, context), max_tokens=args.max_tokens)
@@ -176,6 +176,8 @@ def main() -> None:
     parser.add_argument("--tag", default="rag-e3-lr2e-3")
     parser.add_argument("--max-tokens", type=int, default=256, help="as the bot asks (serving.client default)")
     parser.add_argument("--models-dir", type=Path, default=MODELS)
+    parser.add_argument("--k", type=int, default=TrainConfig().retrieval_k,
+                        help="pairs retrieved in front of a question (default: as trained and as the bot asks)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain-greedy latency baseline")
     parser.add_argument("--verbose", "-v", action="store_true")
     asyncio.run(run(parser.parse_args()))

@@ -13,7 +13,8 @@ bank link expired"); its wording matters little. So a reference answer's key fac
 does not already contain (a number the customer gave is context, not the fact); when there are
 none, the names the question does not contain. An answer *carries the key fact* when it contains
 at least half of those items (rounded up: 1 of 1, 1 of 2, 2 of 3, 2 of 4). Numbers compare as
-normalised numbers, codes and names case-insensitively as whole words. A reference with no key
+normalised numbers, codes and names case-insensitively as whole words (a name also in its plural
+or singular: "Tuesdays" states "Tuesday"). A reference with no key
 items has no key fact to check and is left out of the key-fact score.
 
 The same extraction groups training answers that state the same fact (see `trainer.data`).
@@ -119,9 +120,16 @@ def found_items(answer: str, items: set[str]) -> set[str]:
             hit.add(item)
         elif kind == "@" and re.search(r"(?<![\w-])" + re.escape(value) + r"(?![\w-])", answer, re.IGNORECASE):
             hit.add(item)
-        elif kind == "$" and re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", a_lower):
+        elif kind == "$" and re.search(r"(?<!\w)" + _name_forms(value) + r"(?!\w)", a_lower):
             hit.add(item)
     return hit
+
+
+def _name_forms(name: str) -> str:
+    """A name as a pattern matching its plural or singular too: "Tuesday" is stated by "on Tuesdays",
+    "CSV" by "CSVs", "Reports" by "Report"."""
+    stem = name[:-1] if name.endswith("s") and len(name) > 3 else name
+    return re.escape(stem) + "(?:s|es)?"
 
 
 def carries_key_fact(answer: str, reference: str, question: str = "") -> bool | None:

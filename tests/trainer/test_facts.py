@@ -23,6 +23,11 @@ def test_an_answer_carries_the_fact_with_half_its_items():
     assert carries_key_fact("The code qm-e63 means a bad delimiter.", "QM-E63: use semicolons.")
     assert not carries_key_fact("The trial lasts 14 days.", "The trial lasts 21 days.")
     assert carries_key_fact("anything", "Yes, it does.") is None  # nothing to check
+    # A name stated in its plural (or singular) states it; another word that merely starts alike does not.
+    payout = "Payouts run every Tuesday and Friday."
+    assert carries_key_fact("Payouts go out twice a week, on Tuesdays and Fridays.", payout, "paid on monday")
+    assert carries_key_fact("It runs on Tuesday.", "Exports run on Tuesdays and Fridays.")
+    assert not carries_key_fact("Payouts run on Tuesdayish days.", payout)
 
 
 def test_rouge_l():
