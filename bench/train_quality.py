@@ -126,6 +126,8 @@ def main() -> None:
                    help="also score key fact and probe after every epoch (one run shows the curve)")
     p.add_argument("--no-unknown-context", action="store_true",
                    help="teach \"I don't know\" with an empty context only, not with loosely related pairs")
+    p.add_argument("--without-fact", type=float, default=defaults.refuse_without_fact, metavar="SHARE",
+                   help="share of support questions also taught with their fact taken out, answered \"I don't know\"")
     p.add_argument("--tag", default="")
     p.add_argument("--fresh", action="store_true", help="train again even if the tag has a finished adapter")
     p.add_argument("--models-dir", type=Path, default=MODELS)
@@ -147,7 +149,8 @@ def main() -> None:
                       every_phrasing=not args.no_phrasing, replay=not args.no_replay, keep_best=args.keep_best,
                       replay_weight=args.replay_weight,
                       early_stopping_patience=args.patience, loss_on=args.loss_on,
-                      lr_scheduler=args.scheduler, unknown_with_context=not args.no_unknown_context)
+                      lr_scheduler=args.scheduler, unknown_with_context=not args.no_unknown_context,
+                      refuse_without_fact=args.without_fact)
     train_ctx = val_ctx = None
     if cfg.retrieval:
         train, val, train_ctx, val_ctx = quillmate_rows(out / "quillmate.db", cfg=cfg)

@@ -62,6 +62,9 @@ class TrainConfig:
     # Also teach "I don't know" behind loosely related pairs (trainer.data). On: off-store questions 3/6 honest, but
     # some answerable ones refused; off: 1/6 honest, key fact with retrieval 0.68 vs 0.60 (1-epoch runs).
     unknown_with_context: bool = True
+    # Share of support questions also taught with the pairs stating their fact taken out of the context,
+    # answered "I don't know" (trainer.data.without_fact): refusing by whether the fact is there, not the topic.
+    refuse_without_fact: float = 0.0
     # evaluation and stopping
     eval_each_epoch: bool = True  # validation loss after every epoch
     early_stopping_patience: int = 2  # epochs without a better eval loss before stopping; 0: never. (Eval loss
@@ -80,6 +83,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.rank not in LORA_RANKS:
             raise ValueError(f"rank={self.rank} is not one vLLM serves; choose one of {LORA_RANKS}")
+        if not 0.0 <= self.refuse_without_fact <= 1.0:
+            raise ValueError(f"refuse_without_fact={self.refuse_without_fact}: a share between 0 and 1")
         if self.loss_on not in ("answer", "all"):
             raise ValueError(f"loss_on={self.loss_on!r}: 'answer' or 'all'")
         if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:

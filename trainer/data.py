@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from storage.prompt import DONT_KNOW, prompt_messages  # the prompt as training shows it; serving asks alike
-from trainer.facts import content_words, fact_signature
+from trainer.facts import carries_key_fact, content_words, fact_signature
 
 log = logging.getLogger("ftbot.trainer")
 SAME_FACT_JACCARD = 0.5
@@ -176,18 +176,45 @@ def grounded_contexts(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple
     return out
 
 
+def without_fact(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple[str, str]] | None],
+                 groups: Sequence[Sequence[int]], share: float, seed: int = 0) -> list[Pair]:
+    """A seeded `share` of the support rows once more, with every retrieved pair stating the row's fact
+    taken out of its context, answered "I don't know". The same question with and without its fact in
+    front: what decides the answer is whether a pair states it, not how near the topic is. A pair
+    counts as stating the fact when it is the row's own, a same-fact sibling (fact_groups), or its
+    answer carries the row's key fact (trainer.facts); rows left with no pair are skipped."""
+    import random
+
+    rng = random.Random(seed + 1)
+    out = []
+    for i, row in enumerate(rows):
+        if rng.random() >= share:
+            continue
+        question, answer = str(field_of(row, "question")), str(field_of(row, "answer"))
+        stating = {(question, answer)} | {(str(field_of(rows[j], "question")), str(field_of(rows[j], "answer")))
+                                          for j in groups[i]}
+        rest = tuple(pair for pair in contexts.get(str(field_of(row, "source_key"))) or ()
+                     if pair not in stating and not carries_key_fact(pair[1], answer, question))
+        if rest:
+            out.append(Pair(question, DONT_KNOW, f"{field_of(row, 'source_key')}-fact", "unknown", context=rest))
+    return out
+
+
 def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: Any, *, system_prompt: str,
                max_length: int, every_phrasing: bool = True,
                replay: Sequence[tuple[str, str]] = (),
                contexts: Mapping[str, Sequence[tuple[str, str]] | None] | None = None,
-               context_k: int = 3, seed: int = 0, unknown_with_context: bool = True) -> BuiltData:
+               context_k: int = 3, seed: int = 0, unknown_with_context: bool = True,
+               refuse_without_fact: float = 0.0) -> BuiltData:
     """contexts (source key → retrieved pairs, trainer.context): given, every support pair (approved
     and every-phrasing) is taught in the retrieval shape with its fact in the context
     (grounded_contexts), and unknown questions are added with none (and, with unknown_with_context,
-    once more behind their lexical neighbours); replay pairs stay plain."""
+    once more behind their lexical neighbours), and a refuse_without_fact share of the support
+    questions once more with their fact taken out (without_fact); replay pairs stay plain."""
     train_rows, val_rows = list(train_rows), list(val_rows)
     keys = [str(field_of(r, "source_key")) for r in train_rows]
-    grounded = (grounded_contexts(train_rows, contexts, fact_groups(train_rows), context_k, seed)
+    groups = fact_groups(train_rows) if contexts is not None else []
+    grounded = (grounded_contexts(train_rows, contexts, groups, context_k, seed)
                 if contexts is not None else [None] * len(train_rows))
     by_key = dict(zip(keys, grounded))
     pairs = [Pair(str(field_of(r, "question")), str(field_of(r, "answer")), key, context=ctx)
@@ -208,6 +235,8 @@ def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: An
         near = lexical_neighbours(p.question, train_rows, context_k) if unknown_with_context else []
         if near:
             unknown.append(replace(p, source_key=f"{p.source_key}+context", context=tuple(near)))
+    if contexts is not None and refuse_without_fact > 0:
+        unknown += without_fact(train_rows, contexts, groups, refuse_without_fact, seed)
     pairs += unknown
     out = BuiltData(train=[], validation=[], n_approved=n_approved, n_phrasing=n_phrasing, n_replay=len(replay),
                     n_context=sum(bool(p.context) for p in pairs if p.origin in ("approved", "phrasing")),

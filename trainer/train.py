@@ -249,7 +249,7 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     data = build_data(train_rows, val_rows, tokenizer, system_prompt=cfg.system_prompt, max_length=cfg.max_length,
                       every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight),
                       contexts=contexts if cfg.retrieval else None, context_k=cfg.retrieval_k, seed=cfg.seed,
-                      unknown_with_context=cfg.unknown_with_context)
+                      unknown_with_context=cfg.unknown_with_context, refuse_without_fact=cfg.refuse_without_fact)
     if not data.train:
         raise ValueError("no training examples left (all too long, or none approved)")
     has_eval = bool(data.validation) and cfg.eval_each_epoch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlmodel import select
 
 from storage.embeddings import embedded_text, put, text_hash
@@ -91,3 +92,38 @@ def test_training_retrieves_with_the_bots_threshold():
     from trainer.config import TrainConfig
 
     assert TrainConfig().retrieval_min_score == THRESHOLD  # taught as it will be asked
+
+
+def test_refuse_without_fact_teaches_the_same_question_both_ways(tiny_base):
+    from transformers import AutoTokenizer
+
+    from tests.trainer.conftest import rows
+    from trainer.config import TrainConfig
+
+    plain = rows()
+    pair = [(r["question"], r["answer"]) for r in plain]
+    contexts = {"k0": [pair[1], pair[2], pair[3]],  # pair 1 states the trial's 21 days too
+                "k4": [pair[2]],
+                "k6": [pair[7], pair[5]],  # pair 7: QM-E42 again
+                "k7": [pair[6]]}  # only its fact: nothing is left to refuse behind
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    kw = dict(system_prompt="S", max_length=512, every_phrasing=False, contexts=contexts, unknown_with_context=False)
+    base = build_data(plain, [], tokenizer, **kw)
+    data = build_data(plain, [], tokenizer, refuse_without_fact=1.0, **kw)
+    added = data.train[len(base.train):]
+    taught = {(c["prompt"][-1]["content"].rsplit("Question: ", 1)[1], c["completion"][0]["content"]): c
+              for c in added}
+    assert set(taught) == {(plain[0]["question"], DONT_KNOW), (plain[4]["question"], DONT_KNOW),
+                           (plain[6]["question"], DONT_KNOW)}
+    assert data.n_unknown == base.n_unknown + 3
+    for (question, _), conv in taught.items():
+        user = conv["prompt"][-1]["content"]
+        n = [r["question"] for r in plain].index(question)
+        assert user.startswith(CONTEXT_HEADER) and f"A: {plain[n]['answer']}" not in user
+    assert "21-day" not in taught[(plain[0]["question"], DONT_KNOW)]["prompt"][-1]["content"]
+    assert f"A: {pair[5][1]}" in taught[(plain[6]["question"], DONT_KNOW)]["prompt"][-1]["content"]
+    assert "QM-E42" not in taught[(plain[6]["question"], DONT_KNOW)]["prompt"][-1]["content"].split("Question:")[0]
+    # The same questions are still taught with their fact in front, answered.
+    assert all(c in data.train for c in base.train)
+    with pytest.raises(ValueError, match="refuse_without_fact"):
+        TrainConfig(refuse_without_fact=1.5)
