@@ -65,6 +65,8 @@ class TrainConfig:
     unknown_with_context: bool = True
     # Share of support questions also taught with the pairs stating their fact taken out of the context,
     # answered "I don't know" (trainer.data.without_fact): refusing by whether the fact is there, not the topic.
+    # Measured at 0.3 instead of unknown_with_context (bench/grounded.py): key fact 16/25 vs 15/25, off-store
+    # honesty 2/6 as before, probe 0.83 vs 0.92: no honesty gained, so off.
     refuse_without_fact: float = 0.0
     # evaluation and stopping
     eval_each_epoch: bool = True  # validation loss after every epoch
