@@ -128,6 +128,7 @@ def main() -> None:
                    help="teach \"I don't know\" with an empty context only, not with loosely related pairs")
     p.add_argument("--without-fact", type=float, default=defaults.refuse_without_fact, metavar="SHARE",
                    help="share of support questions also taught with their fact taken out, answered \"I don't know\"")
+    p.add_argument("--k", type=int, default=defaults.retrieval_k, help="retrieved pairs in front of a question")
     p.add_argument("--tag", default="")
     p.add_argument("--fresh", action="store_true", help="train again even if the tag has a finished adapter")
     p.add_argument("--models-dir", type=Path, default=MODELS)
@@ -150,7 +151,7 @@ def main() -> None:
                       replay_weight=args.replay_weight,
                       early_stopping_patience=args.patience, loss_on=args.loss_on,
                       lr_scheduler=args.scheduler, unknown_with_context=not args.no_unknown_context,
-                      refuse_without_fact=args.without_fact)
+                      refuse_without_fact=args.without_fact, retrieval_k=args.k)
     train_ctx = val_ctx = None
     if cfg.retrieval:
         train, val, train_ctx, val_ctx = quillmate_rows(out / "quillmate.db", cfg=cfg)
