@@ -119,7 +119,8 @@ def main() -> None:
     p.add_argument("--no-replay", action="store_true", help="no replay of the base model's general answers")
     p.add_argument("--replay-weight", type=int, default=defaults.replay_weight)
     p.add_argument("--loss-on", default=defaults.loss_on, choices=["answer", "all"])
-    p.add_argument("--keep-best", action="store_true", help="the epoch with the lowest eval loss, not the last")
+    p.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=defaults.keep_best,
+                   help="the epoch with the lowest eval loss, not the last")
     p.add_argument("--scheduler", default=defaults.lr_scheduler)
     p.add_argument("--no-retrieval", action="store_true", help="train and evaluate without retrieved context")
     p.add_argument("--eval-epochs", action="store_true",
