@@ -47,6 +47,14 @@ OFF_STORE = [  # product questions nobody in the Quillmate export answered (and 
 
 
 async def run(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="ftgrounded-"))
+    try:
+        await measure(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def measure(args: argparse.Namespace, tmp: Path) -> None:
     from sqlmodel import select
 
     from serving.client import ModelClient
@@ -63,7 +71,6 @@ async def run(args: argparse.Namespace) -> None:
     adapter = out / "adapter"
     if not (adapter / "adapter_model.safetensors").is_file():
         raise SystemExit(f"no adapter in {adapter}: run bench/train_quality.py --tag {args.tag} first")
-    tmp = Path(tempfile.mkdtemp(prefix="ftgrounded-"))
     shutil.copy(out / "quillmate.db", tmp / "ftbot.db")
     store = open_store(f"sqlite:///{tmp / 'ftbot.db'}")
     with store.session() as s:
@@ -149,26 +156,24 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         await stop(client, proc)
 
-    if args.no_baseline:
-        store.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    # The baseline, same run: the same answers from a server decoding one token per pass (no prompt lookup).
-    client, _, proc = await serve("--prompt-lookup", "0")
-    try:
-        plain_times, same = [], 0
-        for question, text in given.items():
-            plain, seconds, _ = await answer(client, "quillmate-rag", question, True)
-            plain_times.append(seconds)
-            same += plain == text
-        print(f"  baseline, plain greedy decoding (ft serve --prompt-lookup 0): p50 {pct(plain_times, .5):.2f} s, "
-              f"p95 {pct(plain_times, .95):.2f} s; with prompt lookup {pct(plain_times, .5) / pct(times, .5):.2f}x "
-              f"faster at p50, {pct(plain_times, .95) / pct(times, .95):.2f}x at p95; identical answers "
-              f"{same}/{len(given)}")
-    finally:
-        await stop(client, proc)
-        store.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not args.no_baseline:
+        # The baseline, same run: the same answers from a server decoding one token per pass (no prompt lookup).
+        client, _, proc = await serve("--prompt-lookup", "0")
+        try:
+            plain_times, same = [], 0
+            for question, text in given.items():
+                plain, seconds, _ = await answer(client, "quillmate-rag", question, True)
+                plain_times.append(seconds)
+                same += plain == text
+            print(f"  baseline, plain greedy decoding (ft serve --prompt-lookup 0): "
+                  f"p50 {pct(plain_times, .5):.2f} s, "
+                  f"p95 {pct(plain_times, .95):.2f} s; with prompt lookup {pct(plain_times, .5) / pct(times, .5):.2f}x "
+                  f"faster at p50, {pct(plain_times, .95) / pct(times, .95):.2f}x at p95; identical answers "
+                  f"{same}/{len(given)}")
+        finally:
+            await stop(client, proc)
+
+    store.close()
 
 
 def main() -> None:
