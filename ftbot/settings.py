@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     answer_timeout_s: float = Field(30.0, gt=0)
     answer_max_tokens: int = Field(256, ge=1)  # the longest answer the bot asks the model for
     retrieval: bool = True  # the nearest approved pairs go in front of every question (serving.retrieval)
+    vllm_python: str = ""  # the Python of vLLM's own environment; empty: .venv-vllm (make vllm), /opt/vllm, PATH
 
     # Training.
     base_model: str = ""  # a local HF causal-LM directory; empty: SmolLM2-135M-Instruct, prepared in data_dir/models

@@ -62,11 +62,16 @@ class Generation:
 
 def physical_cores() -> int:
     """Physical cores this process may use (hyper-threads share a core's matrix units)."""
+    return len(physical_core_cpus())
+
+
+def physical_core_cpus() -> list[int]:
+    """One logical CPU id per physical core this process may use (what vLLM's CPU threads bind to)."""
     try:
         allowed = os.sched_getaffinity(0)
     except AttributeError:  # not Linux
         allowed = set(range(os.cpu_count() or 1))
-    cores: set[tuple[str, str]] = set()
+    cores: dict[tuple[str, str], int] = {}
     try:
         cpu = phys = core = None
         for line in Path("/proc/cpuinfo").read_text().splitlines() + [""]:
@@ -79,11 +84,11 @@ def physical_cores() -> int:
                 core = value
             elif not line.strip() and cpu is not None:
                 if cpu in allowed:
-                    cores.add((phys or "0", core if core is not None else str(cpu)))
+                    cores.setdefault((phys or "0", core if core is not None else str(cpu)), cpu)
                 cpu = phys = core = None
     except (OSError, ValueError):
         pass
-    return max(1, len(cores) or len(allowed))
+    return sorted(cores.values()) or sorted(allowed) or [0]
 
 
 def choose_device(device: str | None = None) -> tuple[str, Any]:

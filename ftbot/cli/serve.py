@@ -1,4 +1,4 @@
-"""`ft serve`: the embedded model server, or `--vllm` to run and supervise `vllm serve`."""
+"""`ft serve`: the embedded model server, or `--vllm` to run and supervise vLLM from its own environment."""
 
 from __future__ import annotations
 
@@ -25,16 +25,21 @@ def serve(
                                                          "directory's name)."),
     max_queue: int = typer.Option(16, "--max-queue", min=0,
                                   help="Generations that may wait; one more gets 503 (embedded server)."),
-    max_lora_rank: int = typer.Option(64, "--max-lora-rank",
-                                      help="Largest adapter rank accepted: 1, 8, 16, 32, 64, 128, 256, 320 or 512."),
+    max_lora_rank: Optional[int] = typer.Option(None, "--max-lora-rank",
+                                                help="Largest adapter rank accepted: 1, 8, 16, 32, 64, 128, 256, 320 "
+                                                     "or 512 (default: 64 embedded; vLLM: the stored adapters' "
+                                                     "largest, which keeps vLLM fast)."),
     prompt_lookup: int = typer.Option(PROMPT_LOOKUP_TOKENS, "--prompt-lookup", min=0, max=64,
                                       help="Greedy answers: tokens drafted from the prompt and checked in one pass "
                                            "(same answer, faster when it copies retrieved answers); 0: off "
                                            "(embedded server)."),
-    vllm: bool = typer.Option(False, "--vllm", help="Run and supervise `vllm serve` (GPU host) instead."),
+    vllm: bool = typer.Option(False, "--vllm", help="Run and supervise vLLM from its own environment instead "
+                                                    "(make vllm; FT_VLLM_PYTHON)."),
     max_loras: int = typer.Option(4, "--max-loras", min=1, help="vLLM: adapters in one batch (GPU slots)."),
     max_cpu_loras: Optional[int] = typer.Option(None, "--max-cpu-loras",
                                                 help="vLLM: adapters cached in CPU memory (default --max-loras)."),
+    kv_cache_gib: int = typer.Option(2, "--kv-cache-gib", min=1,
+                                     help="vLLM on CPU: GiB of memory for the KV cache."),
     vllm_arg: Optional[list[str]] = typer.Option(None, "--vllm-arg",
                                                  help="vLLM: one more argument for `vllm serve` (repeatable)."),
 ) -> None:
@@ -44,14 +49,16 @@ def serve(
 
     from serving.adapter_rules import LORA_RANKS
 
-    if max_lora_rank not in LORA_RANKS:
+    if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
     s = common.settings(ctx)
     logs.setup(s.log_level, s.log_json)
-    base = _base_model(ctx, model)
     if vllm:
-        _serve_vllm(ctx, base, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, vllm_arg or [])
+        _serve_vllm(ctx, model, host, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, kv_cache_gib,
+                    vllm_arg or [])
         return
+    max_lora_rank = max_lora_rank or 64
+    base = _base_model(ctx, model)
     from serving.generation import Engine
     from serving.model_server import ModelServer, serve_forever
 
@@ -78,18 +85,33 @@ def serve(
         pass
 
 
-def _serve_vllm(ctx: typer.Context, base: Path | str, port: int, served_name: Optional[str], max_loras: int,
-                max_lora_rank: int, max_cpu_loras: Optional[int], extra: list[str]) -> None:
+def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int, served_name: Optional[str], max_loras: int,
+                max_lora_rank: Optional[int], max_cpu_loras: Optional[int], kv_cache_gib: int,
+                extra: list[str]) -> None:
     import signal
 
-    from serving.vllm import SupervisorError, supervise, vllm_command
+    from serving.generation import physical_core_cpus
+    from serving.vllm import (SupervisorError, VllmNotFound, cpu_env, find_vllm, max_lora_rank_for, supervise,
+                              vllm_command)
 
     try:
-        argv, env = vllm_command(str(base), port=port, max_loras=max_loras, max_lora_rank=max_lora_rank,
-                                 max_cpu_loras=max_cpu_loras, served_name=served_name, extra=extra)
+        env_found = find_vllm(common.settings(ctx).vllm_python or None)
+    except VllmNotFound as exc:
+        fail(str(exc))
+    base = _base_model(ctx, model)
+    store = _store_or_none(ctx)
+    if max_lora_rank is None:
+        max_lora_rank = max_lora_rank_for(_stored_ranks(store), default=_default_rank())
+    try:
+        argv, env = vllm_command(str(base), python=str(env_found.python), host=host, port=port, max_loras=max_loras,
+                                 max_lora_rank=max_lora_rank, max_cpu_loras=max_cpu_loras, served_name=served_name,
+                                 extra=extra)
+        if env_found.cpu:
+            env.update(cpu_env(physical_core_cpus(), kv_cache_gib))
     except ValueError as exc:
         fail(str(exc))
-    store = _store_or_none(ctx)
+    console.print(f"vLLM {env_found.version}{' (CPU build)' if env_found.cpu else ''} from {env_found.python}, "
+                  f"--max-lora-rank {max_lora_rank}, on port {port}", highlight=False, soft_wrap=True)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -102,6 +124,24 @@ def _serve_vllm(ctx: typer.Context, base: Path | str, port: int, served_name: Op
         asyncio.run(run())
     except SupervisorError as exc:
         fail(str(exc))
+
+
+def _stored_ranks(store) -> list[int | None]:  # noqa: ANN001
+    """The ranks of the adapters this server may be asked to load."""
+    from serving.vllm import adapter_rank
+    from storage.versions import loadable
+
+    if store is None:
+        return []
+    with store.session() as session:
+        return [adapter_rank(v.adapter_path) for v in loadable(session)]
+
+
+def _default_rank() -> int:
+    """The rank a training job makes unless told otherwise, so the next version loads without a restart."""
+    from trainer.config import TrainConfig
+
+    return TrainConfig.__dataclass_fields__["rank"].default
 
 
 def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:
@@ -118,6 +158,9 @@ def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:
             return resolve_base_model(common.settings(ctx))
     except (BaseModelError, FileNotFoundError) as exc:
         fail(f"{exc} (or pass --model DIR)")
+    except ImportError:  # the vllm image has no torch: the workers prepare the base model on the shared store
+        fail("no base model here: set FT_BASE_MODEL to the workers' base model directory (`ft model prepare` "
+             "on a worker prints it), or pass --model DIR")
 
 
 def _store_or_none(ctx: typer.Context):  # noqa: ANN202

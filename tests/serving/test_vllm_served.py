@@ -1,0 +1,160 @@
+"""A real vLLM (the CPU build in .venv-vllm, installed by `make vllm`) behind `ft serve --vllm`.
+
+One vLLM is started for the module (about 25 s) and the tests run in order on it, as an operator would:
+deploy, ask, roll back and reject with `ft`; vLLM is killed and comes back with the deployed and previous
+adapters; the official openai client talks to it; an adapter is unloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from serving.client import ModelClient, ModelServerError
+from serving.vllm import ENTRY_MODULE, VllmNotFound, find_vllm
+from storage import Store, open_store
+from storage.models import ModelVersion
+from tests.serving.conftest import BASE
+from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json
+from tests.serving.test_vllm import FT, free_port
+
+pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed")]
+
+
+@dataclass
+class Served:
+    store: Store
+    url: str
+    port: int
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def loaded(url: str) -> set[str]:
+    with urllib.request.urlopen(url + "/v1/models", timeout=10) as resp:
+        return {m["id"] for m in json.load(resp)["data"]} - {BASE}
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def wait_for(check, served: Served, timeout_s: float = 240.0, what: str = "vLLM to serve"):  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert served.proc.poll() is None, f"ft serve --vllm exited while waiting for {what}:\n{served.output()[-4000:]}"
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{served.output()[-4000:]}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def vllm_served(tiny, tmp_path_factory):
+    try:
+        find_vllm()
+    except VllmNotFound as exc:
+        pytest.skip(f"{exc} (make test installs it)")
+    root = tmp_path_factory.mktemp("vllm")
+    db = f"sqlite:///{root / 'ftbot.db'}"
+    store = open_store(db)
+    with store.session() as s:
+        for name, adapter in (("support-v1", "a1"), ("support-v2", "a2"), ("support-v3", "corrupted")):
+            s.add(ModelVersion(name=name, adapter_path=str(tiny[adapter]), base_model=BASE))
+    port = free_port()
+    env = {**os.environ, "FT_DATA_DIR": str(root), "FT_DATABASE_URL": db,
+           "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}"}
+    log = root / "vllm.log"
+    with open(log, "w") as out:  # a file, not a pipe: vLLM logs a lot, and a full pipe would block it
+        proc = subprocess.Popen([str(FT), "serve", "--vllm", "--model", str(tiny["base"]), "--port", str(port),
+                                 "--kv-cache-gib", "1"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    served = Served(store, f"http://127.0.0.1:{port}", port, env, log, proc)
+    try:
+        wait_for(lambda: healthy(served.url), served)
+        yield served
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        store.close()
+
+
+@pytest.fixture
+def ft_on(vllm_served, monkeypatch):
+    for key in ("FT_DATA_DIR", "FT_DATABASE_URL", "FT_MODEL_SERVER_URL"):
+        monkeypatch.setenv(key, vllm_served.env[key])
+    return vllm_served
+
+
+def test_vllm_runs_with_cpu_settings_and_the_adapters_rank(ft_on):
+    log = ft_on.output()
+    assert "(CPU build)" in log and "--max-lora-rank 8" in log  # the stored adapters are rank 8
+    assert f"-m {ENTRY_MODULE} --model" in log
+
+
+def test_deploy_ask_rollback_reject_on_vllm(ft_on):
+    deploy_ask_rollback_reject(ft_on.store)
+
+
+def test_a_restarted_vllm_gets_the_deployed_and_previous_adapters_back(ft_on):
+    assert loaded(ft_on.url) == {"support-v1", "support-v2"}  # as the deploy loop left it
+    server = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _is_vllm(int(pid), ft_on.port)]
+    assert len(server) == 1, server
+    os.kill(server[0], signal.SIGKILL)  # a crash: the supervisor starts it again and re-registers
+    wait_for(lambda: not healthy(ft_on.url), ft_on, timeout_s=30, what="vLLM to go down")
+    wait_for(lambda: loaded(ft_on.url) == {"support-v1", "support-v2"}, ft_on, what="the adapters to come back")
+    assert ft_json("ask", "How long does the free trial last?")["model"] == "support-v1"
+    assert "re-registered adapters: support-v1 (loaded), support-v2 (loaded)" in ft_on.output()
+
+
+async def test_the_official_openai_client_talks_to_vllm(ft_on):
+    from tests.serving.contract import check_with_openai_client
+
+    await check_with_openai_client(ft_on.url, BASE, "support-v1")
+
+
+async def test_unload_takes_an_adapter_off_vllm(ft_on):
+    client = ModelClient(ft_on.url)
+    try:
+        await client.unload_adapter("support-v2")
+        assert loaded(ft_on.url) == {"support-v1"}
+        with pytest.raises(ModelServerError) as err:
+            await client.chat("support-v2", [{"role": "user", "content": "hi"}], max_tokens=4)
+        assert err.value.status == 404
+        with pytest.raises(ModelServerError) as err:
+            await client.unload_adapter("support-v2")
+        assert err.value.status == 404
+        assert await client.chat("support-v1", [{"role": "user", "content": "hi"}], max_tokens=4) is not None
+    finally:
+        await client.close()
+
+
+def _is_vllm(pid: int, port: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return ENTRY_MODULE.encode() in argv and str(port).encode() in argv
