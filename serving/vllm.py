@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,9 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
         log.info("starting: %s", " ".join(argv))
         started = time.monotonic()
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env})
+            # A process group of its own: vLLM runs its engine and workers as child processes, and a server
+            # that dies or is stopped mid-start leaves them holding memory unless the whole group goes.
+            proc = await asyncio.create_subprocess_exec(*argv, env={**os.environ, **env}, start_new_session=True)
         except FileNotFoundError as exc:
             raise SupervisorError(f"{argv[0]} not found: {INSTALL_HINT}") from exc
         ready_at: list[float] = []
@@ -216,7 +219,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
             if not await wait_healthy(url, proc, health_timeout_s):
                 if proc.returncode is None:
                     log.error("%s did not answer /health in %.0f s; restarting it", argv[0], health_timeout_s)
-                    proc.terminate()
+                    _signal_group(proc.pid, signal.SIGTERM)
                 return
             ready_at.append(time.monotonic())
             outcome: dict[str, str] = {}
@@ -243,6 +246,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
             await _terminate(proc)
             return
         stopped.cancel()
+        _signal_group(proc.pid, signal.SIGKILL)  # the dead server's engine and workers, if they outlived it
         if not ready.done():
             ready.cancel()
         elif not ready.cancelled() and ready.exception() is not None:
@@ -262,11 +266,19 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
 
 
 async def _terminate(proc: asyncio.subprocess.Process, grace_s: float = 30.0) -> None:
-    if proc.returncode is not None:
-        return
-    proc.terminate()
+    """Stop the server and every process it started (its process group): SIGTERM, then SIGKILL."""
+    if proc.returncode is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=grace_s)
+        except asyncio.TimeoutError:
+            pass
+    _signal_group(proc.pid, signal.SIGKILL)  # what is left of the group: an engine or a worker process
+    await proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
     try:
-        await asyncio.wait_for(proc.wait(), timeout=grace_s)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

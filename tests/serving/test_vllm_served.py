@@ -93,6 +93,7 @@ def vllm_served(tiny, tmp_path_factory):
         wait_for(lambda: healthy(served.url), served)
         yield served
     finally:
+        servers = [pid for pid in _alive() if _is_vllm(pid, port)]
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)
@@ -100,6 +101,8 @@ def vllm_served(tiny, tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         store.close()
+    left = [pid for server in servers for pid in _group(server)]
+    assert not left, f"ft serve --vllm stopped but left vLLM processes running: {left}"
 
 
 @pytest.fixture
@@ -123,9 +126,12 @@ def test_a_restarted_vllm_gets_the_deployed_and_previous_adapters_back(ft_on):
     assert loaded(ft_on.url) == {"support-v1", "support-v2"}  # as the deploy loop left it
     server = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _is_vllm(int(pid), ft_on.port)]
     assert len(server) == 1, server
+    crashed = _group(server[0])
+    assert len(crashed) >= 2  # the API server and its engine (and worker) processes
     os.kill(server[0], signal.SIGKILL)  # a crash: the supervisor starts it again and re-registers
     wait_for(lambda: not healthy(ft_on.url), ft_on, timeout_s=30, what="vLLM to go down")
     wait_for(lambda: loaded(ft_on.url) == {"support-v1", "support-v2"}, ft_on, what="the adapters to come back")
+    assert not _group(server[0]), "the crashed server's engine processes were left running"
     assert ft_json("ask", "How long does the free trial last?")["model"] == "support-v1"
     assert "re-registered adapters: support-v1 (loaded), support-v2 (loaded)" in ft_on.output()
 
@@ -150,6 +156,29 @@ async def test_unload_takes_an_adapter_off_vllm(ft_on):
         assert await client.chat("support-v1", [{"role": "user", "content": "hi"}], max_tokens=4) is not None
     finally:
         await client.close()
+
+
+def _group(pgid: int) -> set[int]:
+    """Live processes in a process group (the supervisor starts each vLLM as a group of its own)."""
+    found = set()
+    for pid in _alive():
+        try:
+            if os.getpgid(pid) == pgid:
+                found.add(pid)
+        except ProcessLookupError:
+            pass
+    return found
+
+
+def _alive() -> set[int]:
+    alive = set()
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":  # not a zombie
+                alive.add(pid)
+        except (OSError, IndexError):
+            pass
+    return alive
 
 
 def _is_vllm(pid: int, port: int) -> bool:
