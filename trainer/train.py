@@ -148,11 +148,20 @@ def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
     if setup.qlora:
         from transformers import BitsAndBytesConfig
 
+        # bitsandbytes quantises the weights as they load onto the device: NF4 on CUDA and on CPU alike.
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+            bnb_4bit_compute_dtype=getattr(torch, setup.compute_dtype))
+        kwargs["device_map"] = {"": torch.cuda.current_device() if setup.device == "cuda" else "cpu"}
     model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
+    if setup.qlora:
+        # bitsandbytes (0.50) repacks a 4-bit layer for its CPU inference kernel the first time it runs in eval mode
+        # without gradients (replay answers, evaluation), on CPUs with AVX512-BF16, and the repacked layer then
+        # multiplies outside autograd in training too: gradients would stop at every base layer. Keep the training
+        # layout (the flag is only read on CPU).
+        for module in model.modules():
+            if hasattr(module, "support_avx512bf16_for_cpu"):
+                module.support_avx512bf16_for_cpu = False
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # never add a token: a resized embedding is not a LoRA adapter
     return model, tokenizer
@@ -266,6 +275,15 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
+    if setup.qlora:
+        # TRL casts a 4-bit model's LoRA weights to bf16; they train in the compute dtype instead: bf16 on CUDA and on
+        # CPUs with bf16 units, fp32 on CPUs without (bf16 there is >10x slower). Without autocast (CPU) the LoRA
+        # activations take this dtype too: bf16 vs fp32 LoRA weights, SmolLM2 8x400 tokens, peak RSS 9.5 vs 13.1 GB.
+        # (A resumed run goes on in fp32: peft upcasts the checkpoint's adapter as it loads it.)
+        compute = getattr(torch, setup.compute_dtype)
+        for param in trainer.model.parameters():
+            if param.requires_grad:
+                param.data = param.data.to(compute)
     return trainer, data, setup
 
 
@@ -333,6 +351,11 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
         return result
 
     # 5. The artifact: adapter (best eval loss), its settings, the loss curve.
+    if setup.qlora:  # saved in fp32 like a plain LoRA adapter: bf16 is exact in it, and the best epoch's adapter,
+        # reloaded through peft by Trainer, is fp32 already
+        for name, param in trainer.model.named_parameters():
+            if "lora_" in name:
+                param.data = param.data.float()
     trainer.model.save_pretrained(str(out_dir))
     check_adapter(out_dir)
     cfg.save(out_dir / CONFIG_FILE, setup)

@@ -66,7 +66,7 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training data (1–50)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
     rank: Optional[int] = typer.Option(None, "--rank", help="LoRA rank: 8, 16, 32, 64, 128 or 256."),
-    qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (CUDA with bitsandbytes)."),
+    qlora: bool = typer.Option(False, "--qlora", help="4-bit NF4 QLoRA with bitsandbytes (CPU or CUDA)."),
     inline: bool = typer.Option(False, "--inline", help="Run the job here, with a progress bar."),
 ) -> None:
     """Queue a training job (a worker picks it up), or run it here with --inline."""

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from trainer.config import LORA_RANKS, TrainConfig, device_setup, physical_cores
+from trainer.config import LORA_RANKS, TrainConfig, cpu_has_bf16, device_setup, physical_cores
 
 
 def test_import_stays_light():
@@ -27,23 +27,36 @@ def test_ranks_are_the_ones_vllm_serves():
 
 
 def test_cpu_setup_is_fp32_without_checkpointing_on_physical_cores():
-    setup = device_setup(TrainConfig(qlora=True), cuda=False)
-    assert (setup.device, setup.dtype, setup.bf16, setup.gradient_checkpointing, setup.qlora) == \
-        ("cpu", "float32", False, False, False)
+    setup = device_setup(TrainConfig(), cuda=False)
+    assert (setup.device, setup.dtype, setup.bf16, setup.gradient_checkpointing, setup.qlora, setup.compute_dtype) == \
+        ("cpu", "float32", False, False, False, "float32")
     assert setup.threads == physical_cores() >= 1 and setup.group_by_length
+
+
+@pytest.mark.parametrize("bf16_units", [True, False])
+def test_cpu_runs_qlora_when_asked_in_bf16_only_on_a_cpu_with_bf16_units(bf16_units):
+    setup = device_setup(TrainConfig(qlora=True), cuda=False, cpu_bf16=bf16_units)
+    assert (setup.device, setup.dtype, setup.bf16, setup.gradient_checkpointing, setup.qlora) == \
+        ("cpu", "float32", False, False, True)  # the same CPU setup, with a 4-bit base
+    assert setup.compute_dtype == ("bfloat16" if bf16_units else "float32")
+    assert device_setup(TrainConfig(qlora=True), cuda=False).compute_dtype == \
+        ("bfloat16" if cpu_has_bf16() else "float32")  # this machine's own flags
 
 
 def test_cuda_setup_is_bf16_and_picks_qlora_when_the_model_does_not_fit(tiny_base):
     cfg = TrainConfig(base_model=str(tiny_base))
     roomy = device_setup(cfg, cuda=True, gpu_free_bytes=80 * 2**30)
     assert (roomy.dtype, roomy.bf16, roomy.gradient_checkpointing, roomy.qlora) == ("bfloat16", True, True, False)
+    assert roomy.compute_dtype == "bfloat16"
     assert device_setup(cfg, cuda=True, gpu_free_bytes=1000).qlora  # tiny model, tinier GPU
-    assert device_setup(TrainConfig(qlora=True), cuda=True, gpu_free_bytes=80 * 2**30).qlora
+    asked = device_setup(TrainConfig(qlora=True), cuda=True, gpu_free_bytes=80 * 2**30)
+    assert asked.qlora and asked.compute_dtype == "bfloat16"
 
 
 def test_saved_next_to_the_adapter_and_read_back(tmp_path):
-    cfg = TrainConfig(rank=32, epochs=2)
-    path = cfg.save(tmp_path / "train_config.json", device_setup(cfg, cuda=False))
+    cfg = TrainConfig(rank=32, epochs=2, qlora=True)
+    path = cfg.save(tmp_path / "train_config.json", device_setup(cfg, cuda=False, cpu_bf16=True))
     data = json.loads(path.read_text())
     assert data["train"]["rank"] == 32 and data["device"]["dtype"] == "float32"
+    assert data["train"]["qlora"] and data["device"]["qlora"] and data["device"]["compute_dtype"] == "bfloat16"
     assert TrainConfig.load(path) == cfg
