@@ -28,6 +28,7 @@ from trainer.data import field_of
 from trainer.facts import carries_key_fact
 
 PROBE_FILE = Path(__file__).with_name("probe.jsonl")
+SAMPLES = 5  # validation answers recorded with a version: the deployment smoke test asks them (serving.smoke)
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -197,7 +198,7 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
             rag = score(answers[name][n + n_probe:], questions, references, [], [])
             metrics[name]["with_retrieval"] = {k: rag[k] for k in ("key_fact", "key_fact_hits", "rougeL")}
     samples = []
-    for i in range(min(3, n)):
+    for i in range(min(SAMPLES, n)):
         sample = {"question": questions[i], "reference": references[i], "base": answers["base"][i],
                   "deployed": answers["deployed"][i] if "deployed" in answers else None, "new": answers["new"][i]}
         if contexts is not None:  # what the bot would answer: the deployment smoke test asks this way

@@ -162,7 +162,8 @@ def decision_line(action: str, user: str, when: datetime, result: "DeployResult"
     stamp = when.strftime("%Y-%m-%d %H:%M UTC")
     if action == APPROVE:
         if result.ok:
-            smoke = (f" Smoke test: {result.smoke.checked} answer(s) from the server matched the evaluation's "
+            smoke = (f" Smoke test: {result.smoke.matched} of {result.smoke.checked} answers from the server matched "
+                     "the evaluation's "
                      f"(load {result.load_s:.1f} s, smoke test {result.smoke.seconds:.1f} s)."
                      if result.smoke is not None and result.smoke.checked else "")
             return f":rocket: Approved by <@{user}> on {stamp}: {escape(result.message)}{smoke}"

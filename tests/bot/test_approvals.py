@@ -184,7 +184,7 @@ async def test_progress_approval_deploy_answer_and_rollback(loop):
     done = await loop.slack.wait_for(lambda: "Approved by" in _text(loop.job_message(job1)), timeout=30)
     assert done
     final = _text(loop.job_message(job1))
-    assert "answer(s) from the server matched the evaluation's" in final
+    assert "answers from the server matched the evaluation's" in final
     assert f"<@{ADMIN}>" in final and "UTC" in final and not any(
         b["type"] == "actions" for b in loop.job_message(job1)["blocks"])
     assert loop.deployed() == first and loop.models() == {first}

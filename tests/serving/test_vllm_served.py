@@ -158,6 +158,34 @@ async def test_unload_takes_an_adapter_off_vllm(ft_on):
         await client.close()
 
 
+def test_a_qlora_version_deploys_on_the_bf16_base_and_passes_its_smoke_test(ft_on, tiny, tmp_path):
+    """Trained on the 4-bit base (bitsandbytes), evaluated by the trainer on the fp32 base, served by vLLM on
+    its bf16 base: the smoke test compares vLLM's answers with the evaluation's (train/serve parity)."""
+    pytest.importorskip("bitsandbytes", reason="the qlora extra is not installed")
+    from dataclasses import asdict
+
+    from tests.trainer.conftest import rows
+    from trainer.config import TrainConfig
+    from trainer.evaluate import evaluate
+    from trainer.train import train_adapter
+
+    cfg = TrainConfig(base_model=str(tiny["base"]), rank=8, alpha=16, dropout=0.0, epochs=6, lr=1e-2, batch_size=2,
+                      max_length=256, early_stopping_patience=0, max_new_tokens=16, warmup_ratio=0.0, replay=False,
+                      retrieval=False, threads=1, qlora=True)
+    adapter = tmp_path / "ft-7-v1"
+    train_adapter(cfg, rows(), [], adapter)
+    assert json.loads((adapter / "train_config.json").read_text())["device"]["qlora"] is True
+    evaluation = evaluate(str(tiny["base"]), rows()[:3], adapter, system_prompt=cfg.system_prompt,
+                          max_new_tokens=cfg.max_new_tokens, probe=[], threads=1)
+    with ft_on.store.session() as s:
+        s.add(ModelVersion(name="support-q1", adapter_path=str(adapter), base_model=BASE,
+                           metrics={"samples": evaluation.samples, "config": asdict(cfg)}))
+    result = ft_json("deploy", "support-q1")
+    assert result["ok"] and result["deployed"] == "support-q1", result["message"]
+    assert len(result["smoke"]) == 3 and all(a["expected"] for a in result["smoke"])
+    assert ft_json("ask", "How long does the free trial last?")["model"] == "support-q1"
+
+
 def _group(pgid: int) -> set[int]:
     """Live processes in a process group (the supervisor starts each vLLM as a group of its own)."""
     found = set()

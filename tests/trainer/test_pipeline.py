@@ -44,7 +44,7 @@ def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_
     assert m["eval"]["deployed"] is None and m["eval"]["n_probe"] == 12
     assert m["key_fact"] == m["eval"]["new"]["key_fact"] and m["rougeL"] == m["eval"]["new"]["rougeL"]
     assert Path(m["loss_plot"]).is_file() and m["tokens_per_s"] > 0 and m["train"]["steps"] > 0
-    assert 1 <= len(m["samples"]) <= 3 and set(m["samples"][0]) == {
+    assert 1 <= len(m["samples"]) <= 5 and set(m["samples"][0]) == {
         "question", "reference", "base", "deployed", "new", "context", "new_with_retrieval", "base_with_retrieval"}
     assert m["eval"]["new"]["with_retrieval"]["key_fact"] is not None or m["eval"]["n_key_fact"] == 0
     # Reported, not cut (pairs that hold it in their retrieved context may be too long as well).
