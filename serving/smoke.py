@@ -1,20 +1,23 @@
 """The deployment smoke test: ask the served adapter a few validation questions and compare its answers
 with what the trainer's evaluation produced for the same questions (train/serve parity).
 
-Greedy decoding makes both deterministic, so a wrong adapter, base model, chat template or system
-prompt shows from the first words. When the evaluation also answered with retrieved pairs in front (as the bot asks), those answers
-and pairs are what is compared. An answer agrees when it equals the evaluation's, or when both agree on
-their first PARITY_WORDS words (all of the shorter one's words, if it has fewer): the evaluation generates
-padded batches, the server one request at a time, so float rounding may flip a near-tie late in an answer.
+Greedy decoding makes both deterministic, so a wrong adapter, base model, chat template or system prompt
+shows from the first words. When the evaluation also answered with retrieved pairs in front (as the bot
+asks), those answers and pairs are what is compared.
 
-Across engines the rounding is coarser: vLLM serves in bf16 (on CPU too), the evaluation runs in fp32 on
-CPU. Measured (bench/vllm_serving.py, Quillmate, 25 validation questions with their retrieved pairs, a
-QLoRA version): vLLM's answers equal the evaluation's for 23 of 25, and 2 differ from their 2nd and 7th
-word (a near-tie flipped; one of them then says something else); the embedded server's equal all 25. The
-base model served in place of the adapter agrees with none of the adapter's 25 (they differ from the first
-word). So parity is held per version, not per answer: the version passes when a majority of the asked
-answers agree (a version trained without validation questions must at least answer). A right version on bf16 fails that about 0.4 % of the time with 5
-questions (8 % of answers flipped); a wrong model, which agreed on 0 of 25, does not pass it.
+What parity allows is what rounding does. The evaluation generates padded fp32 batches; the embedded server
+answers one request at a time in fp32 and gave the same words for 25 of 25 Quillmate validation questions.
+vLLM computes in bf16 (on CPU too): a near-tie then flips a word, and greedy decoding goes on from there.
+Measured with a QLoRA version (bench/vllm_serving.py, 25 questions with their retrieved pairs): 23 of 25 of
+vLLM's answers equal the evaluation's; the two others differ from their 2nd and 7th word; deploying the same
+version, 2 of its 3 recorded answers came back reworded ("we'll" / "we will", "covers up to" / "is capped
+at"). The base model served in the adapter's place agreed with none of the adapter's 25 answers (it differs
+from the first word, word overlap 0.00-0.69). So:
+- an answer agrees when it has the evaluation's words, or the same first PARITY_WORDS words, or is a
+  rewording: word overlap (ROUGE-L F1) of at least PARITY_ROUGE, with the same numbers;
+- the version passes when most of the asked answers agree (one rewording that changed the meaning does
+  not block it; a wrong model agrees with none). A version trained without validation questions must at
+  least answer.
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from storage.overlap import numbers, rouge_l_f1
 from storage.prompt import prompt_messages
 
 PARITY_WORDS = 12
+# An answer reworded by another engine's rounding still agrees at this word overlap with the same numbers.
+# Measured (bench/vllm_serving.py): vLLM bf16 against the fp32 evaluation, the reworded answers of the right
+# adapter at ROUGE-L 0.88 and 0.95 ("covers up to" / "is capped at", "we'll" / "we will"); the base model's
+# answers against the adapter's evaluation 0.00-0.69 (25 questions).
+PARITY_ROUGE = 0.8
 QUESTIONS = 5  # the evaluation records as many samples (trainer.evaluate.SAMPLES)
 
 
@@ -41,11 +50,15 @@ class SmokeResult:
 
 
 def agrees(served: str, expected: str, words: int = PARITY_WORDS) -> bool:
+    """Equal words; or the same first `words` words (all of the shorter one's); or a rewording: word
+    overlap (ROUGE-L F1) of at least PARITY_ROUGE, stating the same numbers."""
     a, b = served.split(), expected.split()
     if a == b:
         return True
     n = min(words, len(a), len(b))
-    return n > 0 and a[:n] == b[:n]
+    if n > 0 and a[:n] == b[:n]:
+        return True
+    return rouge_l_f1(served, expected) >= PARITY_ROUGE and numbers(served) == numbers(expected)
 
 
 async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str, Any]], *, system_prompt: str,

@@ -25,35 +25,11 @@ from typing import Any, Sequence
 
 from storage.prompt import prompt_messages
 from trainer.data import field_of
+from storage.overlap import rouge_l_f1
 from trainer.facts import carries_key_fact
 
 PROBE_FILE = Path(__file__).with_name("probe.jsonl")
 SAMPLES = 5  # validation answers recorded with a version: the deployment smoke test asks them (serving.smoke)
-TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    """Length of the longest common subsequence (two-row dynamic programme)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, 1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1]
-
-
-def rouge_l_f1(candidate: str, reference: str) -> float:
-    cand, ref = TOKEN.findall(candidate.lower()), TOKEN.findall(reference.lower())
-    if not cand or not ref:
-        return 0.0
-    lcs = lcs_length(cand, ref)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(cand), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def probe_hit(answer: str, keys: Sequence[str]) -> bool:

@@ -16,8 +16,18 @@ def test_an_answer_agrees_when_equal_or_the_same_first_words():
     first = "one two three four five six seven eight nine ten eleven twelve"
     assert agrees(first + " thirteen", first + " fourteen")  # a late near-tie flip
     assert agrees("Yes, open Billing.", "Yes, open Billing.") and agrees("Yes, open", "Yes, open Billing.")
-    assert not agrees("Solo is capped at 25 clients", "Solo covers up to 25 clients")
     assert not agrees("", "Yes")
+
+
+def test_a_reworded_answer_agrees_when_it_keeps_the_words_and_the_numbers():
+    # Both seen from vLLM (bf16) against the fp32 evaluation of the same version.
+    served = "Solo is capped at 25 active clients, so you'd need to archive an inactive client first or move to Studio"
+    expected = "Solo covers up to 25 active clients, so you'd need to archive an inactive client first or move to Studio"
+    assert agrees(served, expected)
+    assert not agrees(served.replace("25", "50"), expected)  # another number is another answer
+    assert not agrees("Quillmate is getting more expensive next month, so you should keep your subscription paid "
+                      "for a year.", "Quillmate is getting more expensive next month. I've kept your question so "
+                      "the support team can follow up.")
 
 
 async def test_a_version_passes_when_most_answers_match_its_evaluation(server, tiny):

@@ -2,7 +2,8 @@
 
 from tests.trainer.conftest import rows
 from trainer.data import fact_groups, phrasing_pairs
-from trainer.evaluate import lcs_length, probe_hit, rouge_l_f1
+from storage.overlap import lcs_length, rouge_l_f1
+from trainer.evaluate import probe_hit
 from trainer.facts import carries_key_fact, key_items
 
 
