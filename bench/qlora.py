@@ -98,7 +98,8 @@ def run_variant(variant: str, base: str, work: Path, steps: int) -> dict:
     return {"variant": variant, "tokens_per_s": round(tokens_per_s, 1), "timed_steps": points - 1,
             "timed_s": round(span, 1), "train_s": round(time.monotonic() - t0, 1),
             "first_loss": losses.losses[0], "last_loss": losses.losses[-1],
-            "rss_after_load_mb": round(resident), "anon_after_load_mb": round(anonymous), "rss_loaded_mb": round(loaded), "rss_peak_mb": round(rss_mb()),
+            "rss_after_load_mb": round(resident), "anon_after_load_mb": round(anonymous),
+            "rss_loaded_mb": round(loaded), "rss_peak_mb": round(rss_mb()),
             "four_bit_weights": four_bit, "dtype": setup.dtype, "compute_dtype": setup.compute_dtype,
             "threads": setup.threads, "batch_size": cfg.batch_size, "n_train": len(data.train),
             "torch_threads": torch.get_num_threads()}

@@ -102,7 +102,8 @@ def evaluation_answers(base: str, adapter: str, prompts: list, max_tokens: int) 
     return generate(merged, tokenizer, prompts, max_new_tokens=max_tokens), base_answers
 
 
-async def measure_server(name: str, argv: list[str], env: dict, prompts: list, adapter: str, args) -> dict:  # noqa: ANN001
+async def measure_server(name: str, argv: list[str], env: dict, prompts: list, adapter: str,
+                         args: argparse.Namespace) -> dict:
     from serving.client import ModelClient
 
     port = free_port()
@@ -153,7 +154,8 @@ def parity(served: list[str], expected: list[str], questions: list[str], referen
     diffs = [first_difference(s, e) for s, e in zip(served, expected)]
     facts_served = sum(bool(carries_key_fact(a, r, q)) for a, r, q in zip(served, references, questions))
     facts_expected = sum(bool(carries_key_fact(a, r, q)) for a, r, q in zip(expected, references, questions))
-    return {"identical": sum(d is None for d in diffs), "smoke_accepts": sum(agrees(s, e) for s, e in zip(served, expected)),
+    return {"identical": sum(d is None for d in diffs),
+            "smoke_accepts": sum(agrees(s, e) for s, e in zip(served, expected)),
             "first_difference_words": sorted(d for d in diffs if d is not None),
             "key_fact_served": facts_served, "key_fact_evaluation": facts_expected, "n": len(served)}
 
@@ -188,11 +190,13 @@ async def run(args: argparse.Namespace) -> None:
         print("\n| | embedded | vLLM (CPU) | vLLM / embedded |\n| --- | --- | --- | --- |")
         for key in ("start_s", "load_adapter_s", "base_one_p50_s", "base_one_p95_s", "adapter_one_p50_s",
                     "adapter_one_p95_s", "base_tokens_per_s", "adapter_tokens_per_s"):
-            print(f"| {key} | {e[key]} | {v[key]} | {v[key] / e[key]:.2f}x |" if e[key] else f"| {key} | {e[key]} | {v[key]} | |")
+            ratio = f"{v[key] / e[key]:.2f}x" if e[key] else ""
+            print(f"| {key} | {e[key]} | {v[key]} | {ratio} |")
         for engine in ("embedded", "vllm"):
             for what in ("parity_adapter", "parity_base", "control_base_vs_adapter_evaluation"):
                 p = report[engine][what]
-                print(f"{engine} {what}: identical {p['identical']}/{p['n']}, smoke accepts {p['smoke_accepts']}/{p['n']}, "
+                print(f"{engine} {what}: identical {p['identical']}/{p['n']}, "
+                      f"smoke accepts {p['smoke_accepts']}/{p['n']}, "
                       f"first difference at words {p['first_difference_words']}, key fact {p['key_fact_served']} "
                       f"(evaluation {p['key_fact_evaluation']})")
         if args.save:

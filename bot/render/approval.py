@@ -163,8 +163,7 @@ def decision_line(action: str, user: str, when: datetime, result: "DeployResult"
     if action == APPROVE:
         if result.ok:
             smoke = (f" Smoke test: {result.smoke.matched} of {result.smoke.checked} answers from the server matched "
-                     "the evaluation's "
-                     f"(load {result.load_s:.1f} s, smoke test {result.smoke.seconds:.1f} s)."
+                     f"the evaluation's (load {result.load_s:.1f} s, smoke test {result.smoke.seconds:.1f} s)."
                      if result.smoke is not None and result.smoke.checked else "")
             return f":rocket: Approved by <@{user}> on {stamp}: {escape(result.message)}{smoke}"
         return f":warning: <@{user}> approved on {stamp}, but the deploy failed: {escape(result.message)}"

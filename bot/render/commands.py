@@ -112,8 +112,7 @@ def deploy_result(result: "DeployResult") -> str:
     text = f"{icon} {escape(result.message)}"
     if result.ok and result.smoke is not None and result.smoke.checked:
         text += (f"\nSmoke test: {result.smoke.matched} of {result.smoke.checked} answers from the served adapter "
-                 "matched the evaluation's "
-                 f"({result.smoke.seconds:.1f} s).")
+                 f"matched the evaluation's ({result.smoke.seconds:.1f} s).")
     if result.unloaded:
         text += f"\nUnloaded older versions from the model server: {escape(', '.join(result.unloaded))}."
     return text

@@ -50,8 +50,8 @@ def _report(result, as_json: bool) -> None:  # noqa: ANN001  (serving.deploy.Dep
     if not as_json:
         console.print(result.message, highlight=False, soft_wrap=True)
         if result.smoke is not None and result.smoke.checked:
-            console.print(f"smoke test: {result.smoke.matched} of {result.smoke.checked} answers matched the evaluation "
-                          f"({result.smoke.seconds:.1f} s)")
+            console.print(f"smoke test: {result.smoke.matched} of {result.smoke.checked} answers matched the "
+                          f"evaluation ({result.smoke.seconds:.1f} s)")
         if result.unloaded:
             console.print(f"unloaded from the model server: {', '.join(result.unloaded)}")
 

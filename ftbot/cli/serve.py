@@ -85,8 +85,8 @@ def serve(
         pass
 
 
-def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int, served_name: Optional[str], max_loras: int,
-                max_lora_rank: Optional[int], max_cpu_loras: Optional[int], kv_cache_gib: int,
+def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int, served_name: Optional[str],
+                max_loras: int, max_lora_rank: Optional[int], max_cpu_loras: Optional[int], kv_cache_gib: int,
                 extra: list[str]) -> None:
     import signal
 
