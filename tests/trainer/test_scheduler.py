@@ -46,3 +46,33 @@ async def test_cron_trigger_fires_in_the_loop(store):
             assert [j.requested_by for j in s.exec(select(TrainingJob))] == ["scheduler"]
     finally:
         sched.shutdown(wait=False)
+
+
+async def test_seen_slack_events_stay_bounded_to_a_week(store):
+    from datetime import timedelta
+
+    from storage.events import first_delivery
+    from storage.models import SeenEvent, utcnow
+
+    with store.session() as s:  # a bot that ran for 30 days, 20 events a day
+        for day in range(30):
+            for n in range(20):
+                s.add(SeenEvent(event_id=f"Ev{day}-{n}", received_at=utcnow() - timedelta(days=day, minutes=n)))
+        assert first_delivery(s, "Ev-now")
+    sched = scheduler.start(store, "0 2 * * *", min_new=1)
+    try:
+        job = sched.get_job("ftbot-forget-events")
+        job.modify(next_run_time=job.next_run_time.__class__.now(job.next_run_time.tzinfo))
+        for _ in range(100):
+            with store.session() as s:
+                if len(s.exec(select(SeenEvent)).all()) < 601:
+                    break
+            await asyncio.sleep(0.05)
+        with store.session() as s:
+            kept = s.exec(select(SeenEvent)).all()
+            assert len(kept) == 7 * 20 + 1  # the last 7 days and the new one
+            assert all(e.received_at.replace(tzinfo=None) > (utcnow() - timedelta(days=7)).replace(tzinfo=None)
+                       for e in kept)
+            assert not first_delivery(s, "Ev0-3")  # a retry within the week is still recognised
+    finally:
+        sched.shutdown(wait=False)
