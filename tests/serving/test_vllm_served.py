@@ -2,7 +2,8 @@
 
 One vLLM is started for the module (about 25 s) and the tests run in order on it, as an operator would:
 deploy, ask, roll back and reject with `ft`; vLLM is killed and comes back with the deployed and previous
-adapters; the official openai client talks to it; an adapter is unloaded.
+adapters; the official openai client talks to it; an adapter is unloaded; a version trained on a 4-bit
+base deploys onto vLLM's bf16 base and passes its smoke test.
 """
 
 from __future__ import annotations
