@@ -36,7 +36,6 @@ PARITY_WORDS = 12
 # adapter at ROUGE-L 0.88 and 0.95 ("covers up to" / "is capped at", "we'll" / "we will"); the base model's
 # answers against the adapter's evaluation 0.00-0.69 (25 questions).
 PARITY_ROUGE = 0.8
-QUESTIONS = 5  # the evaluation records as many samples (trainer.evaluate.SAMPLES)
 
 
 @dataclass
@@ -62,10 +61,11 @@ def agrees(served: str, expected: str, words: int = PARITY_WORDS) -> bool:
 
 
 async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str, Any]], *, system_prompt: str,
-                     max_tokens: int, questions: int = QUESTIONS) -> SmokeResult:
-    """Ask `model` up to `questions` of the evaluation's sample questions; see the module docstring."""
+                     max_tokens: int) -> SmokeResult:
+    """Ask `model` every sample question the evaluation recorded (trainer.evaluate.SAMPLES); see the module
+    docstring."""
     started = time.perf_counter()
-    checked = [_as_asked(s) for s in samples if s.get("question") and isinstance(s.get("new"), str)][:questions]
+    checked = [_as_asked(s) for s in samples if s.get("question") and isinstance(s.get("new"), str)]
     result = SmokeResult(ok=True)
     if not checked:  # trained without validation questions: at least it must answer
         checked = [{"question": "Hello, can you help me?", "new": None, "context": None}]
@@ -89,7 +89,7 @@ async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str
     result.matched = compared - len(disagreed)
     if result.ok and compared and 2 * len(disagreed) >= compared:  # not a majority agreeing: another model
         result.ok = False
-        result.problem = f"{compared - len(disagreed)} of {compared} answers matched the evaluation; {disagreed[0]}"
+        result.problem = f"{result.matched} of {compared} answers matched the evaluation; {disagreed[0]}"
     result.seconds = time.perf_counter() - started
     return result
 

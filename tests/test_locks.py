@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -122,14 +123,23 @@ def test_the_bot_lock_installs_the_bot_without_torch(tmp_path):
     env = tmp_path / "bot-env"
     subprocess.run([str(UV), "venv", "--quiet", "--python", sys.executable, str(env)], check=True, timeout=120)
     python = env / "bin" / "python"
-    for args in (["-r", str(LOCKS / "bot.txt")], [str(ROOT)]):
+    # Our code as the Dockerfile's source stage copies it: building it here leaves no build/ in the checkout.
+    source = tmp_path / "app"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("ftbot", "bot", "storage", "trainer", "serving"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for args in (["-r", str(LOCKS / "bot.txt")], [str(source)]):
         result = subprocess.run([str(UV), "pip", "install", "--quiet", "--no-deps", "--python", str(python), *args],
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
     check = ("import importlib.util, bot.app, ftbot.cli.main, serving.client, serving.retrieval, storage; "
              "print(importlib.util.find_spec('torch'))")
-    result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=120)
+    # cwd elsewhere: `python -c` puts the working directory first on sys.path, and this checkout is not the install
+    result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "None"  # the bot image holds no torch
-    help_text = subprocess.run([str(env / "bin" / "ft"), "--help"], capture_output=True, text=True, timeout=120)
+    help_text = subprocess.run([str(env / "bin" / "ft"), "--help"], capture_output=True, text=True, timeout=120,
+                               cwd=tmp_path)
     assert help_text.returncode == 0 and "import-slack" in help_text.stdout

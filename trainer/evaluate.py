@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from storage.overlap import rouge_l_f1
 from storage.prompt import prompt_messages
 from trainer.data import field_of
-from storage.overlap import rouge_l_f1
 from trainer.facts import carries_key_fact
 
 PROBE_FILE = Path(__file__).with_name("probe.jsonl")

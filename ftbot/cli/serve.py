@@ -90,7 +90,7 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
                 extra: list[str]) -> None:
     import signal
 
-    from serving.generation import physical_core_cpus
+    from serving.machine import physical_core_cpus
     from serving.vllm import (SupervisorError, VllmNotFound, cpu_env, find_vllm, max_lora_rank_for, supervise,
                               vllm_command)
 

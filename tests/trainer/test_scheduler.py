@@ -31,17 +31,22 @@ def test_enqueues_only_with_enough_new_examples_and_nothing_active(store):
         assert scheduler.maybe_enqueue(s, min_new=5) is None  # nothing new since the snapshot
 
 
+async def run_now(store, sched, job_id: str, done) -> None:  # noqa: ANN001
+    """Fire the scheduler's job now, inside the running loop, and wait (5 s at most) until done(session)."""
+    job = sched.get_job(job_id)
+    job.modify(next_run_time=job.next_run_time.__class__.now(job.next_run_time.tzinfo))
+    for _ in range(100):
+        with store.session() as s:
+            if done(s):
+                return
+        await asyncio.sleep(0.05)
+
+
 async def test_cron_trigger_fires_in_the_loop(store):
     _approve(store, 3)
     sched = scheduler.start(store, "* * * * *", min_new=1)
     try:
-        job = sched.get_job("ftbot-train")
-        job.modify(next_run_time=job.next_run_time.__class__.now(job.next_run_time.tzinfo))
-        for _ in range(100):
-            with store.session() as s:
-                if s.exec(select(TrainingJob)).first():
-                    break
-            await asyncio.sleep(0.05)
+        await run_now(store, sched, "ftbot-train", lambda s: s.exec(select(TrainingJob)).first())
         with store.session() as s:
             assert [j.requested_by for j in s.exec(select(TrainingJob))] == ["scheduler"]
     finally:
@@ -61,13 +66,7 @@ async def test_seen_slack_events_stay_bounded_to_a_week(store):
         assert first_delivery(s, "Ev-now")
     sched = scheduler.start(store, "0 2 * * *", min_new=1)
     try:
-        job = sched.get_job("ftbot-forget-events")
-        job.modify(next_run_time=job.next_run_time.__class__.now(job.next_run_time.tzinfo))
-        for _ in range(100):
-            with store.session() as s:
-                if len(s.exec(select(SeenEvent)).all()) < 601:
-                    break
-            await asyncio.sleep(0.05)
+        await run_now(store, sched, "ftbot-forget-events", lambda s: len(s.exec(select(SeenEvent)).all()) < 601)
         with store.session() as s:
             kept = s.exec(select(SeenEvent)).all()
             assert len(kept) == 7 * 20 + 1  # the last 7 days and the new one
