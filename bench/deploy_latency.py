@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serve_throughput import QUESTIONS, free_port, make_adapters, pct, wait_up  # noqa: E402
 from bench.train_quality import MODELS  # noqa: E402
+from storage.contract import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 
-SYSTEM = "You are the support assistant of our company. Answer the customer's question briefly and accurately."
+SYSTEM = DEFAULT_SYSTEM_PROMPT
 
 
 def samples_for(model_dir: Path, adapter: Path, max_tokens: int) -> list[dict]:
@@ -57,14 +58,12 @@ def samples_for(model_dir: Path, adapter: Path, max_tokens: int) -> list[dict]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from bot.app import build_app
     from bot.approvals import Announcer
-    from bot.deps import Deps
-    from bot.metrics import BotMetrics
     from bot.render import approval
     from bot.server import serve_http
+    from ftbot import wiring
+    from ftbot.settings import Settings
     from serving.client import ModelClient
-    from storage import open_store
     from storage.jobs import enqueue
     from storage.models import JobStatus, ModelVersion
     from storage.prompt import prompt_messages
@@ -76,7 +75,7 @@ async def run(args: argparse.Namespace) -> None:
     model_dir = prepare_base_model(args.models_dir)
     tmp = Path(tempfile.mkdtemp(prefix="ftbench-"))
     adapters = make_adapters(model_dir, tmp)
-    store = open_store(f"sqlite:///{tmp / 'ftbot.db'}")
+    store = wiring.store(Settings(data_dir=tmp))  # tmp/ftbot.db
     names = []
     for i, path in enumerate(adapters, 1):
         with store.session() as s:
@@ -99,7 +98,11 @@ async def run(args: argparse.Namespace) -> None:
     slack = FakeSlack().channel("CSUP", "support").channel("CAPPROVE", "ft-approvals").user("UADMIN", "Ada") \
         .user("UASK", "Mia")
     await slack.start()
-    client = ModelClient(url, timeout_s=120)
+    settings = Settings(data_dir=tmp, admins={"UADMIN"}, curators=set(), approvals_channel="CAPPROVE",
+                        model_server_url=url, answer_timeout_s=120, system_prompt=SYSTEM, retrieval=False,
+                        answer_max_tokens=args.max_tokens,  # as long as the evaluation's answers: the same work both ways
+                        slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=slack.api_url)
+    client = wiring.model_client(settings)
     chat_times: list[float] = []  # each chat call's time as the bot made it: the model server's share
 
     class TimedClient(ModelClient):
@@ -110,12 +113,8 @@ async def run(args: argparse.Namespace) -> None:
             finally:
                 chat_times.append(time.perf_counter() - t0)
 
-    bot_client = TimedClient(url, timeout_s=120)
-    deps = Deps(store=store, model=bot_client, admins=frozenset({"UADMIN"}), curators=frozenset(), approvals_channel="CAPPROVE",
-                answer_timeout_s=120, system_prompt=SYSTEM, announce_every_s=3600,
-                answer_max_tokens=args.max_tokens)  # as long as the evaluation's answers: the same work both ways
-    metrics = BotMetrics()
-    app = build_app(deps, token="xoxb-bench", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
+    bot_client = TimedClient(settings.model_server_url, timeout_s=settings.answer_timeout_s)
+    app, deps, metrics = wiring.bot(settings, store=store, model=bot_client, announce_every_s=3600)
     runner, bot_url = await serve_http(app, deps, metrics)
     send = SlackSender(f"{bot_url}/slack/events", response_url=slack.response_url)
     ts_counter = iter(range(1, 10_000))

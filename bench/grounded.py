@@ -7,7 +7,7 @@ adapter, and answers every validation question four ways:
 
     adapter + retrieval (what the bot gives) · adapter alone · base + retrieval · base alone
 
-scored by key fact (trainer.facts: the reference's numbers, codes or names stated). Also: questions
+scored by key fact (storage.facts: the reference's numbers, codes or names stated). Also: questions
 the store cannot answer must get "I don't know" (questions not in trainer/unknown.jsonl), and the
 latency of the whole answer (retrieval + generation) with its p95 (goal < 2 s), beside the model
 server's time alone; then the baseline in the same run: the same answers from a server without prompt
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serve_throughput import free_port, pct, wait_up  # noqa: E402
 from bench.train_quality import MODELS, RESULTS  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
+from storage.contract import DEFAULT_SYSTEM_PROMPT, RETRIEVAL  # noqa: E402
 
 OFF_STORE = [  # product questions nobody in the Quillmate export answered (and not in trainer/unknown.jsonl)
     "Do you have a kiosk mode for shared office tablets?",
@@ -57,15 +57,14 @@ async def run(args: argparse.Namespace) -> None:
 async def measure(args: argparse.Namespace, tmp: Path) -> None:
     from sqlmodel import select
 
-    from serving.client import ModelClient
-    from serving.embedder import Embedder
-    from serving.retrieval import Retriever
+    from ftbot import wiring
+    from ftbot.settings import Settings
     from storage import open_store
     from storage.examples import set_status
     from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
     from storage.prompt import DONT_KNOW, prompt_messages
     from trainer.base_model import prepare_base_model
-    from trainer.facts import carries_key_fact
+    from storage.facts import carries_key_fact
 
     out = RESULTS / args.tag
     adapter = out / "adapter"
@@ -79,9 +78,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
                                                         SnapshotExample.side == "validation")))
         set_status(s, [r.example_id for r in val], ExampleStatus.REJECTED, "bench")  # out of the index
         n_index = len(list(s.exec(select(Example.id).where(Example.status == ExampleStatus.APPROVED))))
-    retriever = Retriever(store, Embedder())
+    retriever = wiring.retrieval_index(store)
     retriever.sync()
-    system = TrainConfig().system_prompt
+    system = DEFAULT_SYSTEM_PROMPT
     base_dir = prepare_base_model(args.models_dir)
 
     async def serve(*extra: str):  # noqa: ANN202
@@ -92,7 +91,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
                                  "--port", str(port), *extra],
                                 env={**os.environ, "FT_DATA_DIR": str(tmp / "serve"), "FT_LOG_LEVEL": "WARNING"},
                                 stdout=subprocess.DEVNULL)
-        client = ModelClient(url, timeout_s=120)
+        client = wiring.model_client(Settings(model_server_url=url, answer_timeout_s=120))
         await wait_up(url, proc)
         base = await client.base_model()
         await client.load_adapter("quillmate-rag", str(adapter))
@@ -181,7 +180,7 @@ def main() -> None:
     parser.add_argument("--tag", default="rag-e3-lr2e-3")
     parser.add_argument("--max-tokens", type=int, default=256, help="as the bot asks (serving.client default)")
     parser.add_argument("--models-dir", type=Path, default=MODELS)
-    parser.add_argument("--k", type=int, default=TrainConfig().retrieval_k,
+    parser.add_argument("--k", type=int, default=RETRIEVAL.k,
                         help="pairs retrieved in front of a question (default: as trained and as the bot asks)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain-greedy latency baseline")
     parser.add_argument("--verbose", "-v", action="store_true")

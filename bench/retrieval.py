@@ -8,10 +8,10 @@
    product + argpartition), and the whole `search()` call. Baselines in the same run: the same
    scores fully sorted (argsort), and a pure-Python loop over 10,000 rows scaled to 100,000.
    Target: a whole search under 50 ms at 100,000 rows.
-2. Quality, to choose THRESHOLD. The Quillmate export imported as bench/train_quality.py does
+2. Quality, to choose RETRIEVAL.min_score (storage.contract). The Quillmate export imported as bench/train_quality.py does
    (every unflagged candidate approved, 15 % validation by source key); the validation side is
    then rejected so the index holds the train side only. For each validation question: is the
-   top hit a pair stating the same fact (trainer.facts.carries_key_fact against the reference
+   top hit a pair stating the same fact (storage.facts.carries_key_fact against the reference
    answer), and how do right and wrong top hits score, beside off-topic questions.
 
 Run it alone (2 cores; BLAS threads fighting another busy process make numpy 10x slower, so this
@@ -36,10 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.train_quality import quillmate_rows  # noqa: E402
-from serving.embedder import Embedder  # noqa: E402
-from serving.retrieval import THRESHOLD, Retriever  # noqa: E402
+from storage.embedder import Embedder  # noqa: E402
+from ftbot import wiring  # noqa: E402
 from storage import open_store  # noqa: E402
-from storage.embeddings import embedded_text, text_hash  # noqa: E402
+from storage.contract import RETRIEVAL  # noqa: E402
+from storage.embeddings import text_hash  # noqa: E402
 from storage.examples import set_status  # noqa: E402
 from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow  # noqa: E402
 
@@ -83,7 +84,7 @@ def fill(store, n: int, dim: int, model: str, seed: int = 0) -> None:  # noqa: A
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             conn.execute(insert(ExampleEmbedding), [
                 {"example_id": i + 1, "model": model, "dim": dim,
-                 "text_hash": text_hash(embedded_text(q, f"synthetic answer {i}")),
+                 "text_hash": text_hash(RETRIEVAL.stored_text(q, f"synthetic answer {i}")),
                  "vector": v.astype("<f4").tobytes(), "updated_at": now} for i, q, v in zip(rows, questions, vecs)])
 
 
@@ -93,7 +94,7 @@ def speed(embedder: Embedder, questions: list[str], n_rows: int, workdir: Path) 
     t = time.perf_counter()
     fill(store, n_rows, embedder.dim, embedder.name)
     print(f"writing the rows: {time.perf_counter() - t:.1f} s")
-    retriever = Retriever(store, embedder)
+    retriever = wiring.retrieval_index(store, embedder)
     t = time.perf_counter()
     counts = retriever.sync()
     print(f"first sync (a restart: loads stored vectors, embeds nothing): {time.perf_counter() - t:.2f} s  {counts}")
@@ -145,7 +146,7 @@ def quality(embedder: Embedder, workdir: Path) -> list[str]:
     print("\n== quality: Quillmate validation questions against the train side")
     from sqlmodel import select
 
-    from trainer.facts import carries_key_fact
+    from storage.facts import carries_key_fact
 
     db = workdir / "quillmate.db"
     train, val = quillmate_rows(db)
@@ -154,7 +155,7 @@ def quality(embedder: Embedder, workdir: Path) -> list[str]:
     with store.session() as s:
         ids = [e.id for e in s.exec(select(Example)) if e.source_key in val_keys]
         set_status(s, ids, ExampleStatus.REJECTED, "bench")  # the index holds the train side only
-    retriever = Retriever(store, embedder)
+    retriever = wiring.retrieval_index(store, embedder)
     t = time.perf_counter()
     counts = retriever.sync()
     print(f"train side: {len(train)} pairs, validation: {len(val)}; embedding them: {time.perf_counter() - t:.1f} s {counts}")
@@ -196,7 +197,7 @@ def quality(embedder: Embedder, workdir: Path) -> list[str]:
     right, wrong = right + loo_right, wrong + loo_wrong
     print("threshold   right kept   wrong kept   off-topic kept   (validation + leave-one-out)")
     for th in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
-        mark = "  <- THRESHOLD" if abs(th - THRESHOLD) < 1e-9 else ""
+        mark = "  <- THRESHOLD" if abs(th - RETRIEVAL.min_score) < 1e-9 else ""
         print(f"  {th:.2f}      {sum(s >= th for s in right) / max(1, len(right)):6.0%}      "
               f"{sum(s >= th for s in wrong) / max(1, len(wrong)):6.0%}      "
               f"{sum(s >= th for s in off):3d}/{len(off)}{mark}")

@@ -3,7 +3,7 @@
 Imports the shared Quillmate export into a scratch SQLite store (curators: the team lead and the
 head of support), approves every unflagged candidate, snapshots it (15 % validation, by source
 key), trains with trainer.train.train_adapter and scores base vs adapter with trainer.evaluate on
-the held-out questions: key fact (the reference's numbers/codes/names, trainer.facts), ROUGE-L F1
+the held-out questions: key fact (the reference's numbers/codes/names, storage.facts), ROUGE-L F1
 and the general-knowledge probe (trainer/probe.jsonl).
 
 Target: key fact >= 0.5 on validation, probe >= 95 % of the base model's.
@@ -44,7 +44,7 @@ MODELS = Path.home() / ".cache" / "ftbot-test" / "models"
 def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None = None
                    ) -> tuple[list[dict], list[dict]] | tuple[list[dict], list[dict], dict, list]:
     """(train, validation) rows of the export, every unflagged candidate approved; with a cfg whose
-    retrieval is on, also the retrieved contexts (train by source key, validation in order), from the
+    retrieval is on, also the retrieved contexts (trainer.context.Contexts, and the validation ones alone), from the
     real index (serving.retrieval) as a job gets them (trainer.pipeline)."""
     from sqlmodel import select
 
@@ -57,10 +57,9 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
         snap, _ = create_snapshot(s, val_percent)
         snap_id = snap.id
     if cfg is not None and cfg.retrieval:
-        from serving.embedder import Embedder
-        from serving.retrieval import Retriever
+        from ftbot import wiring
 
-        Retriever(store, Embedder()).sync()
+        wiring.sync_index(store)
     with store.session() as s:
         train_snap, val_snap = snapshot_rows(s, snap_id, TRAIN), snapshot_rows(s, snap_id, VALIDATION)
         plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731
@@ -68,10 +67,10 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
         if cfg is not None and cfg.retrieval:
             from trainer.pipeline import retrieved_contexts
 
-            train_ctx, val_ctx = retrieved_contexts(s, cfg, train_snap, val_snap)
+            found = retrieved_contexts(s, train_snap, val_snap)
     store.close()
     if cfg is not None and cfg.retrieval:
-        return train, val, train_ctx, val_ctx
+        return train, val, found, found.validation_hits
     return train, val
 
 
@@ -87,7 +86,7 @@ def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | 
     questions = [r["question"] for r in val]
     prompts = [prompt_messages(cfg.system_prompt, q) for q in questions + [p["question"] for p in probe]]
     if val_ctx is not None:
-        prompts += [prompt_messages(cfg.system_prompt, q, list(c or [])) for q, c in zip(questions, val_ctx)]
+        prompts += [prompt_messages(cfg.system_prompt, q, [(cq, ca) for cq, ca, _ in h]) for q, h in zip(questions, val_ctx)]
 
     class EpochScores(TrainerCallback):
         def on_epoch_end(self, args, state, control, model=None, processing_class=None, **kw):  # noqa: ANN001, ANN003
@@ -95,9 +94,9 @@ def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | 
             answers = generate(model, processing_class, prompts, max_new_tokens=cfg.max_new_tokens)
             model.train()
             n, refs = len(val), [r["answer"] for r in val]
-            m = score(answers[:n], questions, refs, answers[n:n + len(probe)], probe)
+            m = score(answers[:n], questions, refs, answers[n:n + len(probe)], probe).to_json()
             if val_ctx is not None:
-                m["key_fact_with_retrieval"] = score(answers[n + len(probe):], questions, refs, [], [])["key_fact"]
+                m["key_fact_with_retrieval"] = score(answers[n + len(probe):], questions, refs, [], []).key_fact
             row = {"epoch": round(state.epoch, 2), "step": state.global_step, **m}
             print("epoch scores", row, flush=True)
             with path.open("a") as f:
@@ -129,7 +128,6 @@ def main() -> None:
                    help="teach \"I don't know\" with an empty context only, not with loosely related pairs")
     p.add_argument("--without-fact", type=float, default=defaults.refuse_without_fact, metavar="SHARE",
                    help="share of support questions also taught with their fact taken out, answered \"I don't know\"")
-    p.add_argument("--k", type=int, default=defaults.retrieval_k, help="retrieved pairs in front of a question")
     p.add_argument("--tag", default="")
     p.add_argument("--fresh", action="store_true", help="train again even if the tag has a finished adapter")
     p.add_argument("--models-dir", type=Path, default=MODELS)
@@ -152,7 +150,7 @@ def main() -> None:
                       replay_weight=args.replay_weight,
                       early_stopping_patience=args.patience, loss_on=args.loss_on,
                       lr_scheduler=args.scheduler, unknown_with_context=not args.no_unknown_context,
-                      refuse_without_fact=args.without_fact, retrieval_k=args.k)
+                      refuse_without_fact=args.without_fact)
     train_ctx = val_ctx = None
     if cfg.retrieval:
         train, val, train_ctx, val_ctx = quillmate_rows(out / "quillmate.db", cfg=cfg)
@@ -171,30 +169,30 @@ def main() -> None:
     cached = json.loads(base_cache.read_text()) if base_cache.is_file() else {}
     key = json.dumps([cfg.system_prompt, cfg.max_new_tokens, [r["question"] for r in val], val_ctx])
     ev = evaluate(str(base), val, out / "adapter", system_prompt=cfg.system_prompt, max_new_tokens=cfg.max_new_tokens,
-                  base_answers=cached.get("answers") if cached.get("key") == key else None, val_contexts=val_ctx)
+                  base_answers=cached.get("answers") if cached.get("key") == key else None, val_hits=val_ctx)
     base_cache.write_text(json.dumps({"key": key, "answers": ev.answers["base"]}))
     t_eval = time.monotonic() - t0 - t_train
 
-    b, n = ev.metrics["base"], ev.metrics["new"]
+    b, n = ev.metrics.base, ev.metrics.new
     print(f"\n== {tag}: {result.n_train} train conversations ({result.n_phrasing} every-phrasing, "
           f"{result.n_replay} replay), "
           f"{result.steps} steps, {result.epochs_done} epochs, train {t_train:.0f} s, eval {t_eval:.0f} s, "
           f"{result.tokens_per_s} tokens/s, best eval loss {result.eval_loss}")
     print(f"{'':10}{'key fact':>10}{'ROUGE-L':>10}{'probe':>8}{'key fact + retrieval':>22}")
     for name, m in (("base", b), ("adapter", n)):
-        rag = m.get("with_retrieval") or {}
-        print(f"{name:10}{m['key_fact']:>10.3f}{m['rougeL']:>10.3f}{m['probe']:>8.3f}"
-              f"{rag.get('key_fact') if rag else float('nan'):>22.3f}"
-              f"   ({m['key_fact_hits']}/{ev.metrics['n_key_fact']} key facts alone, "
-              f"{rag.get('key_fact_hits', '–')} with retrieval)")
-    keep = (n["probe"] / b["probe"]) if b["probe"] else None
+        rag = m.with_retrieval
+        print(f"{name:10}{m.key_fact:>10.3f}{m.rougeL:>10.3f}{m.probe:>8.3f}"
+              f"{rag.key_fact if rag else float('nan'):>22.3f}"
+              f"   ({m.key_fact_hits}/{ev.metrics.n_key_fact} key facts alone, "
+              f"{rag.key_fact_hits if rag else '–'} with retrieval)")
+    keep = (n.probe / b.probe) if b.probe else None
     print(f"probe kept: {keep:.0%}" if keep is not None else "probe kept: n/a")
     for q, ref, a_base, a_new in zip([r["question"] for r in val], [r["answer"] for r in val],
                                      ev.answers["base"], ev.answers["new"]):
         print(f"\nQ: {q[:120]}\n  ref:  {ref[:160]}\n  base: {a_base[:160]}\n  new:  {a_new[:160]}")
     (out / "result.json").write_text(json.dumps({
         "tag": tag, "config": asdict(cfg), "train": {k: v for k, v in asdict(result).items() if k != "history"},
-        "metrics": ev.metrics, "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
+        "metrics": ev.metrics.to_json(), "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "answers": ev.answers}, indent=2))
 
 

@@ -8,7 +8,7 @@ bench/grounded.py, each asked as the bot asks (system prompt, the nearest approv
 1. Parity: the evaluation's answers to those prompts (trainer.evaluate.generate: fp32, padded batches,
    the adapter merged: what the deployment smoke test compares with) against each server's answer,
    asked one at a time. Counted: identical answers, answers the smoke test accepts (serving.smoke.agrees),
-   the first word where they differ, and key facts stated (trainer.facts), so a difference that changes
+   the first word where they differ, and key facts stated (storage.facts), so a difference that changes
    what the customer reads shows. The base model's answers against the adapter's evaluation answers are
    the negative control: the rule must still tell a wrong model apart.
 2. One answer at a time: p50/p95 over those prompts, base model and adapter.
@@ -55,9 +55,8 @@ def load(data_dir: Path, tmp: Path, k: int):  # noqa: ANN201
     """(version, prompts, validation rows) from a copy of the store, validation held out of the index."""
     from sqlmodel import select
 
+    from ftbot import wiring
     from ftbot.settings import Settings
-    from serving.embedder import Embedder
-    from serving.retrieval import Retriever
     from storage import open_store
     from storage.examples import set_status
     from storage.models import ExampleStatus, ModelVersion, SnapshotExample
@@ -77,7 +76,7 @@ def load(data_dir: Path, tmp: Path, k: int):  # noqa: ANN201
                                                         SnapshotExample.side == "validation")))
         set_status(s, [r.example_id for r in val], ExampleStatus.REJECTED, "bench")  # out of the index
         s.expunge(version)
-    retriever = Retriever(store, Embedder())
+    retriever = wiring.retrieval_index(store)
     retriever.sync()
     prompts = []
     for row in val:
@@ -104,7 +103,8 @@ def evaluation_answers(base: str, adapter: str, prompts: list, max_tokens: int) 
 
 async def measure_server(name: str, argv: list[str], env: dict, prompts: list, adapter: str,
                          args: argparse.Namespace) -> dict:
-    from serving.client import ModelClient
+    from ftbot import wiring
+    from ftbot.settings import Settings
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -112,7 +112,7 @@ async def measure_server(name: str, argv: list[str], env: dict, prompts: list, a
     started = time.perf_counter()
     proc = subprocess.Popen([*argv, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    client = ModelClient(url, timeout_s=600)
+    client = wiring.model_client(Settings(model_server_url=url, answer_timeout_s=600))
     try:
         await wait_up(url, proc, timeout_s=300)
         up_s = time.perf_counter() - started
@@ -149,7 +149,7 @@ async def measure_server(name: str, argv: list[str], env: dict, prompts: list, a
 
 def parity(served: list[str], expected: list[str], questions: list[str], references: list[str]) -> dict:
     from serving.smoke import agrees
-    from trainer.facts import carries_key_fact
+    from storage.facts import carries_key_fact
 
     diffs = [first_difference(s, e) for s, e in zip(served, expected)]
     facts_served = sum(bool(carries_key_fact(a, r, q)) for a, r, q in zip(served, references, questions))

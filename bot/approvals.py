@@ -24,6 +24,7 @@ from bot.metrics import BotMetrics
 from bot.render import approval as render
 from serving.deploy import deploy, reject
 from storage import jobs
+from storage.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob, utcnow
 
 log = logging.getLogger("ftbot.bot")
@@ -119,7 +120,7 @@ class Announcer:
 
     async def _upload_plot(self, version: ModelVersion | None, **where: Any) -> str | None:
         """The loss curve uploaded to Slack; its file id, or None when the bot cannot read it."""
-        path = Path((version.metrics or {}).get("loss_plot") or "") if version else None
+        path = Path(VersionMetrics.from_json(version.metrics).loss_plot or "") if version else None
         if not path or not path.is_file():
             return None  # a worker on another host without a shared adapter store: the message says so
         try:

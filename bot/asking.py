@@ -16,9 +16,9 @@ from bot.deps import Deps
 from bot.markup import strip_emoji, to_plain
 from bot.metrics import BotMetrics
 from bot.render import answer as render
+from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import feedback
-from storage.prompt import prompt_messages
 from storage.versions import deployed
 
 log = logging.getLogger("ftbot.bot")
@@ -61,14 +61,17 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     started = time.perf_counter()
     version_name = await deps.db(deployed_name)
     hits = await retrieve(deps, question)
-    context = [(h.question, h.answer) for h in hits] if hits is not None else None
-    model, answer, error, outcome = version_name or "", "", None, "ok"
+    model, answer, error, outcome, reply = version_name or "", "", None, "ok", None
     try:
         model = version_name or await _base_model(deps.model)
-        answer = (await deps.model.chat(model, messages=prompt_messages(deps.system_prompt, question, context),
-                                        max_tokens=deps.answer_max_tokens, timeout_s=deps.answer_timeout_s)).strip()
-        if not answer:
+        reply = await answering.answer(deps.model, model, question, hits, system_prompt=deps.system_prompt,
+                                       max_tokens=deps.answer_max_tokens, timeout_s=deps.answer_timeout_s,
+                                       grounding=deps.grounding)
+        answer = reply.text
+        if not reply.model_answer:
             outcome, error = "error", "the model returned an empty answer"
+        elif reply.declined:
+            outcome = "declined"
     except ModelServerUnavailable as exc:
         outcome, error = "unavailable", str(exc)
     except ModelServerError as exc:
@@ -80,18 +83,22 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
         outcome, error = "error", f"{exc.__class__.__name__}: {exc}"
     source = {"channel": channel, "thread_ts": thread_ts, "ts": ts, "model": model or None,
               "context": [h.source_key for h in hits or []]}
+    if reply is not None and reply.grounding is not None:
+        source["grounding"] = reply.grounding.to_json()
+        source["model_answer"] = reply.model_answer
     if error:
         log.warning("no answer for a question (%s): %s", outcome, error)
         source["error"] = error[:500]
         answer = ""
+    declined = reply is not None and reply.declined
     fb = await deps.db(lambda s: feedback.record(s, question=question, answer=answer, user=user,
-                                                  version_name=version_name, source=source))
+                                                  version_name=version_name, source=source, declined=declined))
     metrics.answers.labels(outcome=outcome).inc()
     metrics.answer_seconds.observe(time.perf_counter() - started)
     if error:
         await _post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
         return
-    sources = await _source_links(deps, client, hits or [])
+    sources = [] if declined else await _source_links(deps, client, hits or [])  # nothing was drawn from them
     await _post(client, channel, thread_ts, user,
                 **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id,
                                         sources=sources))
@@ -103,7 +110,7 @@ async def retrieve(deps: Deps, question: str) -> list | None:
     if deps.retriever is None:
         return None
     try:
-        return await asyncio.to_thread(deps.retriever.search, question, deps.retrieval_k)
+        return await asyncio.to_thread(deps.retriever.search, question)
     except Exception:  # noqa: BLE001
         log.exception("retrieval failed; asking without context")
         return None

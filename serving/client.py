@@ -17,6 +17,10 @@ class ModelServerError(Exception):
         self.message = message
 
 
+class AdapterAlreadyLoaded(ModelServerError):
+    """load_lora_adapter refused a name the server already lists (serving contract: 400)."""
+
+
 class ModelServerUnavailable(Exception):
     """No answer in time, or no connection."""
 
@@ -63,7 +67,14 @@ class ModelClient:
         return body["choices"][0]["message"]["content"]
 
     async def load_adapter(self, name: str, path: str) -> str:
-        _, body = await self._request("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+        """Loaded: the server's answer. AdapterAlreadyLoaded when it refused because it lists that name already
+        (told from the model list, not from the wording of vLLM's message)."""
+        try:
+            _, body = await self._request("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+        except ModelServerError as exc:
+            if exc.status == 400 and name in {c.get("id") for c in await self.models() if c.get("parent")}:
+                raise AdapterAlreadyLoaded(exc.status, exc.message) from exc
+            raise
         return str(body)
 
     async def unload_adapter(self, name: str) -> str:

@@ -15,9 +15,10 @@ from typing import Callable, TypeVar
 
 from sqlmodel import Session, select
 
-from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, ModelServerUnavailable
 from serving.smoke import SmokeResult, smoke_test
 from storage import Store
+from storage.contract import VersionMetrics
 from storage.models import ModelVersion, VersionStatus, utcnow
 from storage.versions import by_name, deployed, deployed_for_update, previous, retired
 
@@ -56,8 +57,9 @@ async def deploy(store: Store, model_client: ModelClient, name: str, by: str | N
     if problem:
         return DeployResult(False, f"The model server could not load {name} ({problem}), so nothing changed: "
                                    f"{_still(current)}.", deployed=current, load_s=load_s)
-    smoke = await smoke_test(model_client, name, version.metrics.get("samples") or [], system_prompt=system_prompt,
-                             max_tokens=int((version.metrics.get("config") or {}).get("max_new_tokens") or 96))
+    recorded = VersionMetrics.from_json(version.metrics)
+    smoke = await smoke_test(model_client, name, recorded.samples, system_prompt=system_prompt,
+                             max_tokens=recorded.max_new_tokens)
     if not smoke.ok:
         if name not in (current, keep):  # loaded for this deploy only: it should not hold server memory
             await _unload_quietly(model_client, name)
@@ -141,9 +143,9 @@ async def _load(client: ModelClient, version: ModelVersion) -> str | None:
     """None once the server has the adapter under the version's name; otherwise why not."""
     try:
         await client.load_adapter(version.name, version.adapter_path)
+    except AdapterAlreadyLoaded:
+        return None
     except ModelServerError as exc:
-        if exc.status == 400 and "already" in exc.message.lower():
-            return None
         return f"it answered {exc.status}: {_short(exc.message)}"
     except ModelServerUnavailable as exc:
         return f"it is unreachable: {_short(str(exc))}"

@@ -1,7 +1,7 @@
 """One base model, several LoRA adapters on it, and generation: what the embedded server runs.
 
 `Engine` is not thread-safe: the server calls it from a single worker thread only. Adapters are
-checked the way vLLM checks them (serving.adapter_rules) before the model is
+checked the way vLLM checks them (storage.contract.adapter_problems) before the model is
 touched, so an adapter this server accepts is one vLLM serves too, and a refused adapter leaves
 the loaded ones as they were.
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.adapter_rules import LORA_RANKS, module_of, vllm_problems
-from serving.machine import physical_cores
+from storage.contract import LORA_RANKS, adapter_problems
+from storage.machine import physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class Engine:
             raise ServingError(500, f"{path}/adapter_config.json is not valid JSON: {exc}") from exc
         if raw.get("peft_type", "LORA") != "LORA":
             raise ServingError(500, f"{path} is a {raw.get('peft_type')} adapter; only LoRA adapters are served")
-        problems = vllm_problems(raw, self.max_lora_rank)
+        problems = adapter_problems(raw, self.max_lora_rank)
         if problems:
             raise ServingError(500, f"adapter {path} cannot be served: " + "; ".join(problems))
         try:
@@ -312,3 +312,13 @@ class Engine:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         return Generation(text=text, prompt_tokens=len(ids), completion_tokens=completion_tokens,
                           finish_reason=finish, seconds=time.perf_counter() - started)
+
+
+def module_of(key: str) -> str:
+    """'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight' -> 'model.layers.0.mlp.up_proj'."""
+    key = key.removeprefix("base_model.model.")
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("lora_"):
+            return ".".join(parts[:i])
+    return ".".join(parts[:-1])  # modules_to_save and the like: the module holding the tensor

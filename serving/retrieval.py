@@ -1,7 +1,7 @@
 """The nearest approved (question, answer) pairs to a user's question: context for the model.
 
-The index is the approved examples' embeddings (question and answer together:
-storage.embeddings.embedded_text), stored in the database (a restart
+The index is the approved examples' embeddings (what storage.contract.RETRIEVAL says a row is embedded
+from, and how many pairs how close are kept), stored in the database (a restart
 embeds nothing) and held in memory as one float32 matrix; a search is one matrix-vector product,
 which stays well under the 50 ms target at 100,000 rows (bench/retrieval.py).
 The bot and the CLI approve examples in other processes, so every search first checks a cheap
@@ -19,20 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import Store
 from storage import embeddings as stored
-
-# Measured on the shared Quillmate export with bench/retrieval.py (all-MiniLM-L6-v2 cosine; these
-# figures are for question-only rows; with question + answer rows, generic off-topic questions score
-# at most 0.33, right top hits 0.44–0.82, and product questions the store does not answer ("Can I send
-# invoices by fax?") up to 0.55 — the model, taught with such contexts, says it does not know):
-# - off-topic questions ("What is the capital of France?", "Do you sell hardware scanners?",
-#   small talk, weather, recipes) score at most 0.37 against any stored question (median 0.21);
-# - top hits that state the same fact as the reference answer (25 validation questions against
-#   the train side, plus leave-one-out over all 140 pairs) score 0.38–0.87, median 0.63; 97 %
-#   of them are at or above 0.40, 84 % above 0.50.
-# 0.40 is the lowest value that lets no off-topic question through while keeping nearly every
-# right paraphrase. Wrong top hits (same topic, another fact) score like right ones (median
-# 0.58), so no threshold separates those: that is the model's job, with the context in hand.
-THRESHOLD = 0.40
+from storage.contract import RETRIEVAL, RetrievalSpec
+from storage.nearest import nearest
 
 EMBED_BATCH = 256  # rows embedded, then stored, at a time: an interrupted rebuild keeps its progress
 
@@ -64,9 +52,10 @@ class _Index:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: TextEmbedder):
+    def __init__(self, store: Store, embedder: TextEmbedder, spec: RetrievalSpec = RETRIEVAL):
         self.store = store
         self.embedder = embedder
+        self.spec = spec
         self._index = _Index(matrix=np.zeros((0, embedder.dim), dtype=np.float32))
         self._fingerprint: tuple[Any, ...] | None = None
         self._lock = threading.Lock()
@@ -110,31 +99,27 @@ class Retriever:
         counts = self.sync(progress)
         return {**counts, "removed": removed}
 
-    def search(self, question: str, k: int = 3, min_score: float = THRESHOLD) -> list[Hit]:
-        """The k approved pairs whose questions are nearest to `question`, best first, scoring at least min_score."""
+    def search(self, question: str, k: int | None = None, min_score: float | None = None) -> list[Hit]:
+        """The k approved pairs nearest to `question`, best first, scoring at least min_score (the spec's when None)."""
+        k = self.spec.k if k is None else k
+        min_score = self.spec.min_score if min_score is None else min_score
         # Waits only while the index is not known to be current; otherwise a search never queues
         # behind another thread's long sync and answers from the matrix it has.
         self.sync(blocking=self._fingerprint is None)
         index = self._index
         if not len(index.ids) or k <= 0 or not question.strip():
             return []
-        query = self.embedder.embed([question])[0]
-        scores = index.matrix @ query
-        if k < len(scores):
-            top = np.argpartition(-scores, k)[:k]  # O(n), not a full sort
-            top = top[np.argsort(-scores[top])]
-        else:
-            top = np.argsort(-scores)
-        top = [int(i) for i in top if scores[i] >= min_score]
+        query = self.embedder.embed([self.spec.query_text(question)])[0]
+        top = nearest(query, index.matrix, k=k, min_score=min_score)  # as the trainer chooses
         if not top:
             return []
         with self.store.session() as s:
-            rows = stored.approved_by_ids(s, [int(index.ids[i]) for i in top])
+            rows = stored.approved_by_ids(s, [int(index.ids[i]) for i, _ in top])
         hits = []
-        for i in top:
+        for i, score in top:
             ex = rows.get(int(index.ids[i]))
             if ex is not None:  # rejected since the last sync: left out
-                hits.append(Hit(ex.id, ex.question, ex.answer, ex.source_key, dict(ex.source), float(scores[i])))
+                hits.append(Hit(ex.id, ex.question, ex.answer, ex.source_key, dict(ex.source), score))
         return hits
 
     def _catch_up(self, progress: Callable[[int, int], None] | None) -> tuple[dict[str, int], bool]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+from storage.contract import Sample
 from storage.overlap import numbers, rouge_l_f1
 from storage.prompt import prompt_messages
 
@@ -60,12 +61,12 @@ def agrees(served: str, expected: str, words: int = PARITY_WORDS) -> bool:
     return rouge_l_f1(served, expected) >= PARITY_ROUGE and numbers(served) == numbers(expected)
 
 
-async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str, Any]], *, system_prompt: str,
+async def smoke_test(client: ModelClient, model: str, samples: Sequence[Sample], *, system_prompt: str,
                      max_tokens: int) -> SmokeResult:
     """Ask `model` every sample question the evaluation recorded (trainer.evaluate.SAMPLES); see the module
     docstring."""
     started = time.perf_counter()
-    checked = [_as_asked(s) for s in samples if s.get("question") and isinstance(s.get("new"), str)]
+    checked = [_as_asked(s) for s in samples if s.question]
     result = SmokeResult(ok=True)
     if not checked:  # trained without validation questions: at least it must answer
         checked = [{"question": "Hello, can you help me?", "new": None, "context": None}]
@@ -94,12 +95,11 @@ async def smoke_test(client: ModelClient, model: str, samples: Sequence[dict[str
     return result
 
 
-def _as_asked(sample: dict[str, Any]) -> dict[str, Any]:
+def _as_asked(sample: Sample) -> dict[str, Any]:
     """The sample as the bot asks: with its retrieved pairs in front when the evaluation recorded them."""
-    if "context" in sample and isinstance(sample.get("new_with_retrieval"), str):
-        return {"question": sample["question"], "new": sample["new_with_retrieval"],
-                "context": [tuple(pair) for pair in sample["context"] or []]}
-    return {"question": sample["question"], "new": sample["new"], "context": None}
+    if sample.context is not None and sample.new_with_retrieval is not None:
+        return {"question": sample.question, "new": sample.new_with_retrieval, "context": list(sample.context)}
+    return {"question": sample.question, "new": sample.new, "context": None}
 
 
 def _quote(text: str, limit: int = 80) -> str:

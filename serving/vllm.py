@@ -28,8 +28,8 @@ from typing import Awaitable, Callable, Iterable, Sequence
 
 import aiohttp
 
-from serving.client import ModelClient, ModelServerError
-from serving.adapter_rules import LORA_RANKS
+from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError
+from storage.contract import LORA_RANKS
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +162,11 @@ async def reregister(client: ModelClient, store) -> dict[str, str]:  # noqa: ANN
         try:
             await client.load_adapter(name, path)
             outcome[name] = "loaded"
+        except AdapterAlreadyLoaded:
+            outcome[name] = "already loaded"
         except ModelServerError as exc:
-            if exc.status == 400 and "already" in exc.message:
-                outcome[name] = "already loaded"
-            else:
-                log.error("could not re-register adapter %s (%s): %s", name, path, exc)
-                outcome[name] = f"failed: {exc.status} {exc.message}"
+            log.error("could not re-register adapter %s (%s): %s", name, path, exc)
+            outcome[name] = f"failed: {exc.status} {exc.message}"
     if outcome:
         log.info("re-registered adapters: %s", ", ".join(f"{n} ({o})" for n, o in outcome.items()))
     return outcome

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
+from storage.contract import RETRIEVAL
 from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow
 
 _CHUNK = 500  # bound on IN (…) lists, as in storage.examples
@@ -32,17 +33,10 @@ def fingerprint(session: Session) -> tuple[Any, ...]:
     return tuple(session.exec(select(n_approved, newest, n_rows)).one())
 
 
-def embedded_text(question: str, answer: str) -> str:
-    """What is embedded for an approved pair: its question and its answer. The answer carries the words a
-    customer's new wording often shares (measured on Quillmate, bench/retrieval.py: the fact is among the
-    3 nearest for 21 of 25 held-out questions this way, 19 of 25 with the question alone)."""
-    return f"{question}\n{answer}"
-
-
 def approved_texts(session: Session) -> list[tuple[int, str]]:
-    """(id, embedded_text) of every approved example: what the index should hold."""
+    """(id, text a row is embedded from) of every approved example: what the index should hold."""
     query = select(Example.id, Example.question, Example.answer).where(Example.status == ExampleStatus.APPROVED)
-    return [(i, embedded_text(q, a)) for i, q, a in session.exec(query.order_by(col(Example.id)))]
+    return [(i, RETRIEVAL.stored_text(q, a)) for i, q, a in session.exec(query.order_by(col(Example.id)))]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from storage.examples import CREATED, DUPLICATE, EXISTS, NewExample, add_examples, edit, same_content
+from storage.examples import (CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples, edit, same_content,
+                              set_status)
 from storage.models import Example, ExampleStatus, Feedback
 from storage.redact import redact
 
@@ -16,13 +17,14 @@ GONE, UPDATED = "gone", "updated"
 
 
 def record(session: Session, *, question: str, answer: str, user: str | None, version_name: str | None,
-           source: dict[str, Any]) -> Feedback:
+           source: dict[str, Any], declined: bool = False) -> Feedback:
     """One asked question (answered or not), unrated; flushed so its id can go on the buttons.
+    declined: the bot said it does not know (storage.grounding): the question waits in the curators' queue.
 
     Redacted like every stored text: customers paste e-mail addresses and phone numbers into questions.
     """
     row = Feedback(question=redact(question)[0], answer=redact(answer)[0], user=user, version_name=version_name,
-                   rating=NONE, source=dict(source))
+                   rating=NONE, source={**source, "declined": declined})
     session.add(row)
     session.flush()
     return row
@@ -74,3 +76,54 @@ def correct(session: Session, feedback_id: int, correction: str, by: str | None
     if outcome in (CREATED, UPDATED, DUPLICATE) or row.example_id is None:
         row.example_id = example.id
     return outcome, row, example
+
+
+def waiting(row: Feedback) -> bool:
+    """An unanswered question for the curators: the bot declined it, or someone gave its answer a 👎; and no
+    curator has answered it (nor a correction made it a candidate) or set it aside."""
+    unanswered = bool(row.source.get("declined")) or row.rating == DOWN
+    return unanswered and row.example_id is None and not row.source.get("dismissed_by")
+
+
+def unanswered(session: Session, limit: int = 20, scan: int = 1000) -> list[Feedback]:
+    """The newest questions waiting for a curator's answer (the flags live in a JSON column: read in Python)."""
+    from sqlmodel import col, select
+
+    rows = session.exec(select(Feedback).order_by(col(Feedback.id).desc()).limit(scan))
+    return [row for row in rows if waiting(row)][:limit]
+
+
+def answer(session: Session, feedback_id: int, text: str, by: str | None) -> tuple[str, Feedback | None,
+                                                                                 Example | None]:
+    """A curator's answer to a waiting question: an approved pair at once (a curator wrote it), which retrieval
+    serves from the next question on. Returns (outcome, feedback, example); outcome as add_examples', or GONE."""
+    row = session.get(Feedback, feedback_id, with_for_update=True)
+    if row is None:
+        return GONE, None, None
+    text = text.strip()
+    if not text:
+        raise ValueError("the answer is empty")
+    item = NewExample(
+        source_key=f"feedback:{row.id}", question=row.question, answer=redact(text)[0], status=ExampleStatus.APPROVED,
+        labelled_by=by, approved_by=by,
+        source={"kind": "unanswered", "version": row.version_name, "feedback_id": row.id, "asker": row.user,
+                "channel_id": row.source.get("channel"), "thread_ts": row.source.get("thread_ts"),
+                "model_answer": row.answer})
+    [(outcome, example)] = add_examples(session, [item])
+    if outcome in (UPGRADED, EXISTS) and example is not None:  # an earlier correction of it: the curator's text wins
+        if example.answer != item.answer:
+            edit(session, example.id, row.question, item.answer)
+        if example.status != ExampleStatus.APPROVED:
+            set_status(session, [example.id], ExampleStatus.APPROVED, by)
+        outcome = UPDATED
+    row.correction = item.answer
+    row.example_id = example.id if example is not None else None
+    return outcome, row, example
+
+
+def dismiss(session: Session, feedback_id: int, by: str | None) -> Feedback | None:
+    """Set a waiting question aside (not a question for the store: small talk, a duplicate)."""
+    row = session.get(Feedback, feedback_id, with_for_update=True)
+    if row is not None:
+        row.source = {**row.source, "dismissed_by": by}
+    return row

@@ -7,12 +7,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from storage.contract import LORA_RANKS
 from storage.models import JobStatus, TrainingJob, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # What a person may set on a job, and what is accepted. Ranks are those vLLM serves (max_lora_rank).
-RANKS = (8, 16, 32, 64, 128, 256)
-PARAM_HELP = "epochs=1..50, lr=a number in (0, 1], rank=one of 8, 16, 32, 64, 128, 256, qlora=true|false"
+PARAM_HELP = (f"epochs=1..50, lr=a number in (0, 1], rank=one of {', '.join(map(str, LORA_RANKS))}, "
+              "qlora=true|false")
 
 
 def check_params(raw: dict[str, Any]) -> dict[str, Any]:
@@ -21,6 +22,8 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if value is None:
             continue
+        if key not in ("epochs", "lr", "rank", "qlora"):
+            raise ValueError(f"unknown setting {key!r} ({PARAM_HELP})")
         try:
             if key == "epochs":
                 params[key] = int(value)
@@ -30,15 +33,11 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
                 ok = 0 < params[key] <= 1
             elif key == "rank":
                 params[key] = int(value)
-                ok = params[key] in RANKS
-            elif key == "qlora":
+                ok = params[key] in LORA_RANKS
+            else:  # qlora
                 params[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
                 ok = isinstance(value, bool) or str(value).lower() in ("0", "1", "true", "false", "yes", "no", "on", "off")
-            else:
-                raise ValueError(f"unknown setting {key!r} ({PARAM_HELP})")
-        except (TypeError, ValueError) as exc:
-            if "unknown setting" in str(exc):
-                raise
+        except (TypeError, ValueError):
             ok = False
         if not ok:
             raise ValueError(f"bad {key}={value!r} ({PARAM_HELP})")

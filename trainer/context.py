@@ -1,27 +1,32 @@
-"""Retrieved context for training and evaluation, as the bot retrieves it at answer time.
+"""Retrieved context for training and evaluation, chosen exactly as the bot chooses it.
 
-The bot puts the nearest approved pairs in front of a question (storage.prompt). So the adapter
-is trained and evaluated in that shape too:
+The bot puts the nearest approved pairs in front of a question (storage.prompt), found by
+storage.nearest with the retrieval spec (storage.contract.RETRIEVAL): the question alone, embedded,
+against the stored rows of the approved pairs. The trainer, the evaluation and so the deployment smoke
+test take their context from the same function, the same query, embedder, rows, k and threshold:
 
-- a training example gets the nearest OTHER training examples (leave-one-out: at answer time the
-  asker's exact question is new, so its own pair is never what retrieval finds);
-- a validation question gets the nearest training examples only (validation pairs are held out
-  from everything the model or the index could have seen).
+- a training question gets the nearest OTHER training rows (leave-one-out: at answer time the asker's
+  exact question is new, so its own pair is never what retrieval finds);
+- a validation question gets the nearest training rows only (held out from everything the model or
+  the index could have seen), and so do the questions no approved answer covers.
 
-Vectors come from the stored index (storage.embeddings, kept by serving.retrieval), so the
-trainer needs no embedding model of its own; a row whose question changed since it was embedded
-(text hash differs) or was never embedded gets no context. (The index embeds question and answer
-together: storage.embeddings.embedded_text.)
+Row vectors come from the stored index (storage.embeddings, kept by serving.retrieval); a row whose text
+changed since it was embedded (hash differs), or that was never embedded, is not in the index, as the
+bot's index would not hold it either.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from sqlmodel import Session
 
-from storage.embeddings import embedded_text, text_hash, vectors
+from storage.contract import RETRIEVAL, RetrievalSpec
+from storage.embeddings import text_hash, vectors
+
+Pairs = list[tuple[str, str]]
+Scored = list[tuple[str, str, float]]  # (question, answer, cosine), best first
 
 
 @dataclass(frozen=True)
@@ -32,49 +37,69 @@ class Row:
     answer: str
 
 
-def _matrix(session: Session, model: str, rows: Sequence[Row]) -> tuple[Any, list[bool]]:
-    """Unit vectors for rows (zeros where missing or stale) and which rows have one."""
-    import numpy as np
+class TrainIndex:
+    """The training side as the bot's index would hold it, searched as the bot searches."""
 
-    stored = {i: (h, v) for i, h, v in vectors(session, model, [r.example_id for r in rows])}
-    dim = next((len(v) // 4 for _, v in stored.values()), 0)
-    out = np.zeros((len(rows), max(dim, 1)), dtype=np.float32)
-    present = []
-    for n, row in enumerate(rows):
-        hit = stored.get(row.example_id)
-        ok = hit is not None and hit[0] == text_hash(embedded_text(row.question, row.answer))
-        if ok:
-            out[n] = np.frombuffer(hit[1], dtype="<f4")
-        present.append(ok)
-    return out, present
+    def __init__(self, session: Session, pool: Sequence[Row], embedder: Any | None = None,
+                 spec: RetrievalSpec = RETRIEVAL):
+        import numpy as np
+
+        if embedder is None:
+            from storage.embedder import Embedder
+
+            embedder = Embedder()
+        self.pool, self.embedder, self.spec = list(pool), embedder, spec
+        stored = {i: (h, v) for i, h, v in vectors(session, spec.model, [r.example_id for r in self.pool])}
+        self.matrix = np.zeros((len(self.pool), embedder.dim), dtype=np.float32)  # a zero row is never chosen
+        self.missing = 0
+        for n, row in enumerate(self.pool):
+            hit = stored.get(row.example_id)
+            if hit is not None and hit[0] == text_hash(spec.stored_text(row.question, row.answer)):
+                self.matrix[n] = np.frombuffer(hit[1], dtype="<f4")
+            else:
+                self.missing += 1
+        self._position = {row.example_id: n for n, row in enumerate(self.pool)}
+
+    def choose(self, questions: Sequence[str], own: Sequence[int | None] | None = None) -> list[Pairs]:
+        """For each question the pairs the bot would put in front of it, most similar first ([] when none is
+        close enough). own: each question's example id, left out of its own context (leave-one-out)."""
+        return [[(q, a) for q, a, _ in hits] for hits in self.search(questions, own)]
+
+    def search(self, questions: Sequence[str], own: Sequence[int | None] | None = None) -> list[Scored]:
+        """choose(), with each pair's cosine (what storage.grounding checks an answer against)."""
+        from storage.nearest import nearest
+
+        if not questions:
+            return []
+        queries = self.embedder.embed([self.spec.query_text(q) for q in questions])
+        out = []
+        for n, query in enumerate(queries):
+            exclude = self._position.get(own[n]) if own is not None and own[n] is not None else None
+            hits = nearest(query, self.matrix, k=self.spec.k, min_score=self.spec.min_score, exclude=exclude)
+            out.append([(self.pool[i].question, self.pool[i].answer, score) for i, score in hits])
+        return out
 
 
-def contexts(session: Session, model: str, queries: Sequence[Row], pool: Sequence[Row], *, k: int,
-             min_score: float, leave_one_out: bool) -> list[list[tuple[str, str]] | None]:
-    """For each query row: the k nearest pool rows scoring at least min_score, most similar first, as
-    (question, answer) pairs; [] when none is close enough; None when the query has no stored vector."""
-    import numpy as np
+@dataclass
+class Contexts:
+    """Every context a training job uses, chosen by one TrainIndex."""
 
-    if not queries:
-        return []
-    q, q_ok = _matrix(session, model, queries)
-    p, p_ok = _matrix(session, model, pool) if pool else (np.zeros((0, q.shape[1]), np.float32), [])
-    if q.shape[1] != p.shape[1] and len(pool):
-        return [None] * len(queries)  # no stored vectors at all on one side
-    scores = q @ p.T if len(pool) else np.zeros((len(queries), 0), np.float32)
-    scores[:, [not ok for ok in p_ok]] = -1.0
-    out: list[list[tuple[str, str]] | None] = []
-    for n, row in enumerate(queries):
-        if not q_ok[n]:
-            out.append(None)
-            continue
-        order = np.argsort(-scores[n])
-        picked = []
-        for j in order:
-            if scores[n, j] < min_score or len(picked) == k:
-                break
-            if leave_one_out and pool[j].example_id == row.example_id:
-                continue
-            picked.append((pool[j].question, pool[j].answer))
-        out.append(picked)
-    return out
+    train: dict[str, Pairs]  # by source key: the nearest other training rows
+    validation_hits: list[Scored]  # in validation row order: the nearest training rows, with their cosines
+    unknown: dict[str, Pairs]  # by question (trainer/unknown.jsonl): what the bot would find for it
+    offstore_hits: dict[str, Scored] = field(default_factory=dict)  # evaluation's off-store questions, never taught
+    missing: int = 0  # training rows without a current stored vector (not in the index)
+
+    @property
+    def validation(self) -> list[Pairs]:
+        return [[(q, a) for q, a, _ in hits] for hits in self.validation_hits]
+
+
+def retrieved(session: Session, train: Sequence[Row], validation: Sequence[Row], unknown: Sequence[str],
+              embedder: Any | None = None, offstore: Sequence[str] = ()) -> Contexts:
+    index = TrainIndex(session, train, embedder)
+    train_ctx = index.choose([r.question for r in train], own=[r.example_id for r in train])
+    return Contexts(train={r.source_key: c for r, c in zip(train, train_ctx)},
+                    validation_hits=index.search([r.question for r in validation]),
+                    unknown=dict(zip(unknown, index.choose(list(unknown)))),
+                    offstore_hits=dict(zip(offstore, index.search(list(offstore)))), missing=index.missing)

@@ -13,10 +13,10 @@ Conversations longer than `max_length` tokens are left out and reported, never c
 answer teaches a cut answer, and a cut prompt may leave no answer at all.
 
 **Every phrasing.** A small model taught a fact through one question recalls it from that
-wording, rarely from another (notes/api-facts.md §8). The store often holds several customers'
+wording, rarely from another (measured on Quillmate, bench/train_quality.py). The store often holds several customers'
 questions whose approved answers state the same fact ("21-day trial", "QM-E42 → Reconnect").
 `phrasing_pairs` finds them: two training answers state the same fact when they share a
-number-with-unit or a code (trainer.facts.fact_signature, `21 day`, `€6`, `@QM-E42`) and at
+number-with-unit or a code (storage.facts.fact_signature, `21 day`, `€6`, `@QM-E42`) and at
 least half of their signatures, or when half of their content words are shared. For every
 such pair (i, j) it adds "question i → answer j" (and j → i), so each fact is taught through
 every question the store holds for it. Only direct matches are paired (no transitive chains, so
@@ -30,13 +30,16 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from storage.contract import RETRIEVAL
+from storage.facts import SAME_FACT_JACCARD, carries_key_fact, content_words, fact_groups
 from storage.prompt import DONT_KNOW, prompt_messages  # the prompt as training shows it; serving asks alike
-from trainer.facts import carries_key_fact, content_words, fact_signature
+
+if TYPE_CHECKING:
+    from trainer.context import Contexts
 
 log = logging.getLogger("ftbot.trainer")
-SAME_FACT_JACCARD = 0.5
 UNKNOWN_FILE = Path(__file__).with_name("unknown.jsonl")
 
 
@@ -73,46 +76,22 @@ def conversation(system_prompt: str, question: str, answer: str,
             "completion": [{"role": "assistant", "content": answer}]}
 
 
+def unknown_questions(path: Path = UNKNOWN_FILE) -> list[str]:
+    return [json.loads(line)["question"] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def unknown_pairs(train_rows: Sequence[Any], path: Path = UNKNOWN_FILE) -> list[Pair]:
     """Questions no approved answer covers, answered "I don't know" with an empty context: the model
     learns to say so rather than invent a policy. One that shares half its content words with a
     training question is left out (this team's store may know it after all)."""
     known = [content_words(str(field_of(r, "question"))) for r in train_rows]
     pairs = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        question = json.loads(line)["question"]
+    for i, question in enumerate(unknown_questions(path)):
         words = content_words(question)
         if any(words and len(words & k) / len(words | k) >= SAME_FACT_JACCARD for k in known):
             continue
         pairs.append(Pair(question, DONT_KNOW, f"unknown:{i}", "unknown"))
     return pairs
-
-
-def same_fact(sig_a: frozenset[str], sig_b: frozenset[str], words_a: set[str], words_b: set[str]) -> bool:
-    """Two answers state the same fact (see the module docstring)."""
-    shared = sig_a & sig_b
-    # A bare number ("12") is too weak alone; a number with its unit ("12 month"), an amount or a code is not.
-    strong = {s for s in shared if not s.replace(".", "").replace(":", "").isdigit()}
-    if strong and len(shared) / len(sig_a | sig_b) >= SAME_FACT_JACCARD:
-        return True
-    union = words_a | words_b
-    return bool(union) and len(words_a & words_b) / len(union) >= SAME_FACT_JACCARD
-
-
-def fact_groups(rows: Sequence[Any]) -> list[list[int]]:
-    """For each row, the indexes of the rows whose answers state the same fact (itself excluded)."""
-    answers = [str(field_of(r, "answer")) for r in rows]
-    sigs = [fact_signature(a) for a in answers]
-    words = [content_words(a) for a in answers]
-    neighbours: list[list[int]] = [[] for _ in rows]
-    for i in range(len(rows)):
-        for j in range(i + 1, len(rows)):
-            if same_fact(sigs[i], sigs[j], words[i], words[j]):
-                neighbours[i].append(j)
-                neighbours[j].append(i)
-    return neighbours
 
 
 def phrasing_pairs(rows: Sequence[Any]) -> list[Pair]:
@@ -136,20 +115,6 @@ def count_tokens(tokenizer: Any, conv: dict[str, Any]) -> int:
     if isinstance(ids, dict) or hasattr(ids, "keys"):
         ids = ids["input_ids"]
     return len(ids)
-
-
-def lexical_neighbours(question: str, rows: Sequence[Any], k: int) -> list[tuple[str, str]]:
-    """The k training pairs sharing the most content words with a question (stand-ins for what
-    retrieval would put in front of it; the trainer has no embedding model of its own)."""
-    words = content_words(question)
-    scored = []
-    for r in rows:
-        q, a = str(field_of(r, "question")), str(field_of(r, "answer"))
-        shared = len(words & content_words(f"{q} {a}"))
-        if shared:
-            scored.append((shared, q, a))
-    scored.sort(key=lambda t: -t[0])
-    return [(q, a) for _, q, a in scored[:k]]
 
 
 def grounded_contexts(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple[str, str]] | None],
@@ -182,7 +147,7 @@ def without_fact(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple[str,
     taken out of its context, answered "I don't know". The same question with and without its fact in
     front: what decides the answer is whether a pair states it, not how near the topic is. A pair
     counts as stating the fact when it is the row's own, a same-fact sibling (fact_groups), or its
-    answer carries the row's key fact (trainer.facts); rows left with no pair are skipped."""
+    answer carries the row's key fact (storage.facts); rows left with no pair are skipped."""
     import random
 
     rng = random.Random(seed + 1)
@@ -203,18 +168,19 @@ def without_fact(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple[str,
 def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: Any, *, system_prompt: str,
                max_length: int, every_phrasing: bool = True,
                replay: Sequence[tuple[str, str]] = (),
-               contexts: Mapping[str, Sequence[tuple[str, str]] | None] | None = None,
-               context_k: int = 3, seed: int = 0, unknown_with_context: bool = True,
+               contexts: Contexts | None = None,
+               context_k: int = RETRIEVAL.k, seed: int = 0, unknown_with_context: bool = True,
                refuse_without_fact: float = 0.0) -> BuiltData:
-    """contexts (source key → retrieved pairs, trainer.context): given, every support pair (approved
-    and every-phrasing) is taught in the retrieval shape with its fact in the context
-    (grounded_contexts), and unknown questions are added with none (and, with unknown_with_context,
-    once more behind their lexical neighbours), and a refuse_without_fact share of the support
-    questions once more with their fact taken out (without_fact); replay pairs stay plain."""
+    """contexts (trainer.context: what retrieval puts in front of each question): given, every support pair
+    (approved and every-phrasing) is taught in the retrieval shape with its fact in the context
+    (grounded_contexts); validation questions are asked behind their retrieved pairs, as served, so early
+    stopping and keep-best judge the served shape; unknown questions are added with no context (and, with
+    unknown_with_context, once more behind what retrieval finds for them); and a refuse_without_fact share
+    of the support questions once more with their fact taken out (without_fact); replay pairs stay plain."""
     train_rows, val_rows = list(train_rows), list(val_rows)
     keys = [str(field_of(r, "source_key")) for r in train_rows]
     groups = fact_groups(train_rows) if contexts is not None else []
-    grounded = (grounded_contexts(train_rows, contexts, groups, context_k, seed)
+    grounded = (grounded_contexts(train_rows, contexts.train, groups, context_k, seed)
                 if contexts is not None else [None] * len(train_rows))
     by_key = dict(zip(keys, grounded))
     pairs = [Pair(str(field_of(r, "question")), str(field_of(r, "answer")), key, context=ctx)
@@ -232,18 +198,20 @@ def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: An
         # questions: "QM-E42", "bank feed every 4 hours"), yet without it off-store honesty fell from 3/6 to
         # 1/6: TrainConfig.unknown_with_context keeps it on by default.
         unknown.append(replace(p, context=()))
-        near = lexical_neighbours(p.question, train_rows, context_k) if unknown_with_context else []
+        near = contexts.unknown.get(p.question) if unknown_with_context else None
         if near:
             unknown.append(replace(p, source_key=f"{p.source_key}+context", context=tuple(near)))
     if contexts is not None and refuse_without_fact > 0:
-        unknown += without_fact(train_rows, contexts, groups, refuse_without_fact, seed)
+        unknown += without_fact(train_rows, contexts.train, groups, refuse_without_fact, seed)
     pairs += unknown
     out = BuiltData(train=[], validation=[], n_approved=n_approved, n_phrasing=n_phrasing, n_replay=len(replay),
                     n_context=sum(bool(p.context) for p in pairs if p.origin in ("approved", "phrasing")),
                     n_unknown=len(unknown))
     for side, items in (("train", pairs),
                         ("validation", [Pair(str(field_of(r, "question")), str(field_of(r, "answer")),
-                                             str(field_of(r, "source_key"))) for r in val_rows])):
+                                             str(field_of(r, "source_key")),
+                                             context=tuple(contexts.validation[i]) if contexts else None)
+                                        for i, r in enumerate(val_rows)])):
         for pair in items:
             conv = conversation(system_prompt, pair.question, pair.answer, pair.context)
             n = count_tokens(tokenizer, conv)

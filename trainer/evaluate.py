@@ -6,7 +6,7 @@ question, the base model's chat template), by (a) the base model, (b) the deploy
 there is one, (c) the new adapter. Each answer is scored against the approved reference:
 
 - rougeL: ROUGE-L F1 over lower-cased word tokens (longest common subsequence; written here);
-- key_fact: the share of answers that carry the reference's key fact (trainer.facts: its numbers,
+- key_fact: the share of answers that carry the reference's key fact (storage.facts: its numbers,
   codes, else names, minus what the question already says; at least half of them stated).
   References without any key item are left out of this share.
 
@@ -21,14 +21,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from storage.contract import EvalScores, Outcomes, RetrievalScores, Sample, Scores
 from storage.overlap import rouge_l_f1
-from storage.prompt import prompt_messages
+from storage.grounding import judge
+from storage.prompt import DONT_KNOW, prompt_messages
 from trainer.data import field_of
-from trainer.facts import carries_key_fact
+from storage.facts import carries_key_fact
+
+if TYPE_CHECKING:
+    from trainer.context import Scored
 
 PROBE_FILE = Path(__file__).with_name("probe.jsonl")
+OFFSTORE_FILE = Path(__file__).with_name("offstore.jsonl")  # product questions no store answers; never taught
 SAMPLES = 5  # validation answers recorded with a version: the deployment smoke test asks them (serving.smoke)
 
 
@@ -40,27 +46,57 @@ def load_probe(path: Path = PROBE_FILE) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def offstore_questions(path: Path = OFFSTORE_FILE) -> list[str]:
+    return [row["question"] for row in load_probe(path)]
+
+
 @dataclass
 class Evaluation:
-    metrics: dict[str, Any]  # {"base": {...}, "deployed": {...} | None, "new": {...}, "n_validation": ..}
-    samples: list[dict[str, str]]  # three side-by-side answers
+    metrics: EvalScores  # base, deployed (or None), new
+    samples: list[Sample]  # side-by-side answers; the deployment smoke test asks them again
     answers: dict[str, list[str]] = field(default_factory=dict)  # per model, validation then probe
 
 
 def score(answers: Sequence[str], questions: Sequence[str], references: Sequence[str],
-          probe_answers: Sequence[str], probe: Sequence[dict[str, Any]]) -> dict[str, Any]:
+          probe_answers: Sequence[str], probe: Sequence[dict[str, Any]]) -> Scores:
     rouge = [rouge_l_f1(a, r) for a, r in zip(answers, references)]
     facts = [carries_key_fact(a, r, q) for a, r, q in zip(answers, references, questions)]
     checked = [f for f in facts if f is not None]
     probe_hits = [probe_hit(a, p["key"]) for a, p in zip(probe_answers, probe)]
-    return {
-        "rougeL": round(sum(rouge) / len(rouge), 4) if rouge else None,
-        "key_fact": round(sum(checked) / len(checked), 4) if checked else None,
-        "key_fact_hits": sum(checked),
-        "probe": round(sum(probe_hits) / len(probe_hits), 4) if probe_hits else None,
-        "probe_rougeL": round(sum(rouge_l_f1(a, p["answer"]) for a, p in zip(probe_answers, probe))
-                              / len(probe), 4) if probe else None,
-    }
+    return Scores(
+        rougeL=round(sum(rouge) / len(rouge), 4) if rouge else None,
+        key_fact=round(sum(checked) / len(checked), 4) if checked else None,
+        key_fact_hits=sum(checked),
+        probe=round(sum(probe_hits) / len(probe_hits), 4) if probe_hits else None,
+        probe_rougeL=round(sum(rouge_l_f1(a, p["answer"]) for a, p in zip(probe_answers, probe))
+                           / len(probe), 4) if probe else None,
+    )
+
+
+def sent_text(question: str, answer: str, hits: Scored) -> str:
+    """What the bot would send for this answer: it, or "I don't know" when no retrieved answer backs it."""
+    return answer if judge(question, answer, [(a, s) for _, a, s in hits]).send else DONT_KNOW
+
+
+def outcomes(questions: Sequence[str], references: Sequence[str], answers: Sequence[str], hits: Sequence[Scored],
+             offstore: Sequence[str], offstore_answers: Sequence[str], offstore_hits: Sequence[Scored]) -> Outcomes:
+    """Right / wrong / don't know of what the bot would send (storage.grounding decides), over the validation
+    questions whose reference has a key fact; and how many off-store questions it refuses."""
+    out = Outcomes(n_offstore=len(offstore))
+    for q, ref, ans, h in zip(questions, references, answers, hits):
+        fact = carries_key_fact(ans, ref, q)
+        if fact is None:
+            continue
+        out.n += 1
+        if not judge(q, ans, [(a, s) for _, a, s in h]).send:
+            out.dont_know += 1
+        elif fact:
+            out.right += 1
+        else:
+            out.wrong += 1
+    out.offstore_refused = sum(not judge(q, ans, [(a, s) for _, a, s in h]).send
+                               for q, ans, h in zip(offstore, offstore_answers, offstore_hits))
+    return out
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]], *, max_new_tokens: int,
@@ -98,19 +134,21 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]]
 def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
              deployed_adapter: str | Path | None = None, max_new_tokens: int = 96,
              probe: Sequence[dict[str, Any]] | None = None, threads: int = 0,
-             base_answers: Sequence[str] | None = None,
-             val_contexts: Sequence[Sequence[tuple[str, str]] | None] | None = None) -> Evaluation:
+             base_answers: Sequence[str] | None = None, val_hits: Sequence[Scored] | None = None,
+             offstore_hits: Mapping[str, Scored] | None = None) -> Evaluation:
     """Answers and scores of base, deployed (when given) and new adapter; see the module docstring.
 
     base_answers: the base model's answers to these same prompts (validation, then probe, then
-    validation with retrieval), when already known; greedy decoding makes them the same every time.
-    val_contexts: the retrieved pairs for each validation question (trainer.context); given, every
-    model also answers the validation questions with them in front, as the bot asks, scored under
-    "with_retrieval".
+    validation with retrieval, then off-store), when already known; greedy decoding makes them the same
+    every time. val_hits: the retrieved pairs (with their cosines) for each validation question
+    (trainer.context); given, every model also answers the validation questions with them in front, as
+    the bot asks, scored under "with_retrieval", and what the bot would send after its grounding check
+    (storage.grounding) is counted right / wrong / don't know under "sent", with the share of
+    offstore_hits' questions (off-store, never taught) it refuses.
     """
     import torch
 
-    from trainer.config import physical_cores
+    from storage.machine import physical_cores
 
     cuda = torch.cuda.is_available()
     before = torch.get_num_threads()
@@ -119,15 +157,15 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
     try:
         return _evaluate(base_model, val_rows, new_adapter, system_prompt=system_prompt,
                          deployed_adapter=deployed_adapter, max_new_tokens=max_new_tokens, probe=probe,
-                         base_answers=base_answers, cuda=cuda, val_contexts=val_contexts)
+                         base_answers=base_answers, cuda=cuda, val_hits=val_hits, offstore_hits=offstore_hits)
     finally:
         torch.set_num_threads(before)
 
 
 def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
               deployed_adapter: str | Path | None, max_new_tokens: int, probe: Sequence[dict[str, Any]] | None,
-              base_answers: Sequence[str] | None, cuda: bool,
-              val_contexts: Sequence[Sequence[tuple[str, str]] | None] | None = None) -> Evaluation:
+              base_answers: Sequence[str] | None, cuda: bool, val_hits: Sequence[Scored] | None = None,
+              offstore_hits: Mapping[str, Scored] | None = None) -> Evaluation:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -136,9 +174,12 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
     questions = [str(field_of(r, "question")) for r in val_rows]
     references = [str(field_of(r, "answer")) for r in val_rows]
     prompts = [prompt_messages(system_prompt, q) for q in questions + [p["question"] for p in probe]]
-    contexts = [list(c or []) for c in val_contexts] if val_contexts is not None else None
+    hits = [list(h) for h in val_hits] if val_hits is not None else None
+    contexts = [[(q, a) for q, a, _ in h] for h in hits] if hits is not None else None
+    offstore = dict(offstore_hits or {}) if hits is not None else {}
     if contexts is not None:  # as the bot asks: retrieved pairs in front (none close: the "no answer" shape)
         prompts += [prompt_messages(system_prompt, q, c) for q, c in zip(questions, contexts)]
+        prompts += [prompt_messages(system_prompt, q, [(cq, ca) for cq, ca, _ in h]) for q, h in offstore.items()]
 
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     dtype = torch.bfloat16 if cuda else torch.float32
@@ -160,25 +201,30 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
         del model
 
     n, n_probe = len(questions), len(probe)
-    metrics: dict[str, Any] = {"n_validation": n, "n_probe": n_probe,
-                               "n_key_fact": sum(carries_key_fact("", r, q) is not None
-                                                 for r, q in zip(references, questions)),
-                               "n_with_context": sum(bool(c) for c in contexts) if contexts is not None else None}
+    metrics = EvalScores(n_validation=n, n_probe=n_probe,
+                         n_key_fact=sum(carries_key_fact("", r, q) is not None for r, q in zip(references, questions)),
+                         n_with_context=sum(bool(c) for c in contexts) if contexts is not None else None)
     for name in ("base", "deployed", "new"):
         if name not in answers:
-            metrics[name] = None
             continue
         plain, probe_answers = answers[name][:n], answers[name][n:n + n_probe]
-        metrics[name] = score(plain, questions, references, probe_answers, probe)
-        if contexts is not None:
-            rag = score(answers[name][n + n_probe:], questions, references, [], [])
-            metrics[name]["with_retrieval"] = {k: rag[k] for k in ("key_fact", "key_fact_hits", "rougeL")}
+        scores = score(plain, questions, references, probe_answers, probe)
+        if hits is not None:
+            rag_answers = answers[name][n + n_probe:n + n_probe + n]
+            rag = score(rag_answers, questions, references, [], [])
+            scores.with_retrieval = RetrievalScores(key_fact=rag.key_fact, key_fact_hits=rag.key_fact_hits,
+                                                    rougeL=rag.rougeL)
+            scores.sent = outcomes(questions, references, rag_answers, hits, list(offstore),
+                                   answers[name][n + n_probe + n:], list(offstore.values()))
+        setattr(metrics, name, scores)
     samples = []
     for i in range(min(SAMPLES, n)):
-        sample = {"question": questions[i], "reference": references[i], "base": answers["base"][i],
-                  "deployed": answers["deployed"][i] if "deployed" in answers else None, "new": answers["new"][i]}
+        sample = Sample(question=questions[i], reference=references[i], base=answers["base"][i],
+                        deployed=answers["deployed"][i] if "deployed" in answers else None, new=answers["new"][i])
         if contexts is not None:  # what the bot would answer: the deployment smoke test asks this way
-            sample.update(context=contexts[i], new_with_retrieval=answers["new"][n + n_probe + i],
-                          base_with_retrieval=answers["base"][n + n_probe + i])
+            sample.context = [tuple(pair) for pair in contexts[i]]
+            sample.new_with_retrieval = answers["new"][n + n_probe + i]
+            sample.base_with_retrieval = answers["base"][n + n_probe + i]
+            sample.sent = sent_text(questions[i], sample.new_with_retrieval, hits[i])
         samples.append(sample)
     return Evaluation(metrics=metrics, samples=samples, answers=answers)

@@ -16,10 +16,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import Store
+from storage.contract import JobProgress, Scores, TrainSummary, VersionMetrics
 from storage.models import ModelVersion, TrainingJob, VersionStatus
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig
+from trainer.context import Contexts
 from trainer.train import ProgressFn, StopFn, TrainingStopped, train_adapter
 
 log = logging.getLogger("ftbot.trainer")
@@ -49,30 +51,28 @@ def _plain(rows: list[Any]) -> list[dict[str, str]]:
     return [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]
 
 
-def retrieved_contexts(session: Session, cfg: TrainConfig, train: list[Any], val: list[Any]
-              ) -> tuple[dict[str, Any], list[Any]]:
-    """Retrieved pairs per training source key (leave-one-out) and per validation question (trainer.context)."""
-    from trainer.context import Row, contexts
+def retrieved_contexts(session: Session, train: list[Any], val: list[Any]) -> Contexts:
+    """The contexts the bot would retrieve for every training, validation and unknown question (trainer.context)."""
+    from trainer.context import Row, retrieved
+    from trainer.data import unknown_questions
+    from trainer.evaluate import offstore_questions
 
     def rows(items: list[Any]) -> list[Row]:
         return [Row(r.example_id, r.source_key, r.question, r.answer) for r in items]
 
-    pool = rows(train)
-    kw = {"k": cfg.retrieval_k, "min_score": cfg.retrieval_min_score}
-    train_ctx = contexts(session, cfg.retrieval_model, pool, pool, leave_one_out=True, **kw)
-    val_ctx = contexts(session, cfg.retrieval_model, rows(val), pool, leave_one_out=False, **kw)
-    missing = sum(c is None for c in train_ctx + val_ctx)
-    if missing:
-        log.warning("%d snapshot example(s) have no stored embedding (run `ft index rebuild`): no context for them",
-                    missing)
-    return {r.source_key: c for r, c in zip(pool, train_ctx)}, val_ctx
+    found = retrieved(session, rows(train), rows(val), unknown_questions(), offstore=offstore_questions())
+    if found.missing:
+        log.warning("%d training example(s) have no current stored embedding (run `ft index rebuild`): the index "
+                    "the trainer retrieves from lacks them", found.missing)
+    return found
 
 
-def _worse(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+def _worse(new: Scores | None, old: Scores | None) -> bool:
     """The new version scores below the deployed one on key facts or ROUGE-L."""
-    if not new or not old:
+    if new is None or old is None:
         return False
-    return any(new.get(k) is not None and old.get(k) is not None and new[k] < old[k] for k in ("key_fact", "rougeL"))
+    pairs = ((new.key_fact, old.key_fact), (new.rougeL, old.rougeL))
+    return any(a is not None and b is not None and a < b for a, b in pairs)
 
 
 def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
@@ -105,8 +105,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         snapshot_id = job.snapshot_id
         train_snap, val_snap = snapshot_rows(s, snapshot_id, TRAIN), snapshot_rows(s, snapshot_id, VALIDATION)
         train_rows, val_rows = _plain(train_snap), _plain(val_snap)
-        train_ctx, val_ctx = (retrieved_contexts(s, cfg, train_snap, val_snap) if cfg.retrieval
-                              else (None, None))
+        contexts = retrieved_contexts(s, train_snap, val_snap) if cfg.retrieval else None
         current = deployed_version(s)
         deployed = (current.name, current.adapter_path, current.base_model) if current else None
         name = version_name(s, job_id, data_dir)
@@ -116,15 +115,14 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one).
     out_dir = adapters_dir(data_dir) / name
     result = train_adapter(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
-                           contexts=train_ctx)
+                           contexts=contexts)
     if result.stopped:
         raise TrainingStopped(f"job {job_id} stopped at step {result.steps} of {result.total_steps}")
 
     # 3. Evaluate against the base model and the deployed version (same base only: an adapter fits one base).
     if on_progress:
-        on_progress({"step": result.steps, "total": result.steps, "loss": result.train_loss,
-                     "eval_loss": result.eval_loss, "tokens_per_s": result.tokens_per_s, "eta_s": None,
-                     "phase": "evaluating"})
+        on_progress(JobProgress(step=result.steps, total=result.steps, loss=result.train_loss,
+                                eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s, phase="evaluating"))
     deployed_path = None
     if deployed and Path(deployed[1]).is_dir() and Path(deployed[2]).resolve() == Path(cfg.base_model).resolve():
         deployed_path = deployed[1]
@@ -132,29 +130,26 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         log.warning("deployed %s is not comparable (adapter missing or another base model)", deployed[0])
     ev = evaluate(cfg.base_model, val_rows, out_dir, system_prompt=cfg.system_prompt,
                   deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
-                  val_contexts=val_ctx)
+                  val_hits=contexts.validation_hits if contexts else None,
+                  offstore_hits=contexts.offstore_hits if contexts else None)
 
     # 4. The version, awaiting an admin's approval.
-    new, old = ev.metrics["new"], ev.metrics["deployed"]
-    metrics = {
-        "key_fact": new["key_fact"], "rougeL": new["rougeL"], "probe": new["probe"],  # the headline numbers
-        "key_fact_with_retrieval": (new.get("with_retrieval") or {}).get("key_fact"),
-        "eval": ev.metrics,
-        "deployed_name": deployed[0] if deployed_path else None,
-        "train": {k: v for k, v in asdict(result).items() if k not in ("history", "long_examples", "adapter_dir")},
-        "loss_plot": result.loss_plot,
-        "samples": ev.samples,
-        "long_examples": result.long_examples,
-        "tokens_per_s": result.tokens_per_s,
-        "config": asdict(cfg),
-    }
+    new, old = ev.metrics.new, ev.metrics.deployed
+    assert new is not None  # evaluate() always scores the new adapter
+    metrics = VersionMetrics(
+        key_fact=new.key_fact, rougeL=new.rougeL, probe=new.probe,  # the headline numbers
+        key_fact_with_retrieval=new.with_retrieval.key_fact if new.with_retrieval else None,
+        eval=ev.metrics, deployed_name=deployed[0] if deployed_path else None,
+        train=TrainSummary.from_json(asdict(result)), loss_plot=result.loss_plot, samples=ev.samples,
+        max_new_tokens=cfg.max_new_tokens, long_examples=result.long_examples, tokens_per_s=result.tokens_per_s,
+        config=asdict(cfg))
     with store.session() as s:
         version = ModelVersion(name=name, job_id=job_id, snapshot_id=snapshot_id, base_model=cfg.base_model,
                                adapter_path=str(out_dir.resolve()), status=VersionStatus.AWAITING_APPROVAL,
-                               metrics=metrics, below_deployed=_worse(new, old))
+                               metrics=metrics.to_json(), below_deployed=_worse(new, old))
         s.add(version)
         s.flush()
         version_id = version.id
-    log.info("job %s: %s stored (key fact %s, ROUGE-L %s, probe %s; base %s)", job_id, name, new["key_fact"],
-             new["rougeL"], new["probe"], ev.metrics["base"]["key_fact"])
+    log.info("job %s: %s stored (key fact %s, ROUGE-L %s, probe %s; base %s)", job_id, name, new.key_fact,
+             new.rougeL, new.probe, ev.metrics.base.key_fact if ev.metrics.base else None)
     return version_id

@@ -13,13 +13,15 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
-from trainer.config import LORA_RANKS, DeviceSetup, TrainConfig, device_setup
+from storage.contract import JobProgress, adapter_problems
+from trainer.config import DeviceSetup, TrainConfig, device_setup
+from trainer.context import Contexts
 
 log = logging.getLogger("ftbot.trainer")
 
-ProgressFn = Callable[[dict[str, Any]], None]
+ProgressFn = Callable[[JobProgress], None]
 StopFn = Callable[[], bool]
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 RESULT_FILE = "train_result.json"
@@ -58,7 +60,7 @@ class TrainResult:
 
 
 def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None, every_s: float):  # noqa: ANN201
-    """A TrainerCallback that reports {step, total, loss, eval_loss, tokens_per_s, eta_s} at most every
+    """A TrainerCallback that reports a JobProgress (step, total, loss, eval_loss, tokens/s, ETA) at most every
     `every_s` seconds, and stops (saving a checkpoint to resume from) when should_stop() says so."""
     from transformers import TrainerCallback
 
@@ -104,37 +106,27 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
             elapsed = max(now - (self.start or now), 1e-6)
             done = state.global_step - (self.start_step or 0)
             eta = (state.max_steps - state.global_step) * elapsed / done if done else None
-            self.on_progress({"step": state.global_step, "total": state.max_steps, "loss": self.loss,
-                              "eval_loss": self.eval_loss, "tokens_per_s": round(self.tokens / elapsed, 1),
-                              "eta_s": round(eta, 1) if eta is not None else None})
+            self.on_progress(JobProgress(step=state.global_step, total=state.max_steps, loss=self.loss,
+                                         eval_loss=self.eval_loss, tokens_per_s=round(self.tokens / elapsed, 1),
+                                         eta_s=round(eta, 1) if eta is not None else None))
 
     return _Callback(on_progress, should_stop, every_s)
 
 
 def check_adapter(adapter_dir: Path) -> dict[str, Any]:
-    """The adapter_config.json, verified to be one vLLM serves; ValueError says what is wrong."""
+    """The adapter_config.json, verified to be one vLLM serves (storage.contract); ValueError says what is wrong."""
     config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
-    problems = []
-    if config.get("bias", "none") != "none":
-        problems.append(f"bias={config.get('bias')!r} (must be 'none')")
-    if config.get("modules_to_save"):
-        problems.append(f"modules_to_save={config['modules_to_save']} (must be empty)")
-    if config.get("r") not in LORA_RANKS:
-        problems.append(f"r={config.get('r')} (must be one of {LORA_RANKS})")
-    if config.get("use_dora"):
-        problems.append("DoRA")
+    problems = adapter_problems(config)
     if not (Path(adapter_dir) / "adapter_model.safetensors").is_file():
         problems.append("no adapter_model.safetensors")
     if problems:
-        raise ValueError(f"adapter in {adapter_dir} would be refused by vLLM: {', '.join(problems)}")
+        raise ValueError(f"adapter in {adapter_dir} would be refused by vLLM: {'; '.join(problems)}")
     return config
 
 
 def lora_config(cfg: TrainConfig):  # noqa: ANN201  (peft.LoraConfig)
     from peft import LoraConfig
 
-    if cfg.rank not in LORA_RANKS:
-        raise ValueError(f"rank={cfg.rank} is not one vLLM serves; choose one of {LORA_RANKS}")
     return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
                       bias="none", modules_to_save=None, task_type="CAUSAL_LM")
 
@@ -230,7 +222,7 @@ def last_checkpoint(checkpoints: Path) -> str | None:
 
 
 def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
-                  callbacks: Sequence[Any] = (), contexts: Mapping[str, Any] | None = None
+                  callbacks: Sequence[Any] = (), contexts: Contexts | None = None
                   ) -> tuple[Any, Any, DeviceSetup]:
     """(SFTTrainer, BuiltData, DeviceSetup): this machine's settings, the data in the base model's own
     chat template, the LoRA model. train_adapter runs it; tests inspect its tokenized labels."""
@@ -257,7 +249,7 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
                           questions=replay_questions()[:cfg.replay_max] if cfg.replay_max else None) if cfg.replay else []
     data = build_data(train_rows, val_rows, tokenizer, system_prompt=cfg.system_prompt, max_length=cfg.max_length,
                       every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight),
-                      contexts=contexts if cfg.retrieval else None, context_k=cfg.retrieval_k, seed=cfg.seed,
+                      contexts=contexts if cfg.retrieval else None, seed=cfg.seed,
                       unknown_with_context=cfg.unknown_with_context, refuse_without_fact=cfg.refuse_without_fact)
     if not data.train:
         raise ValueError("no training examples left (all too long, or none approved)")
@@ -290,13 +282,13 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
                   on_progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
                   progress_every_s: float = 3.0, callbacks: Sequence[Any] = (),
-                  contexts: Mapping[str, Any] | None = None) -> TrainResult:
+                  contexts: Contexts | None = None) -> TrainResult:
     """Train a LoRA adapter on the snapshot rows into out_dir (adapter + train_config.json + loss.png).
 
     A finished out_dir is returned as it is; a checkpoint in out_dir/checkpoints is resumed from
     (resume=False starts over). should_stop() ends training early with a checkpoint: the result
-    then has stopped=True and no adapter. contexts: retrieved pairs per training source key
-    (trainer.context), taught in the retrieval prompt shape when cfg.retrieval.
+    then has stopped=True and no adapter. contexts: the pairs retrieval puts in front of each training,
+    validation and unknown question (trainer.context), taught in the retrieval prompt shape when cfg.retrieval.
     """
     out_dir = Path(out_dir)
     done = out_dir / RESULT_FILE
@@ -318,7 +310,7 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 
 def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
            on_progress: ProgressFn | None, should_stop: StopFn | None, progress_every_s: float,
-           callbacks: Sequence[Any] = (), contexts: Mapping[str, Any] | None = None) -> TrainResult:
+           callbacks: Sequence[Any] = (), contexts: Contexts | None = None) -> TrainResult:
     from trainer.plot import plot_losses
 
     done, checkpoints = out_dir / RESULT_FILE, out_dir / "checkpoints"
@@ -364,6 +356,6 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
     done.write_text(result.to_json())
     shutil.rmtree(checkpoints, ignore_errors=True)  # optimizer states: no longer needed once the adapter is saved
     if on_progress:  # done: early stopping may end before max_steps, so the bar ends full at the last step
-        on_progress({"step": state.global_step, "total": state.global_step, "loss": result.train_loss,
-                     "eval_loss": result.eval_loss, "tokens_per_s": result.tokens_per_s, "eta_s": 0})
+        on_progress(JobProgress(step=state.global_step, total=state.global_step, loss=result.train_loss,
+                                eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s, eta_s=0))
     return result

@@ -15,27 +15,34 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from storage import Store, open_store
 from storage.models import JobStatus
+from storage.contract import JobProgress
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
 from trainer import metrics
+from trainer.config import TrainConfig
 
 log = logging.getLogger("ftbot.worker")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WorkerConfig:
-    data_dir: Path
-    lease_s: float = 60.0  # a job whose worker stays silent this long goes back to the queue
-    heartbeat_s: float = 5.0
+    """Built from Settings by ftbot.wiring.worker_config. Plain values (a dataclass of dataclasses): the job's
+    part is pickled into the job's process."""
+
+    data_dir: Path  # adapters, checkpoints and snapshots go here
+    models_dir: Path  # where SmolLM2 is prepared when train.base_model is empty
+    train: TrainConfig  # what every job starts from, before its own parameters
+    val_percent: int  # the share of examples a job's snapshot holds out for validation
+    lease_s: float  # a job whose worker stays silent this long goes back to the queue
+    heartbeat_s: float
     poll_s: float = 5.0
     progress_every_s: float = 3.0  # progress rows are written at most this often
     stop_grace_s: float = 60.0  # how long a cancelled job may take to stop before it is killed
-    defaults: dict[str, Any] = field(default_factory=dict)  # training settings jobs start from
     # Runs here before each job's process starts: `ft worker` brings the retrieval index up to date with
     # it, so the job's snapshot finds its examples' vectors (trainer.context). Errors are logged, not fatal.
     before_job: Callable[[Store], Any] | None = None
@@ -79,8 +86,8 @@ class Worker:
         parent_end, child_end = ctx.Pipe(duplex=False)
         stop = ctx.Event()
         child = ctx.Process(target=child_main, name=f"ftbot-job-{job_id}", daemon=True, args=(
-            self.store.url, job_id, str(self.config.data_dir), self.config.defaults, stop, child_end,
-            os.getpid(), self.config.progress_every_s))
+            self.store.url, job_id, self.config.data_dir, self.config.train, self.config.val_percent,
+            self.config.models_dir, stop, child_end, os.getpid(), self.config.progress_every_s))
         child.start()
         child_end.close()
         cancel, cancel_at = False, None
@@ -116,16 +123,16 @@ class Worker:
         return status
 
 
-def child_main(db_url: str, job_id: int, data_dir: str, defaults: dict, stop, conn, parent_pid: int,
-               progress_every_s: float) -> None:  # noqa: ANN001
+def child_main(db_url: str, job_id: int, data_dir: Path, train: TrainConfig, val_percent: int, models_dir: Path,
+               stop, conn, parent_pid: int, progress_every_s: float) -> None:  # noqa: ANN001
     """The job process: train, evaluate, record the version; report the outcome on `conn`."""
     threading.Thread(target=_die_with_parent, args=(parent_pid,), daemon=True).start()
     store = open_store(db_url, upgrade=False)
     last = [0.0]
 
-    def on_progress(progress: dict[str, Any]) -> None:
+    def on_progress(progress: JobProgress) -> None:
         now = time.monotonic()
-        if now - last[0] >= progress_every_s or progress.get("step") == progress.get("total"):
+        if now - last[0] >= progress_every_s or progress.step == progress.total:
             last[0] = now
             with store.session() as s:
                 set_progress(s, job_id, progress)
@@ -133,8 +140,8 @@ def child_main(db_url: str, job_id: int, data_dir: str, defaults: dict, stop, co
     try:
         from trainer.job import JobStopped, execute
 
-        version_id = execute(store, job_id, Path(data_dir), defaults, on_progress=on_progress,
-                             should_stop=stop.is_set)
+        version_id = execute(store, job_id, data_dir, train, val_percent=val_percent, models_dir=models_dir,
+                             on_progress=on_progress, should_stop=stop.is_set)
         conn.send(("ok", version_id))
     except JobStopped:
         conn.send(("stopped",))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.render.review import clip, escape
+from storage.contract import JobProgress, Sample, VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
 
 if TYPE_CHECKING:
@@ -42,25 +43,25 @@ def _by(job: TrainingJob) -> str:
 
 def progress_message(job: TrainingJob) -> dict[str, Any]:
     """While the job is queued or running: a text progress bar, loss, eval loss, speed, ETA."""
-    p = job.progress or {}
+    p = JobProgress.from_json(job.progress)
     title = f":hourglass_flowing_sand: Training job {job.id} ({_by(job)}): *{job.status}*"
     if job.status == JobStatus.QUEUED:
         return {"text": f"Training job {job.id} is queued", "blocks": [_section(title + " — waiting for a worker")]}
-    if p.get("phase") == "evaluating":
+    if p.phase == "evaluating":
         line = "training done; evaluating against the base model and the deployed version…"
-    elif p.get("total"):
-        line = f"`{bar(int(p.get('step') or 0), int(p['total']))}`  step {p.get('step', 0)}/{p['total']}"
+    elif p.total:
+        line = f"`{bar(p.step or 0, p.total)}`  step {p.step or 0}/{p.total}"
     else:
         line = "preparing the data and the model…"
     facts = []
-    if isinstance(p.get("loss"), (int, float)):
-        facts.append(f"loss {p['loss']:.3f}")
-    if isinstance(p.get("eval_loss"), (int, float)):
-        facts.append(f"eval loss {p['eval_loss']:.3f}")
-    if p.get("tokens_per_s"):
-        facts.append(f"{p['tokens_per_s']:.0f} tokens/s")
-    if isinstance(p.get("eta_s"), (int, float)) and p.get("phase") != "evaluating":
-        facts.append(f"about {_minutes(p['eta_s'])} left")
+    if p.loss is not None:
+        facts.append(f"loss {p.loss:.3f}")
+    if p.eval_loss is not None:
+        facts.append(f"eval loss {p.eval_loss:.3f}")
+    if p.tokens_per_s:
+        facts.append(f"{p.tokens_per_s:.0f} tokens/s")
+    if p.eta_s is not None and p.phase != "evaluating":
+        facts.append(f"about {_minutes(p.eta_s)} left")
     blocks = [_section(title), _section(line)]
     if facts:
         blocks.append(_context(" · ".join(facts)))
@@ -75,20 +76,19 @@ def _num(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
 
 
-def eval_table(metrics: dict[str, Any]) -> str:
+def eval_table(metrics: VersionMetrics) -> str:
     """Base / deployed / new, as a monospace table."""
-    ev = metrics.get("eval") or {}
-    rows = [("base model", ev.get("base")), (f"deployed {metrics.get('deployed_name') or ''}".strip(), ev.get("deployed")),
-            ("new", ev.get("new"))]
-    rag = any((m or {}).get("with_retrieval") for _, m in rows)
+    ev = metrics.eval
+    rows = [("base model", ev.base), (f"deployed {metrics.deployed_name or ''}".strip(), ev.deployed), ("new", ev.new)]
+    rag = any(m is not None and m.with_retrieval is not None for _, m in rows)
     lines = [f"{'':22}{'key fact':>9}{'ROUGE-L':>9}{'probe':>7}" + (f"{'+ retrieval':>13}" if rag else "")]
     for label, m in rows:
-        if m:
-            line = f"{clip(label, 21):22}{_pct(m.get('key_fact')):>9}{_num(m.get('rougeL')):>9}{_pct(m.get('probe')):>7}"
+        if m is not None:
+            line = f"{clip(label, 21):22}{_pct(m.key_fact):>9}{_num(m.rougeL):>9}{_pct(m.probe):>7}"
             if rag:
-                line += f"{_pct((m.get('with_retrieval') or {}).get('key_fact')):>13}"
+                line += f"{_pct(m.with_retrieval.key_fact if m.with_retrieval else None):>13}"
             lines.append(line)
-    n = ev.get("n_validation")
+    n = ev.n_validation if ev.new is not None else None
     note = (f"{n} held-out question(s); key fact = answer states the reference's numbers, codes or names; "
             "probe = general questions (forgetting)"
             + ("; + retrieval = key fact when asked as the bot asks, with the nearest approved answers in front"
@@ -96,26 +96,24 @@ def eval_table(metrics: dict[str, Any]) -> str:
     return "```" + "\n".join(lines) + "```" + (f"\n_{note}_" if note else "")
 
 
-def _sample_block(sample: dict[str, Any]) -> dict[str, Any]:
-    parts = [f"*Q:* {escape(clip(sample.get('question', ''), 200, one_line=True))}",
-             f"*reference:* {escape(clip(sample.get('reference', ''), 200, one_line=True))}",
-             f"*base:* {escape(clip(sample.get('base') or '', 200, one_line=True))}"]
-    if sample.get("deployed") is not None:
-        parts.append(f"*deployed:* {escape(clip(sample['deployed'], 200, one_line=True))}")
-    parts.append(f"*new:* {escape(clip(sample.get('new') or '', 200, one_line=True))}")
-    if sample.get("new_with_retrieval") is not None:
-        parts.append(f"*new + retrieval:* {escape(clip(sample['new_with_retrieval'], 200, one_line=True))}")
+def _sample_block(sample: Sample) -> dict[str, Any]:
+    parts = [f"*Q:* {escape(clip(sample.question, 200, one_line=True))}",
+             f"*reference:* {escape(clip(sample.reference, 200, one_line=True))}",
+             f"*base:* {escape(clip(sample.base, 200, one_line=True))}"]
+    if sample.deployed is not None:
+        parts.append(f"*deployed:* {escape(clip(sample.deployed, 200, one_line=True))}")
+    parts.append(f"*new:* {escape(clip(sample.new, 200, one_line=True))}")
+    if sample.new_with_retrieval is not None:
+        parts.append(f"*new + retrieval:* {escape(clip(sample.new_with_retrieval, 200, one_line=True))}")
     return _section("\n".join(parts))
 
 
 def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: str | None = None,
                      decided: str | None = None) -> dict[str, Any]:
     """The finished job: what an admin needs to decide, and the buttons (or the decision, once made)."""
-    m = version.metrics or {}
-    train = m.get("train") or {}
+    m = VersionMetrics.from_json(version.metrics)
     head = (f":white_check_mark: Training job {job.id} ({_by(job)}) produced *{escape(version.name)}*: "
-            f"{train.get('steps', '?')} steps, {train.get('epochs_done', '?')} epochs, "
-            f"{train.get('n_train', '?')} training conversations")
+            f"{m.train.steps} steps, {m.train.epochs_done} epochs, {m.train.n_train} training conversations")
     blocks: list[dict[str, Any]] = [_section(head)]
     if version.below_deployed:
         blocks.append(_section(":warning: *It scores below the deployed version.* Look before you approve."))
@@ -123,13 +121,13 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
     if plot_file_id:
         blocks.append({"type": "image", "slack_file": {"id": plot_file_id}, "alt_text": "train and eval loss per step",
                        "title": {"type": "plain_text", "text": "loss per step"}})
-    elif m.get("loss_plot"):
-        blocks.append(_context(f"loss curve: `{escape(m['loss_plot'])}` (not readable from the bot)"))
-    samples = (m.get("samples") or [])[:3]
+    elif m.loss_plot:
+        blocks.append(_context(f"loss curve: `{escape(m.loss_plot)}` (not readable from the bot)"))
+    samples = m.samples[:3]
     if samples:
         blocks.append(_context("Sample answers to held-out questions:"))
         blocks += [_sample_block(s) for s in samples]
-    long = m.get("long_examples") or []
+    long = m.long_examples
     if long:
         blocks.append(_context(f"{len(long)} example(s) were longer than the maximum length and left out."))
     if decided:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
 from bot.render.home import progress
 from bot.render.review import clip, escape
+from storage.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def versions(rows: list[ModelVersion]) -> str:
 
 def _version_line(v: ModelVersion) -> str:
     parts = [f"{_VERSION_ICON.get(v.status, '')} *{escape(v.name)}*: {v.status.replace('_', ' ')}"]
-    metric = key_metric(v.metrics or {})
+    metric = key_metric(VersionMetrics.from_json(v.metrics))
     if metric:
         parts.append(metric)
     if v.below_deployed and v.status == "awaiting_approval":
@@ -98,11 +99,10 @@ def _version_line(v: ModelVersion) -> str:
     return " · ".join(parts)
 
 
-def key_metric(metrics: dict[str, Any]) -> str:
+def key_metric(metrics: VersionMetrics) -> str:
     """The headline number the trainer stored: key-fact recall, else ROUGE-L."""
-    for key, label in (("key_fact", "key fact"), ("rougeL", "ROUGE-L")):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    for value, label in ((metrics.key_fact, "key fact"), (metrics.rougeL, "ROUGE-L")):
+        if value is not None:
             return f"{label} {value:.0%}" if 0 <= value <= 1 else f"{label} {value:.3g}"
     return ""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.review import clip, escape
+from storage.contract import JobProgress
 from storage.models import Example, ModelVersion, TrainingJob
 
 _EXAMPLE_ICON = {"candidate": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "rejected": ":x:"}
@@ -26,14 +27,14 @@ def _counts(counts: dict[str, int]) -> str:
 
 def progress(job: TrainingJob) -> str:
     """`step 40/120, loss 1.23` from whatever the worker reported so far."""
-    p = job.progress or {}
+    p = JobProgress.from_json(job.progress)
     parts = []
-    if p.get("step") is not None:
-        parts.append(f"step {p['step']}/{p['total']}" if p.get("total") else f"step {p['step']}")
-    if isinstance(p.get("loss"), (int, float)):
-        parts.append(f"loss {p['loss']:.3g}")
-    if isinstance(p.get("eta_s"), (int, float)) and job.status == "running":
-        parts.append(f"about {max(1, round(p['eta_s'] / 60))} min left")
+    if p.step is not None:
+        parts.append(f"step {p.step}/{p.total}" if p.total else f"step {p.step}")
+    if p.loss is not None:
+        parts.append(f"loss {p.loss:.3g}")
+    if p.eta_s is not None and job.status == "running":
+        parts.append(f"about {max(1, round(p.eta_s / 60))} min left")
     return ", ".join(parts)
 
 

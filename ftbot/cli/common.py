@@ -10,15 +10,12 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
+from ftbot import wiring
 from ftbot.settings import Settings
-from storage import Store, open_store
+from storage import Store
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-class CliError(Exception):
-    """An error the user can fix; shown as one line, never a traceback."""
 
 
 def error(message: str) -> None:
@@ -38,7 +35,7 @@ def store(ctx: typer.Context) -> Store:
     """The store, migrated to the newest schema (on first use in this process)."""
     obj = ctx.find_root().obj
     if "store" not in obj:
-        obj["store"] = open_store(settings(ctx).db_url)
+        obj["store"] = wiring.store(settings(ctx))
     return obj["store"]
 
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+import time
+from typing import Any, Awaitable, Callable, Optional
 
 import typer
 from rich.markup import escape
 
+from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 
 
 def _with_client(ctx: typer.Context, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-    from serving.client import ModelClient
-
     async def run() -> Any:
-        client = ModelClient(common.settings(ctx).model_server_url, timeout_s=common.settings(ctx).answer_timeout_s)
+        client = wiring.model_client(common.settings(ctx))
         try:
             return await fn(client)
         finally:
@@ -27,11 +27,10 @@ def _with_client(ctx: typer.Context, fn: Callable[[Any], Awaitable[Any]]) -> Any
 
 def _retrieve(ctx: typer.Context, question: str) -> list | None:
     """The nearest approved pairs, as the bot finds them; None (asked plainly) without the embedding model."""
-    from serving.embedder import Embedder, EmbedderError
-    from serving.retrieval import Retriever
+    from storage.embedder import EmbedderError
 
     try:
-        retriever = Retriever(common.store(ctx), Embedder())
+        retriever = wiring.retrieval_index(common.store(ctx))
     except EmbedderError as exc:
         common.error(f"{exc}; asking without retrieval")
         return None
@@ -87,10 +86,14 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         no_retrieval: bool = typer.Option(False, "--no-retrieval",
                                           help="Ask without the nearest approved answers in front."),
         show_context: bool = typer.Option(False, "--show-context", help="Print the approved pairs given to the model."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Print the deployed version's answer (the base model's before any deployment), as the bot would give it."""
+        model_name: Optional[str] = typer.Option(None, "--model",
+                                                 help="Ask this served model (`base`: the base model) instead of "
+                                                      "the deployed version."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON, with the grounding check's signals.")) -> None:
+    """Print the answer the bot would send: the deployed version's (the base model's before any deployment),
+    or "I don't know" when no retrieved approved answer backs it (FT_ANSWER_MIN_SCORE, FT_ANSWER_MAX_GAP)."""
+    from serving.answering import answer
     from serving.client import ModelServerError, ModelServerUnavailable
-    from storage.prompt import prompt_messages
     from storage.versions import deployed
 
     s = common.settings(ctx)
@@ -99,26 +102,33 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     with common.store(ctx).session() as session:
         version = deployed(session)
         name = version.name if version else None
+    started = time.perf_counter()
     hits = None if no_retrieval or not s.retrieval else _retrieve(ctx, question)
-    context = [(h.question, h.answer) for h in hits] if hits is not None else None
+    retrieved_s = time.perf_counter() - started
 
-    async def run(client) -> tuple[str, str]:  # noqa: ANN001
-        model = name or await client.base_model()
-        return model, await client.chat(model, prompt_messages(s.system_prompt, question, context),
-                                        max_tokens=s.answer_max_tokens)
+    async def run(client):  # noqa: ANN001, ANN202
+        if model_name == "base" or (model_name is None and name is None):
+            model = await client.base_model()
+        else:
+            model = model_name or name
+        return model, await answer(client, model, question, hits, system_prompt=s.system_prompt,
+                                   max_tokens=s.answer_max_tokens, grounding=wiring.grounding(s))
 
     try:
-        model, answer = _with_client(ctx, run)
+        model, reply = _with_client(ctx, run)
     except ModelServerUnavailable:
         fail(f"the model server at {s.model_server_url} does not answer; start it with `ft serve` "
              "(or set FT_MODEL_SERVER_URL)")
     except ModelServerError as exc:
         fail(f"the model server refused: {exc.message}")
+    seconds = time.perf_counter() - started
     shown = [{"question": h.question, "answer": h.answer, "score": round(h.score, 3), "source_key": h.source_key}
              for h in hits or []]
     if as_json:
-        print_json({"question": question, "answer": answer.strip(), "model": model, "deployed": name,
-                    "retrieval": hits is not None, "context": shown})
+        print_json({"question": question, "answer": reply.text, "model_answer": reply.model_answer,
+                    "declined": reply.declined, "grounding": reply.grounding.to_json() if reply.grounding else None,
+                    "model": model, "deployed": name, "retrieval": hits is not None, "context": shown,
+                    "seconds": round(seconds, 3), "retrieval_seconds": round(retrieved_s, 3)})
         return
     if show_context:
         if hits is None:
@@ -128,5 +138,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         for n, h in enumerate(shown, 1):
             console.print(f"[dim]{n}. ({h['score']:.2f}) Q: {escape(h['question'])}\n   A: {escape(h['answer'])}[/]",
                           highlight=False, soft_wrap=True)
-    console.print(answer.strip(), highlight=False, soft_wrap=True, markup=False)
+    console.print(reply.text, highlight=False, soft_wrap=True, markup=False)
+    if reply.declined:
+        console.print(f"[dim](not sent: {reply.grounding.reason.replace('_', ' ')}; the model said: "
+                      f"{escape(reply.model_answer[:300])})[/]", highlight=False, soft_wrap=True)
     console.print(f"[dim]— {model}{'' if name else ' (base model: nothing deployed yet)'}[/]", highlight=False)

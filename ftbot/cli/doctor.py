@@ -178,12 +178,13 @@ def check_data_dir(data_dir: Path) -> Check:
 def check_model_server(settings: Any, deployed: str | None) -> Check:
     import asyncio
 
-    from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
+    from ftbot import wiring
+    from serving.client import ModelServerError, ModelServerUnavailable
 
     url = settings.model_server_url
 
     async def models() -> list[dict]:
-        client = ModelClient(url, timeout_s=TIMEOUT_S)
+        client = wiring.model_client(settings, timeout_s=TIMEOUT_S)
         try:
             return await client.models()
         finally:
@@ -278,7 +279,7 @@ def check_base_model(settings: Any) -> Check:
 
 def check_embedder(settings: Any) -> Check:
     def run() -> Check:
-        from serving.embedder import NAME, EmbedderError, find_model_dir
+        from storage.embedder import NAME, EmbedderError, find_model_dir
 
         try:
             return Check("embedding model", OK, f"{NAME} at {find_model_dir()}")

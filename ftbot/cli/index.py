@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 
@@ -39,22 +40,20 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 @index_app.command("rebuild")
 def rebuild(ctx: typer.Context) -> None:
     """Drop every stored embedding and embed all approved examples again."""
-    from serving.embedder import Embedder, EmbedderError
-    from serving.retrieval import Retriever
+    from storage.embedder import EmbedderError
 
     try:
-        embedder = Embedder()
+        retriever = wiring.retrieval_index(common.store(ctx))
     except EmbedderError as exc:
         fail(str(exc))
-    retriever = Retriever(common.store(ctx), embedder)
     bar, progress = _progress()
     try:
         with bar:
             counts = retriever.rebuild(progress=progress)
     except KeyboardInterrupt:
         fail("interrupted; the rows embedded so far are kept and the next search embeds the rest", code=130)
-    console.print(f"index rebuilt: {counts['embedded']} approved example(s) embedded with {embedder.name} "
-                  f"({embedder.dim} dims), {counts['total']} row(s)")
+    console.print(f"index rebuilt: {counts['embedded']} approved example(s) embedded with {retriever.embedder.name} "
+                  f"({retriever.embedder.dim} dims), {counts['total']} row(s)")
 
 
 def _progress() -> tuple[Progress, Callable[[int, int], None]]:

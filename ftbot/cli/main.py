@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from ftbot.cli import common, deploy, doctor, examples, index, serve, training
-from ftbot.cli.common import CliError, console, fail, print_json
+from ftbot.cli.common import console, fail, print_json
 from ftbot.settings import Settings
 
 app = typer.Typer(
@@ -115,7 +115,7 @@ def bot(
                                        help="HTTP port (default $PORT, else 3000)."),
 ) -> None:
     """Run the Slack bot: HTTP on POST /slack/events (or Socket Mode when SLACK_APP_TOKEN is set)."""
-    from ftbot import logs
+    from ftbot import logs, wiring
 
     s = common.settings(ctx)
     missing = [name for name, value in (("SLACK_BOT_TOKEN", s.slack_bot_token),
@@ -131,7 +131,8 @@ def bot(
 
         scheduler.start(deps.store, s.train_schedule, s.min_new_examples)
 
-    run(s, port or 3000, on_start=start_scheduler)
+    bolt, deps, metrics = wiring.bot(s)
+    run(bolt, deps, metrics, port=port or 3000, app_token=s.slack_app_token, on_start=start_scheduler)
 
 
 @app.command()
@@ -141,7 +142,7 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
     """Run queued training jobs (each in a child process), forever or --once."""
     import signal
 
-    from ftbot import logs
+    from ftbot import logs, wiring
     from trainer.worker import Worker
 
     s = common.settings(ctx)
@@ -153,7 +154,7 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
             metrics.serve(metrics_port)
         except OSError as exc:
             fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
-    w = Worker(common.store(ctx), training.worker_config(ctx))
+    w = Worker(common.store(ctx), wiring.worker_config(s))
     # SIGTERM (a deploy, Ctrl-C): the running job stops at its next step and goes back to the queue.
     signal.signal(signal.SIGTERM, lambda *_: w.stopping.set())
     try:
@@ -178,9 +179,6 @@ def main() -> None:
 
     try:
         app()
-    except CliError as exc:
-        common.error(str(exc))
-        sys.exit(1)
     except OperationalError as exc:
         common.error(f"database unavailable: {str(exc.orig).strip().splitlines()[0]}")
         sys.exit(1)

@@ -8,8 +8,10 @@ from typing import Optional
 
 import typer
 
+from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail
+from ftbot.settings import Settings
 from serving.generation import PROMPT_LOOKUP_TOKENS  # a constant: torch is imported only when an Engine is built
 
 
@@ -47,7 +49,7 @@ def serve(
     deployed and previous versions' adapters on start)."""
     from ftbot import logs
 
-    from serving.adapter_rules import LORA_RANKS
+    from storage.contract import LORA_RANKS
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
@@ -75,7 +77,7 @@ def serve(
         console.print(f"serving [bold]{engine.served_name}[/] ({engine.device}, {str(engine.dtype).removeprefix('torch.')})"
                       f" on {url}", highlight=False)
         if store is not None:
-            await _reregister(url, store)
+            await _reregister(s, url, store)
 
     try:
         asyncio.run(serve_forever(server, host, port, on_ready=ready))
@@ -90,7 +92,7 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
                 extra: list[str]) -> None:
     import signal
 
-    from serving.machine import physical_core_cpus
+    from storage.machine import physical_core_cpus
     from serving.vllm import (SupervisorError, VllmNotFound, cpu_env, find_vllm, max_lora_rank_for, supervise,
                               vllm_command)
 
@@ -153,9 +155,10 @@ def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:
         from trainer.base_model import BaseModelError, resolve_base_model
     except ImportError:
         fail("no base model: pass --model DIR (a Hugging Face model directory)")
+    s = common.settings(ctx)
     try:
         with console.status("preparing the base model (once; about 30 s)…"):
-            return resolve_base_model(common.settings(ctx))
+            return resolve_base_model(s.base_model, s.models_dir)
     except (BaseModelError, FileNotFoundError) as exc:
         fail(f"{exc} (or pass --model DIR)")
     except ImportError:  # the vllm image has no torch: the workers prepare the base model on the shared store
@@ -174,13 +177,13 @@ def _store_or_none(ctx: typer.Context):  # noqa: ANN202
         return None
 
 
-async def _reregister(url: str, store) -> None:  # noqa: ANN001
+async def _reregister(settings: Settings, url: str, store) -> None:  # noqa: ANN001
     from sqlalchemy.exc import SQLAlchemyError
 
-    from serving.client import ModelClient, ModelServerUnavailable
+    from serving.client import ModelServerUnavailable
     from serving.vllm import reregister
 
-    client = ModelClient(url, timeout_s=600.0)
+    client = wiring.model_client(settings, url=url, timeout_s=600.0)  # loading an adapter can take minutes
     try:
         for name, outcome in (await reregister(client, store)).items():
             console.print(f"adapter {name}: {outcome}", highlight=False)

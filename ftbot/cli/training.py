@@ -10,37 +10,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
+from storage.contract import Scores, VersionMetrics
 from storage.models import JobStatus, TrainingJob
 
 model_app = typer.Typer(help="Base models.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Training jobs: `ft jobs` lists them.", invoke_without_command=True)
 versions_app = typer.Typer(help="Model versions.", no_args_is_help=True)
-
-
-def worker_config(ctx: typer.Context):  # noqa: ANN201  (trainer.worker.WorkerConfig)
-    from trainer.worker import WorkerConfig
-
-    s = common.settings(ctx)
-    return WorkerConfig(data_dir=s.data_dir.resolve(), lease_s=s.worker_lease_s,
-                        heartbeat_s=min(s.worker_heartbeat_s, s.worker_lease_s / 3), defaults=worker_defaults(ctx),
-                        before_job=sync_index if s.retrieval else None)
-
-
-def sync_index(store) -> None:  # noqa: ANN001
-    """Embed what the retrieval index lacks before a job snapshots the store (jobs train with context)."""
-    from serving.embedder import Embedder
-    from serving.retrieval import Retriever
-
-    Retriever(store, Embedder()).sync()
-
-
-def worker_defaults(ctx: typer.Context) -> dict:
-    """What every job starts from, before its own parameters."""
-    s = common.settings(ctx)
-    return {"base_model": s.base_model, "models_dir": str(s.models_dir.resolve()), "system_prompt": s.system_prompt,
-            "val_percent": s.val_percent, "retrieval": s.retrieval}
 
 
 @model_app.command("prepare")
@@ -84,7 +62,7 @@ def train(
     from storage.queue import claim
     from trainer.worker import Worker
 
-    worker = Worker(common.store(ctx), worker_config(ctx))
+    worker = Worker(common.store(ctx), wiring.worker_config(common.settings(ctx)))
     with common.store(ctx).session() as s:
         claim(s, worker.name, worker.config.lease_s, job_id=job.id)
     outcome: dict[str, str] = {}
@@ -144,11 +122,10 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     for column in ("name", "status", "key fact (base → new)", "ROUGE-L", "adapter"):
         table.add_column(column, overflow="fold")
     for v in rows:
-        ev = v.metrics.get("eval", {})
-        base, new = ev.get("base") or {}, ev.get("new") or {}
+        ev = VersionMetrics.from_json(v.metrics).eval
+        base, new = ev.base or Scores(), ev.new or Scores()
         table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else ""),
-                      _pair(base.get("key_fact"), new.get("key_fact")), _pair(base.get("rougeL"), new.get("rougeL")),
-                      v.adapter_path)
+                      _pair(base.key_fact, new.key_fact), _pair(base.rougeL, new.rougeL), v.adapter_path)
     console.print(table)
 
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.app import build_app
 from bot.deps import Deps
-from bot.metrics import BotMetrics
 from bot.server import serve_http
-from serving.client import ModelClient
+from ftbot import wiring
+from ftbot.settings import Settings
 from tests.fake_slack import FakeSlack
 from tests.model_stub import ModelStub
 from tests.signed import SECRET, SlackSender
@@ -34,16 +33,22 @@ async def model_stub():
     await stub.stop()
 
 
+def bot_settings(slack: FakeSlack, model_url: str, **values) -> Settings:
+    """Settings as `ft bot` reads them from the environment, pointed at the fake Slack and the model stub."""
+    return Settings(**{"admins": {ADMIN}, "curators": {CURATOR}, "approvals_channel": "CAPPROVE",
+                       "model_server_url": model_url, "answer_timeout_s": 2.0, "retrieval": False,
+                       "slack_bot_token": "xoxb-test-token", "slack_signing_secret": SECRET,
+                       "slack_api_url": slack.api_url, **values})
+
+
 @pytest.fixture
 async def bot(store, model_stub):
     slack = FakeSlack().channel("CSUP", "support").channel("DASKER", "dm")
     for uid, name in ((CURATOR, "Cora"), (ADMIN, "Ada"), (AGENT, "Aaron"), (ASKER, "Mia"), (OTHER, "Otto")):
         slack.user(uid, name)
     await slack.start()
-    deps = Deps(store=store, model=ModelClient(model_stub.url, timeout_s=2.0), admins=frozenset({ADMIN}),
-                curators=frozenset({CURATOR}), approvals_channel="CAPPROVE", answer_timeout_s=2.0)
-    metrics = BotMetrics()
-    app = build_app(deps, token="xoxb-test-token", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
+    # Wired as `ft bot` wires it, on this test's store.
+    app, deps, metrics = wiring.bot(bot_settings(slack, model_stub.url), store=store)
     runner, url = await serve_http(app, deps, metrics)
     send = SlackSender(url + "/slack/events", response_url=slack.response_url)
     yield Bot(slack=slack, send=send, deps=deps, model=model_stub, url=url)

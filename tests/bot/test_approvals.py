@@ -11,20 +11,18 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.app import build_app
 from bot.approvals import Announcer
-from bot.deps import Deps
-from bot.metrics import BotMetrics
 from bot.render import approval
 from bot.server import serve_http
-from serving.client import ModelClient
+from ftbot import wiring
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob, VersionStatus
+from storage.contract import JobProgress, VersionMetrics
 from storage.queue import claim, finish, set_progress
-from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER
+from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER, bot_settings
 from tests.fake_slack import FakeSlack
-from tests.signed import SECRET, SlackSender
+from tests.signed import SlackSender
 from tests.tiny_model import build_tiny_model
 from tests.trainer.conftest import ROWS as TRAIN_ROWS
 
@@ -57,8 +55,7 @@ class Loop:
             job_id = enqueue(s, {}, CURATOR).id
         with self.store.session() as s:
             claim(s, "w1", 60, job_id=job_id)
-            set_progress(s, job_id, {"step": 3, "total": 12, "loss": 2.5, "eval_loss": None, "tokens_per_s": 40.0,
-                                     "eta_s": 30})
+            set_progress(s, job_id, JobProgress(step=3, total=12, loss=2.5, tokens_per_s=40.0, eta_s=30))
         self.job_id = job_id
         return job_id
 
@@ -132,11 +129,9 @@ async def loop(store, cfg, tmp_path):
     for uid, name in ((CURATOR, "Cora"), (ADMIN, "Ada"), (ASKER, "Mia"), (OTHER, "Otto")):
         slack.user(uid, name)
     await slack.start()
-    deps = Deps(store=store, model=ModelClient(server.url, timeout_s=30), admins=frozenset({ADMIN}),
-                curators=frozenset({CURATOR}), approvals_channel=CHANNEL, answer_timeout_s=30,
-                system_prompt=cfg.system_prompt, announce_every_s=3600)  # the test ticks the announcer itself
-    metrics = BotMetrics()
-    app = build_app(deps, token="xoxb-test-token", signing_secret=SECRET, api_url=slack.api_url, metrics=metrics)
+    settings = bot_settings(slack, server.url, approvals_channel=CHANNEL, answer_timeout_s=30,
+                            system_prompt=cfg.system_prompt)
+    app, deps, metrics = wiring.bot(settings, store=store, announce_every_s=3600)  # the test ticks the announcer
     runner, url = await serve_http(app, deps, metrics)
     send = SlackSender(url + "/slack/events", response_url=slack.response_url)
     with store.session() as s:
@@ -157,7 +152,7 @@ async def test_progress_approval_deploy_answer_and_rollback(loop):
     assert post["channel"] == CHANNEL and "step 3/12" in _text(post) and "▓" in _text(post) and "loss 2.500" in _text(post)
     assert await loop.announcer.tick() == 0  # nothing new: no edit
     with loop.store.session() as s:
-        set_progress(s, job1, {"step": 9, "total": 12, "loss": 1.25, "eval_loss": 1.5, "tokens_per_s": 40.0, "eta_s": 8})
+        set_progress(s, job1, JobProgress(step=9, total=12, loss=1.25, eval_loss=1.5, tokens_per_s=40.0, eta_s=8))
     assert await loop.announcer.tick() == 1
     assert "step 9/12" in _text(loop.job_message(job1)) and "eval loss 1.500" in _text(loop.job_message(job1))
     first = loop.run(job1, seed=1)
@@ -254,8 +249,9 @@ async def test_smoke_test_refuses_an_adapter_that_answers_unlike_its_evaluation(
     with loop.store.session() as s:
         v = s.exec(select(ModelVersion).where(ModelVersion.name == name)).one()
         wrong = "Something it never said at all, not even close"
-        v.metrics = {**v.metrics, "samples": [{**x, "new": wrong, "new_with_retrieval": wrong}
-                                              for x in v.metrics["samples"]]}
+        recorded = VersionMetrics.from_json(v.metrics)
+        recorded.samples = [x.model_copy(update={"new": wrong, "new_with_retrieval": wrong}) for x in recorded.samples]
+        v.metrics = recorded.to_json()
     await loop.announcer.tick()
     await loop.click(ADMIN, approval.APPROVE, loop.job_message(loop.job_id))
     await loop.slack.wait_for(lambda: "deploy failed" in _text(loop.job_message(loop.job_id)), timeout=30)

@@ -7,6 +7,7 @@ import time
 
 from sqlmodel import select
 
+from storage import feedback
 from storage.models import Example, ExampleStatus, Feedback, ModelVersion, VersionStatus
 from tests.bot.conftest import ASKER, OTHER
 
@@ -209,7 +210,7 @@ async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store)
 
 
 async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_threads_are_linked(bot, store):
-    from serving.embedder import Embedder, EmbedderError
+    from storage.embedder import Embedder, EmbedderError
     from serving.retrieval import Retriever
     from storage.examples import NewExample, add_examples
     from storage.prompt import CONTEXT_HEADER, NO_CONTEXT
@@ -242,3 +243,22 @@ async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_t
     await bot.send.event(_mention("<@UFTBOT> do you sell hardware scanners?", root))
     await bot.slack.wait_for(lambda: len(bot.model.requests) == 2)
     assert bot.model.requests[1]["messages"][-1]["content"].startswith(NO_CONTEXT)
+    # ... and whatever the model says then is not sent: the bot says it does not know, and the question waits
+    # for a curator (/ft review, App Home).
+    posts = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postMessage")) == 2 and
+                                     bot.slack.calls_to("chat.postMessage"))
+    assert posts[1]["text"].startswith("I don&#x27;t know") or posts[1]["text"].startswith("I don't know")
+    assert "drawn from" not in _context_line(posts[1])
+    declined = _feedback(store)[1]
+    assert declined.source["declined"] and declined.source["grounding"]["reason"] == "no_context"
+    assert declined.source["model_answer"] == "The trial lasts 21 days."
+    with store.session() as s:
+        assert [r.id for r in feedback.unanswered(s)] == [declined.id]
+
+    # A close pair, but the answer states what no retrieved approved answer says: not sent either.
+    bot.model.answer = "The trial lasts 30 days."
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how long can I try it?")
+    await bot.send.event(_mention("<@UFTBOT> how long can I try it?", root))
+    await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postMessage")) == 3)
+    invented = _feedback(store)[2]
+    assert invented.answer.startswith("I don't know") and invented.source["grounding"]["unsupported"] == ["#30"]

@@ -78,6 +78,11 @@ def deploy_ask_rollback_reject(store):
     """The operator's loop, against whichever server FT_MODEL_SERVER_URL names (also run on vLLM)."""
     before = ft_json("ask", "How long does the free trial last?")
     assert before["model"] == BASE and before["deployed"] is None and before["answer"]
+    # What the bot would send, and why: the model's own words, the retrieved pairs and the check's signals. The
+    # index is empty, so nothing backs the (random) model's words: the bot would say it does not know.
+    assert before["model_answer"] and before["seconds"] > 0 and before["retrieval"] and before["context"] == []
+    assert before["declined"] and before["grounding"]["reason"] == "no_context"
+    assert before["answer"].startswith("I don't know")
 
     assert ft_json("deploy", "support-v1")["deployed"] == "support-v1"
     assert ft_json("ask", "How long does the free trial last?")["model"] == "support-v1"

@@ -9,9 +9,9 @@ import threading
 import pytest
 from sqlmodel import func, select
 
-from serving.embedder import Embedder, EmbedderError, find_model_dir
-from serving.retrieval import THRESHOLD, Retriever
-from storage.embeddings import embedded_text
+from serving.retrieval import Retriever
+from storage.contract import RETRIEVAL
+from storage.embedder import Embedder, EmbedderError, find_model_dir
 from storage.examples import NewExample, add_examples, edit, set_status, withdraw
 from storage.models import ExampleEmbedding, ExampleStatus
 
@@ -66,10 +66,10 @@ def test_paraphrase_finds_the_pair_and_unrelated_questions_find_nothing(store, e
     retriever = Retriever(store, embedder)
 
     hits = retriever.search("how many days does the trial last?")
-    assert hits[0].example_id == ids["trial"] and hits[0].score >= THRESHOLD
+    assert hits[0].example_id == ids["trial"] and hits[0].score >= RETRIEVAL.min_score
     assert hits[0].answer == "The free trial lasts 21 days."
     assert hits[0].source["permalink"].startswith("https://x.slack.com/archives/C1/")
-    assert all(h.score >= THRESHOLD for h in hits) and hits == sorted(hits, key=lambda h: -h.score)
+    assert all(h.score >= RETRIEVAL.min_score for h in hits) and hits == sorted(hits, key=lambda h: -h.score)
     assert retriever.search("I got QM-E42 when connecting my bank, what is it?")[0].example_id == ids["e42"]
     assert retriever.search("What is the capital of France?") == []
     assert retriever.search("Do you sell hardware scanners?") == []
@@ -82,14 +82,14 @@ def test_the_index_follows_the_store_without_being_told(store, embedder):
     retriever = Retriever(store, counting)
     ask = "I forgot my password, how can I reset it?"
     assert [h.example_id for h in retriever.search(ask)] == []  # a candidate is not searchable
-    assert sorted(sum(counting.calls[:-1], [])) == sorted([embedded_text(*PAIRS["trial"]), embedded_text(*PAIRS["e42"])])
+    assert sorted(sum(counting.calls[:-1], [])) == sorted([RETRIEVAL.stored_text(*PAIRS["trial"]), RETRIEVAL.stored_text(*PAIRS["e42"])])
 
     # A curator approves it elsewhere (the bot, the CLI): the next search sees it.
     with store.session() as s:
         set_status(s, [ids["password"]], APPROVED, "UCUR")
     counting.calls.clear()
     assert retriever.search(ask)[0].example_id == ids["password"]
-    assert counting.calls == [[embedded_text(*PAIRS["password"])], [ask]]  # the new row, then the query
+    assert counting.calls == [[RETRIEVAL.stored_text(*PAIRS["password"])], [ask]]  # the new row, then the query
 
     # Nothing changed: nothing embedded but the query.
     counting.calls.clear()
@@ -103,8 +103,8 @@ def test_the_index_follows_the_store_without_being_told(store, embedder):
     counting.calls.clear()
     assert retriever.sync() == {"embedded": 2, "removed": 0, "total": 3}
     assert sorted(sum(counting.calls, [])) == sorted([
-        embedded_text("How many days is the trial period?", PAIRS["trial"][1]),
-        embedded_text(PAIRS["e42"][0], "QM-E42: the bank link expired. Click Reconnect.")])
+        RETRIEVAL.stored_text("How many days is the trial period?", PAIRS["trial"][1]),
+        RETRIEVAL.stored_text(PAIRS["e42"][0], "QM-E42: the bank link expired. Click Reconnect.")])
     assert retriever.search("what does QM-E42 mean")[0].answer == "QM-E42: the bank link expired. Click Reconnect."
 
     # Rejected: gone from the index and from the stored rows.
@@ -131,7 +131,7 @@ def test_a_restart_embeds_nothing_and_rebuild_embeds_everything(store, embedder)
 
     counting.calls.clear()
     assert restarted.rebuild() == {"embedded": 3, "removed": 3, "total": 3}
-    assert sorted(sum(counting.calls, [])) == sorted(embedded_text(*PAIRS[n]) for n in ("trial", "e42", "csv"))
+    assert sorted(sum(counting.calls, [])) == sorted(RETRIEVAL.stored_text(*PAIRS[n]) for n in ("trial", "e42", "csv"))
     assert _rows(store) == 3
 
 
@@ -163,7 +163,7 @@ def test_ft_index_rebuild_and_status(ft_env, monkeypatch):
     from typer.testing import CliRunner
 
     from ftbot.cli.main import app
-    from serving import embedder as embedder_module
+    from storage import embedder as embedder_module
     from storage import open_store
 
     store = open_store(ft_env)

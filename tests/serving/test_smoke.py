@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from serving.client import ModelClient
 from serving.smoke import agrees, smoke_test
+from storage.contract import Sample
 from storage.prompt import prompt_messages
 
 SYSTEM = "You are the support assistant."
@@ -37,8 +38,8 @@ async def test_a_version_passes_when_most_answers_match_its_evaluation(server, t
         served = [await client.chat("support-v1", prompt_messages(SYSTEM, q), max_tokens=12, temperature=0.0)
                   for q in QUESTIONS]
 
-        def samples(wrong: int) -> list[dict]:  # the evaluation's record, `wrong` answers replaced
-            return [{"question": q, "new": OTHER if i < wrong else a} for i, (q, a) in enumerate(zip(QUESTIONS, served))]
+        def samples(wrong: int) -> list[Sample]:  # the evaluation's record, `wrong` answers replaced
+            return [Sample(question=q, new=OTHER if i < wrong else a) for i, (q, a) in enumerate(zip(QUESTIONS, served))]
 
         result = await smoke_test(client, "support-v1", samples(0), system_prompt=SYSTEM, max_tokens=12)
         assert (result.ok, result.checked, result.matched) == (True, 5, 5)

@@ -22,6 +22,7 @@ import pytest
 from serving.client import ModelClient, ModelServerError
 from serving.vllm import ENTRY_MODULE, VllmNotFound, find_vllm
 from storage import Store
+from storage.contract import VersionMetrics
 from storage.models import ModelVersion
 from tests.serving.conftest import BASE
 from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json, versions_awaiting_approval
@@ -160,8 +161,6 @@ def test_a_qlora_version_deploys_on_the_bf16_base_and_passes_its_smoke_test(ft_o
     """Trained on the 4-bit base (bitsandbytes), evaluated by the trainer on the fp32 base, served by vLLM on
     its bf16 base: the smoke test compares vLLM's answers with the evaluation's (train/serve parity)."""
     pytest.importorskip("bitsandbytes", reason="the qlora extra is not installed")
-    from dataclasses import asdict
-
     from tests.trainer.conftest import rows
     from trainer.config import TrainConfig
     from trainer.evaluate import evaluate
@@ -177,7 +176,7 @@ def test_a_qlora_version_deploys_on_the_bf16_base_and_passes_its_smoke_test(ft_o
                           max_new_tokens=cfg.max_new_tokens, probe=[], threads=1)
     with ft_on.store.session() as s:
         s.add(ModelVersion(name="support-q1", adapter_path=str(adapter), base_model=BASE,
-                           metrics={"samples": evaluation.samples, "config": asdict(cfg)}))
+                           metrics=VersionMetrics(samples=evaluation.samples, max_new_tokens=cfg.max_new_tokens).to_json()))
     result = ft_json("deploy", "support-q1")
     assert result["ok"] and result["deployed"] == "support-q1", result["message"]
     assert len(result["smoke"]) == 3 and all(a["expected"] for a in result["smoke"])

@@ -18,14 +18,9 @@ def test_a_missing_wheel_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_ft_base_model_names_any_local_directory(tiny_base, tmp_path):
-    class Settings:
-        base_model = str(tiny_base)
-        models_dir = tmp_path / "models"
-
-    assert resolve_base_model(Settings()) == tiny_base
-    Settings.base_model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # a hub name: never downloaded
-    with pytest.raises(BaseModelError, match="not a local HF model directory"):
-        resolve_base_model(Settings())
+    assert resolve_base_model(str(tiny_base), tmp_path / "models") == tiny_base
+    with pytest.raises(BaseModelError, match="not a local HF model directory"):  # a hub name: never downloaded
+        resolve_base_model("HuggingFaceTB/SmolLM2-135M-Instruct", tmp_path / "models")
 
 
 def test_an_existing_directory_is_not_converted_again(tiny_base, monkeypatch):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from storage.contract import VersionMetrics
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ExampleStatus, ModelVersion, TrainingJob, VersionStatus
@@ -37,18 +38,18 @@ def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_
     adapter = Path(version.adapter_path)
     assert adapter == (tmp_path / "adapters" / version.name).resolve()
     assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "train_config.json").is_file()
-    m = version.metrics
-    for name in ("base", "new"):
-        assert set(m["eval"][name]) >= {"rougeL", "key_fact", "probe"}
-        assert 0 <= m["eval"][name]["rougeL"] <= 1 and 0 <= m["eval"][name]["probe"] <= 1
-    assert m["eval"]["deployed"] is None and m["eval"]["n_probe"] == 12
-    assert m["key_fact"] == m["eval"]["new"]["key_fact"] and m["rougeL"] == m["eval"]["new"]["rougeL"]
-    assert Path(m["loss_plot"]).is_file() and m["tokens_per_s"] > 0 and m["train"]["steps"] > 0
-    assert 1 <= len(m["samples"]) <= 5 and set(m["samples"][0]) == {
-        "question", "reference", "base", "deployed", "new", "context", "new_with_retrieval", "base_with_retrieval"}
-    assert m["eval"]["new"]["with_retrieval"]["key_fact"] is not None or m["eval"]["n_key_fact"] == 0
+    m = VersionMetrics.from_json(version.metrics)
+    assert m.to_json() == version.metrics  # the column holds exactly the record, nothing lost either way
+    for scores in (m.eval.base, m.eval.new):
+        assert 0 <= scores.rougeL <= 1 and 0 <= scores.probe <= 1 and scores.key_fact is not None
+    assert m.eval.deployed is None and m.eval.n_probe == 12
+    assert m.key_fact == m.eval.new.key_fact and m.rougeL == m.eval.new.rougeL
+    assert Path(m.loss_plot).is_file() and m.tokens_per_s > 0 and m.train.steps > 0
+    assert 1 <= len(m.samples) <= 5 and all(s.new and s.base and s.context is not None and s.new_with_retrieval
+                                             for s in m.samples)
+    assert m.eval.new.with_retrieval.key_fact is not None or m.eval.n_key_fact == 0
     # Reported, not cut (pairs that hold it in their retrieved context may be too long as well).
-    assert "slack:C1:8.0" in [e["source_key"] for e in m["long_examples"]]
+    assert "slack:C1:8.0" in [e["source_key"] for e in m.long_examples]
 
     # Asking again for the same job gives the same version (the worker may have missed the answer).
     assert run_training(store, job_id, tiny_cfg, tmp_path, val_percent=VAL_PERCENT) == version_id
@@ -61,6 +62,7 @@ def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_
     with store.session() as s:
         second = s.get(ModelVersion, second_id)
     assert second.name == f"ft-{job2}-v2" and second.adapter_path != version.adapter_path
-    new, old = second.metrics["eval"]["new"], second.metrics["eval"]["deployed"]
-    assert old is not None and second.metrics["deployed_name"] == version.name
-    assert second.below_deployed == (new["key_fact"] < old["key_fact"] or new["rougeL"] < old["rougeL"])
+    m2 = VersionMetrics.from_json(second.metrics)
+    new, old = m2.eval.new, m2.eval.deployed
+    assert old is not None and m2.deployed_name == version.name
+    assert second.below_deployed == (new.key_fact < old.key_fact or new.rougeL < old.rougeL)

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from storage.contract import LORA_RANKS
 from tests.trainer.conftest import rows
-from trainer.config import LORA_RANKS
 from trainer.train import check_adapter, train_adapter
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from storage.contract import LORA_RANKS
 from tests.trainer.conftest import rows
-from trainer.config import LORA_RANKS
 from trainer.train import check_adapter, train_adapter
 
 
@@ -50,8 +50,8 @@ def test_training_changes_the_adapter_and_not_the_base(tiny_cfg, tiny_base, tmp_
         assert torch.equal(base_now[name], tensor), name
 
     # Progress reports carry what the job row shows.
-    assert reports and set(reports[-1]) >= {"step", "total", "loss", "eval_loss", "tokens_per_s", "eta_s"}
-    assert reports[-1]["step"] == reports[-1]["total"]
+    assert reports and reports[-1].loss is not None and reports[-1].tokens_per_s
+    assert reports[-1].step == reports[-1].total
 
 
 def test_a_stopped_job_resumes_from_its_checkpoint(tiny_cfg, tmp_path):
@@ -68,7 +68,7 @@ def test_a_stopped_job_resumes_from_its_checkpoint(tiny_cfg, tmp_path):
     assert not (out / "adapter_model.safetensors").exists()
 
     later = []
-    second = train_adapter(tiny_cfg, rows(), [], out, on_progress=lambda p: later.append(p["step"]),
+    second = train_adapter(tiny_cfg, rows(), [], out, on_progress=lambda p: later.append(p.step),
                            progress_every_s=0)
     assert second.resumed_from == "checkpoint-3" and not second.stopped
     assert second.steps == second.total_steps == first.total_steps

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from ftbot import wiring
+from ftbot.settings import Settings
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
 from tests.trainer.conftest import ROWS
-from trainer.worker import Worker, WorkerConfig
+from trainer.worker import Worker
 
 FT = str(Path(sys.executable).parent / "ft")
 
@@ -50,8 +52,8 @@ def test_a_killed_worker_leaves_a_job_that_another_resumes(store, tiny_base, tmp
         first.wait()
 
     time.sleep(3.2)  # the lease runs out
-    second = Worker(store, WorkerConfig(data_dir=data_dir, lease_s=3, heartbeat_s=0.5, poll_s=0.2,
-                                        defaults={"base_model": str(tiny_base)}), name="second")
+    settings = Settings(data_dir=data_dir, base_model=str(tiny_base), worker_lease_s=3, worker_heartbeat_s=0.5)
+    second = Worker(store, wiring.worker_config(settings, poll_s=0.2), name="second")
     assert second.run(once=True) == 1
     job = _job(store, job_id)
     assert (job.status, job.attempts, job.lease_owner, job.error) == (JobStatus.SUCCEEDED, 2, "second", None)
@@ -67,8 +69,8 @@ def test_cancelling_a_running_job_stops_it(store, tiny_base, tmp_path):
     _approved(store)
     with store.session() as s:
         job_id = enqueue(s, {"epochs": 50, "lr": 0.005, "rank": 8}, "UCURATOR").id
-    worker = Worker(store, WorkerConfig(data_dir=tmp_path, lease_s=5, heartbeat_s=0.3, poll_s=0.2,
-                                        defaults={"base_model": str(tiny_base)}), name="w")
+    settings = Settings(data_dir=tmp_path, base_model=str(tiny_base), worker_lease_s=5, worker_heartbeat_s=0.3)
+    worker = Worker(store, wiring.worker_config(settings, poll_s=0.2), name="w")
     import threading
 
     from storage.jobs import cancel

@@ -4,11 +4,14 @@ and `--metrics-port` serves them. The job itself is a stand-in: training is test
 import socket
 import urllib.request
 
+from ftbot import wiring
+from ftbot.settings import Settings
 from storage.jobs import enqueue
 from storage.models import JobStatus
+from storage.contract import JobProgress
 from storage.queue import finish, set_progress
 from trainer import metrics
-from trainer.worker import Worker, WorkerConfig
+from trainer.worker import Worker
 
 
 class QuickWorker(Worker):
@@ -16,7 +19,7 @@ class QuickWorker(Worker):
 
     def run_job(self, job_id: int, attempt: int) -> str:
         with self.store.session() as s:
-            set_progress(s, job_id, {"step": 4, "total": 4, "loss": 1.0, "tokens_per_s": 143.5})
+            set_progress(s, job_id, JobProgress(step=4, total=4, loss=1.0, tokens_per_s=143.5))
             finish(s, job_id, self.name, JobStatus.SUCCEEDED)
         return JobStatus.SUCCEEDED
 
@@ -27,7 +30,7 @@ def test_a_finished_job_updates_the_worker_metrics(store, tmp_path, monkeypatch)
     with store.session() as s:
         enqueue(s, {}, "UCURATOR")
         enqueue(s, {}, "UCURATOR")
-    worker = QuickWorker(store, WorkerConfig(data_dir=tmp_path, poll_s=0.05), name="w")
+    worker = QuickWorker(store, wiring.worker_config(Settings(data_dir=tmp_path), poll_s=0.05), name="w")
     assert worker.run(once=True) == 2
 
     value = fresh.registry.get_sample_value

@@ -1,10 +1,10 @@
 """Key facts, ROUGE-L, and grouping the answers that state the same fact."""
 
-from tests.trainer.conftest import rows
-from trainer.data import fact_groups, phrasing_pairs
+from storage.facts import carries_key_fact, fact_groups, key_items
 from storage.overlap import lcs_length, rouge_l_f1
+from tests.trainer.conftest import rows
+from trainer.data import phrasing_pairs
 from trainer.evaluate import probe_hit
-from trainer.facts import carries_key_fact, key_items
 
 
 def test_key_items_are_numbers_and_codes_the_question_does_not_give():

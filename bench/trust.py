@@ -1,0 +1,189 @@
+"""Benchmark: answers a support team can trust, on the Quillmate export, through `ft` as a user runs it.
+
+1. Train (once; --retrain to do it again): a data dir in ~/.cache/ftbot-bench/trust gets the export
+   (`ft import-slack`, every unflagged candidate approved as a curator would), its index, one training
+   job with the defaults (`ft train`, `ft worker --once`).
+2. Serve and ask: the snapshot's validation examples are rejected, so the index holds the train side
+   only (a held-out question never finds its own reference); `ft serve` with SmolLM2, `ft deploy` of the
+   version, then `ft ask --json` for every validation question and every question of
+   bench/offstore_questions.jsonl (43 product questions no approved answer covers, written before any
+   tuning). Each answer is judged: right (it states the reference's key fact: storage.facts), wrong (it
+   states something else), or "I don't know" (the bot declined: storage.grounding).
+3. The trade-off: the grounding check is a pure function of the answer, its retrieved pairs and the
+   thresholds, so it is replayed over the recorded answers for other thresholds: right and wrong as
+   min_score and max_gap move, and the off-store refusal rate. Baselines in the same run: the model's
+   answers sent unchecked, and the base model asked the same way.
+
+    .venv/bin/python bench/trust.py [--retrain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serve_throughput import free_port, pct  # noqa: E402
+from bench.train_quality import CURATORS, EXPORT  # noqa: E402
+
+WORK = Path.home() / ".cache" / "ftbot-bench" / "trust"
+FT = str(Path(sys.executable).with_name("ft"))
+OFFSTORE = ROOT / "bench" / "offstore_questions.jsonl"
+
+
+def ft(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([FT, *args], env=env, capture_output=True, text=True, check=check)
+
+
+def train(env: dict) -> None:
+    from sqlmodel import select
+
+    from storage import open_store
+    from storage.examples import set_status
+    from storage.models import Example, ExampleStatus
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    t = time.monotonic()
+    print(ft("import-slack", str(EXPORT), env=env).stdout.strip().splitlines()[-1])
+    store = open_store(f"sqlite:///{WORK / 'ftbot.db'}")
+    with store.session() as s:
+        ids = [e.id for e in s.exec(select(Example).where(Example.status == ExampleStatus.CANDIDATE)) if not e.flags]
+        set_status(s, ids, ExampleStatus.APPROVED, sorted(CURATORS)[0])
+    store.close()
+    print(f"{len(ids)} pairs approved")
+    ft("index", "rebuild", env=env)
+    ft("train", env=env)
+    worker = ft("worker", "--once", env=env, check=False)
+    if worker.returncode:
+        raise SystemExit(f"the worker failed:\n{worker.stderr[-3000:]}")
+    print(f"trained in {(time.monotonic() - t) / 60:.1f} min")
+
+
+def serve_and_ask(env: dict) -> dict:
+    from sqlmodel import select
+
+    from storage import open_store
+    from storage.examples import set_status
+    from storage.models import ExampleStatus, ModelVersion, SnapshotExample
+
+    store = open_store(f"sqlite:///{WORK / 'ftbot.db'}")
+    with store.session() as s:
+        version = s.exec(select(ModelVersion).order_by(ModelVersion.id.desc())).first()
+        val = list(s.exec(select(SnapshotExample).where(SnapshotExample.snapshot_id == version.snapshot_id,
+                                                        SnapshotExample.side == "validation")))
+        set_status(s, [r.example_id for r in val], ExampleStatus.REJECTED, "bench")  # out of the index
+        name, base_model = version.name, version.base_model
+        questions = [(r.question, r.answer) for r in val]
+    store.close()
+    port = free_port()
+    env = {**env, "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}"}
+    server = subprocess.Popen([FT, "serve", "--model", base_model, "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if _up(port) or server.poll() is not None:
+                break
+            time.sleep(1)
+        deployed = json.loads(ft("deploy", name, "--json", env=env).stdout)
+        print(f"deployed {name}: {deployed['message']}")
+        offstore = [json.loads(line)["question"] for line in OFFSTORE.read_text().splitlines() if line.strip()]
+        asked = {"version": name, "validation": [], "offstore": []}
+        for kind, items in (("validation", questions), ("offstore", [(q, None) for q in offstore])):
+            for question, reference in items:
+                out = json.loads(ft("ask", question, "--json", env=env).stdout)
+                out["reference"] = reference
+                asked[kind].append(out)
+        asked["base"] = [json.loads(ft("ask", q, "--json", "--model", "base", env=env).stdout) | {"reference": r}
+                         for q, r in questions]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    return asked
+
+
+def _up(port: int) -> bool:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+def report(asked: dict) -> None:
+    from storage.facts import carries_key_fact
+    from storage.grounding import judge
+
+    def tally(rows: list[dict], min_score: float, max_gap: float, check: bool = True) -> tuple[int, int, int, int]:
+        right = wrong = dont = n = 0
+        for row in rows:
+            fact = carries_key_fact(row["model_answer"], row["reference"], row["question"])
+            if fact is None:
+                continue
+            n += 1
+            hits = [(h["answer"], h["score"]) for h in row["context"]]
+            sent = judge(row["question"], row["model_answer"], hits, min_score=min_score, max_gap=max_gap).send \
+                if check else bool(row["model_answer"].strip())
+            if not sent:
+                dont += 1
+            elif fact:
+                right += 1
+            else:
+                wrong += 1
+        return right, wrong, dont, n
+
+    def refused(rows: list[dict], min_score: float, max_gap: float) -> int:
+        return sum(not judge(r["question"], r["model_answer"], [(h["answer"], h["score"]) for h in r["context"]],
+                             min_score=min_score, max_gap=max_gap).send for r in rows)
+
+    val, off = asked["validation"], asked["offstore"]
+    print(f"\n== {asked['version']}: {len(val)} validation questions (held out of the index), "
+          f"{len(off)} off-store questions")
+    right, wrong, dont, n = tally(val, 0.0, 1.0, check=False)
+    print(f"model's answers sent unchecked:  right {right}/{n}  wrong {wrong}/{n}  don't know {dont}/{n}")
+    right, wrong, dont, n = tally(asked["base"], 0.0, 1.0, check=False)
+    print(f"base model, unchecked:           right {right}/{n}  wrong {wrong}/{n}  don't know {dont}/{n}")
+    print("\nmin_score  max_gap   right   wrong   don't know   off-store refused")
+    for min_score in (0.0, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
+        for max_gap in (1.0, 0.1, 0.05):
+            r, w, d, n = tally(val, min_score, max_gap)
+            print(f"  {min_score:.2f}     {max_gap:.2f}    {r:2d}/{n} {r / n:4.0%}  {w:2d}/{n} {w / n:4.0%}  "
+                  f"{d:2d}/{n} {d / n:4.0%}     {refused(off, min_score, max_gap):2d}/{len(off)} "
+                  f"{refused(off, min_score, max_gap) / len(off):4.0%}")
+    seconds = [r["seconds"] for r in val + off]
+    print(f"\nlatency of `ft ask` inside the command (retrieval + answer + check): p50 {pct(seconds, .5):.2f} s, "
+          f"p95 {pct(seconds, .95):.2f} s (goal < 2 s)")
+    reasons: dict[str, int] = {}
+    for r in val + off:
+        reasons[r["grounding"]["reason"]] = reasons.get(r["grounding"]["reason"], 0) + 1
+    print(f"decisions at the defaults: {reasons}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--retrain", action="store_true", help="train again even when a trained data dir is there")
+    p.add_argument("--report-only", action="store_true", help="replay the recorded answers only")
+    args = p.parse_args()
+    env = {**os.environ, "FT_DATA_DIR": str(WORK), "FT_CURATORS": ",".join(sorted(CURATORS)),
+           "FT_ADMINS": sorted(CURATORS)[0], "FT_LOG_LEVEL": "WARNING"}
+    record = WORK / "asked.json"
+    if not args.report_only:
+        if args.retrain or not (WORK / "adapters").is_dir():
+            train(env)
+        record.write_text(json.dumps(serve_and_ask(env), indent=1))
+    report(json.loads(record.read_text()))
+
+
+if __name__ == "__main__":
+    main()

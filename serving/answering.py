@@ -1,0 +1,39 @@
+"""One question answered as the bot answers it: retrieved pairs in front, the model's answer, and the
+decision to send it or say "I don't know" (storage.grounding). `ft ask`, the bot and the benchmarks
+call this, so what a curator tries from the command line is what a customer gets in Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from serving.client import ModelClient
+from storage.contract import GROUNDING, GroundingSpec
+from storage.grounding import Grounding, judge
+from storage.prompt import DONT_KNOW, prompt_messages
+
+
+@dataclass
+class Answer:
+    text: str  # what is sent: the model's answer, or DONT_KNOW when it is not grounded
+    model_answer: str  # what the model said
+    grounding: Grounding | None  # None: asked without retrieval (nothing to check the answer against)
+
+    @property
+    def declined(self) -> bool:
+        return self.grounding is not None and not self.grounding.send
+
+
+async def answer(client: ModelClient, model: str, question: str, hits: Sequence[Any] | None, *, system_prompt: str,
+                 max_tokens: int, timeout_s: float | None = None, grounding: GroundingSpec = GROUNDING) -> Answer:
+    """hits: serving.retrieval.Hit list, best first ([]: nothing close; None: retrieval off, asked plainly).
+    Raises the client's ModelServerError / ModelServerUnavailable."""
+    context = [(h.question, h.answer) for h in hits] if hits is not None else None
+    said = (await client.chat(model, prompt_messages(system_prompt, question, context), max_tokens=max_tokens,
+                              temperature=0.0, timeout_s=timeout_s)).strip()
+    if hits is None:
+        return Answer(said, said, None)
+    verdict = judge(question, said, [(h.answer, h.score) for h in hits], min_score=grounding.min_score,
+                    max_gap=grounding.max_gap)
+    return Answer(said if verdict.send else DONT_KNOW, said, verdict)

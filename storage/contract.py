@@ -1,0 +1,225 @@
+"""What the trainer, the model server and the bot must agree on, written once.
+
+Every package imports storage, so the shared facts live here and nowhere else:
+
+- the adapter rules: the LoRA ranks vLLM serves, and what else in an adapter_config.json it refuses;
+- the default system prompt the trainer teaches with and the bot asks with;
+- the retrieval spec: which embedding model, how many pairs, how close, what text a row is embedded
+  from and what text a question is searched with;
+- the records that cross package lines in JSON columns: a version's evaluation (`VersionMetrics`,
+  ModelVersion.metrics) and a running job's progress (`JobProgress`, TrainingJob.progress).
+
+Standard library and pydantic only: the bot image imports this without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+# --- Adapters -------------------------------------------------------------------------------------------------
+
+# vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py): an adapter of any other rank cannot be served.
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def adapter_problems(raw: dict[str, Any], max_lora_rank: int | None = None) -> list[str]:
+    """Why vLLM would refuse this adapter_config.json (empty: it serves it), after
+    `vllm/lora/peft_helper.py::validate_legal`. Trainer (before saving a version) and the embedded
+    server (before loading one) both ask this, so an adapter either serves is one production serves."""
+    problems = []
+    ranks = [("r", raw.get("r", 8))] + [(f"rank_pattern[{k}]", v) for k, v in (raw.get("rank_pattern") or {}).items()]
+    for where, rank in ranks:
+        if rank not in LORA_RANKS:
+            problems.append(f"LoRA rank {rank} ({where}) is not one vLLM serves ({', '.join(map(str, LORA_RANKS))})")
+        elif max_lora_rank is not None and rank > max_lora_rank:
+            problems.append(f"LoRA rank {rank} ({where}) is greater than max_lora_rank {max_lora_rank}; "
+                            f"restart the server with a higher --max-lora-rank")
+    if raw.get("bias", "none") != "none":
+        problems.append(f"bias={raw.get('bias')!r} is not supported; train with bias='none'")
+    if raw.get("modules_to_save"):
+        # vLLM takes only a classifier head here; a causal LM's adapter has none. TRL adds 'lm_head' when a
+        # chat template adds tokens.
+        problems.append(f"modules_to_save {sorted(raw['modules_to_save'])} is not supported; train without them")
+    if raw.get("use_dora"):
+        problems.append("DoRA (use_dora) is not supported")
+    if raw.get("lora_bias"):
+        problems.append("lora_bias is not supported")
+    init = raw.get("init_lora_weights", True)
+    if isinstance(init, str) and init.lower().split("_")[0] in {"pissa", "olora", "corda", "loftq"}:
+        problems.append(f"init_lora_weights={init!r} is not supported")
+    if raw.get("layer_replication"):
+        problems.append("layer_replication is not supported")
+    if raw.get("alora_invocation_tokens"):
+        problems.append("aLoRA is not supported")
+    return problems
+
+
+# --- Prompt ---------------------------------------------------------------------------------------------------
+
+DEFAULT_SYSTEM_PROMPT = ("You are the support assistant of our company. Answer the customer's question "
+                         "briefly and accurately, as our support team would.")
+
+
+# --- Retrieval ------------------------------------------------------------------------------------------------
+
+class RetrievalSpec(BaseModel):
+    """How the nearest approved pairs are chosen, in training, evaluation, the smoke test and the bot."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str = "all-MiniLM-L6-v2"  # the embedder (storage.embedder), named in each stored vector
+    k: int = 3  # pairs in front of a question
+    # Cosine; measured on Quillmate (bench/retrieval.py): the lowest value that lets no off-topic question
+    # through (they score at most 0.37 against question rows, 0.33 against question + answer rows) while
+    # keeping nearly every right paraphrase (97 % of right top hits score at least 0.40).
+    min_score: float = 0.40
+
+    @staticmethod
+    def stored_text(question: str, answer: str) -> str:
+        """What an approved pair's row is embedded from: its question and its answer. The answer carries the
+        words a customer's new wording often shares (Quillmate, bench/retrieval.py: the fact is among the 3
+        nearest for 21 of 25 held-out questions this way, 19 of 25 with question rows)."""
+        return f"{question}\n{answer}"
+
+    @staticmethod
+    def query_text(question: str) -> str:
+        """What a question is searched with: the question alone, as a customer asks it."""
+        return question.strip()
+
+
+RETRIEVAL = RetrievalSpec()
+
+
+class GroundingSpec(BaseModel):
+    """When an answer is sent rather than "I don't know" (storage.grounding): its source, the retrieved approved
+    answer stating its key items, scores at least min_score, and no more than max_gap below the best hit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_score: float = 0.40
+    max_gap: float = 1.0
+
+
+GROUNDING = GroundingSpec()
+
+
+# --- Records in JSON columns ----------------------------------------------------------------------------------
+
+class _Record(BaseModel):
+    # Rows written by older versions may lack fields or carry more: both read back.
+    model_config = ConfigDict(extra="ignore")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> "Any":
+        return cls.model_validate(raw or {})
+
+
+class JobProgress(_Record):
+    """What a running job reports (TrainingJob.progress): the worker writes it, the bot renders it."""
+
+    step: int | None = None
+    total: int | None = None
+    loss: float | None = None
+    eval_loss: float | None = None
+    tokens_per_s: float | None = None
+    eta_s: float | None = None
+    phase: str = "training"  # "training" | "evaluating"
+
+
+class RetrievalScores(_Record):
+    key_fact: float | None = None
+    key_fact_hits: int = 0
+    rougeL: float | None = None
+
+
+class Outcomes(_Record):
+    """What the bot would send, asked as it asks and checked as it checks (storage.grounding): of n validation
+    questions with a key fact, how many it answers right, answers wrong, or declines; and how many of the
+    off-store questions (no approved answer covers them) it declines."""
+
+    n: int = 0
+    right: int = 0
+    wrong: int = 0
+    dont_know: int = 0
+    n_offstore: int = 0
+    offstore_refused: int = 0
+
+
+class Scores(_Record):
+    """One model's numbers on the validation questions and the probe (trainer.evaluate)."""
+
+    key_fact: float | None = None  # share of answers stating the reference's key fact
+    key_fact_hits: int = 0
+    rougeL: float | None = None
+    probe: float | None = None  # share of general questions still answered (forgetting)
+    probe_rougeL: float | None = None
+    with_retrieval: RetrievalScores | None = None  # asked as the bot asks, retrieved pairs in front
+    sent: Outcomes | None = None  # ... and what the bot would send after its grounding check
+
+
+class EvalScores(_Record):
+    n_validation: int = 0
+    n_probe: int = 0
+    n_key_fact: int = 0  # validation references with a key item to check
+    n_with_context: int | None = None
+    base: Scores | None = None
+    deployed: Scores | None = None
+    new: Scores | None = None
+
+
+class Sample(_Record):
+    """One held-out question answered by each model; the deployment smoke test asks it again."""
+
+    question: str = ""
+    reference: str = ""
+    base: str = ""
+    deployed: str | None = None
+    new: str = ""
+    context: list[tuple[str, str]] | None = None  # the retrieved pairs in front, when asked as the bot asks
+    new_with_retrieval: str | None = None
+    base_with_retrieval: str | None = None
+    sent: str | None = None  # what the bot would send with the new version: its answer, or "I don't know"
+
+
+class TrainSummary(_Record):
+    steps: int = 0
+    total_steps: int = 0
+    epochs_done: float = 0.0
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    tokens: int = 0
+    tokens_per_s: float = 0.0
+    wall_s: float = 0.0
+    resumed_from: str | None = None
+    stopped: bool = False
+    loss_plot: str | None = None
+    n_train: int = 0
+    n_phrasing: int = 0
+    n_replay: int = 0
+    n_context: int = 0
+    n_unknown: int = 0
+    n_validation: int = 0
+
+
+class VersionMetrics(_Record):
+    """A trained version's evaluation (ModelVersion.metrics): the trainer writes it; serving reads the samples
+    for the smoke test, the bot renders the rest for the approver."""
+
+    key_fact: float | None = None  # the new adapter's headline numbers (= eval.new)
+    rougeL: float | None = None
+    probe: float | None = None
+    key_fact_with_retrieval: float | None = None
+    eval: EvalScores = EvalScores()
+    deployed_name: str | None = None  # the version compared against, when comparable
+    train: TrainSummary = TrainSummary()
+    loss_plot: str | None = None
+    samples: list[Sample] = []
+    max_new_tokens: int = 96  # the longest answer the samples were generated with (the smoke test asks the same)
+    long_examples: list[dict[str, Any]] = []
+    tokens_per_s: float | None = None
+    config: dict[str, Any] = {}  # the TrainConfig, as saved next to the adapter (for people to read)
