@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serve_throughput import free_port, pct, wait_up  # noqa: E402
 from bench.train_quality import MODELS, RESULTS  # noqa: E402
+from bench.trust import hold_out_validation  # noqa: E402
 from storage.contract import DEFAULT_SYSTEM_PROMPT, RETRIEVAL  # noqa: E402
 
 OFF_STORE = [  # product questions nobody in the Quillmate export answered (and not in trainer/unknown.jsonl)
@@ -60,11 +61,10 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage import open_store
-    from storage.examples import set_status
-    from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
+    from storage.facts import carries_key_fact
+    from storage.models import DatasetSnapshot, Example, ExampleStatus
     from storage.prompt import DONT_KNOW, prompt_messages
     from trainer.base_model import prepare_base_model
-    from storage.facts import carries_key_fact
 
     out = RESULTS / args.tag
     adapter = out / "adapter"
@@ -74,9 +74,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     store = open_store(f"sqlite:///{tmp / 'ftbot.db'}")
     with store.session() as s:
         snap = s.exec(select(DatasetSnapshot).order_by(DatasetSnapshot.id.desc())).first()
-        val = list(s.exec(select(SnapshotExample).where(SnapshotExample.snapshot_id == snap.id,
-                                                        SnapshotExample.side == "validation")))
-        set_status(s, [r.example_id for r in val], ExampleStatus.REJECTED, "bench")  # out of the index
+        val = hold_out_validation(s, snap.id)
         n_index = len(list(s.exec(select(Example.id).where(Example.status == ExampleStatus.APPROVED))))
     retriever = wiring.retrieval_index(store)
     retriever.sync()

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.train_quality import quillmate_rows  # noqa: E402
-from storage.embedder import Embedder  # noqa: E402
 from ftbot import wiring  # noqa: E402
 from storage import open_store  # noqa: E402
 from storage.contract import RETRIEVAL  # noqa: E402
+from storage.embedder import Embedder  # noqa: E402
 from storage.embeddings import text_hash  # noqa: E402
 from storage.examples import set_status  # noqa: E402
 from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow  # noqa: E402

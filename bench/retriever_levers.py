@@ -34,7 +34,6 @@ from bench.train_quality import quillmate_rows  # noqa: E402
 from storage.contract import RETRIEVAL  # noqa: E402
 from storage.facts import carries_key_fact, fact_groups  # noqa: E402
 
-
 TEMPERATURE = 0.05
 
 

@@ -1,4 +1,5 @@
-"""Curation: Approve / Edit / Reject buttons on the review list, for curators and admins only."""
+"""Curation: Approve / Edit / Reject on the review list's candidates, Answer / Dismiss on the questions the bot
+could not answer; for curators and admins only."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import capture, review
 from bot.render.review import CLASH, DONE, GONE, STALE
+from storage import feedback
 from storage.examples import edit, list_examples, same_content, set_status
-from storage.models import Example, ExampleStatus
+from storage.models import Example, ExampleStatus, Feedback
 from storage.stats import status as store_status
 
 log = logging.getLogger("ftbot.bot")
@@ -25,11 +27,12 @@ async def review_message(deps: Deps, limit: int = 5, *, note: str | None = None)
     """The oldest candidates with their buttons: `{"text", "blocks"}`, ready to send ephemerally."""
     limit = max(1, min(limit, 10))  # four blocks each, and a message holds at most 50
 
-    def load(s: Session) -> tuple[list[Example], int]:
-        return list_examples(s, ExampleStatus.CANDIDATE, limit), store_status(s)["examples"][ExampleStatus.CANDIDATE]
+    def load(s: Session) -> tuple[list[Example], int, list[Feedback]]:
+        return (list_examples(s, ExampleStatus.CANDIDATE, limit), store_status(s)["examples"][ExampleStatus.CANDIDATE],
+                feedback.unanswered(s, limit))
 
-    candidates, total = await deps.db(load)
-    return review.review_list(candidates, total, note)
+    candidates, total, unanswered = await deps.db(load)
+    return review.review_list(candidates, total, note, unanswered)
 
 
 def decide(session: Session, ex_id: int, status: str, by: str) -> tuple[str, Example | None]:
@@ -66,9 +69,9 @@ def _example_id(value: str | None) -> int | None:
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    # (curator, example id) → the response_url of the review list an Edit came from, so saving
-    # the form can refresh that list. Best effort: lost on restart, then a DM says it instead.
-    edit_origins: dict[tuple[str, int], str] = {}
+    # (curator, "example" | "question", id) → the response_url of the review list an Edit or Answer came from, so
+    # saving the form can refresh that list. Best effort: lost on restart, then a DM says it instead.
+    edit_origins: dict[tuple[str, str, int], str] = {}
 
     async def refused(body: dict, respond, action_id: str) -> bool:  # noqa: ANN001
         """Server-side role check; a refusal is said ephemerally and nothing changes."""
@@ -114,21 +117,36 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await respond(replace_original=True, **await review_message(deps, note=note))
             return
         if body.get("response_url"):
-            edit_origins[(user, ex_id)] = body["response_url"]
+            edit_origins[(user, "example", ex_id)] = body["response_url"]
         await client.views_open(trigger_id=body["trigger_id"], view=review.edit_modal(ex))
 
-    @app.view(review.EDIT_MODAL)
-    async def on_edit_submit(ack, body, view, client):  # noqa: ANN001
-        user, ex_id = body["user"]["id"], _example_id(view.get("private_metadata"))
+    async def read_form(ack, body, view, action_id: str) -> tuple[str, int, str, str] | None:  # noqa: ANN001
+        """(curator, id, question, answer) of a submitted Edit or Answer form; None once the form shows why not."""
+        user, target = body["user"]["id"], _example_id(view.get("private_metadata"))
         question, answer = capture.submitted(view)
         errors = capture.field_errors(question, answer)
         if not errors and not deps.is_curator(user):
-            errors = {capture.ANSWER: review.only_curators(review.EDIT)}
-        if not errors and ex_id is None:
-            errors = {capture.ANSWER: "This form no longer points at an example; close it and try again."}
+            errors = {capture.ANSWER: review.only_curators(action_id)}
+        if not errors and target is None:
+            errors = {capture.ANSWER: "This form no longer points at anything; close it and try again."}
         if errors:
             await ack(response_action="errors", errors=errors)
-            return
+            return None
+        return user, target, question, answer
+
+    def form(callback_id: str, action_id: str):  # noqa: ANN202
+        """Register handler(ack, client, user, id, question, answer) for a submitted form that read_form let by."""
+        def register_handler(handler):  # noqa: ANN001, ANN202
+            @app.view(callback_id)
+            async def submitted(ack, body, view, client):  # noqa: ANN001
+                fields = await read_form(ack, body, view, action_id)
+                if fields is not None:
+                    await handler(ack, client, *fields)
+            return handler
+        return register_handler
+
+    @form(review.EDIT_MODAL, review.EDIT)
+    async def on_edit_submit(ack, client, user: str, ex_id: int, question: str, answer: str) -> None:  # noqa: ANN001
         # Saved before the ack (one short transaction) so that a clash or a stale example is
         # shown in the form itself, where the curator can still act on it.
         outcome, ex = await deps.db(lambda s: save_edit(s, ex_id, question, answer, user))
@@ -139,20 +157,58 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await ack(response_action="errors", errors={capture.ANSWER: message})
             return
         await ack()
-        await _after_edit(deps, client, user, ex_id, edit_origins.pop((user, ex_id), None))
+        await _after_edit(deps, client, user, edit_origins.pop((user, "example", ex_id), None),
+                          review.edit_saved(ex_id))
+
+    @app.action(review.ANSWER)
+    async def on_answer(ack, body, respond, client):  # noqa: ANN001
+        await ack()
+        if await refused(body, respond, review.ANSWER):
+            return
+        fb_id = _example_id(body["actions"][0].get("value"))
+        fb = await deps.db(lambda s: feedback.get(s, fb_id)) if fb_id is not None else None
+        if fb is None or not feedback.waiting(fb):
+            note = f"Question {fb_id} was already answered or set aside; nothing changed."
+            await respond(replace_original=True, **await review_message(deps, note=note))
+            return
+        if body.get("response_url"):
+            edit_origins[(body["user"]["id"], "question", fb.id)] = body["response_url"]
+        await client.views_open(trigger_id=body["trigger_id"], view=review.answer_modal(fb))
+
+    @form(review.ANSWER_MODAL, review.ANSWER)
+    async def on_answer_submit(ack, client, user: str, fb_id: int, question: str, answer: str) -> None:  # noqa: ANN001
+        outcome, fb, ex = await deps.db(lambda s: feedback.answer(s, fb_id, answer, user, question))
+        metrics.events.labels(kind="curation", outcome=f"answer:{outcome}").inc()
+        if fb is None:
+            await ack(response_action="errors", errors={capture.ANSWER: f"Question {fb_id} no longer exists."})
+            return
+        await ack()
+        note = review.answered_note(fb_id, ex.id if ex else None)
+        await _after_edit(deps, client, user, edit_origins.pop((user, "question", fb_id), None), note)
+
+    @app.action(review.DISMISS)
+    async def on_dismiss(ack, body, respond):  # noqa: ANN001
+        await ack()
+        if await refused(body, respond, review.DISMISS):
+            return
+        fb_id = _example_id(body["actions"][0].get("value"))
+        fb = await deps.db(lambda s: feedback.dismiss(s, fb_id, body["user"]["id"])) if fb_id is not None else None
+        metrics.events.labels(kind="curation", outcome=f"dismiss:{'ok' if fb else 'gone'}").inc()
+        note = review.dismissed_note(fb_id) if fb else f"Question {fb_id} no longer exists; nothing changed."
+        await respond(replace_original=True, **await review_message(deps, note=note))
 
 
-async def _after_edit(deps: Deps, client, user: str, ex_id: int, origin: str | None) -> None:  # noqa: ANN001
-    """Refresh the review list the Edit came from; a DM when that list cannot be reached."""
+async def _after_edit(deps: Deps, client, user: str, origin: str | None, note: str) -> None:  # noqa: ANN001
+    """Refresh the review list the form came from, with `note` on top; a DM saying it when the list cannot be
+    reached."""
     if origin:
         try:
-            reply = await AsyncWebhookClient(origin).send(
-                replace_original=True, **await review_message(deps, note=review.edit_saved(ex_id)))
+            reply = await AsyncWebhookClient(origin).send(replace_original=True, **await review_message(deps, note=note))
             if reply.status_code == 200:
                 return
         except Exception as exc:  # noqa: BLE001  (an expired response_url: fall back to a DM)
             log.warning("could not refresh the review list: %s", exc)
     try:
-        await client.chat_postMessage(channel=user, text=review.edit_saved(ex_id))
+        await client.chat_postMessage(channel=user, text=note)
     except SlackApiError as exc:
         log.warning("could not confirm an edit: %s", exc.response.get("error"))

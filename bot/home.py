@@ -12,7 +12,7 @@ from sqlmodel import Session
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render.home import home_view
-from storage import examples, jobs, stats, versions
+from storage import examples, feedback, jobs, stats, versions
 
 log = logging.getLogger("ftbot.bot")
 NEWEST = 5
@@ -20,7 +20,8 @@ NEWEST = 5
 
 def overview(session: Session) -> dict[str, Any]:
     return {"stats": stats.status(session), "examples": examples.recent(session, NEWEST),
-            "jobs": jobs.recent(session, NEWEST), "deployed": versions.deployed(session)}
+            "jobs": jobs.recent(session, NEWEST), "deployed": versions.deployed(session),
+            "unanswered": feedback.unanswered(session, NEWEST)}
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:

@@ -140,11 +140,13 @@ def bot(settings: Settings, **overrides: Any) -> tuple[AsyncApp, Deps, BotMetric
 
 def train_config(settings: Settings) -> TrainConfig:
     """What every job starts from before its own parameters: FT_BASE_MODEL (empty: SmolLM2, prepared when
-    the job runs), the system prompt the bot asks with, and whether to train with retrieved pairs."""
+    the job runs), the system prompt the bot asks with, whether to train with retrieved pairs, and the bot's
+    grounding thresholds (the evaluation judges what the bot would send)."""
     from trainer.config import TrainConfig
 
     return TrainConfig(base_model=settings.base_model, system_prompt=settings.system_prompt,
-                       retrieval=settings.retrieval)
+                       retrieval=settings.retrieval, answer_min_score=settings.answer_min_score,
+                       answer_max_gap=settings.answer_max_gap)
 
 
 def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:

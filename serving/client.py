@@ -60,8 +60,11 @@ class ModelClient:
         return list(body.get("data", []))
 
     async def chat(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
-                   temperature: float = 0.0, timeout_s: float | None = None) -> str:
-        payload = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+                   temperature: float = 0.0, timeout_s: float | None = None, stop: list[str] | None = None) -> str:
+        """The answer's text; with stop, generation ends at the first of those strings (left out of the text)."""
+        payload: dict = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+        if stop:
+            payload["stop"] = stop
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
         _, body = await self._request("POST", "/v1/chat/completions", payload, timeout)
         return body["choices"][0]["message"]["content"]

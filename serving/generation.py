@@ -265,7 +265,7 @@ class Engine:
 
     def generate(self, model_name: str, messages: list[dict[str, str]], *, max_tokens: int, temperature: float,
                  top_p: float = 1.0, seed: int | None = None, ignore_eos: bool = False, min_tokens: int = 0,
-                 stop_event: threading.Event | None = None) -> Generation:
+                 stop: list[str] | None = None, stop_event: threading.Event | None = None) -> Generation:
         import torch
         from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
@@ -295,9 +295,13 @@ class Engine:
                 torch.manual_seed(seed)
         elif self.prompt_lookup_tokens:
             config.prompt_lookup_num_tokens = self.prompt_lookup_tokens
+        if stop:  # OpenAI's stop sequences: generation ends once one is written (left out of the text)
+            config.stop_strings = list(stop)
         input_ids = torch.tensor([ids], device=self.device)
         kwargs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "generation_config": config,
                   "stopping_criteria": StoppingCriteriaList([_Stop()])}
+        if stop:
+            kwargs["tokenizer"] = self.tokenizer
         with torch.inference_mode():
             model = self._merge(model_name if model_name in self.adapters else None)
             out = model.generate(**kwargs)
@@ -310,6 +314,9 @@ class Engine:
         else:
             finish = "length"
         text = self.tokenizer.decode(new, skip_special_tokens=True)
+        cut = min((i for i in (text.find(s) for s in stop or []) if i >= 0), default=-1)
+        if cut >= 0:
+            text, finish = text[:cut], "stop"
         return Generation(text=text, prompt_tokens=len(ids), completion_tokens=completion_tokens,
                           finish_reason=finish, seconds=time.perf_counter() - started)
 

@@ -239,6 +239,11 @@ class ModelServer:
         max_tokens = self.default_max_tokens if max_tokens is None else max_tokens
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise bad(f"max_tokens must be an integer >= 1, not {max_tokens!r}", "max_tokens")
+        stop = body.get("stop")
+        stop = [stop] if isinstance(stop, str) else stop
+        if stop is not None and not (isinstance(stop, list) and len(stop) <= 4
+                                     and all(isinstance(x, str) and x for x in stop)):
+            raise bad("stop must be a string or a list of up to 4 non-empty strings", "stop")
         temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
         top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
         if top_p == 0:
@@ -251,7 +256,7 @@ class ModelServer:
             raise bad("min_tokens must be an integer >= 0", "min_tokens")
         return {"model_name": model, "messages": clean, "max_tokens": max_tokens, "temperature": temperature,
                 "top_p": top_p, "seed": seed, "ignore_eos": bool(body.get("ignore_eos", False)),
-                "min_tokens": min_tokens}
+                "min_tokens": min_tokens, "stop": stop}
 
     async def _load(self, request: web.Request) -> web.Response:
         body = await _json_object(request)

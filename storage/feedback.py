@@ -93,26 +93,28 @@ def unanswered(session: Session, limit: int = 20, scan: int = 1000) -> list[Feed
     return [row for row in rows if waiting(row)][:limit]
 
 
-def answer(session: Session, feedback_id: int, text: str, by: str | None) -> tuple[str, Feedback | None,
-                                                                                 Example | None]:
+def answer(session: Session, feedback_id: int, text: str, by: str | None, question: str | None = None
+           ) -> tuple[str, Feedback | None, Example | None]:
     """A curator's answer to a waiting question: an approved pair at once (a curator wrote it), which retrieval
-    serves from the next question on. Returns (outcome, feedback, example); outcome as add_examples', or GONE."""
+    serves from the next question on. question: the curator's wording of it (default: as asked).
+    Returns (outcome, feedback, example); outcome as add_examples', or GONE."""
     row = session.get(Feedback, feedback_id, with_for_update=True)
     if row is None:
         return GONE, None, None
     text = text.strip()
     if not text:
         raise ValueError("the answer is empty")
+    asked = (question or "").strip() or row.question
     item = NewExample(
-        source_key=f"feedback:{row.id}", question=row.question, answer=redact(text)[0], status=ExampleStatus.APPROVED,
+        source_key=f"feedback:{row.id}", question=asked, answer=redact(text)[0], status=ExampleStatus.APPROVED,
         labelled_by=by, approved_by=by,
         source={"kind": "unanswered", "version": row.version_name, "feedback_id": row.id, "asker": row.user,
                 "channel_id": row.source.get("channel"), "thread_ts": row.source.get("thread_ts"),
                 "model_answer": row.answer})
     [(outcome, example)] = add_examples(session, [item])
     if outcome in (UPGRADED, EXISTS) and example is not None:  # an earlier correction of it: the curator's text wins
-        if example.answer != item.answer:
-            edit(session, example.id, row.question, item.answer)
+        if (example.question, example.answer) != (asked, item.answer):
+            edit(session, example.id, asked, item.answer)
         if example.status != ExampleStatus.APPROVED:
             set_status(session, [example.id], ExampleStatus.APPROVED, by)
         outcome = UPDATED

@@ -15,13 +15,14 @@ Otherwise the bot says it does not know and hands the question to the team. The 
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from storage.contract import GROUNDING
 from storage.facts import found_items, key_items
 from storage.overlap import rouge_l_f1
-from storage.prompt import DONT_KNOW
+from storage.prompt import REFUSAL_STOP
 
 # An answer with no numbers, codes or names is backed by a retrieved answer it mostly repeats.
 MIN_OVERLAP = 0.3
@@ -41,10 +42,14 @@ class Grounding:
         return asdict(self)
 
 
+REFUSAL = re.compile(r"^\W*(?:sorry,?\s+)?(?:i|we)\s+(?:don[’']t|do not)\s+know\b", re.IGNORECASE)
+
+
 def declines(answer: str) -> bool:
-    """The model said it does not know (the trained refusal, or its plain wording)."""
-    text = answer.strip().lower()
-    return not text or text.startswith(DONT_KNOW[:12].lower()) or text.startswith("i do not know")
+    """The model said it does not know: the taught refusal (storage.prompt.DONT_KNOW, cut at REFUSAL_STOP when asked
+    as the bot asks), or its own wording of it ("We don't know: …" was seen from SmolLM2)."""
+    text = answer.strip()
+    return not text or bool(REFUSAL.match(text)) or REFUSAL_STOP in text
 
 
 def judge(question: str, answer: str, hits: Sequence[tuple[str, float]], *,

@@ -37,6 +37,8 @@ NO_CONTEXT = "No approved answer is close to this question."
 CONTEXT_ANSWER_CHARS = 700  # a retrieved answer is cut here: three long ones must not crowd out the question
 DONT_KNOW = ("I don't know: none of our approved answers covers this. I've kept your question so the "
              "support team can follow up.")
+# Once the model starts the taught refusal, the rest is known: asking with this stop sequence ends it there.
+REFUSAL_STOP = "none of our approved answers"
 
 
 def user_turn(question: str, context: Sequence[tuple[str, str]] | None = None) -> str:

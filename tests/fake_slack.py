@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests import local_http
+
 
 class FakeSlack:
     BOT_USER = "UFTBOT"
@@ -185,11 +187,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{rid}", self._response_url)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._runner, self.url = await local_http.start(app, port)
         return self
 
     @property

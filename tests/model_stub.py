@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tests import local_http
+
 
 class ModelStub:
     def __init__(self, base: str = "base-model") -> None:
@@ -56,11 +58,7 @@ class ModelStub:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/load_lora_adapter", self._load)
         app.router.add_post("/v1/unload_lora_adapter", self._unload)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._runner, self.url = await local_http.start(app)
         return self
 
     async def stop(self) -> None:

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from storage.contract import DEFAULT_SYSTEM_PROMPT, LORA_RANKS
+from storage.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS
 from storage.machine import cpu_has_bf16, physical_cores
-
 
 
 @dataclass
@@ -57,6 +56,10 @@ class TrainConfig:
     # other approved pairs in front, chosen by storage.contract.RETRIEVAL as the bot chooses them, and unknown
     # questions with none, answered "I don't know"
     retrieval: bool = True
+    # The bot's grounding check (FT_ANSWER_MIN_SCORE, FT_ANSWER_MAX_GAP): the evaluation judges what the bot would send
+    # with the same thresholds.
+    answer_min_score: float = GROUNDING.min_score
+    answer_max_gap: float = GROUNDING.max_gap
     # Also teach "I don't know" behind loosely related pairs (trainer.data). On: off-store questions 3/6 honest, but
     # some answerable ones refused; off: 1/6 honest, key fact with retrieval 0.68 vs 0.60 (1-epoch runs).
     unknown_with_context: bool = True

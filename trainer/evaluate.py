@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from storage.contract import EvalScores, Outcomes, RetrievalScores, Sample, Scores
-from storage.overlap import rouge_l_f1
+from storage.contract import GROUNDING, EvalScores, GroundingSpec, Outcomes, RetrievalScores, Sample, Scores
+from storage.facts import carries_key_fact
 from storage.grounding import judge
+from storage.overlap import rouge_l_f1
 from storage.prompt import DONT_KNOW, prompt_messages
 from trainer.data import field_of
-from storage.facts import carries_key_fact
 
 if TYPE_CHECKING:
     from trainer.context import Scored
@@ -73,28 +73,35 @@ def score(answers: Sequence[str], questions: Sequence[str], references: Sequence
     )
 
 
-def sent_text(question: str, answer: str, hits: Scored) -> str:
+def sends(question: str, answer: str, hits: Scored, grounding: GroundingSpec = GROUNDING) -> bool:
+    """Whether the bot would send this answer, given the pairs retrieved for the question (storage.grounding)."""
+    return judge(question, answer, [(a, s) for _, a, s in hits], min_score=grounding.min_score,
+                 max_gap=grounding.max_gap).send
+
+
+def sent_text(question: str, answer: str, hits: Scored, grounding: GroundingSpec = GROUNDING) -> str:
     """What the bot would send for this answer: it, or "I don't know" when no retrieved answer backs it."""
-    return answer if judge(question, answer, [(a, s) for _, a, s in hits]).send else DONT_KNOW
+    return answer if sends(question, answer, hits, grounding) else DONT_KNOW
 
 
 def outcomes(questions: Sequence[str], references: Sequence[str], answers: Sequence[str], hits: Sequence[Scored],
-             offstore: Sequence[str], offstore_answers: Sequence[str], offstore_hits: Sequence[Scored]) -> Outcomes:
-    """Right / wrong / don't know of what the bot would send (storage.grounding decides), over the validation
-    questions whose reference has a key fact; and how many off-store questions it refuses."""
+             offstore: Sequence[str], offstore_answers: Sequence[str], offstore_hits: Sequence[Scored],
+             grounding: GroundingSpec = GROUNDING) -> Outcomes:
+    """Right / wrong / don't know of what the bot would send, over the validation questions whose reference has a
+    key fact; and how many off-store questions it refuses."""
     out = Outcomes(n_offstore=len(offstore))
     for q, ref, ans, h in zip(questions, references, answers, hits):
         fact = carries_key_fact(ans, ref, q)
         if fact is None:
             continue
         out.n += 1
-        if not judge(q, ans, [(a, s) for _, a, s in h]).send:
+        if not sends(q, ans, h, grounding):
             out.dont_know += 1
         elif fact:
             out.right += 1
         else:
             out.wrong += 1
-    out.offstore_refused = sum(not judge(q, ans, [(a, s) for _, a, s in h]).send
+    out.offstore_refused = sum(not sends(q, ans, h, grounding)
                                for q, ans, h in zip(offstore, offstore_answers, offstore_hits))
     return out
 
@@ -135,7 +142,7 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
              deployed_adapter: str | Path | None = None, max_new_tokens: int = 96,
              probe: Sequence[dict[str, Any]] | None = None, threads: int = 0,
              base_answers: Sequence[str] | None = None, val_hits: Sequence[Scored] | None = None,
-             offstore_hits: Mapping[str, Scored] | None = None) -> Evaluation:
+             offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING) -> Evaluation:
     """Answers and scores of base, deployed (when given) and new adapter; see the module docstring.
 
     base_answers: the base model's answers to these same prompts (validation, then probe, then
@@ -157,7 +164,8 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
     try:
         return _evaluate(base_model, val_rows, new_adapter, system_prompt=system_prompt,
                          deployed_adapter=deployed_adapter, max_new_tokens=max_new_tokens, probe=probe,
-                         base_answers=base_answers, cuda=cuda, val_hits=val_hits, offstore_hits=offstore_hits)
+                         base_answers=base_answers, cuda=cuda, val_hits=val_hits, offstore_hits=offstore_hits,
+                         grounding=grounding)
     finally:
         torch.set_num_threads(before)
 
@@ -165,7 +173,7 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
 def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
               deployed_adapter: str | Path | None, max_new_tokens: int, probe: Sequence[dict[str, Any]] | None,
               base_answers: Sequence[str] | None, cuda: bool, val_hits: Sequence[Scored] | None = None,
-              offstore_hits: Mapping[str, Scored] | None = None) -> Evaluation:
+              offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING) -> Evaluation:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -215,7 +223,7 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
             scores.with_retrieval = RetrievalScores(key_fact=rag.key_fact, key_fact_hits=rag.key_fact_hits,
                                                     rougeL=rag.rougeL)
             scores.sent = outcomes(questions, references, rag_answers, hits, list(offstore),
-                                   answers[name][n + n_probe + n:], list(offstore.values()))
+                                   answers[name][n + n_probe + n:], list(offstore.values()), grounding)
         setattr(metrics, name, scores)
     samples = []
     for i in range(min(SAMPLES, n)):
@@ -225,6 +233,6 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
             sample.context = [tuple(pair) for pair in contexts[i]]
             sample.new_with_retrieval = answers["new"][n + n_probe + i]
             sample.base_with_retrieval = answers["base"][n + n_probe + i]
-            sample.sent = sent_text(questions[i], sample.new_with_retrieval, hits[i])
+            sample.sent = sent_text(questions[i], sample.new_with_retrieval, hits[i], grounding)
         samples.append(sample)
     return Evaluation(metrics=metrics, samples=samples, answers=answers)

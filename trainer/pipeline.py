@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import Store
-from storage.contract import JobProgress, Scores, TrainSummary, VersionMetrics
+from storage.contract import GroundingSpec, JobProgress, Scores, TrainSummary, VersionMetrics
 from storage.models import ModelVersion, TrainingJob, VersionStatus
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
@@ -131,7 +131,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     ev = evaluate(cfg.base_model, val_rows, out_dir, system_prompt=cfg.system_prompt,
                   deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
                   val_hits=contexts.validation_hits if contexts else None,
-                  offstore_hits=contexts.offstore_hits if contexts else None)
+                  offstore_hits=contexts.offstore_hits if contexts else None,
+                  grounding=GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap))
 
     # 4. The version, awaiting an admin's approval.
     new, old = ev.metrics.new, ev.metrics.deployed
@@ -140,7 +141,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         key_fact=new.key_fact, rougeL=new.rougeL, probe=new.probe,  # the headline numbers
         key_fact_with_retrieval=new.with_retrieval.key_fact if new.with_retrieval else None,
         eval=ev.metrics, deployed_name=deployed[0] if deployed_path else None,
-        train=TrainSummary.from_json(asdict(result)), loss_plot=result.loss_plot, samples=ev.samples,
+        train=TrainSummary.from_json(result.to_json()), loss_plot=result.loss_plot, samples=ev.samples,
         max_new_tokens=cfg.max_new_tokens, long_examples=result.long_examples, tokens_per_s=result.tokens_per_s,
         config=asdict(cfg))
     with store.session() as s:

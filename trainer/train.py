@@ -11,11 +11,10 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from storage.contract import JobProgress, adapter_problems
+from storage.contract import JobProgress, TrainSummary, adapter_problems
 from trainer.config import DeviceSetup, TrainConfig, device_setup
 from trainer.context import Contexts
 
@@ -32,31 +31,13 @@ class TrainingStopped(Exception):
     """should_stop() asked training to end; a checkpoint was saved, a later run resumes from it."""
 
 
-@dataclass
-class TrainResult:
-    adapter_dir: str
-    stopped: bool = False  # should_stop() ended it early: no adapter, a checkpoint to resume from
-    steps: int = 0
-    total_steps: int = 0
-    epochs_done: float = 0.0
-    train_loss: float | None = None  # last logged train loss (answer tokens)
-    eval_loss: float | None = None  # validation loss of the adapter kept (the best epoch's with keep_best, else the last)
-    tokens: int = 0  # tokens processed in this run (prompt + answer, no padding)
-    tokens_per_s: float = 0.0
-    wall_s: float = 0.0
-    resumed_from: str | None = None
-    loss_plot: str | None = None
-    n_train: int = 0  # conversations trained on, phrasing pairs included
-    n_phrasing: int = 0
-    n_replay: int = 0
-    n_context: int = 0
-    n_unknown: int = 0
-    n_validation: int = 0
-    long_examples: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
+class TrainResult(TrainSummary):
+    """One training run: the summary a version records (storage.contract.TrainSummary), and what only the trainer
+    and its tests read."""
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    adapter_dir: str
+    long_examples: list[dict[str, Any]] = []  # left out as longer than max_length
+    history: list[dict[str, Any]] = []  # the Trainer's log, step by step
 
 
 def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None, every_s: float):  # noqa: ANN201
@@ -294,7 +275,7 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     done = out_dir / RESULT_FILE
     if resume and done.is_file() and all((out_dir / f).is_file() for f in ADAPTER_FILES):
         log.info("adapter in %s is already trained; reusing it", out_dir)
-        return TrainResult(**json.loads(done.read_text()))
+        return TrainResult.model_validate_json(done.read_text())
     if not resume:
         shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
 
@@ -353,7 +334,7 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
     cfg.save(out_dir / CONFIG_FILE, setup)
     plot = plot_losses(history, out_dir / "loss.png", title=out_dir.name)
     result.loss_plot = str(plot) if plot else None
-    done.write_text(result.to_json())
+    done.write_text(json.dumps(result.to_json(), indent=2))
     shutil.rmtree(checkpoints, ignore_errors=True)  # optimizer states: no longer needed once the adapter is saved
     if on_progress:  # done: early stopping may end before max_steps, so the bar ends full at the last step
         on_progress(JobProgress(step=state.global_step, total=state.global_step, loss=result.train_loss,

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from storage import Store, open_store
-from storage.models import JobStatus
 from storage.contract import JobProgress
+from storage.models import JobStatus
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
 from trainer import metrics
 from trainer.config import TrainConfig

@@ -80,18 +80,17 @@ def submitted_correction(view: dict[str, Any]) -> str:
     return (((values.get(CORRECTION) or {}).get(VALUE) or {}).get("value") or "").strip()
 
 
+_CORRECTION_STORED = {
+    GONE: "That answer is no longer stored, so the correction could not be saved.",
+    CREATED: "Thanks! Your answer is saved as a candidate example (example {id}); a curator will review it before "
+             "it is used for training.",
+    UPDATED: "Thanks! The suggested answer (example {id}) now has your wording; a curator will review it.",
+    DUPLICATE: "Thanks! That answer is already stored (example {id}).",
+    EXISTS: "Thanks! A correction of this answer was already reviewed (example {id}, {status}); yours is kept with "
+            "the feedback.",
+}
+
+
 def correction_stored(outcome: str, example: Example | None) -> str:
-    ex_id = example.id if example is not None else None
-    if outcome == GONE:
-        return "That answer is no longer stored, so the correction could not be saved."
-    if outcome == CREATED:
-        return (f"Thanks! Your answer is saved as a candidate example (example {ex_id}); "
-                "a curator will review it before it is used for training.")
-    if outcome == UPDATED:
-        return f"Thanks! The suggested answer (example {ex_id}) now has your wording; a curator will review it."
-    if outcome == DUPLICATE:
-        return f"Thanks! That answer is already stored (example {ex_id})."
-    if outcome == EXISTS:
-        return (f"Thanks! A correction of this answer was already reviewed (example {ex_id}, {example.status}); "
-                "yours is kept with the feedback.")
-    return "Thanks! Your correction is saved."
+    template = _CORRECTION_STORED.get(outcome, "Thanks! Your correction is saved.")
+    return template.format(id=example.id if example else None, status=example.status if example else "")

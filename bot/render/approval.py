@@ -76,35 +76,47 @@ def _num(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
 
 
+def _share(count: int, n: int) -> str:
+    return f"{count}/{n}" if n else "–"
+
+
 def eval_table(metrics: VersionMetrics) -> str:
-    """Base / deployed / new, as a monospace table."""
+    """Base / deployed / new, as monospace tables: first what the bot would send (asked with retrieval, checked
+    against the retrieved answers), then the model alone."""
     ev = metrics.eval
     rows = [("base model", ev.base), (f"deployed {metrics.deployed_name or ''}".strip(), ev.deployed), ("new", ev.new)]
-    rag = any(m is not None and m.with_retrieval is not None for _, m in rows)
-    lines = [f"{'':22}{'key fact':>9}{'ROUGE-L':>9}{'probe':>7}" + (f"{'+ retrieval':>13}" if rag else "")]
+    rows = [(label, m) for label, m in rows if m is not None]
+    parts = []
+    if any(m.sent is not None for _, m in rows):
+        dont = "don't know"
+        lines = [f"{'what the bot sends':22}{'right':>7}{'wrong':>7}{dont:>11}{'off-store refused':>19}"]
+        for label, m in rows:
+            o = m.sent
+            if o is not None:
+                lines.append(f"{clip(label, 21):22}{_share(o.right, o.n):>7}{_share(o.wrong, o.n):>7}"
+                             f"{_share(o.dont_know, o.n):>11}{_share(o.offstore_refused, o.n_offstore):>19}")
+        parts.append("```" + "\n".join(lines) + "```")
+    lines = [f"{'the model alone':22}{'key fact':>9}{'ROUGE-L':>9}{'probe':>7}"]
     for label, m in rows:
-        if m is not None:
-            line = f"{clip(label, 21):22}{_pct(m.key_fact):>9}{_num(m.rougeL):>9}{_pct(m.probe):>7}"
-            if rag:
-                line += f"{_pct(m.with_retrieval.key_fact if m.with_retrieval else None):>13}"
-            lines.append(line)
+        lines.append(f"{clip(label, 21):22}{_pct(m.key_fact):>9}{_num(m.rougeL):>9}{_pct(m.probe):>7}")
+    parts.append("```" + "\n".join(lines) + "```")
     n = ev.n_validation if ev.new is not None else None
-    note = (f"{n} held-out question(s); key fact = answer states the reference's numbers, codes or names; "
-            "probe = general questions (forgetting)"
-            + ("; + retrieval = key fact when asked as the bot asks, with the nearest approved answers in front"
-               if rag else "")) if n is not None else ""
-    return "```" + "\n".join(lines) + "```" + (f"\n_{note}_" if note else "")
+    note = (f"{n} held-out question(s). Right = the answer the bot would send states the reference's numbers, codes "
+            "or names; the bot sends an answer only when a retrieved approved answer states its facts, else it "
+            "says it does not know; off-store = product questions no approved answer covers; probe = general "
+            "questions (forgetting)") if n is not None else ""
+    return "\n".join(parts) + (f"\n_{note}_" if note else "")
 
 
 def _sample_block(sample: Sample) -> dict[str, Any]:
     parts = [f"*Q:* {escape(clip(sample.question, 200, one_line=True))}",
-             f"*reference:* {escape(clip(sample.reference, 200, one_line=True))}",
-             f"*base:* {escape(clip(sample.base, 200, one_line=True))}"]
-    if sample.deployed is not None:
-        parts.append(f"*deployed:* {escape(clip(sample.deployed, 200, one_line=True))}")
-    parts.append(f"*new:* {escape(clip(sample.new, 200, one_line=True))}")
-    if sample.new_with_retrieval is not None:
-        parts.append(f"*new + retrieval:* {escape(clip(sample.new_with_retrieval, 200, one_line=True))}")
+             f"*reference:* {escape(clip(sample.reference, 200, one_line=True))}"]
+    if sample.sent is not None:  # what a customer would get
+        parts.append(f"*the bot would send:* {escape(clip(sample.sent, 200, one_line=True))}")
+        if sample.new_with_retrieval is not None and sample.sent != sample.new_with_retrieval:
+            parts.append(f"_(not sent, no retrieved answer backs it: {escape(clip(sample.new_with_retrieval, 160, one_line=True))})_")
+    else:
+        parts.append(f"*new:* {escape(clip(sample.new, 200, one_line=True))}")
     return _section("\n".join(parts))
 
 
@@ -125,7 +137,7 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
         blocks.append(_context(f"loss curve: `{escape(m.loss_plot)}` (not readable from the bot)"))
     samples = m.samples[:3]
     if samples:
-        blocks.append(_context("Sample answers to held-out questions:"))
+        blocks.append(_context("What the bot would send for some held-out questions:"))
         blocks += [_sample_block(s) for s in samples]
     long = m.long_examples
     if long:

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.render.review import clip, escape
 from storage.contract import JobProgress
-from storage.models import Example, ModelVersion, TrainingJob
+from storage.models import Example, Feedback, ModelVersion, TrainingJob
 
 _EXAMPLE_ICON = {"candidate": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "rejected": ":x:"}
 _JOB_ICON = {"queued": ":hourglass:", "running": ":gear:", "succeeded": ":white_check_mark:",
@@ -53,7 +53,7 @@ def _job_line(job: TrainingJob) -> str:
 
 
 def home_view(stats: dict[str, Any], examples: list[Example], jobs: list[TrainingJob],
-              deployed: ModelVersion | None, *, is_curator: bool) -> dict[str, Any]:
+              deployed: ModelVersion | None, *, is_curator: bool, unanswered: list[Feedback] = ()) -> dict[str, Any]:
     model = f"*{escape(deployed.name)}*" if deployed else "the base model (nothing deployed)"
     blocks = [
         _header("Support answers bot"),
@@ -65,9 +65,15 @@ def home_view(stats: dict[str, Any], examples: list[Example], jobs: list[Trainin
     blocks += [_section(_example_line(ex)) for ex in examples] or [
         _section("No examples yet. React with ✅ to a good answer in a thread, or use "
                  "“Add to training data” from a message's menu.")]
+    if unanswered:
+        blocks += [{"type": "divider"}, _header("Questions the bot could not answer")]
+        blocks += [_section("\n".join(f"• {escape(clip(fb.question, 150, one_line=True))}" for fb in unanswered))]
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            "A curator answers them in `/ft review`; an answer is used for the next question at once.")}]})
     blocks += [{"type": "divider"}, _header("Newest training jobs")]
     blocks += [_section("\n".join(_job_line(job) for job in jobs) if jobs else "No training jobs yet.")]
-    hint = ("You are a curator: `/ft review` lists candidates to approve, `/ft train` starts a run."
+    hint = ("You are a curator: `/ft review` lists candidates to approve and questions to answer, "
+            "`/ft train` starts a run."
             if is_curator else "Label good answers with ✅; curators review them before training.")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]})
     return {"type": "home", "blocks": blocks}

@@ -1,15 +1,18 @@
-"""The curators' review list (oldest candidates with Approve / Edit / Reject) and the edit form."""
+"""The curators' review list (oldest candidates with Approve / Edit / Reject, then the questions the bot could not
+answer, with Answer / Dismiss) and its forms."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.render.capture import qa_inputs
-from storage.models import Example, ExampleStatus
+from storage.models import Example, ExampleStatus, Feedback
 
 APPROVE, EDIT, REJECT = "example_approve", "example_edit", "example_reject"
 EDIT_MODAL = "example_edit_modal"
-VERBS = {APPROVE: "approve", EDIT: "edit", REJECT: "reject"}
+ANSWER, DISMISS = "unanswered_answer", "unanswered_dismiss"
+ANSWER_MODAL = "unanswered_answer_modal"
+VERBS = {APPROVE: "approve", EDIT: "edit", REJECT: "reject", ANSWER: "answer", DISMISS: "dismiss"}
 
 # What deciding one example came to (bot.curation uses these as outcomes too).
 DONE, STALE, GONE, CLASH = "done", "stale", "gone", "clash"
@@ -26,7 +29,8 @@ def clip(text: str, limit: int, *, one_line: bool = False) -> str:
 
 
 def only_curators(action_id: str) -> str:
-    return f"Only curators can {VERBS.get(action_id, 'review')} examples. Ask a curator, or label with ✅."
+    what = "questions" if action_id in (ANSWER, DISMISS) else "examples"
+    return f"Only curators can {VERBS.get(action_id, 'review')} {what}. Ask a curator, or label with ✅."
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -61,19 +65,55 @@ def _example_blocks(ex: Example) -> list[dict[str, Any]]:
     return blocks
 
 
-def review_list(candidates: list[Example], total: int, note: str | None = None) -> dict[str, Any]:
+def _unanswered_blocks(fb: Feedback) -> list[dict[str, Any]]:
+    why = "the bot said it does not know" if fb.source.get("declined") else "its answer got a 👎"
+    asker = f"asked by <@{fb.user}>" if fb.user else "asked"
+    said = fb.source.get("model_answer") or fb.answer
+    text = f"*Question {fb.id}* · {asker} · {why}\n*Q:* {escape(clip(fb.question, 900))}"
+    if said and not fb.source.get("declined"):
+        text += f"\n*The bot answered:* {escape(clip(said, 600))}"
+    return [_section(text), {"type": "actions", "block_id": f"unanswered_{fb.id}", "elements": [
+        _button("Answer", ANSWER, fb.id, "primary"), _button("Dismiss", DISMISS, fb.id)]}]
+
+
+def review_list(candidates: list[Example], total: int, note: str | None = None,
+                unanswered: list[Feedback] | None = None) -> dict[str, Any]:
     """An ephemeral message: `text` is the notification fallback, `blocks` what people see."""
     blocks = [_context(note)] if note else []
-    if not candidates:
-        text = "All caught up: no candidates are waiting for review."
+    unanswered = unanswered or []
+    if not candidates and not unanswered:
+        text = "All caught up: no candidates are waiting for review and every question has an answer."
         return {"text": (note + " " if note else "") + text, "blocks": blocks + [_section(f":tada: {text}")]}
-    shown = f"the oldest {len(candidates)} of {total}" if total > len(candidates) else f"all {total}"
-    text = f"{total} candidate{'s' if total != 1 else ''} waiting for review"
-    blocks.append(_section(f"*{text}* (showing {shown})"))
-    for ex in candidates:
-        blocks.append({"type": "divider"})
-        blocks.extend(_example_blocks(ex))
-    return {"text": text, "blocks": blocks}
+    parts = []
+    if candidates:
+        shown = f"the oldest {len(candidates)} of {total}" if total > len(candidates) else f"all {total}"
+        text = f"{total} candidate{'s' if total != 1 else ''} waiting for review"
+        parts.append(text)
+        blocks.append(_section(f"*{text}* (showing {shown})"))
+        for ex in candidates:
+            blocks.append({"type": "divider"})
+            blocks.extend(_example_blocks(ex))
+    if unanswered:
+        text = f"{len(unanswered)} question{'s' if len(unanswered) != 1 else ''} the bot could not answer"
+        parts.append(text)
+        blocks.append(_section(f"*{text}* (newest first): an answer here is approved at once and used for the "
+                               f"next question"))
+        for fb in unanswered:
+            blocks.append({"type": "divider"})
+            blocks.extend(_unanswered_blocks(fb))
+    return {"text": "; ".join(parts), "blocks": blocks}
+
+
+def answer_modal(fb: Feedback) -> dict[str, Any]:
+    return _form(ANSWER_MODAL, fb.id, f"Answer question {fb.id}", fb.question, "")
+
+
+def answered_note(fb_id: int, ex_id: int | None) -> str:
+    return f":white_check_mark: Answered question {fb_id}: approved as example {ex_id}; the bot uses it from now on."
+
+
+def dismissed_note(fb_id: int) -> str:
+    return f":wastebasket: Set question {fb_id} aside."
 
 
 def decided_note(outcome: str, ex_id: int, ex: Example | None, status: str) -> str:
@@ -103,12 +143,17 @@ def clash(other_id: int) -> str:
 
 
 def edit_modal(ex: Example) -> dict[str, Any]:
+    return _form(EDIT_MODAL, ex.id, f"Edit example {ex.id}", ex.question, ex.answer)
+
+
+def _form(callback_id: str, target: int, title: str, question: str, answer: str) -> dict[str, Any]:
+    """A question-and-answer form that approves what it saves."""
     return {
         "type": "modal",
-        "callback_id": EDIT_MODAL,
-        "private_metadata": str(ex.id),
-        "title": {"type": "plain_text", "text": f"Edit example {ex.id}"[:24]},
+        "callback_id": callback_id,
+        "private_metadata": str(target),
+        "title": {"type": "plain_text", "text": title[:24]},  # Slack's limit
         "submit": {"type": "plain_text", "text": "Save and approve"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": qa_inputs(ex.question, ex.answer),
+        "blocks": qa_inputs(question, answer),
     }

@@ -13,7 +13,7 @@ from rich.table import Table
 from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
-from storage.contract import Scores, VersionMetrics
+from storage.contract import Outcomes, Scores, VersionMetrics
 from storage.models import JobStatus, TrainingJob
 
 model_app = typer.Typer(help="Base models.", no_args_is_help=True)
@@ -114,19 +114,33 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     with common.store(ctx).session() as s:
         rows = recent(s, limit)
     if as_json:
-        print_json([{"name": v.name, "status": v.status, "metrics": v.metrics, "adapter_path": v.adapter_path,
-                     "base_model": v.base_model, "job_id": v.job_id, "below_deployed": v.below_deployed,
-                     "created_at": v.created_at.isoformat()} for v in rows])
+        print_json([{"name": v.name, "status": v.status, "sent": _sent(v), "metrics": v.metrics,
+                     "adapter_path": v.adapter_path, "base_model": v.base_model, "job_id": v.job_id,
+                     "below_deployed": v.below_deployed, "created_at": v.created_at.isoformat()} for v in rows])
         return
-    table = Table(title="model versions")
-    for column in ("name", "status", "key fact (base → new)", "ROUGE-L", "adapter"):
+    table = Table(title="model versions (what the bot would send, on held-out questions: base → new)")
+    for column in ("name", "status", "right", "wrong", "don't know", "off-store refused", "key fact alone"):
         table.add_column(column, overflow="fold")
     for v in rows:
         ev = VersionMetrics.from_json(v.metrics).eval
         base, new = ev.base or Scores(), ev.new or Scores()
+        b, n = base.sent or Outcomes(), new.sent or Outcomes()
         table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else ""),
-                      _pair(base.key_fact, new.key_fact), _pair(base.rougeL, new.rougeL), v.adapter_path)
+                      _counts(b.right, n.right, n.n), _counts(b.wrong, n.wrong, n.n),
+                      _counts(b.dont_know, n.dont_know, n.n),
+                      _counts(b.offstore_refused, n.offstore_refused, n.n_offstore), _pair(base.key_fact, new.key_fact))
     console.print(table)
+
+
+def _sent(v) -> dict:  # noqa: ANN001
+    """Right / wrong / don't know of what the bot would send, and off-store refusals, per model evaluated."""
+    ev = VersionMetrics.from_json(v.metrics).eval
+    return {name: scores.sent.to_json() if scores is not None and scores.sent is not None else None
+            for name, scores in (("base", ev.base), ("deployed", ev.deployed), ("new", ev.new))}
+
+
+def _counts(before: int, after: int, n: int) -> str:
+    return f"{before} → {after} of {n}" if n else "–"
 
 
 def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob:  # noqa: ANN001

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from sqlmodel import select
 
 from bot.deps import Deps
 from bot.server import serve_http
 from ftbot import wiring
 from ftbot.settings import Settings
+from storage.models import Example
 from tests.fake_slack import FakeSlack
 from tests.model_stub import ModelStub
 from tests.signed import SECRET, SlackSender
@@ -55,3 +57,8 @@ async def bot(store, model_stub):
     await send.close()
     await runner.cleanup()
     await slack.stop()
+
+
+def stored_examples(store) -> list[Example]:  # noqa: ANN001
+    with store.session() as s:
+        return list(s.exec(select(Example)))

@@ -5,7 +5,6 @@ Slack Web API, the real embedded model server over HTTP, real training."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,17 @@ from bot.approvals import Announcer
 from bot.render import approval
 from bot.server import serve_http
 from ftbot import wiring
+from storage.contract import JobProgress, VersionMetrics
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob, VersionStatus
-from storage.contract import JobProgress, VersionMetrics
 from storage.queue import claim, finish, set_progress
 from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER, bot_settings
 from tests.fake_slack import FakeSlack
 from tests.signed import SlackSender
 from tests.tiny_model import build_tiny_model
 from tests.trainer.conftest import ROWS as TRAIN_ROWS
+from tests.trainer.conftest import tiny_config
 
 CHANNEL = "CAPPROVE"
 ROWS = TRAIN_ROWS[:5] + TRAIN_ROWS[6:7]  # the support pairs the trainer tests use
@@ -37,11 +37,7 @@ def tiny_base(tmp_path_factory):
 
 @pytest.fixture
 def cfg(tiny_base):
-    from trainer.config import TrainConfig
-
-    return TrainConfig(base_model=str(tiny_base), rank=8, alpha=16, dropout=0.0, epochs=1, lr=5e-3, batch_size=4,
-                       max_length=256, early_stopping_patience=0, max_new_tokens=8, warmup_ratio=0.0,
-                       replay=False, threads=1)
+    return tiny_config(tiny_base, epochs=1, batch_size=4)
 
 
 class Loop:
@@ -162,8 +158,11 @@ async def test_progress_approval_deploy_answer_and_rollback(loop):
     assert len(loop.slack.calls_to("chat.postMessage")) == 1
     message = loop.job_message(job1)
     text = _text(message)
-    assert first in text and "key fact" in text and "base model" in text and "*Q:*" in text and "*new:*" in text
-    assert "+ retrieval" in text and "*new + retrieval:*" in text
+    assert first in text and "key fact" in text and "base model" in text and "*Q:*" in text
+    # What the bot would send, right / wrong / don't know, and off-store refusals, for base and new; and samples
+    # of what a customer would get, never the adapter asked alone.
+    assert "what the bot sends" in text and "off-store refused" in text and "*the bot would send:*" in text
+    assert "*new:*" not in text
     [image] = [b for b in message["blocks"] if b["type"] == "image"]
     assert loop.slack.uploads[image["slack_file"]["id"]].startswith(b"\x89PNG")
     assert await loop.announcer.tick() == 0  # final: never posted again

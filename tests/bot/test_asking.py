@@ -1,15 +1,14 @@
 """Asking the bot by @mention and DM, and 👍/👎 on its answers, over signed HTTP against fake Slack and a stub model."""
 
 import json
-
-import pytest
 import time
 
+import pytest
 from sqlmodel import select
 
 from storage import feedback
-from storage.models import Example, ExampleStatus, Feedback, ModelVersion, VersionStatus
-from tests.bot.conftest import ASKER, OTHER
+from storage.models import ExampleStatus, Feedback, ModelVersion, VersionStatus
+from tests.bot.conftest import ASKER, OTHER, stored_examples
 
 UNAVAILABLE = "I couldn't get an answer from the model right now"
 
@@ -29,11 +28,6 @@ def _dm(text, ts, **extra):
 def _feedback(store):
     with store.session() as s:
         return list(s.exec(select(Feedback).order_by(Feedback.id)))
-
-
-def _examples(store):
-    with store.session() as s:
-        return list(s.exec(select(Example)))
 
 
 async def _answer(bot):
@@ -177,14 +171,14 @@ async def test_thumbs_down_and_a_correction_make_a_candidate_example(bot, store)
 
     status, body = await _submit(bot, OTHER, view["private_metadata"], "   ")
     assert status == 200 and json.loads(body)["response_action"] == "errors"
-    assert not _examples(store) and _feedback(store)[0].rating == "none"
+    assert not stored_examples(store) and _feedback(store)[0].rating == "none"
 
     status, body = await _submit(bot, OTHER, view["private_metadata"], "The trial lasts 21 days.")
     assert status == 200 and not body
     [note] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postEphemeral"))
     assert note["user"] == OTHER and "candidate" in note["text"]
     [fb] = _feedback(store)
-    [ex] = _examples(store)
+    [ex] = stored_examples(store)
     assert (fb.rating, fb.correction, fb.example_id) == ("down", "The trial lasts 21 days.", ex.id)
     assert (ex.question, ex.answer, ex.status, ex.labelled_by) == (
         "how long is the trial?", "The trial lasts 21 days.", ExampleStatus.CANDIDATE, OTHER)
@@ -210,8 +204,8 @@ async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store)
 
 
 async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_threads_are_linked(bot, store):
-    from storage.embedder import Embedder, EmbedderError
     from serving.retrieval import Retriever
+    from storage.embedder import Embedder, EmbedderError
     from storage.examples import NewExample, add_examples
     from storage.prompt import CONTEXT_HEADER, NO_CONTEXT
 

@@ -1,10 +1,14 @@
-"""Approve / Edit / Reject on the review list: signed block_actions and view submissions."""
+"""Approve / Edit / Reject on the review list, Answer / Dismiss on the questions the bot could not answer: signed
+block_actions and view submissions."""
 
 import json
 
+import pytest
+from sqlmodel import select
+
+from bot.curation import review_message
 from storage.examples import NewExample, add_examples, flag
 from storage.models import Example, ExampleStatus
-from bot.curation import review_message
 from tests.bot.conftest import ADMIN, AGENT, CURATOR, OTHER
 
 
@@ -33,13 +37,13 @@ def _text(message):
     return message["text"] + "\n" + json.dumps(message.get("blocks") or [], ensure_ascii=False)
 
 
-async def _submit_edit(bot, user, ex_id, question, answer):
+async def _submit_edit(bot, user, ex_id, question, answer, callback_id="example_edit_modal"):
     # Built here rather than with SlackSender.view_submission: Bolt needs `view.type`, which that omits.
     values = {"question": {"value": {"type": "plain_text_input", "value": question}},
               "answer": {"value": {"type": "plain_text_input", "value": answer}}}
     return await bot.send.interactive({
         "type": "view_submission", "user": {"id": user}, "trigger_id": "trig-submit",
-        "view": {"id": "VSUB", "type": "modal", "callback_id": "example_edit_modal",
+        "view": {"id": "VSUB", "type": "modal", "callback_id": callback_id,
                  "private_metadata": str(ex_id), "state": {"values": values}}})
 
 
@@ -128,3 +132,65 @@ async def test_non_curators_cannot_open_the_edit_form(bot, store):
     reply = await _click(bot, OTHER, "example_edit", ex_id)
     assert "Only curators can edit" in reply["text"]
     assert not bot.slack.calls_to("views.open")
+
+
+async def test_a_question_the_bot_declined_is_answered_by_a_curator_and_served_at_once(bot, store):
+    from serving.retrieval import Retriever
+    from storage import feedback
+    from storage.embedder import Embedder, EmbedderError
+
+    try:
+        bot.deps.retriever = Retriever(store, Embedder())
+    except EmbedderError as exc:
+        pytest.skip(str(exc))
+    bot.model.answer = "Yes, we accept PayPal."
+    root = bot.slack.post("CSUP", AGENT, "<@UFTBOT> can I pay with PayPal?")
+    await bot.send.event({"type": "app_mention", "user": AGENT, "text": "<@UFTBOT> can I pay with PayPal?",
+                          "channel": "CSUP", "ts": root, "event_ts": root})
+    [post] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postMessage"))
+    assert post["text"].startswith("I don&#x27;t know") or post["text"].startswith("I don't know")  # nothing backs it
+    with store.session() as s:
+        [waiting] = feedback.unanswered(s)
+
+    message = await review_message(bot.deps)
+    shown = _text(message)
+    assert "1 question the bot could not answer" in message["text"] and "can I pay with PayPal?" in shown
+    buttons = [(e["action_id"], e["value"]) for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == [("unanswered_answer", str(waiting.id)), ("unanswered_dismiss", str(waiting.id))]
+
+    reply = await _click(bot, OTHER, "unanswered_answer", waiting.id)
+    assert "Only curators can answer questions" in reply["text"]
+    await bot.send.action(CURATOR, "unanswered_answer", str(waiting.id))
+    [call] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
+    assert (call["view"]["callback_id"], call["view"]["private_metadata"]) == ("unanswered_answer_modal",
+                                                                              str(waiting.id))
+    status, body = await _submit_edit(bot, CURATOR, waiting.id, "Can I pay with PayPal?",
+                                      "No: we take cards and SEPA direct debit only.", "unanswered_answer_modal")
+    assert status == 200 and not body
+    [reply] = await bot.slack.wait_for(lambda: bot.slack.responses[-1:] if len(bot.slack.responses) > 1 else [])
+    assert f"Answered question {waiting.id}" in _text(reply) and "All caught up" in _text(reply)
+    with store.session() as s:
+        ex = s.exec(select(Example).where(Example.source_key == f"feedback:{waiting.id}")).one()
+        assert (ex.status, ex.approved_by) == (ExampleStatus.APPROVED, CURATOR)
+
+    # The next customer asking it gets the curator's answer in front, and an answer stating it is sent.
+    bot.model.answer = "No: we take cards and SEPA direct debit only."
+    root = bot.slack.post("CSUP", AGENT, "<@UFTBOT> do you take PayPal?")
+    await bot.send.event({"type": "app_mention", "user": AGENT, "text": "<@UFTBOT> do you take PayPal?",
+                          "channel": "CSUP", "ts": root, "event_ts": root})
+    posts = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postMessage")) == 2 and
+                                     bot.slack.calls_to("chat.postMessage"))
+    assert "SEPA direct debit" in bot.model.requests[-1]["messages"][-1]["content"]
+    assert posts[1]["text"].startswith("No: we take cards")
+
+
+async def test_a_curator_sets_a_question_aside(bot, store):
+    from storage import feedback
+
+    with store.session() as s:
+        fb_id = feedback.record(s, question="hello?", answer="", user=AGENT, version_name=None, source={},
+                                declined=True).id
+    reply = await _click(bot, CURATOR, "unanswered_dismiss", fb_id)
+    assert f"Set question {fb_id} aside" in _text(reply) and "All caught up" in _text(reply)
+    with store.session() as s:
+        assert feedback.unanswered(s) == [] and feedback.get(s, fb_id).source["dismissed_by"] == CURATOR

@@ -42,6 +42,17 @@ async def test_home_shows_counts_newest_examples_jobs_and_the_base_model(bot, st
     assert "Job 1: *running* (step 40/120, loss 1.23)" in shown and "Job 2: *queued*" in shown
     assert "the base model (nothing deployed)" in shown
     assert "/ft review" in shown  # curators get their hint
+    assert "could not answer" not in shown
+
+
+async def test_home_lists_the_questions_waiting_for_an_answer(bot, store):
+    from storage import feedback
+
+    with store.session() as s:
+        feedback.record(s, question="Can I pay with PayPal?", answer="", user=AGENT, version_name=None, source={},
+                        declined=True)
+    shown = await _published(bot, CURATOR)
+    assert "Questions the bot could not answer" in shown and "Can I pay with PayPal?" in shown
 
 
 async def test_home_names_the_deployed_version(bot, store):

@@ -2,15 +2,8 @@
 
 import json
 
-from sqlmodel import select
-
-from storage.models import Example, ExampleStatus
-from tests.bot.conftest import AGENT, ASKER, CURATOR, OTHER
-
-
-def _examples(store):
-    with store.session() as s:
-        return list(s.exec(select(Example)))
+from storage.models import ExampleStatus
+from tests.bot.conftest import AGENT, ASKER, CURATOR, OTHER, stored_examples
 
 
 def _thread(slack):
@@ -53,7 +46,7 @@ async def test_the_shortcut_opens_a_form_prefilled_like_a_label(bot, store):
     assert _initial(view, "question") == "How do I export my invoices?"
     assert _initial(view, "answer") == "Go to Billing → Invoices and press Export."
     assert json.loads(view["private_metadata"]) == {"channel": "CSUP", "ts": answer, "channel_name": "support"}
-    assert not _examples(store)  # nothing is stored until the form is sent
+    assert not stored_examples(store)  # nothing is stored until the form is sent
 
 
 async def test_a_curators_submission_is_stored_approved_with_their_edits(bot, store):
@@ -63,7 +56,7 @@ async def test_a_curators_submission_is_stored_approved_with_their_edits(bot, st
         bot, CURATOR, _values("How can I export invoices?", "Billing → Invoices → Export."), view["private_metadata"])
     assert status == 200 and not body  # an empty ack closes the form
     [note] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postEphemeral"))
-    [ex] = _examples(store)
+    [ex] = stored_examples(store)
     assert (ex.question, ex.answer) == ("How can I export invoices?", "Billing → Invoices → Export.")
     assert (ex.status, ex.labelled_by, ex.approved_by) == (ExampleStatus.APPROVED, CURATOR, CURATOR)
     assert ex.source_key == f"slack:CSUP:{answer}" and ex.source["answerer"] == AGENT
@@ -75,7 +68,7 @@ async def test_anyone_elses_submission_is_a_candidate(bot, store):
     view = await _open_form(bot, OTHER, answer)
     await _submit(bot, OTHER, _values("Q?", "A."), view["private_metadata"])
     [note] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postEphemeral"))
-    [ex] = _examples(store)
+    [ex] = stored_examples(store)
     assert (ex.status, ex.labelled_by, ex.approved_by) == (ExampleStatus.CANDIDATE, OTHER, None)
     assert "candidate" in note["text"] and "curator will review" in note["text"]
 
@@ -88,7 +81,7 @@ async def test_an_empty_field_keeps_the_form_open_with_a_message(bot, store):
     reply = json.loads(body)
     assert reply["response_action"] == "errors"
     assert list(reply["errors"]) == ["answer"] and "can't be empty" in reply["errors"]["answer"]
-    assert not _examples(store) and not bot.slack.calls_to("chat.postEphemeral")
+    assert not stored_examples(store) and not bot.slack.calls_to("chat.postEphemeral")
 
 
 async def test_a_flagged_reply_stays_a_candidate_even_from_a_curator(bot, store):
@@ -98,7 +91,7 @@ async def test_a_flagged_reply_stays_a_candidate_even_from_a_curator(bot, store)
     await _submit(bot, CURATOR, _values("Can I pause my plan?", "Settings → Plan → Pause."),
                   view["private_metadata"])
     [note] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postEphemeral"))
-    [ex] = _examples(store)
+    [ex] = stored_examples(store)
     assert ex.status == ExampleStatus.CANDIDATE and ex.flags[0]["code"] == "asker_answer"
     assert "not approved" in note["text"] and "written by the person who asked" in note["text"]
 
@@ -111,7 +104,7 @@ async def test_sending_the_same_reply_twice_says_it_is_already_stored(bot, store
         await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postEphemeral")) == n)
     notes = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postEphemeral")) == 2
                                      and bot.slack.calls_to("chat.postEphemeral"))
-    assert len(_examples(store)) == 1
+    assert len(stored_examples(store)) == 1
     assert "already in the training data" in notes[1]["text"]
 
 
@@ -120,4 +113,4 @@ async def test_the_shortcut_on_the_question_itself_explains_and_opens_nothing(bo
     await bot.send.message_shortcut(OTHER, "add_to_training", "CSUP", bot.slack.find("CSUP", root))
     [reply] = await bot.slack.wait_for(lambda: bot.slack.responses)
     assert "reply that answers the question" in reply["text"] and reply["response_type"] == "ephemeral"
-    assert not bot.slack.calls_to("views.open") and not _examples(store)
+    assert not bot.slack.calls_to("views.open") and not stored_examples(store)

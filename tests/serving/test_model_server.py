@@ -138,12 +138,25 @@ async def test_bad_requests_get_400(server):
                         ({"model": BASE, "messages": QUESTION, "max_tokens": 0}, "max_tokens"),
                         ({"model": BASE, "messages": QUESTION, "temperature": -1}, "temperature"),
                         ({"model": BASE, "messages": QUESTION, "stream": True}, "stream"),
+                        ({"model": BASE, "messages": QUESTION, "stop": ["a", ""]}, "stop"),
                         ({"model": BASE, "messages": QUESTION, "max_tokens": 5000}, "max_tokens")):
         status, _, err = await call("POST", url, body)
         assert status == 400, body
         assert err["error"]["param"] == field and err["error"]["type"] == "BadRequestError"
     status, _, err = await call("POST", server.url + "/v1/load_lora_adapter", [1, 2])
     assert status == 400
+
+
+async def test_a_stop_sequence_ends_the_answer_before_it_as_vllm_does(server):
+    status, _, full = await chat(server.url, BASE, max_tokens=48, ignore_eos=True)
+    text = full["choices"][0]["message"]["content"].replace("\ufffd", "")
+    assert status == 200 and len(text) >= 9
+    stop = text[len(text) // 2:len(text) // 2 + 3]  # somewhere in the middle of what it says unstopped
+    status, _, cut = await chat(server.url, BASE, max_tokens=48, ignore_eos=True, stop=[stop, "never said"])
+    choice = cut["choices"][0]
+    assert status == 200 and choice["finish_reason"] == "stop"
+    assert choice["message"]["content"].replace("\ufffd", "") == text[:text.index(stop)]
+    assert cut["usage"]["completion_tokens"] < full["usage"]["completion_tokens"]
 
 
 async def test_health_and_models_answer_while_a_long_generation_runs(server):

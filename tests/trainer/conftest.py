@@ -28,11 +28,17 @@ def tiny_base(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "base")
 
 
-@pytest.fixture
-def tiny_cfg(tiny_base):
+def tiny_config(base, **changes):  # noqa: ANN001, ANN003, ANN201
+    """Settings for a few quick steps on a tiny model. A high rate so a few steps visibly move the LoRA weights;
+    tiny batches so there are several steps; one thread: a tiny model only waits on a busy second core."""
     from trainer.config import TrainConfig
 
-    # A high rate so a few steps visibly move the LoRA weights; tiny batches so there are several steps.
-    return TrainConfig(base_model=str(tiny_base), rank=8, alpha=16, dropout=0.0, epochs=2, lr=5e-3, batch_size=2,
-                       max_length=256, early_stopping_patience=0, max_new_tokens=8, warmup_ratio=0.0,
-                       replay=False, threads=1)  # one thread: a tiny model only waits on a busy second core
+    defaults = dict(base_model=str(base), rank=8, alpha=16, dropout=0.0, epochs=2, lr=5e-3, batch_size=2,
+                    max_length=256, early_stopping_patience=0, max_new_tokens=8, warmup_ratio=0.0, replay=False,
+                    threads=1)
+    return TrainConfig(**{**defaults, **changes})
+
+
+@pytest.fixture
+def tiny_cfg(tiny_base):
+    return tiny_config(tiny_base)

@@ -48,6 +48,12 @@ def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_
     assert 1 <= len(m.samples) <= 5 and all(s.new and s.base and s.context is not None and s.new_with_retrieval
                                              for s in m.samples)
     assert m.eval.new.with_retrieval.key_fact is not None or m.eval.n_key_fact == 0
+    # What the bot would send, judged as the bot judges it: every question counted once, off-store ones too.
+    for scores in (m.eval.base, m.eval.new):
+        sent = scores.sent
+        assert sent.right + sent.wrong + sent.dont_know == sent.n == m.eval.n_key_fact
+        assert sent.n_offstore == 12 and 0 <= sent.offstore_refused <= 12
+    assert all(s.sent == s.new_with_retrieval or s.sent.startswith("I don't know") for s in m.samples)
     # Reported, not cut (pairs that hold it in their retrieved context may be too long as well).
     assert "slack:C1:8.0" in [e["source_key"] for e in m.long_examples]
 

@@ -6,9 +6,9 @@ import urllib.request
 
 from ftbot import wiring
 from ftbot.settings import Settings
+from storage.contract import JobProgress
 from storage.jobs import enqueue
 from storage.models import JobStatus
-from storage.contract import JobProgress
 from storage.queue import finish, set_progress
 from trainer import metrics
 from trainer.worker import Worker
