@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from serving.client import ModelClient
 from storage.contract import GROUNDING, GroundingSpec
-from storage.grounding import Grounding, judge
+from storage.grounding import Grounding, declines, judge
 from storage.prompt import DONT_KNOW, REFUSAL_STOP, prompt_messages
 
 
@@ -34,8 +34,8 @@ async def answer(client: ModelClient, model: str, question: str, hits: Sequence[
     # CPU, two thirds of a refusal's time: nothing in the prompt lets prompt lookup draft it).
     said = (await client.chat(model, prompt_messages(system_prompt, question, context), max_tokens=max_tokens,
                               temperature=0.0, timeout_s=timeout_s, stop=[REFUSAL_STOP])).strip()
-    if hits is None:
-        return Answer(said, said, None)
+    if hits is None:  # nothing to check against; a refusal cut at the stop sequence is sent whole
+        return Answer(DONT_KNOW if said and declines(said) else said, said, None)
     verdict = judge(question, said, [(h.answer, h.score) for h in hits], min_score=grounding.min_score,
                     max_gap=grounding.max_gap)
     return Answer(said if verdict.send else DONT_KNOW, said, verdict)
