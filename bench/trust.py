@@ -178,45 +178,35 @@ def _up(port: int) -> bool:
 
 
 def report(asked: dict) -> None:
+    from storage.contract import GroundingSpec
     from storage.facts import carries_key_fact
-    from storage.grounding import judge
+    from trainer.evaluate import outcomes
 
-    def tally(rows: list[dict], min_score: float, max_gap: float, check: bool = True) -> tuple[int, int, int, int]:
-        right = wrong = dont = n = 0
-        for row in rows:
-            fact = carries_key_fact(row["model_answer"], row["reference"], row["question"])
-            if fact is None:
-                continue
-            n += 1
-            hits = [(h["answer"], h["score"]) for h in row["context"]]
-            sent = judge(row["question"], row["model_answer"], hits, min_score=min_score, max_gap=max_gap).send \
-                if check else bool(row["model_answer"].strip())
-            if not sent:
-                dont += 1
-            elif fact:
-                right += 1
-            else:
-                wrong += 1
-        return right, wrong, dont, n
+    def columns(rows: list[dict]) -> tuple[list, list, list, list]:
+        """(questions, references, model answers, retrieved (question, answer, score)) of recorded `ft ask` rows."""
+        return ([r["question"] for r in rows], [r.get("reference") for r in rows], [r["model_answer"] for r in rows],
+                [[(h["question"], h["answer"], h["score"]) for h in r["context"]] for r in rows])
 
-    def refused(rows: list[dict], min_score: float, max_gap: float) -> int:
-        return sum(not judge(r["question"], r["model_answer"], [(h["answer"], h["score"]) for h in r["context"]],
-                             min_score=min_score, max_gap=max_gap).send for r in rows)
+    def unchecked(rows: list[dict]) -> str:
+        facts = [f for f in (carries_key_fact(r["model_answer"], r["reference"], r["question"]) for r in rows)
+                 if f is not None]
+        return f"right {sum(facts)}/{len(facts)}  wrong {len(facts) - sum(facts)}/{len(facts)}"
 
     val, off = asked["validation"], asked["offstore"]
+    q, refs, answers, hits = columns(val)
+    off_q, _, off_answers, off_hits = columns(off)
     print(f"\n== {asked['version']}: {len(val)} validation questions (held out of the index), "
           f"{len(off)} off-store questions")
-    right, wrong, dont, n = tally(val, 0.0, 1.0, check=False)
-    print(f"model's answers sent unchecked:  right {right}/{n}  wrong {wrong}/{n}  don't know {dont}/{n}")
-    right, wrong, dont, n = tally(asked["base"], 0.0, 1.0, check=False)
-    print(f"base model, unchecked:           right {right}/{n}  wrong {wrong}/{n}  don't know {dont}/{n}")
+    print(f"model's answers sent unchecked:  {unchecked(val)}")
+    print(f"base model, unchecked:           {unchecked(asked['base'])}")
     print("\nmin_score  max_gap   right   wrong   don't know   off-store refused")
     for min_score in (0.0, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
         for max_gap in (1.0, 0.1, 0.05):
-            r, w, d, n = tally(val, min_score, max_gap)
-            print(f"  {min_score:.2f}     {max_gap:.2f}    {r:2d}/{n} {r / n:4.0%}  {w:2d}/{n} {w / n:4.0%}  "
-                  f"{d:2d}/{n} {d / n:4.0%}     {refused(off, min_score, max_gap):2d}/{len(off)} "
-                  f"{refused(off, min_score, max_gap) / len(off):4.0%}")
+            o = outcomes(q, refs, answers, hits, off_q, off_answers, off_hits, GroundingSpec(min_score=min_score,
+                                                                                               max_gap=max_gap))
+            print(f"  {min_score:.2f}     {max_gap:.2f}    {o.right:2d}/{o.n} {o.right / o.n:4.0%}  "
+                  f"{o.wrong:2d}/{o.n} {o.wrong / o.n:4.0%}  {o.dont_know:2d}/{o.n} {o.dont_know / o.n:4.0%}     "
+                  f"{o.offstore_refused:2d}/{o.n_offstore} {o.offstore_refused / o.n_offstore:4.0%}")
     lat = asked["latency"]
     print(f"\nlatency as the bot answers (warm index; retrieval + generation + check), {lat['n']} questions: "
           f"p50 {pct(lat['seconds'], .5):.2f} s, p95 {pct(lat['seconds'], .95):.2f} s (goal < 2 s); "

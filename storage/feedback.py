@@ -85,12 +85,22 @@ def waiting(row: Feedback) -> bool:
     return unanswered and row.example_id is None and not row.source.get("dismissed_by")
 
 
-def unanswered(session: Session, limit: int = 20, scan: int = 1000) -> list[Feedback]:
-    """The newest questions waiting for a curator's answer (the flags live in a JSON column: read in Python)."""
+def unanswered(session: Session, limit: int = 20) -> list[Feedback]:
+    """The newest questions waiting for a curator's answer. SQL narrows to unanswered rows that got a 👎 or that
+    the bot declined (a JSON path SQLite and PostgreSQL both read); `waiting` checks the few it returns. No scan
+    limit: an old question never falls out of the queue behind newer answered ones."""
     from sqlmodel import col, select
 
-    rows = session.exec(select(Feedback).order_by(col(Feedback.id).desc()).limit(scan))
-    return [row for row in rows if waiting(row)][:limit]
+    declined = Feedback.__table__.c.source["declined"].as_boolean()
+    query = (select(Feedback).where(col(Feedback.example_id).is_(None), (Feedback.rating == DOWN) | declined)
+             .order_by(col(Feedback.id).desc()))
+    found = []
+    for row in session.exec(query):
+        if waiting(row):
+            found.append(row)
+            if len(found) == limit:
+                break
+    return found
 
 
 def answer(session: Session, feedback_id: int, text: str, by: str | None, question: str | None = None
