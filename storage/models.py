@@ -159,3 +159,139 @@ class ExampleEmbedding(SQLModel, table=True):
     text_hash: str = Field(max_length=64)  # sha256 of the embedded question: an edit re-embeds
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32, little-endian
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelMode:
+    """How the bot behaves in a channel (the ladder): off, answer when mentioned, draft for the team, answer alone."""
+
+    OFF = "off"
+    MENTION = "mention"
+    DRAFT = "draft"
+    AUTO = "auto"
+    ALL = (OFF, MENTION, DRAFT, AUTO)
+    DEFAULT = MENTION
+
+
+class ChannelKind:
+    """Who can read a channel: its knowledge follows that wall (unknown counts as private)."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+    DM = "dm"
+    SHARED = "shared"  # Slack Connect: people of another organisation read it
+    UNKNOWN = "unknown"
+    ALL = (PUBLIC, PRIVATE, DM, SHARED, UNKNOWN)
+
+
+class SlackChannel(SQLModel, table=True):
+    """What ftbot knows and was told about one Slack channel: its kind, its mode, and its sharing mark."""
+
+    id: str = Field(primary_key=True, max_length=32)  # Slack's channel id (C…, G…, D…)
+    name: str = Field(default="", max_length=128)
+    kind: str = Field(default=ChannelKind.UNKNOWN, max_length=16)
+    mode: str = Field(default=ChannelMode.DEFAULT, max_length=16)
+    # Where draft cards and hand-offs for this channel go: a private channel of the team.
+    drafts_channel: Optional[str] = Field(default=None, max_length=32)
+    mode_set_by: Optional[str] = Field(default=None, max_length=64)
+    mode_set_at: Optional[datetime] = None
+    # An admin's mark: this non-public channel's knowledge may be used everywhere (issue 20).
+    shareable: bool = False
+    shareable_by: Optional[str] = Field(default=None, max_length=64)
+    shareable_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelChange(SQLModel, table=True):
+    """Every change of a channel's mode or sharing mark, with who made it (an audit trail)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    channel_id: str = Field(index=True, max_length=32)
+    field: str = Field(max_length=32)  # "mode" | "shareable" | "drafts_channel"
+    old: Optional[str] = Field(default=None, max_length=64)
+    new: Optional[str] = Field(default=None, max_length=64)
+    by: Optional[str] = Field(default=None, max_length=64)
+    # What the person saw when deciding, e.g. "7 of the last 20 drafts sent unchanged; confirmed".
+    note: str = Field(default="", sa_type=Text)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class DraftStatus:
+    """A question in a draft or auto channel, and what became of the bot's answer to it."""
+
+    PENDING = "pending"          # draft: the card waits for an agent
+    SENDING = "sending"          # draft: an agent pressed Send; posting (only one press wins)
+    SENT = "sent"                # draft: sent unchanged
+    EDITED = "edited"            # draft: sent after an agent's edit
+    DISCARDED = "discarded"      # draft: an agent discarded it, with a reason
+    SUPERSEDED = "superseded"    # draft: a team member answered in the thread by hand first
+    EXPIRED = "expired"          # draft: nobody acted within FT_DRAFT_TTL_H
+    ANSWERED = "answered"        # auto: the bot answered in the thread
+    HANDED_OFF = "handed_off"    # auto: the bot declined, told the asker, and handed off to the team
+    FAILED = "failed"            # the model server gave no answer
+    OPEN = (PENDING, SENDING)
+    ALL = (PENDING, SENDING, SENT, EDITED, DISCARDED, SUPERSEDED, EXPIRED, ANSWERED, HANDED_OFF, FAILED)
+
+
+class DiscardReason:
+    WRONG = "wrong"
+    OUTDATED = "outdated"
+    NOT_A_QUESTION = "not_a_question"
+    OTHER = "other"
+    ALL = (WRONG, OUTDATED, NOT_A_QUESTION, OTHER)
+
+
+class Draft(SQLModel, table=True):
+    """One customer question in a watched channel (draft or auto mode) and its outcome."""
+
+    # One question, one draft: a retried or twice-delivered event finds the row already there.
+    __table_args__ = (UniqueConstraint("channel_id", "question_ts"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    mode: str = Field(max_length=16)  # ChannelMode.DRAFT | ChannelMode.AUTO
+    channel_id: str = Field(index=True, max_length=32)
+    question_ts: str = Field(max_length=32)  # the customer's message: the thread the answer goes to
+    asker: Optional[str] = Field(default=None, max_length=64)
+    question: str = Field(sa_type=Text)
+    status: str = Field(default=DraftStatus.PENDING, index=True, max_length=16)
+    # What the bot would send (the grounding check's verdict applied), and what the model said.
+    answer: str = Field(default="", sa_type=Text)
+    model_answer: str = Field(default="", sa_type=Text)
+    declined: bool = False
+    grounding: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    context: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # source keys
+    version_name: Optional[str] = Field(default=None, max_length=128)  # None: the base model answered
+    model: str = Field(default="", max_length=512)
+    feedback_id: Optional[int] = Field(default=None, foreign_key="feedback.id")  # the curators' queue, 👍/👎
+    drafts_channel: Optional[str] = Field(default=None, max_length=32)
+    card_ts: Optional[str] = Field(default=None, max_length=32)
+    acted_by: Optional[str] = Field(default=None, max_length=64)
+    acted_at: Optional[datetime] = None
+    discard_reason: Optional[str] = Field(default=None, max_length=32)
+    sent_text: Optional[str] = Field(default=None, sa_type=Text)
+    sent_ts: Optional[str] = Field(default=None, max_length=32)
+    edit_chars: Optional[int] = None  # characters inserted or deleted by the agent's edit
+    example_id: Optional[int] = Field(default=None, foreign_key="example.id", ondelete="SET NULL")
+    # Auto mode: the asker pressed "This solved it" (confirmed), or came back in the thread (a follow-up).
+    resolved_by: Optional[str] = Field(default=None, max_length=64)
+    resolved_at: Optional[datetime] = None
+    followed_up_at: Optional[datetime] = None
+    asked_at: datetime = Field(default_factory=utcnow)  # the question's own time (its ts)
+    bot_response_at: Optional[datetime] = None  # the card posted (draft) or the answer posted (auto)
+    human_response_at: Optional[datetime] = None  # first answer by a person: sent, edited or by hand
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Preference(SQLModel, table=True):
+    """An agent's edit of a draft: the prompt with its context, the draft (rejected) and what was sent (chosen)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    draft_id: Optional[int] = Field(default=None, foreign_key="draft.id", index=True)
+    channel_id: str = Field(max_length=32)
+    prompt: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    chosen: str = Field(sa_type=Text)
+    rejected: str = Field(sa_type=Text)
+    version_name: Optional[str] = Field(default=None, max_length=128)
+    asker: Optional[str] = Field(default=None, max_length=64)
+    edited_by: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
