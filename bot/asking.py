@@ -7,6 +7,8 @@ import logging
 import re
 import time
 import weakref
+from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -18,7 +20,9 @@ from bot.metrics import BotMetrics
 from bot.render import answer as render
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
-from storage import feedback
+from storage import channels, feedback
+from storage.models import ChannelMode
+from storage.prompt import prompt_messages
 from storage.versions import deployed
 
 log = logging.getLogger("ftbot.bot")
@@ -46,6 +50,71 @@ async def _base_model(client: ModelClient) -> str:
     return name
 
 
+@dataclass
+class Composed:
+    """One question answered as the bot answers it, before anything is posted: the mention, a draft card and an
+    auto answer all start here, so a draft is exactly what the bot would have sent."""
+
+    question: str
+    model: str  # the served name that answered ("" when the server could not be reached)
+    version_name: str | None  # the deployed version; None: the base model
+    hits: list | None  # the retrieved pairs (None: retrieval off or failed)
+    reply: answering.Answer | None
+    outcome: str  # "ok" | "declined" | "unavailable" | "error" (the metrics' label)
+    error: str | None = None
+    messages: list[dict[str, str]] = field(default_factory=list)  # what the model was asked
+
+    @property
+    def text(self) -> str:
+        return "" if self.error or self.reply is None else self.reply.text
+
+    @property
+    def declined(self) -> bool:
+        return self.reply is not None and self.reply.declined
+
+    def source(self, **where: Any) -> dict[str, Any]:
+        """The Feedback row's source: where it was asked, what answered, what it drew on and the verdict."""
+        src = {**where, "model": self.model or None, "context": [h.source_key for h in self.hits or []]}
+        if self.reply is not None and self.reply.grounding is not None:
+            src["grounding"] = self.reply.grounding.to_json()
+            src["model_answer"] = self.reply.model_answer
+        if self.error:
+            src["error"] = self.error[:500]
+        return src
+
+
+async def compose(deps: Deps, question: str, *, channel: str | None = None) -> Composed:
+    """Retrieval, the model and the grounding check for one (plain-text) question; never raises for the model
+    server's failures: they come back as the outcome. channel: where it was asked."""
+    version_name = await deps.db(deployed_name)
+    hits = await retrieve(deps, question, channel=channel)
+    context = [(h.question, h.answer) for h in hits] if hits is not None else None
+    composed = Composed(question=question, model=version_name or "", version_name=version_name, hits=hits,
+                        reply=None, outcome="ok",
+                        messages=prompt_messages(deps.system_prompt, question, context))
+    try:
+        composed.model = version_name or await _base_model(deps.model)
+        composed.reply = await answering.answer(deps.model, composed.model, question, hits,
+                                                system_prompt=deps.system_prompt, max_tokens=deps.answer_max_tokens,
+                                                timeout_s=deps.answer_timeout_s, grounding=deps.grounding)
+        if not composed.reply.model_answer:
+            composed.outcome, composed.error = "error", "the model returned an empty answer"
+        elif composed.reply.declined:
+            composed.outcome = "declined"
+    except ModelServerUnavailable as exc:
+        composed.outcome, composed.error = "unavailable", str(exc)
+    except ModelServerError as exc:
+        composed.outcome, composed.error = "error", str(exc)
+        if not version_name:
+            _base_names.pop(deps.model, None)  # the server may now serve another base model
+    except Exception as exc:  # noqa: BLE001  (a malformed reply: the person still gets a sentence)
+        log.exception("unexpected reply from the model server")
+        composed.outcome, composed.error = "error", f"{exc.__class__.__name__}: {exc}"
+    if composed.error:
+        log.warning("no answer for a question (%s): %s", composed.outcome, composed.error)
+    return composed
+
+
 async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: str, user: str | None,  # noqa: ANN001
                           channel: str, thread_ts: str | None, ts: str | None = None,
                           bot_user_id: str | None = None) -> None:
@@ -56,57 +125,32 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     question = question_text(question, bot_user_id)
     if not strip_emoji(question):
         metrics.events.labels(kind="ask", outcome="empty").inc()
-        await _post(client, channel, thread_ts, user, text=render.USAGE)
+        await post(client, channel, thread_ts, user, text=render.USAGE)
         return
     started = time.perf_counter()
-    version_name = await deps.db(deployed_name)
-    hits = await retrieve(deps, question)
-    model, answer, error, outcome, reply = version_name or "", "", None, "ok", None
-    try:
-        model = version_name or await _base_model(deps.model)
-        reply = await answering.answer(deps.model, model, question, hits, system_prompt=deps.system_prompt,
-                                       max_tokens=deps.answer_max_tokens, timeout_s=deps.answer_timeout_s,
-                                       grounding=deps.grounding)
-        answer = reply.text
-        if not reply.model_answer:
-            outcome, error = "error", "the model returned an empty answer"
-        elif reply.declined:
-            outcome = "declined"
-    except ModelServerUnavailable as exc:
-        outcome, error = "unavailable", str(exc)
-    except ModelServerError as exc:
-        outcome, error = "error", str(exc)
-        if not version_name:
-            _base_names.pop(deps.model, None)  # the server may now serve another base model
-    except Exception as exc:  # noqa: BLE001  (a malformed reply: the person still gets a sentence)
-        log.exception("unexpected reply from the model server")
-        outcome, error = "error", f"{exc.__class__.__name__}: {exc}"
-    source = {"channel": channel, "thread_ts": thread_ts, "ts": ts, "model": model or None,
-              "context": [h.source_key for h in hits or []]}
-    if reply is not None and reply.grounding is not None:
-        source["grounding"] = reply.grounding.to_json()
-        source["model_answer"] = reply.model_answer
-    if error:
-        log.warning("no answer for a question (%s): %s", outcome, error)
-        source["error"] = error[:500]
-        answer = ""
-    declined = reply is not None and reply.declined
-    fb = await deps.db(lambda s: feedback.record(s, question=question, answer=answer, user=user,
-                                                  version_name=version_name, source=source, declined=declined))
-    metrics.answers.labels(outcome=outcome).inc()
+    composed = await compose(deps, question, channel=channel)
+    fb = await deps.db(lambda s: feedback.record(
+        s, question=question, answer=composed.text, user=user, version_name=composed.version_name,
+        source=composed.source(channel=channel, thread_ts=thread_ts, ts=ts), declined=composed.declined))
+    metrics.answers.labels(outcome=composed.outcome).inc()
     metrics.answer_seconds.observe(time.perf_counter() - started)
-    if error:
-        await _post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
+    if composed.error:
+        await post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
         return
-    sources = [] if declined else await _source_links(deps, client, hits or [])  # nothing was drawn from them
-    await _post(client, channel, thread_ts, user,
-                **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id,
-                                        sources=sources))
+    await post(client, channel, thread_ts, user, **await answer_blocks(deps, client, composed, fb.id))
 
 
-async def retrieve(deps: Deps, question: str) -> list | None:
+async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any  # noqa: ANN001
+                        ) -> dict[str, Any]:
+    """The answer message: the text, who answered, the threads it drew on (none for a refusal), 👍/👎."""
+    sources = [] if composed.declined else await source_links(deps, client, composed.hits or [])
+    return render.answer_message(composed.text, model=composed.model, version_name=composed.version_name,
+                                 feedback_id=feedback_id, sources=sources, **extra)
+
+
+async def retrieve(deps: Deps, question: str, *, channel: str | None = None) -> list | None:
     """The nearest approved pairs (serving.retrieval), or None when retrieval is off or failed: then the
-    question is asked plainly rather than not at all."""
+    question is asked plainly rather than not at all. channel: where it was asked."""
     if deps.retriever is None:
         return None
     try:
@@ -116,7 +160,7 @@ async def retrieve(deps: Deps, question: str) -> list | None:
         return None
 
 
-async def _source_links(deps: Deps, client, hits: list) -> list[str]:  # noqa: ANN001
+async def source_links(deps: Deps, client, hits: list) -> list[str]:  # noqa: ANN001
     """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples)."""
     if not hits:
         return []
@@ -135,7 +179,7 @@ async def _source_links(deps: Deps, client, hits: list) -> list[str]:  # noqa: A
     return links
 
 
-async def _post(client, channel: str, thread_ts: str | None, user: str | None, **message) -> None:  # noqa: ANN001
+async def post(client, channel: str, thread_ts: str | None, user: str | None, **message) -> None:  # noqa: ANN001
     """In the thread; as a DM when the bot may not post there (a channel it is not in)."""
     try:
         await client.chat_postMessage(channel=channel, **({"thread_ts": thread_ts} if thread_ts else {}), **message)
@@ -174,6 +218,11 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     # Bolt acks events before listeners run (process_before_response=False), so a slow model holds up nothing.
     @app.event("app_mention")
     async def on_mention(event, body, client, context):  # noqa: ANN001
+        mode = await deps.db(lambda s: channels.mode_of(s, event.get("channel", "")))
+        if mode == ChannelMode.OFF:
+            return  # switched off here (`/ft channel mode off`)
+        if mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not deps.is_team(event.get("user")):
+            return  # a customer's question here gets a draft or an auto answer (bot.drafting), not a second reply
         if await deps.first_delivery(body):
             await ask(event, client, context)
 

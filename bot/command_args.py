@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from storage.jobs import check_params
+from storage.models import ChannelMode
 
 EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
 
@@ -30,6 +32,9 @@ SPECS = {spec.name: spec for spec in (
     Spec("versions", "versions", EVERYONE, "recent model versions, their status and key metric"),
     Spec("deploy", "deploy VERSION", ADMINS, "answer with VERSION from now on (the current one stays loaded)"),
     Spec("rollback", "rollback", ADMINS, "go back to the version deployed before the current one"),
+    # Showing is for everyone; changing the mode is checked for admins in bot.commands (one name, two roles).
+    Spec("channel", "channel [mode off|mention|draft|auto [#drafts-channel] [confirm]]", EVERYONE,
+         "this channel's mode and record; admins set the mode here (draft and auto need a drafts channel)"),
 )}
 
 
@@ -44,6 +49,9 @@ class Command:
     job_id: int | None = None  # cancel
     version: str | None = None  # deploy
     question: str = ""  # ask
+    mode: str | None = None  # channel mode …
+    drafts_channel: str | None = None  # channel mode … #drafts
+    confirm: bool = False  # channel mode auto confirm
 
     @property
     def spec(self) -> Spec:
@@ -72,9 +80,41 @@ def parse(text: str | None) -> Command:
         if len(args) != 1:
             raise UsageError("Name one version to deploy, e.g. `/ft deploy support-v7` (`/ft versions` lists them).")
         return Command(name, version=args[0].strip("`'\""))
+    if name == "channel":
+        return _channel(args)
     if args:
         raise UsageError(f"`/ft {name}` takes no arguments.")
     return Command(name)
+
+
+_CHANNEL_REF = re.compile(r"^<#([CGD][A-Z0-9]{2,30})(\|[^>]*)?>$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
+
+
+def _channel(args: list[str]) -> Command:
+    """`channel`, or `channel mode MODE [#drafts] [confirm]`."""
+    if not args:
+        return Command("channel")
+    if args[0].lower() != "mode" or len(args) < 2:
+        raise UsageError("Write `/ft channel` to see this channel's mode, or `/ft channel mode draft #drafts` to set it.")
+    mode = args[1].lower()
+    if mode not in ChannelMode.ALL:
+        raise UsageError(f"`{_shown(args[1])}` is no mode: use off, mention, draft or auto.")
+    drafts_channel, confirm = None, False
+    for arg in args[2:]:
+        ref = _CHANNEL_REF.match(arg)
+        if ref or _CHANNEL_ID.match(arg):
+            if drafts_channel:
+                raise UsageError("Name one drafts channel.")
+            drafts_channel = ref.group(1) if ref else arg
+        elif arg.lower() == "confirm":
+            confirm = True
+        elif arg.startswith("#"):
+            raise UsageError(f"I can't look up `{_shown(arg)}` by name: pick the channel from Slack's list as you type "
+                             "`#`, so that Slack sends its id.")
+        else:
+            raise UsageError(f"`{_shown(arg)}` is neither a channel nor `confirm`.")
+    return Command("channel", mode=mode, drafts_channel=drafts_channel, confirm=confirm)
 
 
 def _train_params(args: list[str]) -> dict[str, Any]:

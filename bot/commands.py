@@ -17,7 +17,9 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import commands as render
 from serving.deploy import deploy, rollback
-from storage import jobs, stats, versions
+from bot.render import drafts as render_drafts
+from storage import channels, drafts, jobs, stats, versions
+from storage.models import ChannelMode
 
 RECENT = 10
 
@@ -30,8 +32,11 @@ def allowed(deps: Deps, user: str | None, role: str) -> bool:
     return True
 
 
-async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
-    """The reply to one allowed command (not `ask`, which answers in the channel): respond()'s arguments."""
+async def run(deps: Deps, cmd: Command, user: str, channel: str = "") -> dict[str, Any]:
+    """The reply to one allowed command (not `ask`, which answers in the channel): respond()'s arguments.
+    channel: where the command was typed."""
+    if cmd.name == "channel":
+        return {"text": await channel_mode(deps, cmd, user, channel)}
     if cmd.name == "status":
         return {"text": render.status(await deps.db(stats.status))}
     if cmd.name == "review":
@@ -55,6 +60,36 @@ async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
     if cmd.name == "rollback":
         return {"text": render.deploy_result(await rollback(deps.store, deps.model, user))}
     raise AssertionError(f"no handler for /ft {cmd.name}")  # parse() only yields the names above
+
+
+async def channel_mode(deps: Deps, cmd: Command, user: str, channel: str) -> str:
+    """`/ft channel`: the mode and record; `/ft channel mode …` (admins): set it. Auto mode is earned: below the
+    record it asks for `confirm`, and the change is recorded with the record shown."""
+    if not channel:
+        return "Run `/ft channel` in the channel it is about."
+    row = await deps.db(lambda s: channels.get(s, channel))
+    current = row.mode if row else ChannelMode.DEFAULT
+    record = await deps.db(lambda s: drafts.track_record(s, channel, deps.auto_record_n))
+    if cmd.mode is None:
+        return render_drafts.channel_status(channel, current, row.drafts_channel if row else None, record)
+    if not deps.is_admin(user):
+        return render.refused_mode()
+    target = cmd.drafts_channel or (row.drafts_channel if row else None)
+    if cmd.mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
+        return ("Draft and auto modes need a drafts channel for the team's cards, e.g. "
+                "`/ft channel mode draft #support-drafts` (a private channel I'm in).")
+    if target == channel:
+        return "The drafts channel must be another channel: customers would see the team's drafts."
+    note = ""
+    if cmd.mode == ChannelMode.AUTO and current != ChannelMode.AUTO:
+        unchanged, acted = record
+        earned = acted >= deps.auto_min_drafts and unchanged >= deps.auto_min_unchanged * acted
+        if not earned and not cmd.confirm:
+            return render_drafts.auto_not_earned(channel, record, deps.auto_min_unchanged, deps.auto_min_drafts)
+        note = f"{unchanged} of the last {acted} drafts sent unchanged" + ("" if earned else "; confirmed below the bar")
+    await deps.db(lambda s: channels.set_mode(s, channel, cmd.mode, by=user, drafts_channel=cmd.drafts_channel,
+                                              note=note))
+    return render_drafts.mode_set(channel, cmd.mode, target, note)
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
@@ -85,5 +120,5 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await asking.answer_question(deps, client, metrics, question=cmd.question, user=user,
                                          channel=command.get("channel_id") or user, thread_ts=None)
             return
-        reply = await run(deps, cmd, user)
+        reply = await run(deps, cmd, user, command.get("channel_id") or "")
         await respond(**reply, response_type="ephemeral", replace_original=False)

@@ -25,6 +25,7 @@ class Deps:
     retriever: Any
     admins: frozenset[str]
     curators: frozenset[str]
+    agents: frozenset[str]  # the support team besides curators and admins: they act on drafts
     # Settings' values, filled by ftbot.wiring: no defaults here, so no second copy of them to drift.
     label_emoji: str
     max_answer_chars: int
@@ -33,6 +34,10 @@ class Deps:
     answer_max_tokens: int  # a support answer is short; a rambling model is cut here
     system_prompt: str  # the same prompt the trainer teaches with
     grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (storage.grounding)
+    draft_ttl_h: float  # a draft nobody acts on expires after this
+    auto_min_drafts: int  # auto mode is earned with at least this many drafts acted on…
+    auto_min_unchanged: float  # …of which at least this share were sent unchanged
+    auto_record_n: int  # the record looks at the last N drafts acted on
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
     backlog: Backlog = field(default_factory=Backlog)
@@ -43,6 +48,10 @@ class Deps:
 
     def is_curator(self, user: str | None) -> bool:
         return bool(user) and (user in self.curators or user in self.admins)
+
+    def is_team(self, user: str | None) -> bool:
+        """Agents, curators and admins: their messages are no customer questions, and they act on drafts."""
+        return bool(user) and (user in self.agents or self.is_curator(user))
 
     def is_admin(self, user: str | None) -> bool:
         return bool(user) and user in self.admins

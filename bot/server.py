@@ -20,8 +20,10 @@ log = logging.getLogger("ftbot.bot")
 
 def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
     from bot.approvals import Announcer
+    from bot.drafting import Sweeper
 
     announcer = Announcer(deps, app.client, every_s=deps.announce_every_s)
+    sweeper = Sweeper(deps, app.client, metrics)  # drafts nobody acted on expire (FT_DRAFT_TTL_H)
 
     async def slack_events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
@@ -45,9 +47,11 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
         if app.client.session is None:
             app.client.session = aiohttp.ClientSession()
         announcer.start()  # training progress and approval requests in FT_APPROVALS_CHANNEL
+        sweeper.start()
 
     async def drain(_: web.Application) -> None:
         await announcer.stop()
+        await sweeper.stop()
         await deps.backlog.drain()
         await deps.model.close()
         if app.client.session is not None:

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     # NoDecode: ids arrive as "U1,U2", not as JSON.
     admins: Annotated[set[str], NoDecode] = Field(default_factory=set)
     curators: Annotated[set[str], NoDecode] = Field(default_factory=set)
+    agents: Annotated[set[str], NoDecode] = Field(default_factory=set)  # the support team: send, edit, discard drafts
     label_emoji: str = "white_check_mark"
     val_percent: int = Field(15, ge=0, le=100)
     max_answer_chars: int = Field(4000, gt=0)
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     slack_app_token: str = Field("", validation_alias="SLACK_APP_TOKEN")  # set: Socket Mode
     slack_api_url: str = ""  # overrides https://slack.com/api/ (tests, proxies)
     approvals_channel: str = ""  # where training progress and approval requests go
+    # Draft mode (README: "Draft mode"): how long a draft waits for the team, and what earns auto mode.
+    draft_ttl_h: float = Field(24.0, gt=0)
+    auto_min_drafts: int = Field(20, ge=1)
+    auto_min_unchanged: float = Field(0.8, ge=0, le=1)
+    auto_record_n: int = Field(50, ge=1)
 
     # The model server (the embedded `ft serve`, or vLLM): OpenAI-compatible.
     model_server_url: str = "http://127.0.0.1:8000"
@@ -52,7 +58,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
-    @field_validator("admins", "curators", mode="before")
+    @field_validator("admins", "curators", "agents", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         # Env vars hold Slack user ids as "U1,U2" or "U1 U2".

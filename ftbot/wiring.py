@@ -94,7 +94,9 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
 
     values: dict[str, Any] = dict(
         store=store, model=model, retriever=retriever,
-        admins=frozenset(settings.admins), curators=frozenset(settings.curators),
+        admins=frozenset(settings.admins), curators=frozenset(settings.curators), agents=frozenset(settings.agents),
+        draft_ttl_h=settings.draft_ttl_h, auto_min_drafts=settings.auto_min_drafts,
+        auto_min_unchanged=settings.auto_min_unchanged, auto_record_n=settings.auto_record_n,
         label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
         answer_max_tokens=settings.answer_max_tokens,

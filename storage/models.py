@@ -260,6 +260,8 @@ class Draft(SQLModel, table=True):
     declined: bool = False
     grounding: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     context: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # source keys
+    # The messages the model was asked with (system prompt, retrieved pairs, question): an edit's preference record.
+    prompt: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version_name: Optional[str] = Field(default=None, max_length=128)  # None: the base model answered
     model: str = Field(default="", max_length=512)
     feedback_id: Optional[int] = Field(default=None, foreign_key="feedback.id")  # the curators' queue, 👍/👎

@@ -10,6 +10,7 @@ from storage.feedback import GONE, UPDATED
 from storage.models import Example, Feedback
 
 UP, DOWN = "feedback_up", "feedback_down"
+SOLVED = "draft_solved"  # bot.render.drafts answers it
 CORRECTION_MODAL = "feedback_correction"
 CORRECTION, VALUE = "correction", "value"  # block id, and the action id inside it
 FIELD_LIMIT = 3000  # the most a plain_text_input holds
@@ -38,7 +39,7 @@ def answered_by(model: str, version_name: str | None) -> str:
 
 
 def answer_message(answer: str, *, model: str, version_name: str | None, feedback_id: int,
-                   sources: list[str] | None = None) -> dict[str, Any]:
+                   sources: list[str] | None = None, solved_id: int | None = None) -> dict[str, Any]:
     """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone.
     sources: mrkdwn links to the threads whose approved answers were given to the model."""
     text = answer.strip()
@@ -48,8 +49,10 @@ def answer_message(answer: str, *, model: str, version_name: str | None, feedbac
     if sources:
         line += " · drawn from " + ", ".join(sources)
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
-    blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": [
-        _button("👍", UP, str(feedback_id)), _button("👎", DOWN, str(feedback_id))]})
+    buttons = [_button("👍", UP, str(feedback_id)), _button("👎", DOWN, str(feedback_id))]
+    if solved_id is not None:  # auto mode: the asker confirms a resolution
+        buttons.append(_button("This solved it", SOLVED, str(solved_id)))
+    blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": buttons})
     return {"text": clip(escape(text), 3000), "blocks": blocks}
 
 

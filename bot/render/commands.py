@@ -36,6 +36,10 @@ def refused(spec: Spec) -> str:
             "Ask one of them if it needs doing.")
 
 
+def refused_mode() -> str:
+    return "Only admins can change a channel's mode, so nothing changed. `/ft channel` shows it."
+
+
 def status(stats: dict[str, Any]) -> str:
     def counts(group: dict[str, int]) -> str:
         return ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in group.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -26,6 +27,8 @@ class Bot:
     deps: Deps
     model: ModelStub
     url: str
+    app: Any = None  # the Bolt app (its client talks to the fake Slack)
+    metrics: Any = None
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ async def model_stub():
 
 def bot_settings(slack: FakeSlack, model_url: str, **values) -> Settings:
     """Settings as `ft bot` reads them from the environment, pointed at the fake Slack and the model stub."""
-    return Settings(**{"admins": {ADMIN}, "curators": {CURATOR}, "approvals_channel": "CAPPROVE",
+    return Settings(**{"admins": {ADMIN}, "curators": {CURATOR}, "agents": {AGENT}, "approvals_channel": "CAPPROVE",
                        "model_server_url": model_url, "answer_timeout_s": 2.0, "retrieval": False,
                        "slack_bot_token": "xoxb-test-token", "slack_signing_secret": SECRET,
                        "slack_api_url": slack.api_url, **values})
@@ -53,7 +56,7 @@ async def bot(store, model_stub):
     app, deps, metrics = wiring.bot(bot_settings(slack, model_stub.url), store=store)
     runner, url = await serve_http(app, deps, metrics)
     send = SlackSender(url + "/slack/events", response_url=slack.response_url)
-    yield Bot(slack=slack, send=send, deps=deps, model=model_stub, url=url)
+    yield Bot(slack=slack, send=send, deps=deps, model=model_stub, url=url, app=app, metrics=metrics)
     await send.close()
     await runner.cleanup()
     await slack.stop()

@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('declined', sa.Boolean(), nullable=False),
     sa.Column('grounding', sa.JSON(), nullable=False),
     sa.Column('context', sa.JSON(), nullable=False),
+    sa.Column('prompt', sa.JSON(), nullable=False),
     sa.Column('version_name', sa.String(length=128), nullable=True),
     sa.Column('model', sa.String(length=512), nullable=False),
     sa.Column('feedback_id', sa.Integer(), nullable=True),
