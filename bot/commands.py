@@ -63,33 +63,20 @@ async def run(deps: Deps, cmd: Command, user: str, channel: str = "") -> dict[st
 
 
 async def channel_mode(deps: Deps, cmd: Command, user: str, channel: str) -> str:
-    """`/ft channel`: the mode and record; `/ft channel mode …` (admins): set it. Auto mode is earned: below the
-    record it asks for `confirm`, and the change is recorded with the record shown."""
+    """`/ft channel`: the mode and record; `/ft channel mode …` (admins): set it (storage.channels.change_mode)."""
     if not channel:
         return "Run `/ft channel` in the channel it is about."
-    row = await deps.db(lambda s: channels.get(s, channel))
-    current = row.mode if row else ChannelMode.DEFAULT
-    record = await deps.db(lambda s: drafts.track_record(s, channel, deps.auto_record_n))
     if cmd.mode is None:
-        return render_drafts.channel_status(channel, current, row.drafts_channel if row else None, record)
+        row = await deps.db(lambda s: channels.get(s, channel))
+        record = await deps.db(lambda s: drafts.track_record(s, channel, deps.ladder.last_n))
+        return render_drafts.channel_status(channel, row.mode if row else ChannelMode.DEFAULT,
+                                            row.drafts_channel if row else None, record)
     if not deps.is_admin(user):
         return render.refused_mode()
-    target = cmd.drafts_channel or (row.drafts_channel if row else None)
-    if cmd.mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
-        return ("Draft and auto modes need a drafts channel for the team's cards, e.g. "
-                "`/ft channel mode draft #support-drafts` (a private channel I'm in).")
-    if target == channel:
-        return "The drafts channel must be another channel: customers would see the team's drafts."
-    note = ""
-    if cmd.mode == ChannelMode.AUTO and current != ChannelMode.AUTO:
-        unchanged, acted = record
-        earned = acted >= deps.auto_min_drafts and unchanged >= deps.auto_min_unchanged * acted
-        if not earned and not cmd.confirm:
-            return render_drafts.auto_not_earned(channel, record, deps.auto_min_unchanged, deps.auto_min_drafts)
-        note = f"{unchanged} of the last {acted} drafts sent unchanged" + ("" if earned else "; confirmed below the bar")
-    await deps.db(lambda s: channels.set_mode(s, channel, cmd.mode, by=user, drafts_channel=cmd.drafts_channel,
-                                              note=note))
-    return render_drafts.mode_set(channel, cmd.mode, target, note)
+    change = await deps.db(lambda s: channels.change_mode(s, channel, cmd.mode, by=user,
+                                                          drafts_channel=cmd.drafts_channel, confirm=cmd.confirm,
+                                                          ladder=deps.ladder))
+    return render_drafts.mode_change(channel, cmd.mode, change, deps.ladder)
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:

@@ -12,6 +12,7 @@ from bot.backlog import Backlog
 from bot.threads import Rules
 from serving.client import ModelClient
 from storage import Store
+from storage.channels import Ladder
 from storage.contract import GroundingSpec
 
 T = TypeVar("T")
@@ -35,9 +36,7 @@ class Deps:
     system_prompt: str  # the same prompt the trainer teaches with
     grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (storage.grounding)
     draft_ttl_h: float  # a draft nobody acts on expires after this
-    auto_min_drafts: int  # auto mode is earned with at least this many drafts acted on…
-    auto_min_unchanged: float  # …of which at least this share were sent unchanged
-    auto_record_n: int  # the record looks at the last N drafts acted on
+    ladder: Ladder  # what earns auto mode (storage.channels)
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
     backlog: Backlog = field(default_factory=Backlog)

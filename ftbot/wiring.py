@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from serving.client import ModelClient
     from serving.retrieval import Retriever, TextEmbedder
     from storage import Store
+    from storage.channels import Ladder
     from storage.contract import GroundingSpec
     from trainer.config import TrainConfig
     from trainer.worker import WorkerConfig
@@ -95,8 +96,7 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
     values: dict[str, Any] = dict(
         store=store, model=model, retriever=retriever,
         admins=frozenset(settings.admins), curators=frozenset(settings.curators), agents=frozenset(settings.agents),
-        draft_ttl_h=settings.draft_ttl_h, auto_min_drafts=settings.auto_min_drafts,
-        auto_min_unchanged=settings.auto_min_unchanged, auto_record_n=settings.auto_record_n,
+        draft_ttl_h=settings.draft_ttl_h, ladder=ladder(settings),
         label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
         answer_max_tokens=settings.answer_max_tokens,
@@ -104,6 +104,14 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
         grounding=grounding(settings),
     )
     return Deps(**{**values, **overrides})
+
+
+def ladder(settings: Settings) -> Ladder:
+    """What earns a channel auto mode (FT_AUTO_RECORD_N, FT_AUTO_MIN_DRAFTS, FT_AUTO_MIN_UNCHANGED)."""
+    from storage.channels import Ladder
+
+    return Ladder(last_n=settings.auto_record_n, min_drafts=settings.auto_min_drafts,
+                  min_unchanged=settings.auto_min_unchanged)
 
 
 def grounding(settings: Settings) -> GroundingSpec:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session, col, select
 
 from storage.models import ChannelChange, ChannelMode, SlackChannel, utcnow
@@ -61,3 +63,51 @@ def watched(session: Session) -> list[SlackChannel]:
 def changes(session: Session, channel_id: str, limit: int = 20) -> list[ChannelChange]:
     return list(session.exec(select(ChannelChange).where(ChannelChange.channel_id == channel_id)
                              .order_by(col(ChannelChange.id).desc()).limit(limit)))
+
+
+# Why a mode change was refused (the bot and `ft channels set` each say it in their own words).
+NEEDS_DRAFTS_CHANNEL, SAME_CHANNEL, NOT_EARNED = "needs_drafts_channel", "same_channel", "not_earned"
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """What auto mode asks of a channel's record: at least min_drafts judged drafts among the last last_n, of which
+    at least min_unchanged (a share) were sent unchanged."""
+
+    last_n: int
+    min_drafts: int
+    min_unchanged: float
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    problem: str | None  # None: allowed (and, unless checking only, made)
+    record: tuple[int, int]  # (sent unchanged, judged) over the last N
+    drafts_channel: str | None  # where the cards go after the change
+    note: str = ""  # recorded with the change: the record the person saw
+
+
+def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None, drafts_channel: str | None,
+                confirm: bool, ladder: Ladder) -> ModeChange:
+    """The one path that changes a mode (`/ft channel mode`, `ft channels set`): draft and auto need a drafts
+    channel other than the channel itself, and auto mode is earned by the record, or confirmed below it."""
+    from storage.drafts import track_record
+
+    if mode not in ChannelMode.ALL:
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode.ALL)}")
+    row = session.get(SlackChannel, channel_id)
+    record = track_record(session, channel_id, ladder.last_n)
+    target = drafts_channel or (row.drafts_channel if row else None)
+    if mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
+        return ModeChange(NEEDS_DRAFTS_CHANNEL, record, target)
+    if target == channel_id:
+        return ModeChange(SAME_CHANNEL, record, target)
+    note = ""
+    if mode == ChannelMode.AUTO and (row is None or row.mode != ChannelMode.AUTO):
+        unchanged, judged = record
+        earned = judged >= ladder.min_drafts and unchanged >= ladder.min_unchanged * judged
+        if not earned and not confirm:
+            return ModeChange(NOT_EARNED, record, target)
+        note = f"{unchanged} of the last {judged} drafts sent unchanged" + ("" if earned else "; confirmed below the bar")
+    set_mode(session, channel_id, mode, by=by, drafts_channel=drafts_channel, note=note)
+    return ModeChange(None, record, target, note)

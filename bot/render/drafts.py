@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.review import clip, escape
+from storage.channels import NEEDS_DRAFTS_CHANNEL, NOT_EARNED, SAME_CHANNEL, Ladder, ModeChange
 from storage.models import ChannelMode, DiscardReason, Draft, DraftStatus
 
 from bot.render.answer import SOLVED  # noqa: E402  (the auto answer carries the button)
@@ -217,15 +218,20 @@ def channel_status(channel: str, mode: str, drafts_channel: str | None, record: 
     return "\n".join(lines)
 
 
-def mode_set(channel: str, mode: str, drafts_channel: str | None, note: str = "") -> str:
-    where = f" Drafts go to <#{drafts_channel}>." if drafts_channel and mode in (ChannelMode.DRAFT, ChannelMode.AUTO) \
-        else ""
-    return f":white_check_mark: <#{channel}> now runs in *{_MODE_SAYS[mode]}*.{where}" + (f" ({note})" if note else "")
-
-
-def auto_not_earned(channel: str, record: tuple[int, int], need_share: float, need_n: int) -> str:
-    unchanged, acted = record
-    shown = f"{unchanged} of the last {acted} drafts acted on were sent unchanged" if acted else "no drafts acted on yet"
-    return (f":warning: <#{channel}> has not earned auto mode yet: {shown} (auto asks for at least "
-            f"{round(need_share * 100)}% of at least {need_n}). To switch anyway, run "
-            f"`/ft channel mode auto confirm`; the change is recorded with your name and this record.")
+def mode_change(channel: str, mode: str, change: ModeChange, ladder: Ladder) -> str:
+    if change.problem == NEEDS_DRAFTS_CHANNEL:
+        return ("Draft and auto modes need a drafts channel for the team's cards, e.g. "
+                "`/ft channel mode draft #support-drafts` (a private channel I'm in).")
+    if change.problem == SAME_CHANNEL:
+        return "The drafts channel must be another channel: customers would see the team's drafts."
+    if change.problem == NOT_EARNED:
+        unchanged, judged = change.record
+        shown = f"{unchanged} of the last {judged} drafts judged were sent unchanged" if judged else \
+            "no drafts acted on yet"
+        return (f":warning: <#{channel}> has not earned auto mode yet: {shown} (auto asks for at least "
+                f"{round(ladder.min_unchanged * 100)}% of at least {ladder.min_drafts}). To switch anyway, run "
+                f"`/ft channel mode auto confirm`; the change is recorded with your name and this record.")
+    where = f" Drafts go to <#{change.drafts_channel}>." if change.drafts_channel and \
+        mode in (ChannelMode.DRAFT, ChannelMode.AUTO) else ""
+    return f":white_check_mark: <#{channel}> now runs in *{_MODE_SAYS[mode]}*.{where}" + \
+        (f" ({change.note})" if change.note else "")

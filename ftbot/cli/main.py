@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import common, deploy, doctor, examples, index, serve, training
+from ftbot.cli import channels, common, deploy, doctor, examples, index, serve, training
 from ftbot.cli.common import console, fail, print_json
 from ftbot.settings import Settings
 
@@ -23,6 +23,7 @@ app.add_typer(training.model_app, name="model")
 app.add_typer(training.jobs_app, name="jobs")
 app.add_typer(training.versions_app, name="versions")
 app.add_typer(index.index_app, name="index")
+app.add_typer(channels.channels_app, name="channels")
 app.command("train")(training.train)
 app.command("serve")(serve.serve)
 app.command("deploy")(deploy.deploy)
