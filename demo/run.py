@@ -38,8 +38,12 @@ from rich.table import Table  # noqa: E402
 
 EXPORT = ROOT / "demo" / "slack-export"
 QUESTIONS = ROOT / "demo" / "questions.jsonl"
+DRAFT_QUESTIONS = ROOT / "demo" / "drafts.jsonl"  # new customers' questions while #help-desk runs in draft mode
 CHANNEL = "help-desk"
 APPROVALS = "CDEMOAPPROVE"
+DRAFTS = "CDEMODRAFTS"  # the team's private channel for draft cards
+ASK = "CDEMOASK"  # where the held-out questions are asked by mention, before and after
+AGENTS = {"U0HLAGT002", "U0HLAGT003", "U0HLAGT004"}
 LEAD = "U0HLLEAD01"  # the support lead: curator and admin
 ASKER = "U0HLCUS005"
 # A short job: two passes, fewer replay questions, shorter evaluation answers (the defaults suit real data).
@@ -106,7 +110,7 @@ async def run() -> None:
 
     # The simulated workspace: the export's people and channel, and an approvals channel.
     export = load_export(EXPORT, [CHANNEL])
-    slack = FakeSlack().channel(APPROVALS, "ft-approvals")
+    slack = FakeSlack().channel(APPROVALS, "ft-approvals").channel(DRAFTS, "help-desk-drafts").channel(ASK, "ask-ftbot")
     channel_id = export.channels[0]["id"]
     slack.channel(channel_id, CHANNEL)
     for uid, name in export.display_names().items():
@@ -116,7 +120,7 @@ async def run() -> None:
     # The bot wired as `ft bot` wires it, from settings that point it at the simulated workspace.
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = Settings(data_dir=data_dir, curators={LEAD}, admins={LEAD}, approvals_channel=APPROVALS,
+    settings = Settings(data_dir=data_dir, curators={LEAD}, admins={LEAD}, agents=AGENTS, approvals_channel=APPROVALS,
                         model_server_url=url, answer_timeout_s=120, retrieval=True,
                         answer_max_tokens=96,  # the base model rambles; the fine-tuned answers are far shorter
                         slack_bot_token="xoxb-demo", slack_signing_secret=SECRET, slack_api_url=slack.api_url)
@@ -136,12 +140,12 @@ async def run() -> None:
     stamp = iter(range(1, 1_000_000))
 
     async def mention(question: str) -> tuple[str, str]:
-        """Ask the bot in #help-desk; (its answer, who answered)."""
+        """Ask the bot in #ask-ftbot (mention mode); (its answer, who answered)."""
         ts = f"{time.time():.0f}.{next(stamp):06d}"
-        slack.messages[channel_id].append({"type": "message", "user": ASKER, "text": f"<@UFTBOT> {question}", "ts": ts})
+        slack.messages[ASK].append({"type": "message", "user": ASKER, "text": f"<@UFTBOT> {question}", "ts": ts})
         before = len(slack.calls_to("chat.postMessage"))
         await send.event({"type": "app_mention", "user": ASKER, "text": f"<@UFTBOT> {question}", "ts": ts,
-                          "channel": channel_id, "event_ts": ts})
+                          "channel": ASK, "event_ts": ts})
         post = await slack.wait_for(lambda: next((p for p in slack.calls_to("chat.postMessage")[before:]
                                                   if p.get("thread_ts") == ts), None), timeout=300)
         answer = " ".join(b["text"]["text"] for b in post["blocks"] if b["type"] == "section")
@@ -182,11 +186,14 @@ async def run() -> None:
         counts = await deps.db(status)
         say(f"the lead approved {approved} candidate(s) in /ft review → examples {counts['examples']}")
 
-        # 3. Before training: the held-out questions, answered by the base model (with retrieval, as the bot asks).
+        # 3. The ladder's middle rung: #help-desk in draft mode; the lead sends one draft, edits one, discards one.
+        await draft_scene(send, slack, deps, channel_id, stamp)
+
+        # 4. Before training: the held-out questions, answered by the base model (with retrieval, as the bot asks).
         with console.status("asking the held-out questions (base model)…"):
             before = [await mention(q["question"]) for q in questions]
 
-        # 4. /ft train; a worker claims the job; its progress message updates in the approvals channel.
+        # 5. /ft train; a worker claims the job; its progress message updates in the approvals channel.
         status_code, _ = await send.command("train", LEAD, channel=channel_id)
         assert status_code == 200
         job_id = await _until(lambda: deps.db(lambda s: s.exec(select(TrainingJob.id).order_by(
@@ -216,14 +223,14 @@ async def run() -> None:
         say(f"job {job_id} finished: {version.name} awaits approval. The approval request in #ft-approvals:")
         console.print(message_text(request), highlight=False, soft_wrap=True)
 
-        # 5. The lead (an admin) presses Approve: load, smoke test, deploy.
+        # 6. The lead (an admin) presses Approve: load, smoke test, deploy.
         await send.action(LEAD, approval.APPROVE, version.name, channel=APPROVALS,
                           message={"ts": request["ts"], "blocks": request["blocks"], "text": request.get("text", "")})
         decided = await slack.wait_for(lambda: (lambda t: t if ("Approved by" in t or "failed" in t) else "")(
             slack.find(APPROVALS, request["ts"]).get("text") or ""), timeout=300)
         say(plain(decided))
 
-        # 6. The same held-out questions, now answered by the fine-tuned version.
+        # 7. The same held-out questions, now answered by the fine-tuned version.
         with console.status(f"asking the held-out questions ({version.name})…"):
             after = [await mention(q["question"]) for q in questions]
         table = Table(title="held-out questions: before and after fine-tuning (both with retrieval, as the bot asks)",
@@ -257,6 +264,41 @@ async def run() -> None:
     say(f"done in {elapsed / 60:.1f} min. Database and artifacts: {data_dir} (adapters in {data_dir / 'adapters'}). "
         "Try: .venv/bin/ft status · .venv/bin/ft versions list · .venv/bin/ft serve & .venv/bin/ft ask "
         "\"How much is the commuter pass?\"")
+
+
+async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:  # noqa: ANN001
+    """Switch #help-desk to draft mode, let new customers ask, and act on each card as a support lead would."""
+    from bot.render import drafts as cards
+    from storage import drafts as stored
+
+    before = len(slack.responses)
+    await send.command(f"channel mode draft <#{DRAFTS}|help-desk-drafts>", LEAD, channel=channel_id)
+    reply = await slack.wait_for(lambda: len(slack.responses) > before and slack.responses[-1])
+    say(f"the lead ran /ft channel mode draft #help-desk-drafts: {plain(reply['text'])}")
+    items = [json.loads(line) for line in DRAFT_QUESTIONS.read_text().splitlines() if line.strip()]
+    for item in items:
+        ts = f"{time.time():.0f}.{next(stamp):06d}"
+        slack.messages[channel_id].append({"type": "message", "user": item["user"], "text": item["question"], "ts": ts})
+        posted = len(slack.calls_to("chat.postMessage"))
+        await send.event({"type": "message", "channel_type": "channel", "channel": channel_id, "user": item["user"],
+                          "text": item["question"], "ts": ts, "event_ts": ts})
+        card = await slack.wait_for(lambda: next((p for p in slack.calls_to("chat.postMessage")[posted:]
+                                                  if p["channel"] == DRAFTS), None), timeout=300)
+        draft = await deps.db(lambda s: stored.by_thread(s, channel_id, ts))
+        console.print(f"  [dim]#help-desk-drafts[/] {' '.join(message_text(card).split())[:300]}", highlight=False)
+        drafted = draft.answer if not draft.declined else ""
+        if item["action"] == "discard":
+            await send.view_submission(LEAD, cards.DISCARD_MODAL, {cards.REASON: {cards.VALUE: {
+                "type": "radio_buttons", "selected_option": {"value": item["reason"]}}}}, private_metadata=str(draft.id))
+        elif item["action"] == "send" and any(e in drafted for e in item["expect"]):
+            await send.action(LEAD, cards.SEND, str(draft.id), channel=DRAFTS,
+                              message={"ts": draft.card_ts, "blocks": card["blocks"]})
+        else:  # a wrong or missing draft is corrected before it goes out, as the lead would
+            await send.view_submission(LEAD, cards.EDIT_MODAL, {cards.TEXT: {cards.VALUE: {
+                "type": "plain_text_input", "value": item["answer"]}}}, private_metadata=str(draft.id))
+        done = await _until(lambda: deps.db(lambda s: stored.get(s, draft.id)),
+                            lambda d: d.status not in ("pending", "sending"), timeout=60)
+        say(f"{cards.outcome_line(done).replace('<@' + LEAD + '>', 'the lead')}")
 
 
 def _clip(text: str, limit: int = 220) -> str:
