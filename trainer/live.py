@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ftbot.trainer")
 
-# The newest questions answered: enough to show a rate beside the held-out figures, few enough that two models
-# answering them adds about as much as the held-out evaluation of a small store does (greedy, batched).
+# The newest questions answered: enough to show a rate beside the held-out figures, and a fixed cost however
+# busy the channels are (at most 2 x 50 greedy answers, batched as the evaluation batches; not measured yet).
 LIVE_MAX = 50
 SHOWN = 3  # questions shown side by side in the approval request
 KEEP_CHARS = 500  # text kept per shown answer in ModelVersion.metrics (the approval request clips further)

@@ -137,3 +137,19 @@ def test_metrics_written_before_live_evaluation_still_load():
     old = VersionMetrics().to_json()
     del old["live"]
     assert VersionMetrics.from_json(old).live.n == 0 and VersionMetrics.from_json(old).live.new is None
+
+
+def test_models_the_evaluation_did_not_load_are_loaded_for_the_live_questions(tiny_cfg, tiny_base, tmp_path):
+    """When the held-out evaluation reused cached answers of a model, the live questions still get its answers."""
+    from tests.tiny_model import make_lora_adapter
+    from trainer.live import LiveQuestions
+
+    adapter = make_lora_adapter(tiny_base, tmp_path / "new", seed=1)
+    live = LiveQuestions([q for q, _ in ROWS[:2]], [a for _, a in ROWS[:2]], [[], []], trained=1,
+                         system_prompt=tiny_cfg.system_prompt, max_new_tokens=tiny_cfg.max_new_tokens)
+    assert live.hook(None) is not None and live.compared == "base"
+    result = live.judge(tiny_cfg, adapter, None)
+    assert set(live.answers) == {"base", "new"} and result.n == 2 and result.n_trained == 1
+    assert result.deployed_name is None and len(result.examples) == 2
+    for side in (result.deployed, result.new):  # nothing retrieved: the bot declines whatever the model says
+        assert side.declined == 2 and side.agrees + side.other + side.unchecked == 0
