@@ -213,6 +213,38 @@ class TrainSummary(_Record):
     n_validation: int = 0
 
 
+class LiveOutcomes(_Record):
+    """One model's answers to the live questions (trainer.live), judged as the bot judges what it sends
+    (storage.grounding) and against what the team sent (storage.facts, as the held-out key fact)."""
+
+    agrees: int = 0  # sent, and states the key facts of what the team sent
+    other: int = 0  # sent, stating something else
+    declined: int = 0  # the grounding check or the model said it does not know
+    unchecked: int = 0  # sent, but what the team sent has no number, code or name to compare
+
+
+class LiveExample(_Record):
+    """One live question: what the team sent and what the bot would send with each version."""
+
+    question: str = ""
+    team: str = ""
+    deployed: str = ""
+    new: str = ""
+    deployed_outcome: str = ""  # "agrees" | "other" | "declined" | "unchecked"
+    new_outcome: str = ""
+
+
+class LiveEval(_Record):
+    """The deployed version (the base model when none is) and the new one on real questions the team answered."""
+
+    n: int = 0  # live questions asked; each model's four counts add up to it
+    n_trained: int = 0  # of them, answered by a pair the new version was trained on (it has seen the answer)
+    deployed_name: str | None = None  # None: nothing comparable deployed, the base model stands in
+    deployed: LiveOutcomes | None = None
+    new: LiveOutcomes | None = None
+    examples: list[LiveExample] = []
+
+
 class VersionMetrics(_Record):
     """A trained version's evaluation (ModelVersion.metrics): the trainer writes it; serving reads the samples
     for the smoke test, the bot renders the rest for the approver."""
@@ -230,3 +262,4 @@ class VersionMetrics(_Record):
     long_examples: list[dict[str, Any]] = []
     tokens_per_s: float | None = None
     config: dict[str, Any] = {}  # the TrainConfig, as saved next to the adapter (for people to read)
+    live: LiveEval = LiveEval()  # real questions the team answered (trainer.live); older rows: empty

@@ -1,4 +1,5 @@
-"""JSONL in two formats: OpenAI's chat fine-tuning `messages`, and TRL's prompt/completion."""
+"""JSONL in two formats: OpenAI's chat fine-tuning `messages`, and TRL's prompt/completion; and out only, TRL's
+conversational preference format for the agents' edits of drafts (Preference rows)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Iterator
 
 from storage.prompt import prompt_messages
 
-FORMATS = ("openai", "prompt-completion")
+FORMATS = ("openai", "prompt-completion")  # examples, both ways
+PREFERENCE = "preference"
+EXPORT_FORMATS = FORMATS + (PREFERENCE,)
 
 
 def to_record(question: str, answer: str, fmt: str, system_prompt: str | None = None) -> dict:
@@ -17,6 +20,17 @@ def to_record(question: str, answer: str, fmt: str, system_prompt: str | None = 
     if fmt == "prompt-completion":
         return {"prompt": question, "completion": answer}
     raise ValueError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+
+
+def preference_record(prompt: list[dict[str, str]], chosen: str, rejected: str) -> dict:
+    """TRL's conversational preference format with an explicit prompt (trl.data_utils: `is_conversational`,
+    `maybe_apply_chat_template`; what DPOTrainer reads): the prompt as the bot asked it (system prompt, then the user
+    turn with its retrieved pairs), the sent text as the chosen assistant turn, the draft as the rejected one. The
+    prompt stays apart rather than repeated in chosen and rejected (the implicit form), so a trainer never has to
+    find where the shared prefix ends."""
+    return {"prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}]}
 
 
 def from_record(obj: object) -> tuple[str, str]:

@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from storage.contract import GROUNDING, EvalScores, GroundingSpec, Outcomes, RetrievalScores, Sample, Scores
 from storage.facts import carries_key_fact
@@ -142,7 +142,8 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
              deployed_adapter: str | Path | None = None, max_new_tokens: int = 96,
              probe: Sequence[dict[str, Any]] | None = None, threads: int = 0,
              base_answers: Sequence[str] | None = None, val_hits: Sequence[Scored] | None = None,
-             offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING) -> Evaluation:
+             offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING,
+             on_model: Callable[[str, Any, Any], None] | None = None) -> Evaluation:
     """Answers and scores of base, deployed (when given) and new adapter; see the module docstring.
 
     base_answers: the base model's answers to these same prompts (validation, then probe, then
@@ -151,7 +152,8 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
     (trainer.context); given, every model also answers the validation questions with them in front, as
     the bot asks, scored under "with_retrieval", and what the bot would send after its grounding check
     (storage.grounding) is counted right / wrong / don't know under "sent", with the share of
-    offstore_hits' questions (off-store, never taught) it refuses.
+    offstore_hits' questions (off-store, never taught) it refuses. on_model(name, model, tokenizer) is called
+    while each model is loaded, so other questions are answered without loading it again (trainer.live).
     """
     import torch
 
@@ -165,7 +167,7 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
         return _evaluate(base_model, val_rows, new_adapter, system_prompt=system_prompt,
                          deployed_adapter=deployed_adapter, max_new_tokens=max_new_tokens, probe=probe,
                          base_answers=base_answers, cuda=cuda, val_hits=val_hits, offstore_hits=offstore_hits,
-                         grounding=grounding)
+                         grounding=grounding, on_model=on_model)
     finally:
         torch.set_num_threads(before)
 
@@ -173,7 +175,8 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
 def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
               deployed_adapter: str | Path | None, max_new_tokens: int, probe: Sequence[dict[str, Any]] | None,
               base_answers: Sequence[str] | None, cuda: bool, val_hits: Sequence[Scored] | None = None,
-              offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING) -> Evaluation:
+              offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING,
+              on_model: Callable[[str, Any, Any], None] | None = None) -> Evaluation:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -206,6 +209,8 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
     for name, adapter in models:
         model = load(adapter)
         answers[name] = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+        if on_model is not None:
+            on_model(name, model, tokenizer)
         del model
 
     n, n_probe = len(questions), len(probe)

@@ -22,6 +22,7 @@ from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig
 from trainer.context import Contexts
+from trainer.live import live_questions
 from trainer.train import ProgressFn, StopFn, TrainingStopped, train_adapter
 
 log = logging.getLogger("ftbot.trainer")
@@ -106,6 +107,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         train_snap, val_snap = snapshot_rows(s, snapshot_id, TRAIN), snapshot_rows(s, snapshot_id, VALIDATION)
         train_rows, val_rows = _plain(train_snap), _plain(val_snap)
         contexts = retrieved_contexts(s, train_snap, val_snap) if cfg.retrieval else None
+        live = live_questions(s, cfg, train_snap)  # real questions the team answered (trainer.live)
         current = deployed_version(s)
         deployed = (current.name, current.adapter_path, current.base_model) if current else None
         name = version_name(s, job_id, data_dir)
@@ -132,7 +134,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
                   deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
                   val_hits=contexts.validation_hits if contexts else None,
                   offstore_hits=contexts.offstore_hits if contexts else None,
-                  grounding=GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap))
+                  grounding=GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap),
+                  on_model=live.hook(deployed[0] if deployed_path else None))
 
     # 4. The version, awaiting an admin's approval.
     new, old = ev.metrics.new, ev.metrics.deployed
@@ -143,7 +146,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         eval=ev.metrics, deployed_name=deployed[0] if deployed_path else None,
         train=TrainSummary.from_json(result.to_json()), loss_plot=result.loss_plot, samples=ev.samples,
         max_new_tokens=cfg.max_new_tokens, long_examples=result.long_examples, tokens_per_s=result.tokens_per_s,
-        config=asdict(cfg))
+        config=asdict(cfg), live=live.judge(cfg, out_dir, deployed_path))
     with store.session() as s:
         version = ModelVersion(name=name, job_id=job_id, snapshot_id=snapshot_id, base_model=cfg.base_model,
                                adapter_path=str(out_dir.resolve()), status=VersionStatus.AWAITING_APPROVAL,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.render.live import live_blocks
 from bot.render.review import clip, escape
 from storage.contract import JobProgress, Sample, VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
@@ -130,6 +131,7 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
     if version.below_deployed:
         blocks.append(_section(":warning: *It scores below the deployed version.* Look before you approve."))
     blocks.append(_section(eval_table(m)))
+    blocks += live_blocks(m.live)  # the newest real questions, beside the held-out figures (trainer.live)
     if plot_file_id:
         blocks.append({"type": "image", "slack_file": {"id": plot_file_id}, "alt_text": "train and eval loss per step",
                        "title": {"type": "plain_text", "text": "loss per step"}})

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
-from storage.jsonl import FORMATS
+from storage.jsonl import EXPORT_FORMATS, PREFERENCE
 from storage.models import ExampleStatus
 
 app = typer.Typer(help="List, approve, reject, export and import examples.", no_args_is_help=True)
@@ -75,21 +75,25 @@ def reject(ctx: typer.Context, ids: list[int] = typer.Argument(..., help="Exampl
 @app.command("export")
 def export(
     ctx: typer.Context,
-    fmt: str = typer.Option("openai", "--format", "-f", help=f"{' or '.join(FORMATS)}."),
+    fmt: str = typer.Option("openai", "--format", "-f", help=f"{', '.join(EXPORT_FORMATS[:-1])} or {PREFERENCE} "
+                            "(the agents' edits of drafts: TRL's prompt/chosen/rejected)."),
     split: str = typer.Option("all", "--split", help="train, validation or all."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="openai format: a system message."),
 ) -> None:
-    """Export the approved examples as JSONL."""
+    """Export the approved examples (or, with --format preference, the preference records) as JSONL."""
     from storage.examples import list_examples
     from storage.jsonl import to_record
     from storage.snapshots import side_of
 
-    if fmt not in FORMATS:
-        fail(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+    if fmt not in EXPORT_FORMATS:
+        fail(f"unknown format {fmt!r} (choose {', '.join(EXPORT_FORMATS)})")
     if split not in ("train", "validation", "all"):
         fail(f"unknown split {split!r} (choose train, validation or all)")
     val_percent = common.settings(ctx).val_percent
+    if fmt == PREFERENCE:
+        _export_preferences(ctx, split, val_percent, output)
+        return
     with common.store(ctx).session() as session:
         rows = [ex for ex in list_examples(session, status=ExampleStatus.APPROVED)
                 if split == "all" or side_of(ex.source_key, val_percent) == split]
@@ -99,6 +103,39 @@ def export(
             fh.write(json.dumps(to_record(ex.question, ex.answer, fmt, system_prompt), ensure_ascii=False) + "\n")
     if output:
         console.print(f"wrote {len(rows)} example(s) to {output}")
+
+
+def _export_preferences(ctx: typer.Context, split: str, val_percent: int, output: Optional[Path]) -> None:
+    """Preference rows, oldest first. A record's side is its edited pair's (the sent text stored as an example), so a
+    held-out pair's preference never lands in a training split."""
+    from sqlmodel import col, select
+
+    from storage.jsonl import preference_record
+    from storage.models import Draft, Example, Preference
+    from storage.snapshots import side_of
+
+    with common.store(ctx).session() as session:
+        rows = session.exec(select(Preference, Example.source_key)
+                            .join(Draft, col(Draft.id) == col(Preference.draft_id), isouter=True)
+                            .join(Example, col(Example.id) == col(Draft.example_id), isouter=True)
+                            .order_by(col(Preference.id))).all()
+    records, skipped = [], 0
+    for pref, source_key in rows:
+        if split != "all" and side_of(source_key or f"preference:{pref.id}", val_percent) != split:
+            continue
+        if not pref.prompt or not pref.chosen.strip() or not pref.rejected.strip():
+            skipped += 1  # nothing a preference trainer could use
+            continue
+        records.append(preference_record(pref.prompt, pref.chosen, pref.rejected))
+    target = open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout)
+    with target as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if output:
+        console.print(f"wrote {len(records)} preference record(s) to {output}")
+    if skipped:
+        common.err_console.print(f"left out {skipped} preference record(s) without a prompt, a chosen or a "
+                                 "rejected text")
 
 
 @app.command("import")

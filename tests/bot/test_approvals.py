@@ -256,3 +256,46 @@ async def test_smoke_test_refuses_an_adapter_that_answers_unlike_its_evaluation(
     await loop.slack.wait_for(lambda: "deploy failed" in _text(loop.job_message(loop.job_id)), timeout=30)
     assert "smoke test" in _text(loop.job_message(loop.job_id))
     assert loop.deployed() is None and loop.models() == set()  # unloaded again
+
+
+def _request_text(live: dict | None) -> tuple[dict, str]:
+    """The approval request of a version whose evaluation carries these live figures (None: written before them)."""
+    metrics = VersionMetrics(deployed_name="ft-1-v1").to_json()
+    if live is None:
+        del metrics["live"]
+    else:
+        metrics["live"] = live
+    job = TrainingJob(id=2, status=JobStatus.SUCCEEDED, requested_by=CURATOR)
+    version = ModelVersion(name="ft-2-v2", job_id=2, metrics=metrics, status=VersionStatus.AWAITING_APPROVAL)
+    message = approval.approval_request(job, version)
+    return message, _text(message)
+
+
+def test_the_approval_request_shows_both_versions_on_live_questions():
+    long_question = "Why does <@U999> see QM-E42 & what now? " + "really " * 200
+    live = {"n": 7, "n_trained": 2, "deployed_name": "ft-1-v1",
+            "deployed": {"agrees": 2, "other": 3, "declined": 2, "unchecked": 0},
+            "new": {"agrees": 5, "other": 0, "declined": 1, "unchecked": 1},
+            "examples": [{"question": long_question, "team": "QM-E42: press Reconnect.", "deployed": "Call your bank.",
+                          "new": "QM-E42 means the link expired: press Reconnect.", "deployed_outcome": "other",
+                          "new_outcome": "agrees"}] * 5}
+    message, text = _request_text(live)
+    lines = [line.strip("`") for line in text.splitlines()]
+    rows = lines[lines.index(next(line for line in lines if line.startswith("live questions"))) + 1:][:2]
+    assert rows[0].startswith("deployed ft-1-v1") and rows[0].split()[2:] == ["2/7", "3/7", "2/7", "0"]
+    assert rows[1].startswith("new") and rows[1].split()[1:] == ["5/7", "0/7", "1/7", "1"]
+    assert "7 newest question(s) the team answered" in text and "trained on the team's answer to 2" in text
+    # A few questions side by side, escaped and clipped within Slack's limits.
+    shown = [b for b in message["blocks"] if b["type"] == "section" and b["text"]["text"].startswith("*Q:*")]
+    assert len(shown) == 3
+    assert "&lt;@U999&gt;" in shown[0]["text"]["text"] and "<@U999>" not in shown[0]["text"]["text"]
+    assert "*new* (agrees): QM-E42 means" in shown[0]["text"]["text"]
+    assert "*deployed ft-1-v1* (states something else): Call your bank." in shown[0]["text"]["text"]
+    assert len(message["blocks"]) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in message["blocks"]
+                                                if b["type"] == "section")
+
+
+def test_without_live_questions_the_approval_request_says_so():
+    for live in (None, {"n": 0}):  # a version evaluated before live evaluation existed, or nobody answered yet
+        _, text = _request_text(live)
+        assert "no live questions yet" in text

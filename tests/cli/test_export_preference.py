@@ -1,0 +1,77 @@
+"""`ft examples export --format preference`: the agents' edits of drafts as TRL's conversational preference JSONL,
+loaded back with `datasets` and rendered by TRL's own chat-template helper."""
+
+from __future__ import annotations
+
+import json
+
+from storage import open_store
+from storage.contract import DEFAULT_SYSTEM_PROMPT
+from storage.models import Draft, DraftStatus, Example, ExampleStatus, Preference
+from storage.prompt import prompt_messages
+from tests.cli.test_cli import ft
+from tests.tiny_model import build_tokenizer
+
+CONTEXT = [("How long does the free trial last?", "The trial lasts 21 days.")]
+EDITS = [  # question, the draft (rejected), what the agent sent (chosen)
+    ("Can I try it for free?", "Yes, for 14 days.", "Yes: the free trial lasts 21 days."),
+    ("Does QM-E42 mean my card failed?", "QM-E42 means your card was declined.",
+     "No: QM-E42 means the bank link expired. Press Reconnect."),
+    ("Is there a student discount?", "I don't know: none of our approved answers covers this.",
+     "Yes, 50 % with a university e-mail address."),
+]
+
+
+def _edits(db_url: str) -> None:
+    """Preference rows as an agent's Edit & send leaves them: the draft, its edited pair, the record."""
+    store = open_store(db_url)
+    with store.session() as s:
+        for n, (question, draft, sent) in enumerate(EDITS):
+            context = CONTEXT if n < 2 else []  # the last one: retrieval found nothing close
+            example = Example(source_key=f"slack:CPUB:{1790000000 + n}.5", dedup_key=f"k{n}", question=question,
+                              answer=sent, status=ExampleStatus.CANDIDATE)
+            s.add(example)
+            s.flush()
+            row = Draft(mode="draft", channel_id="CPUB", question_ts=f"{1790000000 + n}.1", question=question,
+                        status=DraftStatus.EDITED, answer=draft, sent_text=sent, example_id=example.id, edit_chars=9)
+            s.add(row)
+            s.flush()
+            s.add(Preference(draft_id=row.id, channel_id="CPUB", chosen=sent, rejected=draft, version_name="ft-1-v1",
+                             prompt=prompt_messages(DEFAULT_SYSTEM_PROMPT, question, context), edited_by="UAGENT"))
+        s.add(Preference(channel_id="CPUB", prompt=[], chosen="x", rejected="y"))  # unusable: left out, said so
+    store.close()
+
+
+def test_preference_export_loads_with_datasets_and_trl(ft_env, tmp_path):
+    from datasets import load_dataset
+    from trl.data_utils import is_conversational, maybe_apply_chat_template
+
+    assert ft("init").exit_code == 0
+    _edits(ft_env)
+    out = tmp_path / "prefs.jsonl"
+    result = ft("examples", "export", "--format", "preference", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 preference record(s)" in result.stdout and "left out 1" in result.stderr
+
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in lines] == [(c, r) for _, r, c in EDITS]
+    # The prompt exactly as the bot asked: its system prompt, then the user turn with the retrieved pairs.
+    assert lines[0]["prompt"] == prompt_messages(DEFAULT_SYSTEM_PROMPT, EDITS[0][0], CONTEXT)
+
+    dataset = load_dataset("json", data_files=str(out), split="train")
+    assert dataset.column_names == ["prompt", "chosen", "rejected"] and len(dataset) == 3
+    tokenizer = build_tokenizer()
+    for row, (question, draft, sent) in zip(dataset, EDITS):
+        assert is_conversational(row)
+        text = maybe_apply_chat_template(row, tokenizer)
+        assert text["prompt"].startswith(f"<|im_start|>system\n{DEFAULT_SYSTEM_PROMPT}<|im_end|>")
+        assert text["prompt"].endswith(f"Question: {question}<|im_end|>\n<|im_start|>assistant\n")
+        assert text["chosen"] == f"{sent}<|im_end|>\n" and text["rejected"] == f"{draft}<|im_end|>\n"
+
+    # Splits follow the edited pair's side: together they are the whole set, apart they share nothing.
+    sides = {}
+    for split in ("train", "validation"):
+        result = ft("examples", "export", "--format", "preference", "--split", split)
+        assert result.exit_code == 0, result.output
+        sides[split] = [json.loads(line)["chosen"][0]["content"] for line in result.stdout.splitlines() if line.strip()]
+    assert sorted(sides["train"] + sides["validation"]) == sorted(sent for _, _, sent in EDITS)
