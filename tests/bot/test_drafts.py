@@ -339,7 +339,10 @@ async def test_auto_mode_is_earned_or_confirmed_and_answers_or_hands_off(draftin
     assert "Only the person who asked" in bot.slack.responses[before]["text"]
     assert "Glad it helped" in bot.slack.responses[before + 1]["text"]
     draft = _drafts(store)[0]
-    assert (draft.resolved_by, draft.bot_response_at is not None) == (ASKER, True)
+    assert (draft.resolved_by, draft.bot_response_at is not None, draft.followed_up_at) == (ASKER, True, None)
+    follow = bot.slack.post("CSUP", ASKER, "and can I extend it?", thread_ts=ts)
+    await bot.send.event(_message("and can I extend it?", follow, thread_ts=ts))
+    await bot.slack.wait_for(lambda: _drafts(store)[0].followed_up_at is not None)
 
     # The model says it does not know: the asker is told the team follows up, and the team gets a hand-off card.
     from storage.prompt import DONT_KNOW
