@@ -33,6 +33,7 @@ class Deps:
     answer_max_tokens: int  # a support answer is short; a rambling model is cut here
     system_prompt: str  # the same prompt the trainer teaches with
     grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (storage.grounding)
+    resolution_window_h: float  # an unconfirmed auto answer with no follow-up this long counts as resolved (assumed)
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
     backlog: Backlog = field(default_factory=Backlog)
