@@ -1,4 +1,4 @@
-"""`/ft`: help, status, review, ask, train, jobs, cancel, versions, deploy and rollback.
+"""`/ft`: help, status, review, ask, train, jobs, cancel, versions, stats, deploy and rollback.
 
 Every command is acknowledged at once (Slack waits 3 s): help, usage errors and refusals go in the
 ack itself; anything that touches the database or the model server answers afterwards through
@@ -17,7 +17,7 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import commands as render
 from serving.deploy import deploy, rollback
-from storage import jobs, stats, versions
+from storage import jobs, outcomes, stats, versions
 
 RECENT = 10
 
@@ -49,12 +49,29 @@ async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
         return {"text": render.cancelled(job)}
     if cmd.name == "versions":
         return {"text": render.versions(await deps.db(lambda s: versions.recent(s, RECENT)))}
+    if cmd.name == "stats":
+        return {"text": await _stats(deps, cmd.params)}
     if cmd.name == "deploy":
         return {"text": render.deploy_result(await deploy(deps.store, deps.model, cmd.version, user,
                                                           system_prompt=deps.system_prompt))}
     if cmd.name == "rollback":
         return {"text": render.deploy_result(await rollback(deps.store, deps.model, user))}
     raise AssertionError(f"no handler for /ft {cmd.name}")  # parse() only yields the names above
+
+
+async def _stats(deps: Deps, params: dict[str, Any]) -> str:
+    """Live outcomes of every watched channel, or of the one named; since the time given, else since the first."""
+    named = params.get("channel")
+
+    def read(session):  # noqa: ANN001, ANN202
+        channel = outcomes.channel_id(session, named) if named else None
+        if named and channel is None:
+            return None
+        return outcomes.outcomes(session, channel=channel, since=params.get("since"),
+                                 resolution_window_h=deps.resolution_window_h)
+
+    report = await deps.db(read)
+    return render.stats(report) if report is not None else render.no_such_channel(named)
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:

@@ -207,8 +207,8 @@ def _draft(rows: list) -> DraftFigures:
         expired=count(DraftStatus.EXPIRED), pending=sum(count(s) for s in DraftStatus.OPEN),
         failed=count(DraftStatus.FAILED), declined=sum(1 for r in rows if r.declined), acted_on=acted,
         sent_unchanged_share=count(DraftStatus.SENT) / acted if acted else None,
-        bot_response=_times(r.bot_response_at - _asked(r) for r in rows if r.bot_response_at),
-        human_response=_times(r.human_response_at - _asked(r) for r in rows if r.human_response_at))
+        bot_response=_times(first_response_s(r, "bot") for r in rows),
+        human_response=_times(first_response_s(r, "human") for r in rows))
 
 
 def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
@@ -218,8 +218,8 @@ def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
         handed_off=count(DraftStatus.HANDED_OFF), failed=count(DraftStatus.FAILED),
         thumbs_up=sum(1 for r in rows if r.rating == "up"), thumbs_down=sum(1 for r in rows if r.rating == "down"),
         resolved_confirmed=sum(1 for r in rows if r.resolved_at is not None),
-        bot_response=_times(r.bot_response_at - _asked(r) for r in rows if r.bot_response_at),
-        human_response=_times(r.human_response_at - _asked(r) for r in rows if r.human_response_at))
+        bot_response=_times(first_response_s(r, "bot") for r in rows),
+        human_response=_times(first_response_s(r, "human") for r in rows))
     for r in rows:
         if r.status != DraftStatus.ANSWERED or r.resolved_at is not None:
             continue
@@ -233,6 +233,13 @@ def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
     return figures
 
 
+def first_response_s(row: Any, by: str) -> float | None:
+    """Seconds from the question to the first response by the bot ("bot": bot_response_at) or by a person
+    ("human": human_response_at); None before there is one. Never negative (clocks differ)."""
+    at = row.bot_response_at if by == "bot" else row.human_response_at
+    return None if at is None else max(0.0, (_utc(at) - _asked(row)).total_seconds())
+
+
 def _counter(rows: list):  # noqa: ANN202
     counts: dict[str, int] = {}
     for r in rows:
@@ -240,8 +247,8 @@ def _counter(rows: list):  # noqa: ANN202
     return lambda status: counts.get(status, 0)
 
 
-def _times(deltas: Iterable[timedelta]) -> ResponseTimes:
-    seconds = sorted(max(0.0, d.total_seconds()) for d in deltas)
+def _times(found: Iterable[float | None]) -> ResponseTimes:
+    seconds = sorted(s for s in found if s is not None)
     if not seconds:
         return ResponseTimes()
     return ResponseTimes(n=len(seconds), p50_s=_rank(seconds, 0.5), p90_s=_rank(seconds, 0.9))
@@ -276,3 +283,25 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         return _utc(datetime.fromisoformat(raw))
     except ValueError:
         raise ValueError(f"{raw!r} is not a time: write 7d, 24h, 30m, or a date such as 2026-11-01") from None
+
+
+_MENTION = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+
+def channel_id(session: Session, text: str) -> str | None:
+    """The channel a person named: `<#C123|help-desk>` (Slack's mention), `#help-desk`, `help-desk` (a name ftbot
+    knows) or an id; None when nothing matches."""
+    raw = text.strip()
+    mention = _MENTION.match(raw)
+    if mention:
+        return mention.group(1)
+    name = raw.lstrip("#")
+    if not name:
+        return None
+    found = session.exec(select(SlackChannel.id).where(
+        (SlackChannel.id == name) | (func.lower(SlackChannel.name) == name.lower()))).first()
+    if found:
+        return found
+    return name if _CHANNEL_ID.match(name) else None
+

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from storage.models import ChannelMode, Draft, DraftStatus, Feedback, SlackChannel
 
-DRAFTS, AUTO, OTHER_CHANNEL = "CDRAFTS", "CAUTO", "COTHER"
+DRAFTS, AUTO, OTHER_CHANNEL = "CDRAFTS", "CAUTO", "C0OTHERCH"
 V1 = "support-v1"
 S, M, H = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1)
 _ts = itertools.count(1)
@@ -17,7 +17,7 @@ _ts = itertools.count(1)
 def draft(now: datetime, channel: str, mode: str, status: str, *, version: str | None = V1, ago: timedelta = 2 * H,
           bot: timedelta | None = None, human: timedelta | None = None, acted_ago: timedelta | None = None,
           **fields) -> Draft:
-    """A question asked `ago` before now; bot/human: how long after it the card (or answer) and a person's answer came."""
+    """A question asked `ago` before now; bot, human: when the card (or answer) and a person's answer came after it."""
     asked = now - ago
     return Draft(mode=mode, channel_id=channel, question_ts=f"{next(_ts)}.000100", question="q", status=status,
                  version_name=version, asked_at=asked, bot_response_at=asked + bot if bot is not None else None,
@@ -26,7 +26,7 @@ def draft(now: datetime, channel: str, mode: str, status: str, *, version: str |
 
 
 def seed(store, now: datetime) -> None:  # noqa: ANN001
-    """#help-desk (CDRAFTS) in draft mode: 14 questions; #pro-support (CAUTO) in auto mode: 8; COTHER: 2 (one of
+    """#help-desk (CDRAFTS) in draft mode: 14 questions; #pro-support (CAUTO) in auto mode: 8; C0OTHERCH: 2 (one of
     them 10 days old). The expected figures are worked out in tests/storage/test_outcomes.py."""
     d, a = ChannelMode.DRAFT, ChannelMode.AUTO
     with store.session() as s:
