@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
@@ -152,7 +153,7 @@ def outcomes(session: Session, *, channel: str | None = None, since: datetime | 
         query = query.where(col(Draft.version_name).is_(None))
     elif version is not None:
         query = query.where(Draft.version_name == version)
-    rows = session.exec(query).all()
+    rows = [_Row.of(r) for r in session.exec(query)]
     window = timedelta(hours=resolution_window_h)
 
     def tally(selected: list) -> dict[str, Any]:
@@ -207,8 +208,7 @@ def _draft(rows: list) -> DraftFigures:
         expired=count(DraftStatus.EXPIRED), pending=sum(count(s) for s in DraftStatus.OPEN),
         failed=count(DraftStatus.FAILED), declined=sum(1 for r in rows if r.declined), acted_on=acted,
         sent_unchanged_share=count(DraftStatus.SENT) / acted if acted else None,
-        bot_response=_times(first_response_s(r, "bot") for r in rows),
-        human_response=_times(first_response_s(r, "human") for r in rows))
+        bot_response=_times(r.bot_s for r in rows), human_response=_times(r.human_s for r in rows))
 
 
 def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
@@ -217,20 +217,43 @@ def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
         questions=len(rows), answered=count(DraftStatus.ANSWERED), declined=sum(1 for r in rows if r.declined),
         handed_off=count(DraftStatus.HANDED_OFF), failed=count(DraftStatus.FAILED),
         thumbs_up=sum(1 for r in rows if r.rating == "up"), thumbs_down=sum(1 for r in rows if r.rating == "down"),
-        resolved_confirmed=sum(1 for r in rows if r.resolved_at is not None),
-        bot_response=_times(first_response_s(r, "bot") for r in rows),
-        human_response=_times(first_response_s(r, "human") for r in rows))
+        resolved_confirmed=sum(1 for r in rows if r.resolved),
+        bot_response=_times(r.bot_s for r in rows), human_response=_times(r.human_s for r in rows))
     for r in rows:
-        if r.status != DraftStatus.ANSWERED or r.resolved_at is not None:
+        if r.status != DraftStatus.ANSWERED or r.resolved:
             continue
-        asked = _asked(r)
-        if r.followed_up_at is not None and _utc(r.followed_up_at) - asked <= window:
+        if r.followed_up_at is not None and r.followed_up_at - r.asked_at <= window:
             figures.followed_up += 1
-        elif now - asked >= window:
+        elif now - r.asked_at >= window:
             figures.resolved_assumed += 1
         else:
             figures.awaiting += 1
     return figures
+
+
+@dataclass(slots=True)
+class _Row:
+    """What the figures read of one question, times made UTC and response times worked out once."""
+
+    channel_id: str
+    mode: str
+    status: str
+    version_name: str | None
+    declined: bool
+    discard_reason: str | None
+    edit_chars: int | None
+    rating: str | None
+    resolved: bool
+    asked_at: datetime
+    followed_up_at: datetime | None
+    bot_s: float | None
+    human_s: float | None
+
+    @classmethod
+    def of(cls, r: Any) -> "_Row":
+        return cls(r.channel_id, r.mode, r.status, r.version_name, r.declined, r.discard_reason, r.edit_chars,
+                   r.rating, r.resolved_at is not None, _asked(r), _utc(r.followed_up_at) if r.followed_up_at else None,
+                   first_response_s(r, "bot"), first_response_s(r, "human"))
 
 
 def first_response_s(row: Any, by: str) -> float | None:
