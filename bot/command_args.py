@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.jobs import check_params
+from storage.outcomes import parse_since
 
 EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
 
@@ -100,8 +101,6 @@ def _train_params(args: list[str]) -> dict[str, Any]:
 
 def _stats_args(args: list[str]) -> dict[str, Any]:
     """`[#channel] [since]` in either order: a channel (Slack's mention, #name or an id) and how far back."""
-    from storage.outcomes import parse_since
-
     found: dict[str, Any] = {}
     for arg in args:
         key = "channel" if arg.startswith(("<#", "#")) or arg[:1] in "CGD" and arg[1:].isupper() else "since"
