@@ -8,6 +8,7 @@ from typing import Any
 
 from storage.jobs import check_params
 from storage.models import ChannelMode
+from storage.outcomes import parse_since
 
 EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
 
@@ -30,6 +31,8 @@ SPECS = {spec.name: spec for spec in (
     Spec("jobs", "jobs", EVERYONE, "recent training jobs, their status and progress"),
     Spec("cancel", "cancel JOB", CURATORS, "cancel a queued job, or stop a running one"),
     Spec("versions", "versions", EVERYONE, "recent model versions, their status and key metric"),
+    Spec("stats", "stats [#channel] [7d|24h|2026-11-01]", EVERYONE,
+         "what became of the bot's drafts and answers in watched channels, per channel and version"),
     Spec("deploy", "deploy VERSION", ADMINS, "answer with VERSION from now on (the current one stays loaded)"),
     Spec("rollback", "rollback", ADMINS, "go back to the version deployed before the current one"),
     # Showing is for everyone; changing the mode is checked for admins in bot.commands (one name, two roles).
@@ -45,7 +48,7 @@ class UsageError(ValueError):
 @dataclass(frozen=True)
 class Command:
     name: str
-    params: dict[str, Any] = field(default_factory=dict)  # train
+    params: dict[str, Any] = field(default_factory=dict)  # train; stats: {"channel": text, "since": datetime}
     job_id: int | None = None  # cancel
     version: str | None = None  # deploy
     question: str = ""  # ask
@@ -82,6 +85,8 @@ def parse(text: str | None) -> Command:
         return Command(name, version=args[0].strip("`'\""))
     if name == "channel":
         return _channel(args)
+    if name == "stats":
+        return Command(name, params=_stats_args(args))
     if args:
         raise UsageError(f"`/ft {name}` takes no arguments.")
     return Command(name)
@@ -132,6 +137,25 @@ def _train_params(args: list[str]) -> dict[str, Any]:
     except ValueError as exc:
         message = str(exc)
         raise UsageError(message[:1].upper() + message[1:] + ".") from None
+
+
+def _stats_args(args: list[str]) -> dict[str, Any]:
+    """`[#channel] [since]` in either order: a channel (Slack's mention, #name or an id) and how far back."""
+    found: dict[str, Any] = {}
+    for arg in args:
+        key = "channel" if arg.startswith(("<#", "#")) or arg[:1] in "CGD" and arg[1:].isupper() else "since"
+        if key in found:
+            raise UsageError(f"`{_shown(arg)}`: name at most one channel and one time, "
+                             "e.g. `/ft stats #help-desk 7d`.")
+        if key == "since":
+            try:
+                found[key] = parse_since(arg)
+            except ValueError as exc:
+                raise UsageError(f"`{_shown(arg)}` is not a time: write 7d, 24h, 30m, or a date such as "
+                                 "2026-11-01.") from exc
+        else:
+            found[key] = arg
+    return found
 
 
 def _job_id(args: list[str]) -> int:

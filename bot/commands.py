@@ -1,4 +1,4 @@
-"""`/ft`: help, status, review, ask, train, jobs, cancel, versions, deploy and rollback.
+"""`/ft`: help, status, review, ask, train, jobs, cancel, versions, stats, deploy and rollback.
 
 Every command is acknowledged at once (Slack waits 3 s): help, usage errors and refusals go in the
 ack itself; anything that touches the database or the model server answers afterwards through
@@ -16,9 +16,9 @@ from bot.command_args import ADMINS, CURATORS, Command, UsageError, parse
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import commands as render
-from serving.deploy import deploy, rollback
 from bot.render import drafts as render_drafts
-from storage import channels, drafts, jobs, stats, versions
+from serving.deploy import deploy, rollback
+from storage import channels, jobs, outcomes, stats, versions
 from storage.models import ChannelMode
 
 RECENT = 10
@@ -54,6 +54,8 @@ async def run(deps: Deps, cmd: Command, user: str, channel: str = "") -> dict[st
         return {"text": render.cancelled(job)}
     if cmd.name == "versions":
         return {"text": render.versions(await deps.db(lambda s: versions.recent(s, RECENT)))}
+    if cmd.name == "stats":
+        return {"text": await _stats(deps, cmd.params)}
     if cmd.name == "deploy":
         return {"text": render.deploy_result(await deploy(deps.store, deps.model, cmd.version, user,
                                                           system_prompt=deps.system_prompt))}
@@ -68,15 +70,30 @@ async def channel_mode(deps: Deps, cmd: Command, user: str, channel: str) -> str
         return "Run `/ft channel` in the channel it is about."
     if cmd.mode is None:
         row = await deps.db(lambda s: channels.get(s, channel))
-        record = await deps.db(lambda s: drafts.track_record(s, channel, deps.ladder.last_n))
+        found = await deps.db(lambda s: outcomes.record(s, channel, deps.ladder.last_n))
         return render_drafts.channel_status(channel, row.mode if row else ChannelMode.DEFAULT,
-                                            row.drafts_channel if row else None, record)
+                                            row.drafts_channel if row else None, (found.sent_unchanged, found.acted_on))
     if not deps.is_admin(user):
         return render.refused_mode()
     change = await deps.db(lambda s: channels.change_mode(s, channel, cmd.mode, by=user,
                                                           drafts_channel=cmd.drafts_channel, confirm=cmd.confirm,
                                                           ladder=deps.ladder))
     return render_drafts.mode_change(channel, cmd.mode, change, deps.ladder)
+
+
+async def _stats(deps: Deps, params: dict[str, Any]) -> str:
+    """Live outcomes of every watched channel, or of the one named; since the time given, else since the first."""
+    named = params.get("channel")
+
+    def read(session):  # noqa: ANN001, ANN202
+        channel = outcomes.channel_id(session, named) if named else None
+        if named and channel is None:
+            return None
+        return outcomes.outcomes(session, channel=channel, since=params.get("since"),
+                                 resolution_window_h=deps.resolution_window_h)
+
+    report = await deps.db(read)
+    return render.stats(report) if report is not None else render.no_such_channel(named)
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:

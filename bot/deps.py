@@ -37,6 +37,7 @@ class Deps:
     grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (storage.grounding)
     draft_ttl_h: float  # a draft nobody acts on expires after this
     ladder: Ladder  # what earns auto mode (storage.channels)
+    resolution_window_h: float  # an unconfirmed auto answer with no follow-up this long counts as resolved (assumed)
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
     backlog: Backlog = field(default_factory=Backlog)

@@ -94,7 +94,8 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
             await deps.db(lambda s: drafts.posted(s, draft.id))
         await _post_card(deps, client, draft, drafts_channel,
                          render.handoff_card(draft, workspace_url=deps.workspace_url), first_response=False)
-    metrics.events.labels(kind="draft", outcome=status).inc()
+    draft = await deps.db(lambda s: drafts.get(s, draft.id))  # with the time its first response reached Slack
+    metrics.draft_outcome(draft)
     return draft
 
 
@@ -158,7 +159,10 @@ async def send(deps: Deps, client, metrics: BotMetrics, draft_id: int, user: str
                                                                   curator=deps.is_curator(user)))
     if draft.feedback_id is not None and example is not None:  # the curators' queue no longer waits on it
         await deps.db(lambda s: _answered(s, draft.feedback_id, example.id, body))
-    metrics.events.labels(kind="draft", outcome=draft.status).inc()
+    if draft.mode == ChannelMode.AUTO:  # a hand-off answered: still a hand-off, now with a human response
+        metrics.first_response(draft, "human")
+    else:
+        metrics.draft_outcome(draft)
     await close_card(client, draft, card_blocks)
     return draft, None
 
@@ -173,7 +177,7 @@ async def sweep(deps: Deps, client, metrics: BotMetrics) -> list[Draft]:  # noqa
     """Expire the drafts nobody acted on within FT_DRAFT_TTL_H, and say so on their cards."""
     expired = await deps.db(lambda s: drafts.expire(s, deps.draft_ttl_h))
     for draft in expired:
-        metrics.events.labels(kind="draft", outcome=DraftStatus.EXPIRED).inc()
+        metrics.draft_outcome(draft)
         await close_card(client, draft)
     return expired
 
@@ -232,7 +236,10 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         nonlocal people
         channel, user, ts = event["channel"], event["user"], event["ts"]
         if not deps.is_team(user):
-            await deps.db(lambda s: drafts.asker_followed_up(s, channel, thread_ts, user))
+            before = await deps.db(lambda s: drafts.by_thread(s, channel, thread_ts))
+            draft = await deps.db(lambda s: drafts.asker_followed_up(s, channel, thread_ts, user))
+            if before is not None and before.followed_up_at is None and draft.followed_up_at is not None:
+                metrics.draft_outcome(draft, "followed_up")
             return
         before = await deps.db(lambda s: drafts.by_thread(s, channel, thread_ts))
         if before is None:
@@ -240,8 +247,10 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         draft = await deps.db(lambda s: drafts.answered_by_hand(s, channel, thread_ts, by=user,
                                                                  text=event.get("text", ""), reply_ts=ts))
         if before.status != DraftStatus.PENDING or draft.status != DraftStatus.SUPERSEDED:
+            if before.human_response_at is None and draft.human_response_at is not None:
+                metrics.first_response(draft, "human")  # e.g. the team answering after an auto hand-off
             return
-        metrics.events.labels(kind="draft", outcome=DraftStatus.SUPERSEDED).inc()
+        metrics.draft_outcome(draft)
         # The hand-written reply is a candidate pair, read from the thread like a ✅ label.
         people = people or People(client)
         try:
@@ -337,7 +346,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await ack(response_action="errors", errors={render.REASON: render.already(current)})
             return
         await ack()
-        metrics.events.labels(kind="draft", outcome=DraftStatus.DISCARDED).inc()
+        metrics.draft_outcome(draft)
         await close_card(client, draft)
 
     @app.action(render.SOLVED)
@@ -345,6 +354,9 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         await ack()
         draft_id, user = _draft_id(body["actions"][0].get("value")), body["user"]["id"]
         accepted, draft = await deps.db(lambda s: drafts.resolve(s, draft_id, user)) if draft_id else (False, None)
-        metrics.events.labels(kind="draft", outcome="solved" if accepted else "solved_refused").inc()
+        if accepted:
+            metrics.draft_outcome(draft, "resolved")
+        else:
+            metrics.events.labels(kind="draft", outcome="solved_refused").inc()
         text = render.SOLVED_THANKS if accepted else render.SOLVED_ONLY_ASKER if draft else render.already(None)
         await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -13,15 +13,17 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render.home import home_view
 from storage import examples, feedback, jobs, stats, versions
+from storage.outcomes import outcomes
 
 log = logging.getLogger("ftbot.bot")
 NEWEST = 5
 
 
-def overview(session: Session) -> dict[str, Any]:
+def overview(session: Session, resolution_window_h: float) -> dict[str, Any]:
     return {"stats": stats.status(session), "examples": examples.recent(session, NEWEST),
             "jobs": jobs.recent(session, NEWEST), "deployed": versions.deployed(session),
-            "unanswered": feedback.unanswered(session, NEWEST)}
+            "unanswered": feedback.unanswered(session, NEWEST),
+            "outcomes": outcomes(session, resolution_window_h=resolution_window_h)}
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
@@ -30,7 +32,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if event.get("tab") != "home":
             return  # the Messages tab needs nothing from us
         user = event["user"]
-        view = home_view(**await deps.db(overview), is_curator=deps.is_curator(user))
+        window = deps.resolution_window_h
+        view = home_view(**await deps.db(lambda s: overview(s, window)), is_curator=deps.is_curator(user))
         try:
             await client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     answer_min_score: float = Field(GROUNDING.min_score, ge=-1, le=1)
     answer_max_gap: float = Field(GROUNDING.max_gap, ge=0)
     vllm_python: str = ""  # the Python of vLLM's own environment; empty: .venv-vllm (make vllm), /opt/vllm, PATH
+    # Live outcome metrics (storage.outcomes): an auto answer nobody confirmed, with no follow-up from the asker
+    # this many hours after the question, counts as an assumed resolution (apart from confirmed ones).
+    resolution_window_h: float = Field(24.0, gt=0)
 
     # Training.
     base_model: str = ""  # a local HF causal-LM directory; empty: SmolLM2-135M-Instruct, prepared in data_dir/models

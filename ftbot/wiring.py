@@ -102,6 +102,7 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
         answer_max_tokens=settings.answer_max_tokens,
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
         grounding=grounding(settings),
+        resolution_window_h=settings.resolution_window_h,
     )
     return Deps(**{**values, **overrides})
 

@@ -91,12 +91,13 @@ def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None,
                 confirm: bool, ladder: Ladder) -> ModeChange:
     """The one path that changes a mode (`/ft channel mode`, `ft channels set`): draft and auto need a drafts
     channel other than the channel itself, and auto mode is earned by the record, or confirmed below it."""
-    from storage.drafts import track_record
+    from storage.outcomes import record as track_record
 
     if mode not in ChannelMode.ALL:
         raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode.ALL)}")
     row = session.get(SlackChannel, channel_id)
-    record = track_record(session, channel_id, ladder.last_n)
+    found = track_record(session, channel_id, ladder.last_n)
+    record = (found.sent_unchanged, found.acted_on)
     target = drafts_channel or (row.drafts_channel if row else None)
     if mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
         return ModeChange(NEEDS_DRAFTS_CHANNEL, record, target)

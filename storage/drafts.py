@@ -197,15 +197,3 @@ def expire(session: Session, ttl_h: float, now: datetime | None = None) -> list[
     stale = list(session.exec(select(Draft.id).where(Draft.status == DraftStatus.PENDING, Draft.asked_at < cutoff)))
     return [row for row in (_move(session, i, (DraftStatus.PENDING,), DraftStatus.EXPIRED) for i in stale) if row]
 
-
-# Drafts a person judged: sent as they were, edited, discarded, or answered by hand instead (expiry judges nothing).
-JUDGED = (DraftStatus.SENT, DraftStatus.EDITED, DraftStatus.DISCARDED, DraftStatus.SUPERSEDED)
-
-
-def track_record(session: Session, channel_id: str, last_n: int) -> tuple[int, int]:
-    """(sent unchanged, judged) over the channel's last `last_n` judged drafts: the record auto mode is earned by."""
-    statuses = list(session.exec(select(Draft.status).where(Draft.channel_id == channel_id,
-                                                             Draft.mode == ChannelMode.DRAFT,
-                                                             col(Draft.status).in_(JUDGED))
-                                 .order_by(col(Draft.id).desc()).limit(last_n)))
-    return sum(1 for s in statuses if s == DraftStatus.SENT), len(statuses)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
-from bot.render.home import progress
+from bot.render.home import auto_line, draft_line, progress, response
 from bot.render.review import clip, escape
 from storage.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
+from storage.outcomes import ChannelFigures, Figures, Report
 
 if TYPE_CHECKING:
     from serving.deploy import DeployResult
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 _JOB_ICON = {"queued": ":hourglass:", "running": ":gear:", "succeeded": ":white_check_mark:",
              "failed": ":x:", "cancelled": ":no_entry_sign:"}
 _WHO = {EVERYONE: "everyone", CURATORS: "curators and admins", ADMINS: "admins"}
+STATS_CHARS = 3500  # well inside Slack's 4,000 characters for a message's text
 _VERSION_ICON = {"awaiting_approval": ":hourglass:", "deployed": ":rocket:", "retired": ":zzz:",
                  "rejected": ":x:"}
 
@@ -109,6 +111,59 @@ def key_metric(metrics: VersionMetrics) -> str:
         if value is not None:
             return f"{label} {value:.0%}" if 0 <= value <= 1 else f"{label} {value:.3g}"
     return ""
+
+
+def stats(report: Report) -> str:
+    """`/ft stats`: the live outcome figures per channel, each version apart when several answered."""
+    since = f"since {report.since:%d %b %Y %H:%M} UTC" if report.since else "since the first question"
+    head = (f"*Live outcomes* {since} (the README defines each figure, “Live outcome metrics”; an auto answer "
+            f"with no follow-up for {report.resolution_window_h:g} h counts as an assumed resolution)")
+    if not report.channels:
+        return (f"{head}\nNo questions in watched channels yet. An admin puts a channel in draft mode with "
+                "`/ft channel mode draft #drafts-channel`, run in that channel.")
+    parts = [head]
+    if len(report.channels) > 1:
+        parts.append("*All channels*\n" + _figures(report.total, detail=False))
+    for shown, ch in enumerate(report.channels):
+        part = _channel(ch)
+        if len("\n\n".join([*parts, part])) > STATS_CHARS - 100:  # room for the line saying how many more
+            more = len(report.channels) - shown
+            parts.append(f"…and {more} more channel{'s' if more != 1 else ''}: name one, e.g. `/ft stats #channel`.")
+            break
+        parts.append(part)
+    return "\n\n".join(parts)
+
+
+def _channel(ch: ChannelFigures) -> str:
+    named = [escape(v.version or "the base model") for v in ch.versions]
+    title = f"*<#{ch.channel_id}>*" + (f" ({named[0]})" if len(named) == 1 else "")
+    lines = [title, _figures(ch, detail=True)]
+    if len(ch.versions) > 1:
+        for v in ch.versions:
+            lines.append(f"• *{escape(v.version or 'the base model')}*: {_figures(v, detail=False, oneline=True)}")
+    return "\n".join(lines)
+
+
+def _figures(f: Figures, *, detail: bool, oneline: bool = False) -> str:
+    lines = []
+    if f.draft.questions:
+        line = f"Drafts: {draft_line(f.draft, detail=detail)}"
+        if detail:
+            line += (f"\n  first response: draft card {response(f.draft.bot_response)}; "
+                     f"a person's answer {response(f.draft.human_response)}")
+        lines.append(line)
+    if f.auto.questions:
+        line = f"Auto: {auto_line(f.auto, detail=detail)}"
+        if detail:
+            line += (f"\n  first response: the bot {response(f.auto.bot_response)}; "
+                     f"a person {response(f.auto.human_response)}")
+        lines.append(line)
+    return ("; " if oneline else "\n").join(lines)
+
+
+def no_such_channel(named: str) -> str:
+    shown = escape(clip(named.replace("`", "'"), 40, one_line=True))
+    return f"I know no channel `{shown}`. Name it as `#name`, or run `/ft stats` for every watched channel."
 
 
 def deploy_result(result: "DeployResult") -> str:

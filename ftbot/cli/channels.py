@@ -19,20 +19,20 @@ _REFUSED = {
 }
 
 
-def _row(ch, record: tuple[int, int]) -> dict:  # noqa: ANN001  (storage.models.SlackChannel)
+def _row(ch, record) -> dict:  # noqa: ANN001  (storage.models.SlackChannel, storage.outcomes.Record)
     return {"id": ch.id, "name": ch.name, "kind": ch.kind, "mode": ch.mode, "drafts_channel": ch.drafts_channel,
             "mode_set_by": ch.mode_set_by, "mode_set_at": ch.mode_set_at,
-            "record": {"sent_unchanged": record[0], "judged": record[1]}}
+            "record": {"sent_unchanged": record.sent_unchanged, "judged": record.acted_on}}
 
 
 @channels_app.command("list")
 def list_channels(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every channel with a mode set; any other channel answers mentions."""
-    from storage import channels, drafts
+    from storage import channels, outcomes
 
     ladder = wiring.ladder(common.settings(ctx))
     with common.store(ctx).session() as s:
-        rows = [_row(ch, drafts.track_record(s, ch.id, ladder.last_n)) for ch in channels.watched(s)]
+        rows = [_row(ch, outcomes.record(s, ch.id, ladder.last_n)) for ch in channels.watched(s)]
     if as_json:
         print_json(rows)
         return

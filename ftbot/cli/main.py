@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import channels, common, deploy, doctor, examples, index, serve, training
+from ftbot.cli import channels, common, deploy, doctor, examples, index, serve, stats, training
 from ftbot.cli.common import console, fail, print_json
 from ftbot.settings import Settings
 
@@ -31,6 +31,7 @@ app.command("rollback")(deploy.rollback)
 app.command("reject")(deploy.reject)
 app.command("ask")(deploy.ask)
 app.command("doctor")(doctor.doctor)
+app.command("stats")(stats.stats)
 
 
 @app.callback()

@@ -368,3 +368,45 @@ class _NothingClose:
 
     def search(self, question, **_):
         return []
+
+
+async def test_ft_stats_and_the_counters_reconcile_with_the_events_sent(drafting_bot, store, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ftbot.cli.main import app
+
+    bot = drafting_bot
+    bot.model.answer = "The trial lasts 21 days."
+    threads = [await _ask(bot, f"Question number {i}?", user=user) for i, user in
+               enumerate((ASKER, OTHER, ASKER, OTHER, ASKER))]
+    await bot.slack.wait_for(lambda: len(_cards(bot)) == 5)
+    ids = [d.id for d in _drafts(store)]
+    await bot.send.action(AGENT, "draft_send", str(ids[0]), channel=DRAFTS)  # sent unchanged
+    await bot.send.view_submission(AGENT, "draft_edit_modal", _edit_values("The trial lasts 21 days, no card."),
+                                   private_metadata=str(ids[1]))  # edited
+    await bot.send.view_submission(CURATOR, "draft_discard_modal", _reason_values("wrong"),
+                                   private_metadata=str(ids[2]))  # discarded
+    reply = bot.slack.post("CSUP", AGENT, "Answered by hand.", thread_ts=threads[3])
+    await bot.send.event(_message("Answered by hand.", reply, user=AGENT, thread_ts=threads[3]))  # superseded
+    await bot.slack.wait_for(lambda: [d.status for d in _drafts(store)][:4] == ["sent", "edited", "discarded",
+                                                                                "superseded"])
+    # ids[4] stays pending
+
+    monkeypatch.setenv("FT_DATABASE_URL", store.url)
+    result = CliRunner().invoke(app, ["stats", "--channel", "CSUP", "--json"])
+    assert result.exit_code == 0, result.output
+    [channel] = json.loads(result.stdout)["channels"]
+    figures = channel["draft"]
+    assert {k: figures[k] for k in ("questions", "sent", "edited", "discarded", "superseded", "pending",
+                                    "acted_on")} == {"questions": 5, "sent": 1, "edited": 1, "discarded": 1,
+                                                     "superseded": 1, "pending": 1, "acted_on": 4}
+    assert figures["discarded_by_reason"]["wrong"] == 1 and figures["edit_chars_median"] == 9  # ", no card" inserted
+    assert figures["sent_unchanged_share"] == 0.25
+
+    def counted(outcome):
+        return bot.metrics.registry.get_sample_value("ftbot_draft_outcomes_total", {
+            "channel": "CSUP", "mode": "draft", "outcome": outcome, "version": "base"}) or 0
+
+    assert [counted(o) for o in ("pending", "sent", "edited", "discarded", "superseded")] == [5, 1, 1, 1, 1]
+    assert bot.metrics.registry.get_sample_value("ftbot_first_response_seconds_count", {"by": "human"}) == 3
+    assert "sent unchanged" in (await _command(bot, "stats", OTHER)).lower()

@@ -68,3 +68,22 @@ async def test_the_messages_tab_publishes_nothing(bot, store):
     await bot.send.event(_opened(OTHER))  # the next event shows the first was handled and ignored
     await bot.slack.wait_for(lambda: bot.slack.calls_to("views.publish"))
     assert len(bot.slack.calls_to("views.publish")) == 1
+
+
+async def test_home_shows_each_watched_channels_live_record(bot, store):
+    from datetime import datetime, timezone
+
+    from tests.outcome_rows import AUTO, DRAFTS, seed
+
+    assert "Live record" not in await _published(bot, OTHER)  # no question in a watched channel yet
+    seed(store, datetime.now(timezone.utc))
+    await bot.send.event(_opened(OTHER))
+    calls = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("views.publish")) == 2 and
+                                     bot.slack.calls_to("views.publish"))
+    shown = json.dumps(calls[-1]["view"]["blocks"], ensure_ascii=False)
+    assert "Live record" in shown
+    assert (f"*<#{DRAFTS}>*\\nDrafts: 14 questions · 2 sent unchanged (20% of 10 acted on) · 3 edited · "
+            "4 discarded · 1 superseded · 1 expired · 2 waiting") in shown
+    assert (f"*<#{AUTO}>*\\nAuto: 8 questions · 6 answered · 1 handed off · 1 :+1: / 1 :-1: · "
+            "resolved: 1 confirmed, 3 assumed") in shown
+    assert "/ft stats" in shown
