@@ -187,6 +187,7 @@ async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair
                           message={"ts": second.card_ts, "blocks": card2["blocks"]})
     [sent2] = await bot.slack.wait_for(lambda: _in_thread(bot, ts2))
     assert sent2["text"] == "Billing → Invoices → Export PDF downloads every invoice."
+    await bot.slack.wait_for(lambda: _drafts(store)[1].status == DraftStatus.SENT)
     await bot.send.action(AGENT, "draft_send", str(second.id), channel=DRAFTS)  # a second click: too late
     await _settled(bot)
     assert len(_in_thread(bot, ts2)) == 1
@@ -380,7 +381,8 @@ async def test_ft_stats_and_the_counters_reconcile_with_the_events_sent(drafting
     threads = [await _ask(bot, f"Question number {i}?", user=user) for i, user in
                enumerate((ASKER, OTHER, ASKER, OTHER, ASKER))]
     await bot.slack.wait_for(lambda: len(_cards(bot)) == 5)
-    ids = [d.id for d in _drafts(store)]
+    by_thread = {d.question_ts: d.id for d in _drafts(store)}
+    ids = [by_thread[ts] for ts in threads]  # the drafts were made concurrently: their ids need not follow
     await bot.send.action(AGENT, "draft_send", str(ids[0]), channel=DRAFTS)  # sent unchanged
     await bot.send.view_submission(AGENT, "draft_edit_modal", _edit_values("The trial lasts 21 days, no card."),
                                    private_metadata=str(ids[1]))  # edited
@@ -388,8 +390,11 @@ async def test_ft_stats_and_the_counters_reconcile_with_the_events_sent(drafting
                                    private_metadata=str(ids[2]))  # discarded
     reply = bot.slack.post("CSUP", AGENT, "Answered by hand.", thread_ts=threads[3])
     await bot.send.event(_message("Answered by hand.", reply, user=AGENT, thread_ts=threads[3]))  # superseded
-    await bot.slack.wait_for(lambda: [d.status for d in _drafts(store)][:4] == ["sent", "edited", "discarded",
-                                                                                "superseded"])
+    def statuses():
+        by_id = {d.id: d.status for d in _drafts(store)}
+        return [by_id[i] for i in ids]
+
+    await bot.slack.wait_for(lambda: statuses()[:4] == ["sent", "edited", "discarded", "superseded"])
     # ids[4] stays pending
 
     monkeypatch.setenv("FT_DATABASE_URL", store.url)
