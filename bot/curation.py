@@ -28,7 +28,7 @@ async def review_message(deps: Deps, limit: int = 5, *, note: str | None = None)
     limit = max(1, min(limit, 10))  # four blocks each, and a message holds at most 50
 
     def load(s: Session) -> tuple[list[Example], int, list[Feedback]]:
-        return (list_examples(s, ExampleStatus.CANDIDATE, limit), store_status(s)["examples"][ExampleStatus.CANDIDATE],
+        return (list_examples(s, ExampleStatus.CANDIDATE, limit, drafts_first=True), store_status(s)["examples"][ExampleStatus.CANDIDATE],
                 feedback.unanswered(s, limit))
 
     candidates, total, unanswered = await deps.db(load)

@@ -247,6 +247,12 @@ async def run() -> None:
         console.print(table)
         say(f"states the expected fact: base model {hits['base']}/{len(questions)}, {version.name} "
             f"{hits['new']}/{len(questions)} (answered by: {after[0][1]})")
+
+        # 8. The live record that decides the next rung of the ladder, as `ft stats` shows it.
+        say(f"the live record of #{CHANNEL} in draft mode (ft stats --channel {CHANNEL}; the README defines each "
+            "figure):")
+        sys.stdout.flush()
+        subprocess.run([str(Path(sys.executable).with_name("ft")), "stats", "--channel", CHANNEL], env=env, check=False)
     finally:
         await send.close()
         await runner.cleanup()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, select
 
 from storage.dedup import dedup_key
@@ -134,8 +134,15 @@ def edit(session: Session, ex_id: int, question: str, answer: str) -> Example:
     return ex
 
 
-def list_examples(session: Session, status: str | None = None, limit: int | None = None) -> list[Example]:
-    query = select(Example).order_by(col(Example.id))
+def list_examples(session: Session, status: str | None = None, limit: int | None = None, *,
+                  drafts_first: bool = False) -> list[Example]:
+    """Oldest first; drafts_first: pairs an agent sent from a draft card come before the rest (they reached a
+    customer already, so a curator should see them soonest)."""
+    query = select(Example)
+    if drafts_first:
+        from_draft = Example.__table__.c.source["kind"].as_string() == "draft"
+        query = query.order_by(case((from_draft, 0), else_=1))
+    query = query.order_by(col(Example.id))
     if status:
         query = query.where(Example.status == status)
     if limit:

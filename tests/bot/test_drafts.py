@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from bot import drafting
+from storage.examples import NewExample, add_examples
 from storage.models import (ChannelChange, Draft, DraftStatus, Example, ExampleStatus, Feedback, Preference,
                             SlackChannel)
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER
@@ -196,8 +197,13 @@ async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair
     assert (second.status, second.acted_by, second.edit_chars) == (DraftStatus.SENT, AGENT, 0)
     closed = [c for c in bot.slack.calls_to("chat.update") if c["ts"] == second.card_ts][-1]
     assert "Sent unchanged by" in json.dumps(closed["blocks"]) and not _buttons(closed)
-    with store.session() as s:  # an agent's send is a candidate for the curators
+    with store.session() as s:  # an agent's send is a candidate for the curators, listed first in /ft review
         assert s.exec(select(Example.status).where(Example.source_key == f"draft:{second.id}")).one() == "candidate"
+        add_examples(s, [NewExample("slack:CSUP:1.0", "An older candidate?", "Labelled with a ✅ earlier.")])
+    from bot.curation import review_message
+
+    listed = [b["block_id"] for b in (await review_message(bot.deps))["blocks"] if b["type"] == "actions"]
+    assert listed[0] == f"example_{_drafts(store)[1].example_id}" and len(listed) == 2
 
 
 async def test_two_agents_pressing_send_together_post_once(drafting_bot, store):
