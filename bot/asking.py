@@ -19,6 +19,7 @@ from bot.render import answer as render
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import feedback
+from storage.audience import link_scope
 from storage.versions import deployed
 
 log = logging.getLogger("ftbot.bot")
@@ -60,7 +61,7 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
         return
     started = time.perf_counter()
     version_name = await deps.db(deployed_name)
-    hits = await retrieve(deps, question)
+    hits = await retrieve(deps, question, channel=channel)
     model, answer, error, outcome, reply = version_name or "", "", None, "ok", None
     try:
         model = version_name or await _base_model(deps.model)
@@ -98,26 +99,28 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     if error:
         await _post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
         return
-    sources = [] if declined else await _source_links(deps, client, hits or [])  # nothing was drawn from them
+    sources = [] if declined else await _source_links(deps, client, hits or [], channel)  # nothing was drawn from them
     await _post(client, channel, thread_ts, user,
                 **render.answer_message(answer, model=model, version_name=version_name, feedback_id=fb.id,
                                         sources=sources))
 
 
-async def retrieve(deps: Deps, question: str) -> list | None:
-    """The nearest approved pairs (serving.retrieval), or None when retrieval is off or failed: then the
-    question is asked plainly rather than not at all."""
+async def retrieve(deps: Deps, question: str, *, channel: str | None) -> list | None:
+    """The nearest approved pairs that may be used in `channel` (serving.retrieval, storage.audience), or None when
+    retrieval is off or failed: then the question is asked plainly rather than not at all."""
     if deps.retriever is None:
         return None
     try:
-        return await asyncio.to_thread(deps.retriever.search, question)
+        return await asyncio.to_thread(lambda: deps.retriever.search(question, channel=channel))
     except Exception:  # noqa: BLE001
         log.exception("retrieval failed; asking without context")
         return None
 
 
-async def _source_links(deps: Deps, client, hits: list) -> list[str]:  # noqa: ANN001
-    """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples)."""
+async def _source_links(deps: Deps, client, hits: list, channel: str | None) -> list[str]:  # noqa: ANN001
+    """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples), when the
+    asker may open them: a shareable mark shares a channel's answers, not its threads (storage.audience)."""
+    hits = [h for h in hits if link_scope(channel).allows(h.audience, h.channel_id)]
     if not hits:
         return []
     if not deps.workspace_url:
@@ -167,6 +170,9 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         bot_user_id = context.get("bot_user_id")
         if not _is_from_a_person(event, bot_user_id):
             return
+        # The channel's kind, recorded now, gives a correction of this answer its audience (storage.audience).
+        await deps.channels.learn(client, event["channel"], deps.db,
+                                  kind_hint="dm" if event.get("channel_type") == "im" else None)
         await answer_question(deps, client, metrics, question=event.get("text", ""), user=event["user"],
                               channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
                               ts=event["ts"], bot_user_id=bot_user_id)

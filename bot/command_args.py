@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ SPECS = {spec.name: spec for spec in (
     Spec("versions", "versions", EVERYONE, "recent model versions, their status and key metric"),
     Spec("deploy", "deploy VERSION", ADMINS, "answer with VERSION from now on (the current one stays loaded)"),
     Spec("rollback", "rollback", ADMINS, "go back to the version deployed before the current one"),
+    Spec("channel", "channel share on|off", ADMINS,
+         "let this private or shared channel's approved answers be used everywhere and trained on (on), or not (off)"),
+    Spec("forget", "forget @user", ADMINS,
+         "erase a person's messages from the examples, snapshots, feedback, drafts and index; queues a retrain"),
 )}
 
 
@@ -44,6 +49,8 @@ class Command:
     job_id: int | None = None  # cancel
     version: str | None = None  # deploy
     question: str = ""  # ask
+    share: bool | None = None  # channel share on|off
+    user: str | None = None  # forget
 
     @property
     def spec(self) -> Spec:
@@ -68,6 +75,10 @@ def parse(text: str | None) -> Command:
         return Command(name, params=_train_params(args))
     if name == "cancel":
         return Command(name, job_id=_job_id(args))
+    if name == "channel":
+        return Command(name, share=_channel_share(args))
+    if name == "forget":
+        return Command(name, user=_forget_user(args))
     if name == "deploy":
         if len(args) != 1:
             raise UsageError("Name one version to deploy, e.g. `/ft deploy support-v7` (`/ft versions` lists them).")
@@ -92,6 +103,27 @@ def _train_params(args: list[str]) -> dict[str, Any]:
     except ValueError as exc:
         message = str(exc)
         raise UsageError(message[:1].upper() + message[1:] + ".") from None
+
+
+def _channel_share(args: list[str]) -> bool:
+    """`channel share on|off`: the sharing mark of the channel the command is typed in."""
+    if len(args) == 2 and args[0].lower() == "share" and args[1].lower() in ("on", "off"):
+        return args[1].lower() == "on"
+    raise UsageError("Write `/ft channel share on` or `/ft channel share off` in the channel concerned.")
+
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(\|[^>]*)?>$")
+
+
+def _forget_user(args: list[str]) -> str:
+    """`forget @user`: Slack sends the mention as <@U123|name> (manifest: should_escape); a raw U123 is taken too."""
+    if len(args) == 1:
+        found = _MENTION.match(args[0])
+        if found:
+            return found.group(1)
+        if re.fullmatch(r"[UW][A-Z0-9]{2,}", args[0]):
+            return args[0]
+    raise UsageError("Name one person, e.g. `/ft forget @mia` (or their user id, U…).")
 
 
 def _job_id(args: list[str]) -> int:

@@ -11,13 +11,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import asking, curation
+from bot import asking, curation, privacy
 from bot.command_args import ADMINS, CURATORS, Command, UsageError, parse
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import commands as render
 from serving.deploy import deploy, rollback
-from storage import jobs, stats, versions
+from storage import audience, jobs, stats, versions
 
 RECENT = 10
 
@@ -30,8 +30,9 @@ def allowed(deps: Deps, user: str | None, role: str) -> bool:
     return True
 
 
-async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
-    """The reply to one allowed command (not `ask`, which answers in the channel): respond()'s arguments."""
+async def run(deps: Deps, cmd: Command, user: str, channel: str | None = None) -> dict[str, Any]:
+    """The reply to one allowed command (not `ask`, which answers in the channel): respond()'s arguments.
+    channel: where the command was typed (`channel share` marks that one)."""
     if cmd.name == "status":
         return {"text": render.status(await deps.db(stats.status))}
     if cmd.name == "review":
@@ -54,6 +55,13 @@ async def run(deps: Deps, cmd: Command, user: str) -> dict[str, Any]:
                                                           system_prompt=deps.system_prompt))}
     if cmd.name == "rollback":
         return {"text": render.deploy_result(await rollback(deps.store, deps.model, user))}
+    if cmd.name == "channel":
+        if not channel:
+            return {"text": render.usage("Type `/ft channel share on|off` in the channel concerned.")}
+        change = await deps.db(lambda s: audience.set_shareable(s, channel, bool(cmd.share), user))
+        return {"text": render.share_changed(change)}
+    if cmd.name == "forget":
+        return {"text": render.forgotten(await privacy.forget(deps, cmd.user, user))}
     raise AssertionError(f"no handler for /ft {cmd.name}")  # parse() only yields the names above
 
 
@@ -82,8 +90,10 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         count(cmd.name)
         if cmd.name == "ask":
             # Answered in the command's channel, in the open, like a mention (a DM if the bot is not there).
+            if command.get("channel_id"):
+                await deps.channels.learn(client, command["channel_id"], deps.db)
             await asking.answer_question(deps, client, metrics, question=cmd.question, user=user,
                                          channel=command.get("channel_id") or user, thread_ts=None)
             return
-        reply = await run(deps, cmd, user)
+        reply = await run(deps, cmd, user, command.get("channel_id"))
         await respond(**reply, response_type="ephemeral", replace_original=False)
