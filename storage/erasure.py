@@ -67,7 +67,9 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
     texts: set[str] = set()
 
     # 1. Examples they asked or answered (the JSON source names them), with their copies and index rows.
-    theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))]
+    theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))
+              # a correction they wrote, or their answer to a question in the curators' queue
+              or (ex.labelled_by == user_id and ex.source.get("kind") in ("feedback", "unanswered"))]
     ids = [ex.id for ex in theirs]
     texts.update(t for ex in theirs for t in (ex.question, ex.answer))
     snapshot_ids: set[int] = set()
