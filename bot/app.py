@@ -47,6 +47,7 @@ def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
     # changes before asking: Bolt runs the first listener that matches, and a DM's edit is a "message" too.
     for surface in (labelling, shortcut, changes, curation, home, asking, commands, approvals):
         surface.register(app, deps, metrics)
+    changes.register_fallback(app)  # after every surface: Bolt runs the first listener that matches
 
     @app.error
     async def on_error(error, body, respond, logger):  # noqa: ANN001

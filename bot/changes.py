@@ -87,3 +87,12 @@ async def _revise(deps: Deps, client, channel: str, ex_id: int, source: dict, wh
         return revise(session, ex, result.question, result.answer, which, edited)
 
     return await deps.db(apply)
+
+
+def register_fallback(app: AsyncApp) -> None:
+    """The last "message" listener: acknowledges the channel messages no surface wants (the subscriptions that bring
+    edits and deletions bring every message). Unhandled, Bolt would answer 404 and Slack would retry them."""
+
+    @app.event("message")
+    async def ignore(event) -> None:  # noqa: ANN001
+        return None
