@@ -187,3 +187,55 @@ async def test_ft_ask_channel_answers_as_in_that_channel(store, model_stub):
     assert await asyncio.to_thread(ask, "--channel", "GPRIV") == {"GPRIV", "CPUB"}
     assert await asyncio.to_thread(ask) == {"CPUB"}  # without --channel: as in a DM
     assert await asyncio.to_thread(ask, "--channel", "CPUB") == {"CPUB"}
+
+
+def test_corrections_and_the_curators_answers_take_the_audience_of_the_channel_asked_in(store):
+    from storage.feedback import answer, correct, record
+
+    with store.session() as s:
+        audience.remember(s, "GPRIV", "private", "team")
+        asked = [record(s, question=f"Where is the {w} report?", answer="", user=ASKER, version_name=None,
+                        source={"channel": channel}, declined=True)
+                 for w, channel in (("sales", "GPRIV"), ("tax", "GPRIV"), ("audit", "CNEW"))]
+        _, _, corrected = correct(s, asked[0].id, "Under Reports > Sales.", "UAGENT")
+        _, _, answered = answer(s, asked[1].id, "Under Reports > Tax.", "UCURATOR")
+        _, _, unknown = answer(s, asked[2].id, "Under Reports > Audit.", "UCURATOR")  # a channel never seen
+        found = [(e.channel_id, e.audience) for e in (corrected, answered, unknown)]
+    assert found == [("GPRIV", "private"), ("GPRIV", "private"), ("CNEW", "unknown")]
+    with store.session() as s:  # ... and when Slack later says CNEW is public, its pairs follow
+        audience.remember(s, "CNEW", "public", "new")
+        assert audience.scope(s, None).allows(s.get(type(unknown), unknown.id).audience, "CNEW")
+
+
+def test_the_migration_fills_the_audience_of_existing_examples(db_url):
+    """0005 on a store at 0004: the channel from each example's source, its kind where ftbot knows it, else unknown."""
+    import json
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from storage.db import MIGRATIONS, make_engine
+
+    engine = make_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+
+    def upgrade(to: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, to)
+
+    upgrade("0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO slackchannel (id, name, kind, mode, shareable, created_at, updated_at) VALUES "
+                          "('GPRIV', 'team', 'private', 'mention', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        for n, source in enumerate(({"channel_id": "GPRIV"}, {"channel_id": "CELSE"}, {})):
+            conn.execute(text("INSERT INTO example (source_key, dedup_key, question, answer, status, flags, source, "
+                              "created_at, updated_at) VALUES (:k, :k, 'q', 'a', 'approved', '[]', :s, "
+                              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"k": f"k{n}", "s": json.dumps(source)})
+    upgrade("head")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT source_key, channel_id, audience FROM example ORDER BY source_key")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("k0", "GPRIV", "private"), ("k1", "CELSE", "unknown"), ("k2", None, "unknown")]

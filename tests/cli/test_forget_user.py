@@ -166,3 +166,17 @@ def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
 def test_forget_user_refuses_what_is_not_a_user_id(ft_env):
     result = CliRunner().invoke(app, ["forget-user", "not a user"])
     assert result.exit_code == 1 and "is not a Slack user id" in result.output
+
+
+def test_a_database_error_logs_no_text(store):
+    """Logs never held the text: an error's message (logged with its traceback) shows no parameters."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import Example
+
+    with pytest.raises(IntegrityError) as caught:
+        with store.session() as s:
+            s.add_all([Example(source_key="k1", dedup_key="same", question=ASKED, answer=ANSWERED),
+                       Example(source_key="k2", dedup_key="same", question=ASKED, answer=ANSWERED)])
+    assert ASKED not in str(caught.value) and "hidden due to hide_parameters" in str(caught.value)
