@@ -67,6 +67,8 @@ async def _revise(deps: Deps, client, channel: str, ex_id: int, source: dict, wh
     from storage.models import Example
 
     answer_ts = source.get("ts")
+    if not answer_ts:
+        return "unreadable"
     try:
         thread = await fetch_thread(client, channel, answer_ts)
         people = People(client)

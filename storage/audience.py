@@ -141,6 +141,14 @@ def set_shareable(session: Session, channel_id: str, on: bool, by: str | None, n
     return change
 
 
+# What a version's flags say in one phrase (`ft versions list`, `/ft versions`); the flag's reason says more.
+VERSION_FLAGS = {"erased_data": "contains erased data", "unshared": "trained on a channel no longer shareable"}
+
+
+def version_warnings(version: ModelVersion) -> list[str]:
+    return [VERSION_FLAGS.get(f.get("code", ""), str(f.get("code"))) for f in version.flags]
+
+
 def add_version_flag(version: ModelVersion, code: str, reason: str) -> None:
     if any(f.get("code") == code and f.get("reason") == reason for f in version.flags):
         return

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
 from bot.render.home import progress
 from bot.render.review import clip, escape
+from storage.audience import version_warnings
 from storage.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
 
@@ -98,6 +99,7 @@ def _version_line(v: ModelVersion) -> str:
         parts.append(metric)
     if v.below_deployed and v.status == "awaiting_approval":
         parts.append(":warning: scores below the deployed version")
+    parts += [f":warning: {escape(w)}" for w in version_warnings(v)]  # erased data, a mark taken back
     return " · ".join(parts)
 
 

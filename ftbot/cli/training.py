@@ -134,9 +134,10 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
 
 
 def _flags(v) -> str:  # noqa: ANN001
-    """What an admin must know before deploying it: "contains erased data", "trained on a channel no longer shared"."""
-    shown = {"erased_data": "contains erased data", "unshared": "trained on a channel no longer shareable"}
-    return "".join(f" ({shown.get(f.get('code'), f.get('code'))})" for f in v.flags)
+    """What an admin must know before deploying it: "contains erased data", "trained on a channel no longer shareable"."""
+    from storage.audience import version_warnings
+
+    return "".join(f" ({w})" for w in version_warnings(v))
 
 
 def _sent(v) -> dict:  # noqa: ANN001

@@ -239,3 +239,14 @@ def test_the_migration_fills_the_audience_of_existing_examples(db_url):
         rows = conn.execute(text("SELECT source_key, channel_id, audience FROM example ORDER BY source_key")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("k0", "GPRIV", "private"), ("k1", "CELSE", "unknown"), ("k2", None, "unknown")]
+
+
+async def test_slack_versions_shows_the_flags(bot, store):
+    with store.session() as s:
+        v = ModelVersion(name="ft-2-v1")
+        audience.add_version_flag(v, "erased_data", "contains erased data: …")
+        s.add(v)
+    before = len(bot.slack.responses)
+    await bot.send.command("versions", ASKER)
+    await bot.slack.wait_for(lambda: len(bot.slack.responses) > before)
+    assert "ft-2-v1" in bot.slack.responses[-1]["text"] and "contains erased data" in bot.slack.responses[-1]["text"]
