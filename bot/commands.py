@@ -95,5 +95,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await asking.answer_question(deps, client, metrics, question=cmd.question, user=user,
                                          channel=command.get("channel_id") or user, thread_ts=None)
             return
+        if cmd.name == "channel" and command.get("channel_id"):  # its kind first: the reply says what the mark moves
+            await deps.channels.learn(client, command["channel_id"], deps.db)
         reply = await run(deps, cmd, user, command.get("channel_id"))
         await respond(**reply, response_type="ephemeral", replace_original=False)
