@@ -11,7 +11,6 @@ from storage.erasure import ErasureReport, compact, forget_user, scrub_files
 async def forget(deps: Deps, user_id: str, by: str) -> ErasureReport:
     report, texts = await deps.db(lambda s: forget_user(s, user_id, by))
     if deps.data_dir is not None:
-        skip = (deps.data_dir / "ftbot.db",)  # the SQLite database itself: compact() rewrites it
-        report.files = await asyncio.to_thread(scrub_files, deps.data_dir, texts, user_id, skip)
+        report.files = await asyncio.to_thread(scrub_files, deps.data_dir, texts, user_id)
     await asyncio.to_thread(compact, deps.store)
     return report

@@ -192,9 +192,9 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
     return report, texts
 
 
-def scrub_files(data_dir: Path, texts: set[str], user_id: str, skip: tuple[Path, ...] = ()) -> list[str]:
-    """Erase the texts and the id from the text files under the data folder (raw and as JSON escapes them).
-    Returns the files changed, relative to data_dir."""
+def scrub_files(data_dir: Path, texts: set[str], user_id: str) -> list[str]:
+    """Erase the texts and the id from the text files under the data folder (raw and as JSON escapes them; a SQLite
+    database there is no text file: compact() rewrites it). Returns the files changed, relative to data_dir."""
     import json
 
     needles = {user_id}
@@ -207,9 +207,8 @@ def scrub_files(data_dir: Path, texts: set[str], user_id: str, skip: tuple[Path,
     root = Path(data_dir)
     if not root.is_dir():
         return changed
-    skipped = {p.resolve() for p in skip}
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in TEXT_SUFFIXES or path.resolve() in skipped:
+        if not path.is_file() or path.suffix.lower() not in TEXT_SUFFIXES:
             continue
         try:
             content = path.read_text(encoding="utf-8")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
@@ -25,9 +23,7 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
     store = common.store(ctx)
     with store.session() as session:
         report, texts = forget(session, user, common.actor())
-    # The SQLite file is the database itself: compact() rewrites it.
-    db_file = (Path(s.db_url.split("///", 1)[-1]),) if s.db_url.startswith("sqlite") else ()
-    report.files = scrub_files(s.data_dir, texts, user, skip=db_file)
+    report.files = scrub_files(s.data_dir, texts, user)
     compact(store)  # deleted rows' bytes leave the database files too
     if as_json:
         print_json({**report.counts(), "files": report.files, "erasure_id": report.erasure_id})
