@@ -21,6 +21,7 @@ from bot.render import answer as render
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import channels, feedback
+from storage.audience import link_scope
 from storage.models import ChannelMode
 from storage.prompt import prompt_messages
 from storage.versions import deployed
@@ -63,6 +64,7 @@ class Composed:
     outcome: str  # "ok" | "declined" | "unavailable" | "error" (the metrics' label)
     error: str | None = None
     messages: list[dict[str, str]] = field(default_factory=list)  # what the model was asked
+    channel: str | None = None  # where it was asked: it decides what may be retrieved and linked
 
     @property
     def text(self) -> str:
@@ -90,7 +92,7 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
     hits = await retrieve(deps, question, channel=channel)
     context = [(h.question, h.answer) for h in hits] if hits is not None else None
     composed = Composed(question=question, model=version_name or "", version_name=version_name, hits=hits,
-                        reply=None, outcome="ok",
+                        reply=None, outcome="ok", channel=channel,
                         messages=prompt_messages(deps.system_prompt, question, context))
     try:
         composed.model = version_name or await _base_model(deps.model)
@@ -143,25 +145,27 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
 async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any  # noqa: ANN001
                         ) -> dict[str, Any]:
     """The answer message: the text, who answered, the threads it drew on (none for a refusal), 👍/👎."""
-    sources = [] if composed.declined else await source_links(deps, client, composed.hits or [])
+    sources = [] if composed.declined else await source_links(deps, client, composed.hits or [], composed.channel)
     return render.answer_message(composed.text, model=composed.model, version_name=composed.version_name,
                                  feedback_id=feedback_id, sources=sources, **extra)
 
 
-async def retrieve(deps: Deps, question: str, *, channel: str | None = None) -> list | None:
-    """The nearest approved pairs (serving.retrieval), or None when retrieval is off or failed: then the
-    question is asked plainly rather than not at all. channel: where it was asked."""
+async def retrieve(deps: Deps, question: str, *, channel: str | None) -> list | None:
+    """The nearest approved pairs that may be used in `channel` (serving.retrieval, storage.audience), or None when
+    retrieval is off or failed: then the question is asked plainly rather than not at all."""
     if deps.retriever is None:
         return None
     try:
-        return await asyncio.to_thread(deps.retriever.search, question)
+        return await asyncio.to_thread(lambda: deps.retriever.search(question, channel=channel))
     except Exception:  # noqa: BLE001
         log.exception("retrieval failed; asking without context")
         return None
 
 
-async def source_links(deps: Deps, client, hits: list) -> list[str]:  # noqa: ANN001
-    """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples)."""
+async def source_links(deps: Deps, client, hits: list, channel: str | None) -> list[str]:  # noqa: ANN001
+    """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples), when the
+    asker may open them: a shareable mark shares a channel's answers, not its threads (storage.audience)."""
+    hits = [h for h in hits if link_scope(channel).allows(h.audience, h.channel_id)]
     if not hits:
         return []
     if not deps.workspace_url:
@@ -211,6 +215,9 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         bot_user_id = context.get("bot_user_id")
         if not _is_from_a_person(event, bot_user_id):
             return
+        # The channel's kind, recorded now, gives a correction of this answer its audience (storage.audience).
+        await deps.channels.learn(client, event["channel"], deps.db,
+                                  kind_hint="dm" if event.get("channel_type") == "im" else None)
         await answer_question(deps, client, metrics, question=event.get("text", ""), user=event["user"],
                               channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
                               ts=event["ts"], bot_user_id=bot_user_id)

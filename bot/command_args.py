@@ -35,9 +35,12 @@ SPECS = {spec.name: spec for spec in (
          "what became of the bot's drafts and answers in watched channels, per channel and version"),
     Spec("deploy", "deploy VERSION", ADMINS, "answer with VERSION from now on (the current one stays loaded)"),
     Spec("rollback", "rollback", ADMINS, "go back to the version deployed before the current one"),
-    # Showing is for everyone; changing the mode is checked for admins in bot.commands (one name, two roles).
-    Spec("channel", "channel [mode off|mention|draft|auto [#drafts-channel] [confirm]]", EVERYONE,
-         "this channel's mode and record; admins set the mode here (draft and auto need a drafts channel)"),
+    # Showing is for everyone; changing the mode or the sharing mark is checked for admins in bot.commands.
+    Spec("channel", "channel [mode off|mention|draft|auto [#drafts-channel] [confirm] | share on|off]", EVERYONE,
+         "this channel's mode and record; admins set the mode (draft and auto need a drafts channel), or let a "
+         "private or shared channel's approved answers be used everywhere and trained on (share on), or not (off)"),
+    Spec("forget", "forget @user", ADMINS,
+         "erase a person's messages from the examples, snapshots, feedback, drafts and index; queues a retrain"),
 )}
 
 
@@ -55,6 +58,8 @@ class Command:
     mode: str | None = None  # channel mode …
     drafts_channel: str | None = None  # channel mode … #drafts
     confirm: bool = False  # channel mode auto confirm
+    share: bool | None = None  # channel share on|off
+    user: str | None = None  # forget
 
     @property
     def spec(self) -> Spec:
@@ -79,6 +84,8 @@ def parse(text: str | None) -> Command:
         return Command(name, params=_train_params(args))
     if name == "cancel":
         return Command(name, job_id=_job_id(args))
+    if name == "forget":
+        return Command(name, user=_forget_user(args))
     if name == "deploy":
         if len(args) != 1:
             raise UsageError("Name one version to deploy, e.g. `/ft deploy support-v7` (`/ft versions` lists them).")
@@ -97,9 +104,11 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 
 
 def _channel(args: list[str]) -> Command:
-    """`channel`, or `channel mode MODE [#drafts] [confirm]`."""
+    """`channel`, `channel mode MODE [#drafts] [confirm]`, or `channel share on|off`."""
     if not args:
         return Command("channel")
+    if args[0].lower() == "share":
+        return Command("channel", share=_channel_share(args))
     if args[0].lower() != "mode" or len(args) < 2:
         raise UsageError("Write `/ft channel` to see this channel's mode, or `/ft channel mode draft #drafts` to set it.")
     mode = args[1].lower()
@@ -156,6 +165,25 @@ def _stats_args(args: list[str]) -> dict[str, Any]:
         else:
             found[key] = arg
     return found
+def _channel_share(args: list[str]) -> bool:
+    """`channel share on|off`: the sharing mark of the channel the command is typed in."""
+    if len(args) == 2 and args[0].lower() == "share" and args[1].lower() in ("on", "off"):
+        return args[1].lower() == "on"
+    raise UsageError("Write `/ft channel share on` or `/ft channel share off` in the channel concerned.")
+
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(\|[^>]*)?>$")
+
+
+def _forget_user(args: list[str]) -> str:
+    """`forget @user`: Slack sends the mention as <@U123|name> (manifest: should_escape); a raw U123 is taken too."""
+    if len(args) == 1:
+        found = _MENTION.match(args[0])
+        if found:
+            return found.group(1)
+        if re.fullmatch(r"[UW][A-Z0-9]{2,}", args[0]):
+            return args[0]
+    raise UsageError("Name one person, e.g. `/ft forget @mia` (or their user id, U…).")
 
 
 def _job_id(args: list[str]) -> int:

@@ -11,14 +11,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import asking, curation
+from bot import asking, curation, privacy
 from bot.command_args import ADMINS, CURATORS, Command, UsageError, parse
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import commands as render
 from bot.render import drafts as render_drafts
 from serving.deploy import deploy, rollback
-from storage import channels, jobs, outcomes, stats, versions
+from storage import audience, channels, jobs, outcomes, stats, versions
 from storage.models import ChannelMode
 
 RECENT = 10
@@ -32,11 +32,11 @@ def allowed(deps: Deps, user: str | None, role: str) -> bool:
     return True
 
 
-async def run(deps: Deps, cmd: Command, user: str, channel: str = "") -> dict[str, Any]:
+async def run(deps: Deps, cmd: Command, user: str, channel: str | None = None) -> dict[str, Any]:
     """The reply to one allowed command (not `ask`, which answers in the channel): respond()'s arguments.
-    channel: where the command was typed."""
-    if cmd.name == "channel":
-        return {"text": await channel_mode(deps, cmd, user, channel)}
+    channel: where the command was typed (`channel` shows or changes that one)."""
+    if cmd.name == "channel" and cmd.share is None:
+        return {"text": await channel_mode(deps, cmd, user, channel or "")}
     if cmd.name == "status":
         return {"text": render.status(await deps.db(stats.status))}
     if cmd.name == "review":
@@ -61,6 +61,15 @@ async def run(deps: Deps, cmd: Command, user: str, channel: str = "") -> dict[st
                                                           system_prompt=deps.system_prompt))}
     if cmd.name == "rollback":
         return {"text": render.deploy_result(await rollback(deps.store, deps.model, user))}
+    if cmd.name == "channel":
+        if not deps.is_admin(user):
+            return {"text": render.refused_share()}
+        if not channel:
+            return {"text": render.usage("Type `/ft channel share on|off` in the channel concerned.")}
+        change = await deps.db(lambda s: audience.set_shareable(s, channel, bool(cmd.share), user))
+        return {"text": render.share_changed(change)}
+    if cmd.name == "forget":
+        return {"text": render.forgotten(await privacy.forget(deps, cmd.user, user))}
     raise AssertionError(f"no handler for /ft {cmd.name}")  # parse() only yields the names above
 
 
@@ -121,8 +130,12 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         count(cmd.name)
         if cmd.name == "ask":
             # Answered in the command's channel, in the open, like a mention (a DM if the bot is not there).
+            if command.get("channel_id"):
+                await deps.channels.learn(client, command["channel_id"], deps.db)
             await asking.answer_question(deps, client, metrics, question=cmd.question, user=user,
                                          channel=command.get("channel_id") or user, thread_ts=None)
             return
-        reply = await run(deps, cmd, user, command.get("channel_id") or "")
+        if cmd.name == "channel" and command.get("channel_id"):  # its kind first: the reply says what the mark moves
+            await deps.channels.learn(client, command["channel_id"], deps.db)
+        reply = await run(deps, cmd, user, command.get("channel_id"))
         await respond(**reply, response_type="ephemeral", replace_original=False)

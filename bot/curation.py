@@ -14,25 +14,30 @@ from sqlmodel import Session
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import capture, review
+from bot.render.commands import share_notes
 from bot.render.review import CLASH, DONE, GONE, STALE
-from storage import feedback
+from storage import audience, feedback
 from storage.examples import edit, list_examples, same_content, set_status
 from storage.models import Example, ExampleStatus, Feedback
 from storage.stats import status as store_status
 
 log = logging.getLogger("ftbot.bot")
+SHARE_NOTES_DAYS = 7  # how long /ft review shows a sharing mark set or taken back
 
 
 async def review_message(deps: Deps, limit: int = 5, *, note: str | None = None) -> dict[str, Any]:
     """The oldest candidates with their buttons: `{"text", "blocks"}`, ready to send ephemerally."""
     limit = max(1, min(limit, 10))  # four blocks each, and a message holds at most 50
 
-    def load(s: Session) -> tuple[list[Example], int, list[Feedback]]:
-        return (list_examples(s, ExampleStatus.CANDIDATE, limit, drafts_first=True), store_status(s)["examples"][ExampleStatus.CANDIDATE],
-                feedback.unanswered(s, limit))
+    def load(s: Session) -> tuple[list[Example], int, list[Feedback], list]:
+        return (list_examples(s, ExampleStatus.CANDIDATE, limit, drafts_first=True),
+                store_status(s)["examples"][ExampleStatus.CANDIDATE],
+                feedback.unanswered(s, limit), audience.recent_share_changes(s, since_days=SHARE_NOTES_DAYS))
 
-    candidates, total, unanswered = await deps.db(load)
-    return review.review_list(candidates, total, note, unanswered)
+    candidates, total, unanswered, shared = await deps.db(load)
+    # Sharing marks set or taken back lately: what each one moved (storage.audience).
+    notes = "\n".join(n for n in (note, share_notes(shared)) if n) or None
+    return review.review_list(candidates, total, notes, unanswered)
 
 
 def decide(session: Session, ex_id: int, status: str, by: str) -> tuple[str, Example | None]:

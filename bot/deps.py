@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from sqlmodel import Session
 
+from bot.audience import ChannelKinds
 from bot.backlog import Backlog
 from bot.threads import Rules
 from serving.client import ModelClient
@@ -41,6 +43,8 @@ class Deps:
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads
     backlog: Backlog = field(default_factory=Backlog)
+    channels: ChannelKinds = field(default_factory=ChannelKinds)  # each channel's kind (storage.audience)
+    data_dir: Path | None = None  # FT_DATA_DIR: `/ft forget` erases text from its files too
 
     @property
     def rules(self) -> Rules:

@@ -82,7 +82,7 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
     draft = await deps.db(store)
     metrics.answers.labels(outcome=composed.outcome).inc()
     if mode == ChannelMode.DRAFT:
-        sources = [] if draft.declined else await asking.source_links(deps, client, composed.hits or [])
+        sources = [] if draft.declined else await asking.source_links(deps, client, composed.hits or [], channel)
         await _post_card(deps, client, draft, drafts_channel, render.card(draft, sources=sources,
                                                                           workspace_url=deps.workspace_url))
     elif status == DraftStatus.ANSWERED:
@@ -230,6 +230,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if thread_ts and thread_ts != event["ts"]:
             await on_thread_reply(event, client, thread_ts)
         elif not deps.is_team(user):
+            # The channel's kind, recorded now, gives the pair a sent draft becomes its audience (storage.audience).
+            await deps.channels.learn(client, event["channel"], deps.db)
             await handle_question(deps, client, metrics, event, row.mode, row.drafts_channel, bot_user_id)
 
     async def on_thread_reply(event: dict, client, thread_ts: str) -> None:  # noqa: ANN001

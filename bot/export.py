@@ -22,6 +22,11 @@ class Export:
     channels: list[dict[str, Any]]
     users: dict[str, dict[str, Any]]
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by channel name
+    kinds: dict[str, str] = field(default_factory=dict)  # by channel name: public, private, dm, shared
+    days: dict[str, set[str]] = field(default_factory=dict)  # by channel name: the dates ("2026-09-01") it covers
+
+    def kind(self, channel: dict[str, Any]) -> str:
+        return self.kinds.get(channel.get("name", ""), "unknown")
 
     def bot_users(self) -> frozenset[str]:
         return frozenset(uid for uid, user in self.users.items() if user.get("is_bot"))
@@ -86,8 +91,19 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
     if not src.has("channels.json"):
         raise ExportError(str(path), "channels.json not found: is this a Slack workspace export?")
     all_channels = src.read("channels.json")
-    if src.has("groups.json"):  # private channels, in exports that include them
-        all_channels = all_channels + src.read("groups.json")
+    kinds: dict[str, str] = {}  # by channel name: who can read it (storage.audience)
+    if isinstance(all_channels, list):
+        all_channels = list(all_channels)
+        kinds.update(_kinds(all_channels, "public"))
+        # Private channels, DMs and group DMs, in exports that include them (DM folders are named by id).
+        for file, kind in (("groups.json", "private"), ("dms.json", "dm"), ("mpims.json", "dm")):
+            if src.has(file):
+                more = src.read(file)
+                if not isinstance(more, list):
+                    raise ExportError(src.label(file), "expected a list of channels")
+                more = [{**c, "name": c.get("name") or c.get("id")} if isinstance(c, dict) else c for c in more]
+                kinds.update(_kinds(more, kind))
+                all_channels += more
     if not isinstance(all_channels, list) or not all(isinstance(c, dict) and "name" in c for c in all_channels):
         raise ExportError(src.label("channels.json"), "expected a list of channels with names")
     users_raw = src.read("users.json") if src.has("users.json") else []
@@ -101,9 +117,10 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
     if unknown:
         raise ExportError(src.label("channels.json"),
                           f"no channel named {', '.join(unknown)} (channels: {', '.join(sorted(known))})")
-    export = Export(channels=[known[name.lstrip("#")] for name in wanted], users=users)
+    export = Export(channels=[known[name.lstrip("#")] for name in wanted], users=users, kinds=kinds)
     for channel in export.channels:
         messages: list[dict[str, Any]] = []
+        export.days[channel["name"]] = {PurePosixPath(day).stem for day in src.day_files(channel["name"])}
         for day in src.day_files(channel["name"]):
             data = src.read(day)
             if not isinstance(data, list):
@@ -111,3 +128,13 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
             messages.extend(m for m in data if isinstance(m, dict) and m.get("ts"))
         export.messages[channel["name"]] = messages
     return export
+
+
+def _kinds(channels: list[Any], kind: str) -> dict[str, str]:
+    """Each channel's kind: the file it is listed in, unless it is shared with another organisation."""
+    out = {}
+    for c in channels:
+        if isinstance(c, dict) and isinstance(c.get("name"), str):
+            shared = c.get("is_ext_shared") or c.get("is_shared")
+            out[c["name"]] = "shared" if shared else kind
+    return out

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from bot.export import load_export
+from sqlmodel import Session, col, select
+
+from bot.export import Export, load_export
 from bot.threads import Rules, Skipped, extract
-from storage import Store
-from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
-from storage.models import ExampleStatus
+from storage import Store, audience
+from storage.examples import (CREATED, DELETED_IN_SLACK, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples,
+                              edited_since, revise, withdraw_deleted)
+from storage.models import Example, ExampleStatus
 
 
 @dataclass
@@ -24,6 +28,8 @@ class ImportSummary:
     approved: int = 0
     candidates: int = 0
     upgraded: int = 0
+    withdrawn: int = 0  # its reply or question is gone from Slack
+    revised: int = 0  # its reply or question was edited in Slack: back to the curators
     flagged: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
 
@@ -61,13 +67,18 @@ def import_slack_export(
                     continue
                 summary.labels += 1
                 result = extract(thread, message["ts"], reactors, channel_id=channel.get("id") or channel["name"],
-                                 channel_name=channel["name"], names=names, rules=rules, bots=bots)
+                                 channel_name=channel["name"], names=names, rules=rules, bots=bots,
+                                 channel_kind=export.kind(channel))
                 if isinstance(result, Skipped):
                     summary.skipped[result.reason] += 1
                 else:
                     pending.append(result)
 
     with store.session() as session:  # one transaction: an error leaves nothing half-written
+        for channel in export.channels:
+            if channel.get("id"):
+                audience.remember(session, channel["id"], export.kind(channel), channel["name"])
+            _slack_changes(session, export, channel, names, rules, bots, summary)
         for outcome, example in add_examples(session, pending):
             if outcome == CREATED:
                 summary.imported += 1
@@ -84,6 +95,51 @@ def import_slack_export(
             elif outcome == DUPLICATE:
                 summary.skipped["duplicate of a stored pair"] += 1
     return summary
+
+
+def _slack_changes(session: Session, export: Export, channel: dict[str, Any], names: dict[str, str], rules: Rules,
+                   bots: frozenset[str], summary: ImportSummary) -> None:
+    """Stored examples of this channel whose reply or question is gone from the export, or was edited after it was
+    stored, change as they do live (bot.changes): withdrawn, or back to the curators with the new text. A message
+    is gone only where the export covers its day (and the days around it): a date-ranged export deletes nothing."""
+    messages = export.messages[channel["name"]]
+    by_ts = {m["ts"]: m for m in messages}
+    days = export.days.get(channel["name"], set())
+
+    def covered(ts: str) -> bool:
+        try:
+            day = datetime.fromtimestamp(float(ts), timezone.utc).date()
+        except (TypeError, ValueError, OverflowError):
+            return False
+        return all(str(day + timedelta(days=d)) in days for d in (-1, 0, 1))
+
+    def gone(ts: str | None, root_present: bool = False) -> bool:
+        message = by_ts.get(ts or "")
+        if message is not None:
+            return message.get("subtype") == "tombstone"
+        return bool(ts) and (root_present or covered(ts))
+
+    cid = channel.get("id") or channel["name"]
+    for ex in session.exec(select(Example).where(col(Example.source_key).startswith(f"slack:{cid}:"))):
+        if ex.source.get("kind") != "slack" or any(f.get("code") == DELETED_IN_SLACK for f in ex.flags):
+            continue
+        answer_ts, root_ts = ex.source.get("ts"), ex.source.get("thread_ts")
+        root_gone = gone(root_ts)
+        if root_gone or gone(answer_ts, root_present=root_ts in by_ts):
+            withdraw_deleted(session, ex, "question" if root_gone else "reply")
+            summary.withdrawn += 1
+            continue
+        edits = [e for e in (edited_since(ex, by_ts[t]) for t in (answer_ts, root_ts) if t in by_ts) if e]
+        if not edits:
+            continue
+        thread = [m for m in messages if (m.get("thread_ts") or m["ts"]) == root_ts]
+        result = extract(thread, answer_ts, [], channel_id=cid, channel_name=channel["name"], names=names,
+                         rules=rules, bots=bots)
+        if isinstance(result, Skipped):
+            withdraw_deleted(session, ex, "reply")
+            summary.withdrawn += 1
+        elif revise(session, ex, result.question, result.answer, "message", max(edits, key=float)) != "unchanged":
+            summary.revised += 1
 
 
 def _label_reactors(message: dict[str, Any], label_emoji: str) -> list[str]:

@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from bot import texts
 from bot.deps import Deps
 from bot.metrics import BotMetrics
-from bot.slack_api import People, channel_name, fetch_thread
+from bot.slack_api import People, fetch_thread
 from bot.threads import Skipped, extract, source_key
 from storage.examples import CREATED, DUPLICATE, UPGRADED, add_examples, withdraw
 
@@ -20,7 +20,6 @@ ACK_REACTION = "inbox_tray"  # the bot's quiet "got it"
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     people: People | None = None
-    channel_names: dict[str, str] = {}
 
     def is_label(event: dict) -> bool:
         return (event.get("reaction", "").split("::", 1)[0] == deps.label_emoji
@@ -44,10 +43,9 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         people = people or People(client)
         thread = await fetch_thread(client, channel, ts)
         await people.learn(thread)
-        if channel not in channel_names:
-            channel_names[channel] = await channel_name(client, channel)
-        result = extract(thread, ts, [reactor], channel_id=channel, channel_name=channel_names[channel],
-                         names=people.names, rules=deps.rules, bots=frozenset(people.bots))
+        name, kind = await deps.channels.learn(client, channel, deps.db)
+        result = extract(thread, ts, [reactor], channel_id=channel, channel_name=name,
+                         names=people.names, rules=deps.rules, bots=frozenset(people.bots), channel_kind=kind)
         if isinstance(result, Skipped):
             metrics.events.labels(kind="label", outcome="skipped").inc()
             await _ephemeral(client, channel, reactor, texts.label_skipped(result.reason))

@@ -30,10 +30,11 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         """The same extraction as a ✅ label, with the chosen message as the answer and `user` as reactor."""
         nonlocal people
         people = people or People(client)
+        _, kind = await deps.channels.learn(client, channel, deps.db)
         thread = await fetch_thread(client, channel, ts)
         await people.learn(thread)
         return extract(thread, ts, [user], channel_id=channel, channel_name=channel_name, names=people.names,
-                       rules=deps.rules, bots=frozenset(people.bots))
+                       rules=deps.rules, bots=frozenset(people.bots), channel_kind=kind)
 
     @app.shortcut(SHORTCUT)
     async def on_shortcut(ack, body, client, respond):  # noqa: ANN001
@@ -97,6 +98,7 @@ def edited(base: NewExample | Skipped | None, question: str, answer: str, *, cha
         source_key=source_key(channel, ts), question=question, answer=answer,
         status=ExampleStatus.APPROVED if approved else ExampleStatus.CANDIDATE, flags=flags, source=source,
         labelled_by=user, approved_by=user if approved else None,
+        channel_id=channel, audience=extracted.audience if extracted else None,
     )
 
 

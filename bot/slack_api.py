@@ -31,10 +31,30 @@ async def fetch_thread(client: AsyncWebClient, channel: str, ts: str) -> list[di
 
 async def channel_name(client: AsyncWebClient, channel: str) -> str:
     """The channel's name, or its id when Slack will not say (the example's source still points at it)."""
+    return (await channel_info(client, channel))[0]
+
+
+async def channel_info(client: AsyncWebClient, channel: str) -> tuple[str, str]:
+    """(name, kind) of a channel; (its id, "unknown") when Slack will not say. Kind: storage.models.ChannelKind."""
     try:
-        return (await client.conversations_info(channel=channel))["channel"].get("name", channel)
+        info = (await client.conversations_info(channel=channel))["channel"]
     except SlackApiError:
-        return channel
+        return channel, "unknown"
+    return info.get("name") or channel, channel_kind(info)
+
+
+def channel_kind(info: dict[str, Any]) -> str:
+    """Who can read a channel, from conversations.info's flags. Shared first: a Slack Connect channel is also
+    `is_channel`, and people of another organisation read it. A group DM counts as a DM."""
+    if info.get("is_ext_shared") or info.get("is_shared") or info.get("is_pending_ext_shared"):
+        return "shared"
+    if info.get("is_im") or info.get("is_mpim"):
+        return "dm"
+    if info.get("is_private") or info.get("is_group"):
+        return "private"
+    if info.get("is_channel"):
+        return "public"
+    return "unknown"
 
 
 class People:

@@ -51,8 +51,10 @@ def extract(
     names: Mapping[str, str],
     rules: Rules,
     bots: frozenset[str] = frozenset(),
+    channel_kind: str | None = None,
 ) -> NewExample | Skipped:
-    """question = the thread's root plus the asker's follow-ups before the answer; answer = the reply."""
+    """question = the thread's root plus the asker's follow-ups before the answer; answer = the reply.
+    channel_kind: who can read the channel (storage.models.ChannelKind); None: what ftbot recorded for it."""
     by_ts = {m["ts"]: m for m in thread}
     answer = by_ts.get(answer_ts)
     if answer is None:
@@ -96,6 +98,8 @@ def extract(
                 "ts": answer_ts, "asker": asker, "answerer": answer.get("user") or answer.get("bot_id")},
         labelled_by=curator or (reactors[0] if reactors else None),
         approved_by=curator if approved else None,
+        channel_id=channel_id,
+        audience=channel_kind,
     )
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     worker_lease_s: float = Field(60.0, gt=0)  # a silent worker's job goes back to the queue after this
     worker_heartbeat_s: float = Field(5.0, gt=0)
 
+    # Days after which questions and feedback that never became an approved pair are deleted (None: kept).
+    retention_days: int | None = Field(None, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -103,6 +103,7 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
         grounding=grounding(settings),
         resolution_window_h=settings.resolution_window_h,
+        data_dir=settings.data_dir,
     )
     return Deps(**{**values, **overrides})
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
-from storage import Store
+from storage import Store, audience
 from storage import embeddings as stored
 from storage.contract import RETRIEVAL, RetrievalSpec
 from storage.nearest import nearest
@@ -40,6 +40,8 @@ class Hit:
     source_key: str
     source: dict[str, Any]  # Slack-imported examples carry the permalink here
     score: float
+    audience: str = "unknown"  # the source channel's kind (storage.audience)
+    channel_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,13 @@ class _Index:
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     hashes: dict[int, str] = field(default_factory=dict)  # example_id -> text hash of its row
+    # Each row's audience and source channel ("" when none), aligned with ids: the asking channel's scope
+    # (storage.audience) becomes a row mask for storage.nearest.
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    channels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    def allowed(self, scope: "audience.Scope") -> np.ndarray:
+        return np.isin(self.kinds, sorted(scope.kinds)) | np.isin(self.channels, sorted(scope.channels))
 
 
 class Retriever:
@@ -99,8 +108,10 @@ class Retriever:
         counts = self.sync(progress)
         return {**counts, "removed": removed}
 
-    def search(self, question: str, k: int | None = None, min_score: float | None = None) -> list[Hit]:
-        """The k approved pairs nearest to `question`, best first, scoring at least min_score (the spec's when None)."""
+    def search(self, question: str, k: int | None = None, min_score: float | None = None, *,
+               channel: str | None = None) -> list[Hit]:
+        """The k approved pairs nearest to `question` that may be used where it is asked (channel: the asking
+        channel's id; None: as in a DM), best first, scoring at least min_score (the spec's when None)."""
         k = self.spec.k if k is None else k
         min_score = self.spec.min_score if min_score is None else min_score
         # Waits only while the index is not known to be current; otherwise a search never queues
@@ -109,8 +120,13 @@ class Retriever:
         index = self._index
         if not len(index.ids) or k <= 0 or not question.strip():
             return []
+        with self.store.session() as s:
+            scope = audience.scope(s, channel)  # read per search: a mark taken back applies at once
+        allowed = index.allowed(scope)
+        if not allowed.any():
+            return []
         query = self.embedder.embed([self.spec.query_text(question)])[0]
-        top = nearest(query, index.matrix, k=k, min_score=min_score)  # as the trainer chooses
+        top = nearest(query, index.matrix, k=k, min_score=min_score, allowed=allowed)  # as the trainer chooses
         if not top:
             return []
         with self.store.session() as s:
@@ -118,8 +134,10 @@ class Retriever:
         hits = []
         for i, score in top:
             ex = rows.get(int(index.ids[i]))
-            if ex is not None:  # rejected since the last sync: left out
-                hits.append(Hit(ex.id, ex.question, ex.answer, ex.source_key, dict(ex.source), score))
+            # Rejected, or its channel changed kind, since the last sync: left out.
+            if ex is not None and scope.allows(ex.audience, ex.channel_id):
+                hits.append(Hit(ex.id, ex.question, ex.answer, ex.source_key, dict(ex.source), score,
+                                ex.audience, ex.channel_id))
         return hits
 
     def _catch_up(self, progress: Callable[[int, int], None] | None) -> tuple[dict[str, int], bool]:
@@ -127,6 +145,7 @@ class Retriever:
         with self.store.session() as s:
             removed = stored.delete_unapproved(s)
             wanted = {ex_id: (text, stored.text_hash(text)) for ex_id, text in stored.approved_texts(s)}
+            audiences = stored.audiences(s)
             have = stored.stored_keys(s)
         todo = [ex_id for ex_id, (_, h) in wanted.items()
                 if (key := have.get(ex_id)) is None or key != stored.StoredKey(name, dim, h)]
@@ -139,7 +158,7 @@ class Retriever:
             new_rows.update((ex_id, (wanted[ex_id][1], v)) for ex_id, v in zip(chunk, vecs))
             if progress:
                 progress(start + len(chunk), len(todo))
-        self._refresh(wanted, new_rows)
+        self._refresh(wanted, new_rows, audiences)
         return {"embedded": len(todo), "removed": removed, "total": self.size}, self.size == len(wanted)
 
     def _put(self, rows: list[tuple[int, str, int, str, bytes]]) -> None:
@@ -154,7 +173,8 @@ class Retriever:
                 alive = stored.approved_by_ids(s, [r[0] for r in rows])
                 stored.put(s, [r for r in rows if r[0] in alive])
 
-    def _refresh(self, wanted: dict[int, tuple[str, str]], new_rows: dict[int, tuple[str, np.ndarray]]) -> None:
+    def _refresh(self, wanted: dict[int, tuple[str, str]], new_rows: dict[int, tuple[str, np.ndarray]],
+                 audiences: dict[int, tuple[str, str]]) -> None:
         """Bring the matrix to `wanted`: keep rows whose hash still matches, add what we embedded,
         and read from the store only the rows another process wrote."""
         old = self._index
@@ -177,7 +197,10 @@ class Retriever:
         matrix = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         hashes = {int(i): old.hashes[int(i)] for i in old.ids[keep]}
         hashes.update((i, new_rows[i][0]) for i in add_ids)
-        self._index = _Index(ids=ids, matrix=np.ascontiguousarray(matrix), hashes=hashes)
+        who = [audiences.get(int(i), ("unknown", "")) for i in ids]
+        self._index = _Index(ids=ids, matrix=np.ascontiguousarray(matrix), hashes=hashes,
+                             kinds=np.array([k for k, _ in who], dtype=object),
+                             channels=np.array([c for _, c in who], dtype=object))
 
 
 def _to_bytes(vector: np.ndarray) -> bytes:

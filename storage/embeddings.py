@@ -39,6 +39,12 @@ def approved_texts(session: Session) -> list[tuple[int, str]]:
     return [(i, RETRIEVAL.stored_text(q, a)) for i, q, a in session.exec(query.order_by(col(Example.id)))]
 
 
+def audiences(session: Session) -> dict[int, tuple[str, str]]:
+    """id -> (audience, channel id or "") of every approved example: who may be given each row (storage.audience)."""
+    query = select(Example.id, Example.audience, Example.channel_id).where(Example.status == ExampleStatus.APPROVED)
+    return {i: (kind or "unknown", channel or "") for i, kind, channel in session.exec(query)}
+
+
 @dataclass(frozen=True)
 class StoredKey:
     model: str

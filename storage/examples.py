@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, select
 
+from storage import audience
 from storage.dedup import dedup_key
-from storage.models import Example, ExampleStatus, SnapshotExample, utcnow
+from storage.models import ChannelKind, Example, ExampleStatus, SnapshotExample, utcnow
 from storage.redact import redact
 
 # Outcomes of add_examples, for import summaries.
@@ -28,6 +30,9 @@ class NewExample:
     source: dict[str, Any] = field(default_factory=dict)
     labelled_by: str | None = None
     approved_by: str | None = None
+    # Where it came from (storage.audience); None: source["channel_id"], and the kind ftbot recorded for it.
+    channel_id: str | None = None
+    audience: str | None = None
 
 
 def flag(code: str, reason: str) -> dict[str, str]:
@@ -42,6 +47,14 @@ def add_examples(session: Session, items: Sequence[NewExample]) -> list[tuple[st
     and decisions people made are never undone by an import.
     """
     prepared = [_prepare(item) for item in items]
+    kinds: dict[str | None, str] = {}
+    for p in prepared:
+        if p.audience is None and p.channel_id is None:
+            p.audience = ChannelKind.PUBLIC  # from no channel: an operator's pair (`ft examples import`), theirs to give
+        elif p.audience is None:
+            if p.channel_id not in kinds:
+                kinds[p.channel_id] = audience.kind_of(session, p.channel_id)
+            p.audience = kinds[p.channel_id]
     keys = [dedup_key(p.question, p.answer) for p in prepared]
     by_source = _existing(session, Example.source_key, [p.source_key for p in prepared])
     by_dedup = _existing(session, Example.dedup_key, keys)
@@ -49,6 +62,8 @@ def add_examples(session: Session, items: Sequence[NewExample]) -> list[tuple[st
     for item, key in zip(prepared, keys):
         existing = by_source.get(item.source_key)
         if existing is not None:
+            if existing.audience == ChannelKind.UNKNOWN and item.audience != ChannelKind.UNKNOWN:
+                existing.audience, existing.channel_id = item.audience, item.channel_id  # learnt since
             if (existing.status == ExampleStatus.CANDIDATE and item.status == ExampleStatus.APPROVED
                     and not existing.flags):
                 _decide(existing, ExampleStatus.APPROVED, item.approved_by)
@@ -77,13 +92,16 @@ def _prepare(item: NewExample) -> NewExample:
     status = item.status
     if item.flags and status == ExampleStatus.APPROVED:
         status = ExampleStatus.CANDIDATE  # flagged pairs wait for a person
+    channel = item.channel_id or source.get("channel_id")
     return NewExample(item.source_key, question, answer, status, list(item.flags), source, item.labelled_by,
-                      item.approved_by if status == ExampleStatus.APPROVED else None)
+                      item.approved_by if status == ExampleStatus.APPROVED else None,
+                      channel if isinstance(channel, str) and len(channel) <= 32 else None, item.audience)
 
 
 def _row(item: NewExample, key: str) -> Example:
     row = Example(source_key=item.source_key, dedup_key=key, question=item.question, answer=item.answer,
-                  status=item.status, flags=item.flags, source=item.source, labelled_by=item.labelled_by)
+                  status=item.status, flags=item.flags, source=item.source, labelled_by=item.labelled_by,
+                  channel_id=item.channel_id, audience=item.audience or ChannelKind.UNKNOWN)
     if item.status == ExampleStatus.APPROVED:
         _decide(row, item.status, item.approved_by)
     return row
@@ -174,7 +192,8 @@ def to_dict(ex: Example) -> dict[str, Any]:
     return {
         "id": ex.id, "status": ex.status, "question": ex.question, "answer": ex.answer,
         "flags": ex.flags, "source": ex.source_key, "source_info": ex.source,
-        "labelled_by": ex.labelled_by, "approved_by": ex.approved_by,
+        "labelled_by": ex.labelled_by, "approved_by": ex.approved_by, "channel_id": ex.channel_id,
+        "audience": ex.audience,
         "created_at": ex.created_at.isoformat(), "updated_at": ex.updated_at.isoformat(),
     }
 
@@ -188,3 +207,65 @@ def same_content(session: Session, question: str, answer: str) -> Example | None
     """The example `edit(…, question, answer)` would collide with on dedup_key, if any."""
     key = dedup_key(redact(question.strip())[0], redact(answer.strip())[0])
     return session.exec(select(Example).where(Example.dedup_key == key)).first()
+
+
+# --- Slack's own changes: a deleted or edited message behind an example -----------------------------------------
+
+DELETED_IN_SLACK, EDITED_IN_SLACK = "deleted_in_slack", "edited_in_slack"
+
+
+def from_message(session: Session, channel_id: str, ts: str) -> list[Example]:
+    """The examples a Slack message is behind: as the labelled reply, or as the question (the thread's root)."""
+    prefix = f"slack:{channel_id}:"
+    found = []
+    for ex in session.exec(select(Example).where(col(Example.source_key).startswith(prefix))):
+        if ex.source_key == prefix + ts or (ex.source.get("thread_ts") == ts and ex.source.get("kind") == "slack"):
+            found.append(ex)
+    return found
+
+
+def withdraw_deleted(session: Session, ex: Example, which: str) -> bool:
+    """Its reply or question was deleted in Slack: no longer used anywhere (rejected, flagged for the curators'
+    record). Returns False when it was already withdrawn so."""
+    if any(f.get("code") == DELETED_IN_SLACK for f in ex.flags) and ex.status == ExampleStatus.REJECTED:
+        return False
+    ex.flags = [*ex.flags, flag(DELETED_IN_SLACK, f"the {which} was deleted in Slack")]
+    _decide(ex, ExampleStatus.REJECTED, None)
+    return True
+
+
+def revise(session: Session, ex: Example, question: str, answer: str, which: str, edited_ts: str | None) -> str:
+    """Its reply or question was edited in Slack: back to the curators with the new text.
+    Returns "revised", "unchanged" (same text), or "duplicate" (the new text is another stored pair's: withdrawn)."""
+    question, _ = redact(question.strip())
+    answer, _ = redact(answer.strip())
+    ex.source = {**ex.source, "slack_edited_ts": edited_ts}
+    if (question, answer) == (ex.question, ex.answer):
+        return "unchanged"
+    other = same_content(session, question, answer)
+    if other is not None and other.id != ex.id:
+        ex.flags = [*ex.flags, flag(DELETED_IN_SLACK, f"the {which} was edited in Slack into a copy of example "
+                                                      f"{other.id}")]
+        _decide(ex, ExampleStatus.REJECTED, None)
+        return "duplicate"
+    edit(session, ex.id, question, answer)
+    ex.flags = [f for f in ex.flags if f.get("code") != EDITED_IN_SLACK] + [
+        flag(EDITED_IN_SLACK, f"the {which} was edited in Slack; check the new text")]
+    ex.status, ex.approved_by, ex.decided_at = ExampleStatus.CANDIDATE, None, None
+    return "revised"
+
+
+def edited_since(ex: Example, message: dict[str, Any]) -> str | None:
+    """The edit's ts when this Slack message was edited after the example was stored (or last revised)."""
+    edited = (message.get("edited") or {}).get("ts") if isinstance(message.get("edited"), dict) else None
+    if not edited:
+        return None
+    try:
+        when = float(edited)
+    except (TypeError, ValueError):
+        return None
+    seen = ex.source.get("slack_edited_ts")
+    created = (ex.created_at if ex.created_at.tzinfo else ex.created_at.replace(tzinfo=timezone.utc)).timestamp()
+    if when <= created or (seen and when <= float(seen)):
+        return None
+    return str(edited)

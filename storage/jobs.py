@@ -44,8 +44,10 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def enqueue(session: Session, params: dict[str, Any], requested_by: str | None) -> TrainingJob:
-    job = TrainingJob(params=params, requested_by=requested_by)
+def enqueue(session: Session, params: dict[str, Any], requested_by: str | None, *,
+            reason: str | None = None) -> TrainingJob:
+    """reason: why the job exists when no person asked for it (an erasure's retrain); the approval request says it."""
+    job = TrainingJob(params=params, requested_by=requested_by, reason=reason)
     session.add(job)
     session.flush()
     return job

@@ -42,6 +42,10 @@ class Example(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     decided_at: Optional[datetime] = None
+    # Who may read the pair (storage.audience): the Slack channel it came from and that channel's kind
+    # (ChannelKind) when it was stored; "unknown" counts as private.
+    channel_id: Optional[str] = Field(default=None, index=True, max_length=32)
+    audience: str = Field(default="unknown", max_length=16)
 
 
 class DatasetSnapshot(SQLModel, table=True):
@@ -99,6 +103,8 @@ class TrainingJob(SQLModel, table=True):
     slack_channel: Optional[str] = Field(default=None, max_length=64)
     slack_ts: Optional[str] = Field(default=None, max_length=32)
     slack_done: bool = False  # the final state (approval request, failure, cancellation) has been posted
+    # Why the job exists when no person asked for it (an erasure's retrain), shown in the approval request.
+    reason: Optional[str] = Field(default=None, sa_type=Text)
 
 
 class VersionStatus:
@@ -124,6 +130,9 @@ class ModelVersion(SQLModel, table=True):
     decided_at: Optional[datetime] = None
     deployed_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
+    # [{"code": "erased_data" | "unshared", "reason": "…", "at": "…"}]: what an admin must know before deploying
+    # it (it was trained on text since erased, or on a channel whose sharing mark was taken back).
+    flags: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Feedback(SQLModel, table=True):
@@ -297,3 +306,15 @@ class Preference(SQLModel, table=True):
     asker: Optional[str] = Field(default=None, max_length=64)
     edited_by: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Erasure(SQLModel, table=True):
+    """The audit record of one `ft forget-user`: who asked, when, and counts. Never the person's id or text."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    # sha256 of the Slack user id: a later request for the same person can be matched, the id is not kept.
+    user_hash: str = Field(index=True, max_length=64)
+    by: Optional[str] = Field(default=None, max_length=64)
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    job_id: Optional[int] = None  # the retraining job it queued
+    at: datetime = Field(default_factory=utcnow)

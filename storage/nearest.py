@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 
 def nearest(query: "np.ndarray", matrix: "np.ndarray", *, k: int = RETRIEVAL.k, min_score: float = RETRIEVAL.min_score,
-            exclude: int | None = None) -> list[tuple[int, float]]:
+            exclude: int | None = None, allowed: "np.ndarray | None" = None) -> list[tuple[int, float]]:
     """(row, cosine) of the k rows nearest to a unit query vector, best first, scoring at least min_score.
-    exclude: a row never chosen (training's leave-one-out: the asker's own pair is never in the index)."""
+    exclude: a row never chosen (training's leave-one-out: the asker's own pair is never in the index).
+    allowed: a boolean mask of the rows the asker may be given (storage.audience, for the asking channel)."""
     import numpy as np
 
     if k <= 0 or not len(matrix):
@@ -26,6 +27,8 @@ def nearest(query: "np.ndarray", matrix: "np.ndarray", *, k: int = RETRIEVAL.k, 
     scores = matrix @ query
     if exclude is not None:
         scores[exclude] = -np.inf
+    if allowed is not None:
+        scores[~allowed] = -np.inf
     top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))  # O(n), no full sort
     top = top[np.argsort(-scores[top], kind="stable")]
     return [(int(i), float(scores[i])) for i in top if scores[i] >= min_score]

@@ -6,6 +6,7 @@ import hashlib
 
 from sqlmodel import Session, col, select
 
+from storage import audience
 from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
 
 TRAIN, VALIDATION = "train", "validation"
@@ -18,9 +19,15 @@ def side_of(source_key: str, val_percent: int) -> str:
 
 
 def create_snapshot(session: Session, val_percent: int) -> tuple[DatasetSnapshot, bool]:
-    """Snapshot the approved examples. Returns (snapshot, created); an unchanged store reuses the newest."""
+    """Snapshot the approved examples the shared adapter may learn. Returns (snapshot, created); an unchanged
+    store reuses the newest.
+
+    The adapter answers everywhere, so it learns only pairs usable everywhere (storage.audience, asked with no
+    channel): a private or shared channel's pairs stay out until an admin marks that channel shareable."""
+    everywhere = audience.scope(session, None)
     examples = list(session.exec(
-        select(Example).where(Example.status == ExampleStatus.APPROVED).order_by(col(Example.source_key))
+        select(Example).where(Example.status == ExampleStatus.APPROVED, everywhere.clause())
+        .order_by(col(Example.source_key))
     ))
     rows = [(ex, side_of(ex.source_key, val_percent)) for ex in examples]
     digest = hashlib.sha256()

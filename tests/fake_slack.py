@@ -40,9 +40,36 @@ class FakeSlack:
                            "profile": {"display_name": name, "real_name": name}}
         return self
 
-    def channel(self, cid: str, name: str) -> "FakeSlack":
-        self.channels[cid] = {"id": cid, "name": name}
+    # conversations.info's flags for each kind of channel (bot.slack_api.channel_kind reads them).
+    KINDS = {"public": {"is_channel": True}, "private": {"is_channel": False, "is_group": True, "is_private": True},
+             "dm": {"is_im": True}, "mpim": {"is_mpim": True, "is_private": True},
+             "shared": {"is_channel": True, "is_shared": True, "is_ext_shared": True}, "unknown": {}}
+
+    def channel(self, cid: str, name: str, kind: str | None = None) -> "FakeSlack":
+        """kind: public, private, dm, mpim, shared or unknown (no flags); default: dm for a D… id, else public."""
+        kind = kind or ("dm" if cid.startswith("D") else "public")
+        self.channels[cid] = {"id": cid, "name": name, **self.KINDS[kind]}
         return self
+
+    def edit(self, channel: str, ts: str, text: str) -> dict[str, Any]:
+        """Change a message's text as Slack does (with `edited`); returns the message_changed event."""
+        message = self.find(channel, ts)
+        assert message is not None, ts
+        previous = dict(message)
+        message["text"] = text
+        message["edited"] = {"user": message.get("user"), "ts": self.next_ts()}
+        return {"type": "message", "subtype": "message_changed", "channel": channel, "hidden": True,
+                "message": dict(message), "previous_message": previous, "ts": self.next_ts(),
+                "event_ts": self.next_ts(), "channel_type": "channel"}
+
+    def delete(self, channel: str, ts: str) -> dict[str, Any]:
+        """Remove a message as Slack does; returns the message_deleted event."""
+        message = self.find(channel, ts)
+        assert message is not None, ts
+        self.messages[channel].remove(message)
+        return {"type": "message", "subtype": "message_deleted", "channel": channel, "hidden": True,
+                "deleted_ts": ts, "previous_message": message, "ts": self.next_ts(), "event_ts": self.next_ts(),
+                "channel_type": "channel"}
 
     def next_ts(self) -> str:
         self._clock += 1.000001
@@ -198,7 +225,7 @@ class FakeSlack:
         if self._runner:
             await self._runner.cleanup()
 
-    async def wait_for(self, predicate, timeout: float = 5.0):  # noqa: ANN001
+    async def wait_for(self, predicate, timeout: float = 15.0):  # noqa: ANN001  (a loaded CI machine is slow)
         """Poll until predicate() is truthy: listeners run after Slack's ack, in the background."""
         deadline = time.monotonic() + timeout
         while True:

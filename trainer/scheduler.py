@@ -1,5 +1,6 @@
 """The scheduler: on FT_TRAIN_SCHEDULE, enqueue a training job when enough new examples were approved;
-every hour, forget the Slack event ids older than a week (the retry guard's table would grow without end).
+every hour, forget the Slack event ids older than a week (the retry guard's table would grow without end), and,
+with FT_RETENTION_DAYS, delete the questions and feedback older than that which never became an approved pair.
 
 Started inside `ft bot` (one process: APScheduler 3 has no cross-process locking, and the
 database queue makes a second scheduler harmless anyway: it finds the job already queued).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 
 from sqlmodel import Session
 
@@ -35,8 +37,19 @@ def maybe_enqueue(session: Session, min_new: int) -> TrainingJob | None:
     return job
 
 
-def start(store: Store, cron: str, min_new: int):  # noqa: ANN201  (an AsyncIOScheduler)
-    """Start inside a running event loop (APScheduler's AsyncIOScheduler needs one)."""
+def apply_retention(store: Store, days: int) -> None:
+    """FT_RETENTION_DAYS: questions and feedback that never became an approved pair go (storage.retention)."""
+    from storage.retention import purge
+
+    with store.session() as session:
+        done = purge(session, days)
+    if done.feedback or done.drafts or done.rejected:
+        log.info("retention (%d days): deleted %d questions to the bot, %d drafts, %d rejected pairs", days,
+                 done.feedback, done.drafts, done.rejected)
+
+
+def start(store: Store, cron: str, min_new: int, retention_days: int | None = None):  # noqa: ANN201
+    """Start inside a running event loop (APScheduler's AsyncIOScheduler needs one); returns the scheduler."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -60,6 +73,12 @@ def start(store: Store, cron: str, min_new: int):  # noqa: ANN201  (an AsyncIOSc
     scheduler = AsyncIOScheduler()
     scheduler.add_job(tick, trigger, id="ftbot-train", coalesce=True, max_instances=1, misfire_grace_time=3600)
     scheduler.add_job(forget_events, "interval", hours=1, id="ftbot-forget-events", coalesce=True, max_instances=1)
+    if retention_days:
+        async def retention() -> None:
+            await asyncio.to_thread(apply_retention, store, retention_days)
+
+        scheduler.add_job(retention, "interval", hours=1, id="ftbot-retention", coalesce=True, max_instances=1,
+                          next_run_time=datetime.now(timezone.utc))
     scheduler.start()
     log.info("training schedule %r, at least %d new approved examples", cron, min_new)
     return scheduler

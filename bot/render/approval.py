@@ -39,6 +39,8 @@ def _minutes(seconds: float) -> str:
 
 def _by(job: TrainingJob) -> str:
     who = job.requested_by or ""
+    if who == "erasure":
+        return "an erasure"
     return "the schedule" if who == "scheduler" else (f"<@{who}>" if who.startswith(("U", "W")) else who or "someone")
 
 
@@ -128,6 +130,10 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
     head = (f":white_check_mark: Training job {job.id} ({_by(job)}) produced *{escape(version.name)}*: "
             f"{m.train.steps} steps, {m.train.epochs_done} epochs, {m.train.n_train} training conversations")
     blocks: list[dict[str, Any]] = [_section(head)]
+    if job.reason:  # a job nobody asked for says why it exists
+        blocks.append(_section(f":information_source: *Why this job:* {escape(job.reason)}"))
+    for f in version.flags:  # trained on erased data, or on a channel no longer shareable (storage.audience)
+        blocks.append(_section(f":warning: {escape(f.get('reason', f.get('code', '')))}"))
     if version.below_deployed:
         blocks.append(_section(":warning: *It scores below the deployed version.* Look before you approve."))
     blocks.append(_section(eval_table(m)))

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
 from bot.render.home import auto_line, draft_line, progress, response
 from bot.render.review import clip, escape
+from storage.audience import version_warnings
 from storage.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
 from storage.outcomes import ChannelFigures, Figures, Report
 
 if TYPE_CHECKING:
     from serving.deploy import DeployResult
+    from storage.audience import ShareChange
+    from storage.erasure import ErasureReport
 
 _JOB_ICON = {"queued": ":hourglass:", "running": ":gear:", "succeeded": ":white_check_mark:",
              "failed": ":x:", "cancelled": ":no_entry_sign:"}
@@ -40,6 +43,10 @@ def refused(spec: Spec) -> str:
 
 def refused_mode() -> str:
     return "Only admins can change a channel's mode, so nothing changed. `/ft channel` shows it."
+
+
+def refused_share() -> str:
+    return "Only admins can mark a channel's knowledge shareable, so nothing changed."
 
 
 def status(stats: dict[str, Any]) -> str:
@@ -102,6 +109,7 @@ def _version_line(v: ModelVersion) -> str:
         parts.append(metric)
     if v.below_deployed and v.status == "awaiting_approval":
         parts.append(":warning: scores below the deployed version")
+    parts += [f":warning: {escape(w)}" for w in version_warnings(v)]  # erased data, a mark taken back
     return " · ".join(parts)
 
 
@@ -179,3 +187,52 @@ def deploy_result(result: "DeployResult") -> str:
 
 def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items()) or "default settings"
+
+
+def share_changed(change: "ShareChange") -> str:
+    """What a sharing mark changes (storage.audience): which pairs become usable everywhere, or stop being."""
+    where = f"<#{change.channel_id}>"
+    if not change.changed:
+        return f"{where} is already {'shareable' if change.shareable else 'not shareable'}: nothing changed."
+    if change.kind == "public":
+        return (f"{where} is public: its answers are used everywhere anyway. The mark is recorded "
+                f"({'on' if change.shareable else 'off'}).")
+    if change.shareable:
+        return (f":unlock: {where}'s knowledge is now shareable: its {change.approved} approved pair(s) are used "
+                "everywhere (in DMs and other channels too) and go into the next training snapshot. The threads "
+                "themselves are not linked outside it.")
+    text = (f":lock: {where}'s knowledge is no longer shareable: its {change.approved} approved pair(s) are used "
+            "only in it again and leave the next training snapshot.")
+    if change.flagged_versions:
+        text += (f" Trained on them while it was shareable: *{escape(', '.join(change.flagged_versions))}*, now "
+                 "flagged; `/ft train` to replace them.")
+    return text
+
+
+def forgotten(report: "ErasureReport") -> str:
+    """`/ft forget`: what was erased and what still needs a retrain (counts only: never the person's text)."""
+    parts = [f"{report.examples} example(s)", f"{report.snapshot_rows} snapshot copies",
+             f"{report.index_rows} index row(s)", f"{report.feedback} question(s) to the bot",
+             f"{report.corrections} correction(s)", f"{report.drafts + report.drafts_cleared} draft(s)",
+             f"{report.preferences} preference record(s)", f"{len(report.files)} file(s) in the data folder"]
+    text = f":wastebasket: Erased (audit record {report.erasure_id}): " + ", ".join(parts) + "."
+    if report.versions:
+        text += (f"\nStill needs a retrain: *{escape(', '.join(report.versions))}* held their text and "
+                 f"{'is' if len(report.versions) == 1 else 'are'} flagged \"contains erased data\""
+                 + (f" (*{escape(report.deployed)}* is deployed)" if report.deployed else "")
+                 + f". Queued retraining job *{report.job_id}*.")
+    return text
+
+
+def share_notes(changes: list) -> str | None:  # noqa: ANN001  [(ChannelChange, approved pairs)]
+    """For `/ft review`: the sharing marks set or taken back lately, and how many pairs each one moved."""
+    lines = []
+    for change, n in changes:
+        who = f" by <@{change.by}>" if change.by and change.by.startswith(("U", "W")) else ""
+        if change.new == "true":
+            lines.append(f":unlock: <#{change.channel_id}> marked shareable{who} {change.at:%Y-%m-%d}: "
+                         f"{n} approved pair(s) usable everywhere and in the next training snapshot")
+        else:
+            lines.append(f":lock: <#{change.channel_id}> no longer shareable{who} {change.at:%Y-%m-%d}: "
+                         f"{n} approved pair(s) used only there again, out of the next training snapshot")
+    return "\n".join(lines) or None

@@ -25,8 +25,9 @@ def _with_client(ctx: typer.Context, fn: Callable[[Any], Awaitable[Any]]) -> Any
     return asyncio.run(run())
 
 
-def _retrieve(ctx: typer.Context, question: str) -> list | None:
-    """The nearest approved pairs, as the bot finds them; None (asked plainly) without the embedding model."""
+def _retrieve(ctx: typer.Context, question: str, channel: str | None = None) -> list | None:
+    """The nearest approved pairs, as the bot finds them in `channel` (None: as in a DM); None (asked plainly)
+    without the embedding model."""
     from storage.embedder import EmbedderError
 
     try:
@@ -36,7 +37,7 @@ def _retrieve(ctx: typer.Context, question: str) -> list | None:
         return None
     with console.status("bringing the index of approved answers up to date…"):
         retriever.sync()
-    return retriever.search(question)
+    return retriever.search(question, channel=channel)
 
 
 def _report(result, as_json: bool) -> None:  # noqa: ANN001  (serving.deploy.DeployResult)
@@ -86,6 +87,10 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         no_retrieval: bool = typer.Option(False, "--no-retrieval",
                                           help="Ask without the nearest approved answers in front."),
         show_context: bool = typer.Option(False, "--show-context", help="Print the approved pairs given to the model."),
+        channel: Optional[str] = typer.Option(None, "--channel",
+                                              help="Answer as the bot would in this Slack channel (its id, C…): "
+                                                   "its own pairs too when it is private or shared. Without it, "
+                                                   "as in a DM: only pairs usable everywhere."),
         model_name: Optional[str] = typer.Option(None, "--model",
                                                  help="Ask this served model (`base`: the base model) instead of "
                                                       "the deployed version."),
@@ -103,7 +108,7 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         version = deployed(session)
         name = version.name if version else None
     started = time.perf_counter()
-    hits = None if no_retrieval or not s.retrieval else _retrieve(ctx, question)
+    hits = None if no_retrieval or not s.retrieval else _retrieve(ctx, question, channel)
     retrieved_s = time.perf_counter() - started
 
     async def run(client):  # noqa: ANN001, ANN202

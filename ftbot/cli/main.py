@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import channels, common, deploy, doctor, examples, index, serve, stats, training
+from ftbot.cli import channels, common, deploy, doctor, examples, index, privacy, serve, stats, training
 from ftbot.cli.common import console, fail, print_json
 from ftbot.settings import Settings
 
@@ -32,6 +32,7 @@ app.command("reject")(deploy.reject)
 app.command("ask")(deploy.ask)
 app.command("doctor")(doctor.doctor)
 app.command("stats")(stats.stats)
+app.command("forget-user")(privacy.forget_user)
 
 
 @app.callback()
@@ -131,7 +132,7 @@ def bot(
     def start_scheduler(deps) -> None:  # noqa: ANN001
         from trainer import scheduler
 
-        scheduler.start(deps.store, s.train_schedule, s.min_new_examples)
+        scheduler.start(deps.store, s.train_schedule, s.min_new_examples, s.retention_days)
 
     bolt, deps, metrics = wiring.bot(s)
     run(bolt, deps, metrics, port=port or 3000, app_token=s.slack_app_token, on_start=start_scheduler)

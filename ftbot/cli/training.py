@@ -116,7 +116,8 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     if as_json:
         print_json([{"name": v.name, "status": v.status, "sent": _sent(v), "metrics": v.metrics,
                      "adapter_path": v.adapter_path, "base_model": v.base_model, "job_id": v.job_id,
-                     "below_deployed": v.below_deployed, "created_at": v.created_at.isoformat()} for v in rows])
+                     "below_deployed": v.below_deployed, "flags": v.flags,
+                     "created_at": v.created_at.isoformat()} for v in rows])
         return
     table = Table(title="model versions (what the bot would send, on held-out questions: base → new)")
     for column in ("name", "status", "right", "wrong", "don't know", "off-store refused", "key fact alone"):
@@ -125,11 +126,18 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         ev = VersionMetrics.from_json(v.metrics).eval
         base, new = ev.base or Scores(), ev.new or Scores()
         b, n = base.sent or Outcomes(), new.sent or Outcomes()
-        table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else ""),
+        table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else "") + _flags(v),
                       _counts(b.right, n.right, n.n), _counts(b.wrong, n.wrong, n.n),
                       _counts(b.dont_know, n.dont_know, n.n),
                       _counts(b.offstore_refused, n.offstore_refused, n.n_offstore), _pair(base.key_fact, new.key_fact))
     console.print(table)
+
+
+def _flags(v) -> str:  # noqa: ANN001
+    """What an admin must know before deploying it: "contains erased data", "trained on a channel no longer shareable"."""
+    from storage.audience import version_warnings
+
+    return "".join(f" ({w})" for w in version_warnings(v))
 
 
 def _sent(v) -> dict:  # noqa: ANN001

@@ -92,8 +92,10 @@ async def test_only_admins_set_a_mode_and_the_change_is_recorded(bot, store):
     assert "must be another channel" in await _command(bot, "channel mode draft <#CSUP|support>", ADMIN)
     assert "pick the channel from Slack" in await _command(bot, "channel mode draft #drafts", ADMIN)
     assert "no mode" in await _command(bot, "channel mode loud", ADMIN)
-    with store.session() as s:
-        assert s.get(SlackChannel, "CSUP") is None  # nothing changed
+    with store.session() as s:  # nothing changed (the channel's kind is known now, its mode is not set)
+        row = s.get(SlackChannel, "CSUP")
+        assert (row.mode, row.drafts_channel, row.mode_set_by) == ("mention", None, None)
+        assert list(s.exec(select(ChannelChange))) == []
     await _set_mode(bot, "draft")
     shown = await _command(bot, "channel", OTHER)
     assert "runs in *draft" in shown and f"<#{DRAFTS}>" in shown and "no drafts acted on yet" in shown

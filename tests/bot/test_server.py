@@ -52,8 +52,10 @@ async def test_tokens_never_reach_the_logs(bot, capsys):
 def test_manifest_declares_what_the_bot_handles():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert events == {"app_home_opened", "app_mention", "message.im", "reaction_added", "reaction_removed"}
+    assert events == {"app_home_opened", "app_mention", "message.im", "reaction_added", "reaction_removed",
+                      "message.channels", "message.groups", "message.mpim"}  # edits and deletions (bot.changes)
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/ft"]
+    assert manifest["features"]["slash_commands"][0]["should_escape"] is True  # `/ft forget @user` gets the id
     assert [s["callback_id"] for s in manifest["features"]["shortcuts"]] == ["add_to_training"]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"reactions:read", "reactions:write", "channels:history", "chat:write", "commands", "users:read",

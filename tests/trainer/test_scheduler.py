@@ -75,3 +75,38 @@ async def test_seen_slack_events_stay_bounded_to_a_week(store):
             assert not first_delivery(s, "Ev0-3")  # a retry within the week is still recognised
     finally:
         sched.shutdown(wait=False)
+
+
+async def test_retention_deletes_old_questions_and_feedback_that_never_became_an_approved_pair(store):
+    """FT_RETENTION_DAYS on the scheduler: what is older and never became an approved pair goes; the rest stays."""
+    from datetime import timedelta
+
+    from storage.feedback import answer, correct, record
+    from storage.models import Draft, Example, Feedback, utcnow
+
+    old = utcnow() - timedelta(days=40)
+    with store.session() as s:
+        asked = [record(s, question=f"old question {n}", answer="", user="UCUST", version_name=None, source={},
+                        declined=True) for n in range(4)]
+        answer(s, asked[1].id, "The answer a curator gave.", "UCURATOR")  # became an approved pair: kept
+        correct(s, asked[2].id, "A correction nobody approved.", "UCUST")  # a candidate, never approved: goes
+        recent = record(s, question="a recent question", answer="", user="UCUST", version_name=None, source={})
+        s.add(Draft(mode="draft", channel_id="C1", question_ts="1.1", asker="UCUST", question="old draft question",
+                    updated_at=old, asked_at=old))
+        rejected = add_examples(s, [NewExample("k-old", "old rejected q", "old rejected a",
+                                               status=ExampleStatus.REJECTED)])[0][1]
+        s.flush()
+        for fb in asked:
+            s.get(Feedback, fb.id).created_at = old
+        rejected.updated_at = old
+        recent_id = recent.id
+    sched = scheduler.start(store, "0 2 * * *", min_new=1, retention_days=30)
+    try:
+        await run_now(store, sched, "ftbot-retention", lambda s: s.exec(select(Draft)).first() is None)
+        with store.session() as s:
+            kept = {fb.question for fb in s.exec(select(Feedback))}
+            assert kept == {"old question 1", "a recent question"} and s.get(Feedback, recent_id)
+            assert "old rejected q" not in {ex.question for ex in s.exec(select(Example))}
+            assert s.exec(select(Example).where(Example.question == "old question 1")).one().status == "approved"
+    finally:
+        sched.shutdown(wait=False)

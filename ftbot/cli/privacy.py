@@ -1,0 +1,50 @@
+"""`ft forget-user`: erase a person's messages from everything ftbot stored (storage.erasure)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ftbot.cli import common
+from ftbot.cli.common import console, fail, print_json
+
+
+def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The person's Slack user id (U…)."),
+                as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Erase a person's messages, as asker or answerer: examples, snapshot copies, feedback and the curators'
+    queue, drafts and preference records, the retrieval index, and the data folder's files. Versions trained on
+    their text are flagged and a retraining job is queued. For admins: it trusts whoever runs it."""
+    from storage.erasure import compact, forget_user as forget, scrub_files
+
+    user = user.strip().strip("<>@").split("|", 1)[0]
+    if not user or user[0] not in "UW" or not user.isalnum():
+        fail(f"{user!r} is not a Slack user id (U… or W…)")
+    s = common.settings(ctx)
+    store = common.store(ctx)
+    with store.session() as session:
+        report, texts = forget(session, user, common.actor())
+    report.files = scrub_files(s.data_dir, texts, user)
+    compact(store)  # deleted rows' bytes leave the database files too
+    if as_json:
+        print_json({**report.counts(), "files": report.files, "erasure_id": report.erasure_id})
+        return
+    table = Table(title=f"erased (audit record {report.erasure_id})", show_header=False)
+    for label, n in (("examples they asked or answered", report.examples),
+                     ("copies in dataset snapshots", report.snapshot_rows),
+                     ("rows of the retrieval index", report.index_rows),
+                     ("questions to the bot (and the curators' queue)", report.feedback),
+                     ("their corrections", report.corrections), ("drafts of their questions", report.drafts),
+                     ("drafts they sent (texts cleared)", report.drafts_cleared),
+                     ("preference records", report.preferences), ("other rows naming them", report.mentions),
+                     ("files in the data folder", len(report.files))):
+        table.add_row(label, str(n))
+    console.print(table)
+    if report.versions:
+        console.print(f"still needs a retrain: {', '.join(report.versions)} "
+                      f"{'was' if len(report.versions) == 1 else 'were'} trained on their text and "
+                      f"{'is' if len(report.versions) == 1 else 'are'} flagged \"contains erased data\""
+                      + (f"; {report.deployed} is deployed" if report.deployed else "") + ".", highlight=False)
+        console.print(f"queued retraining job {report.job_id}; approve its version, then `ft deploy` it.",
+                      highlight=False)
+    else:
+        console.print("no trained version held their text: nothing to retrain.")

@@ -1,0 +1,291 @@
+"""Erasure: a person's messages, as asker or answerer, removed from everything ftbot stored (`ft forget-user`).
+
+What goes: examples they asked or answered (with their snapshot copies and index rows), their questions and
+corrections in the feedback and the curators' queue, drafts of their questions and preference records of their
+edits, and their id wherever it names who did something (labelled_by, decided_by, …). Every version trained on a
+snapshot that held their text is flagged "contains erased data" (an adapter keeps what it learned), and a
+retraining job is queued. The audit record (Erasure) keeps a hash of their id and counts, never their text.
+Nothing here logs their text or id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, false, or_, text
+from sqlmodel import Session, col, select
+
+from storage import Store, audience
+from storage.jobs import ACTIVE, enqueue
+from storage.models import (ChannelChange, DatasetSnapshot, Draft, Erasure, Example, ExampleEmbedding, Feedback,
+                            ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob, VersionStatus)
+
+log = logging.getLogger("ftbot.erasure")
+ERASED = "[erased]"
+REQUESTED_BY = "erasure"
+# Files under FT_DATA_DIR read for their text (adapters' configs and results, replay caches, exports someone put
+# there); model weights and images are not text.
+TEXT_SUFFIXES = (".json", ".jsonl", ".txt", ".csv", ".md", ".log")
+_MIN_TEXT = 4  # a shorter "text" (an emoji, "ok") would erase the same letters in everyone's files
+
+
+def user_hash(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ErasureReport:
+    erasure_id: int | None = None
+    examples: int = 0  # pairs they asked or answered, deleted
+    snapshot_rows: int = 0  # copies of them in dataset snapshots, deleted
+    index_rows: int = 0  # their pairs' embeddings, deleted
+    feedback: int = 0  # questions they asked the bot (the curators' queue included), deleted
+    corrections: int = 0  # their corrections of other people's answers, cleared
+    drafts: int = 0  # drafts of their questions, deleted
+    drafts_cleared: int = 0  # drafts they sent or edited: the texts cleared
+    preferences: int = 0  # preference records of their questions or edits, deleted
+    mentions: int = 0  # rows that only named them (labelled, approved, decided, requested by): the id cleared
+    versions: list[str] = field(default_factory=list)  # trained on their text: flagged "contains erased data"
+    deployed: str | None = None  # of those, the one deployed now
+    job_id: int | None = None  # the retraining job queued
+    files: list[str] = field(default_factory=list)  # files under the data folder their text was erased from
+
+    def counts(self) -> dict[str, Any]:
+        """What the audit record keeps: numbers and version names, nothing of theirs."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("erasure_id", "files")} | {
+            "files": len(self.files)}
+
+
+def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool = True) -> tuple[ErasureReport, set[str]]:
+    """Remove what `user_id` wrote (see the module's doc). Returns the report and the texts removed (for
+    scrub_files); the caller commits, then calls compact()."""
+    report = ErasureReport()
+    texts: set[str] = set()
+
+    # 1. Examples they asked or answered (the JSON source names them), with their copies and index rows.
+    theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))
+              # a correction they wrote, or their answer to a question in the curators' queue
+              or (ex.labelled_by == user_id and ex.source.get("kind") in ("feedback", "unanswered"))]
+    ids = [ex.id for ex in theirs]
+    texts.update(t for ex in theirs for t in (ex.question, ex.answer))
+    snapshot_ids: set[int] = set()
+    if ids:
+        copies = list(session.exec(select(SnapshotExample).where(col(SnapshotExample.example_id).in_(ids))))
+        texts.update(t for c in copies for t in (c.question, c.answer))
+        for c in copies:
+            snapshot_ids.add(c.snapshot_id)
+            snap = session.get(DatasetSnapshot, c.snapshot_id)
+            if snap is not None:
+                snap.n_examples -= 1
+                if c.side == "validation":
+                    snap.n_validation -= 1
+                else:
+                    snap.n_train -= 1
+            session.delete(c)
+        report.snapshot_rows = len(copies)
+        report.index_rows = session.exec(delete(ExampleEmbedding).where(
+            col(ExampleEmbedding.example_id).in_(ids))).rowcount or 0
+        for fb in session.exec(select(Feedback).where(col(Feedback.example_id).in_(ids))):
+            fb.example_id = None
+        for d in session.exec(select(Draft).where(col(Draft.example_id).in_(ids))):
+            d.example_id = None
+        session.flush()
+        for ex in theirs:
+            session.delete(ex)
+        report.examples = len(theirs)
+    session.flush()
+
+    # 2. Drafts of their questions (and the preference records made from them); texts of drafts they acted on.
+    drafts = list(session.exec(select(Draft).where(Draft.asker == user_id)))
+    draft_ids = [d.id for d in drafts]
+    prefs = list(session.exec(select(Preference).where(or_(
+        Preference.asker == user_id, Preference.edited_by == user_id,
+        col(Preference.draft_id).in_(draft_ids) if draft_ids else false()))))
+    for p in prefs:
+        texts.update([p.chosen, p.rejected, *(m.get("content", "") for m in p.prompt if m.get("role") == "user")])
+        session.delete(p)
+    report.preferences = len(prefs)
+    session.flush()
+    feedback_of_drafts = set()
+    for d in drafts:
+        texts.update(t for t in (d.question, d.sent_text or "") if t)
+        if d.feedback_id:
+            feedback_of_drafts.add(d.feedback_id)
+        session.delete(d)
+    report.drafts = len(drafts)
+    for d in session.exec(select(Draft).where(or_(Draft.acted_by == user_id, Draft.resolved_by == user_id))):
+        if d.acted_by == user_id:
+            texts.update(t for t in (d.sent_text or "",) if t)
+            d.sent_text, d.acted_by = None, None
+            d.answer = d.model_answer = ""  # what they sent began as these; the lead's rule: all of it goes
+            report.drafts_cleared += 1
+        if d.resolved_by == user_id:
+            d.resolved_by = None
+    session.flush()
+
+    # 3. Their questions to the bot (the curators' queue is these rows), and their corrections of others' answers.
+    asked = list(session.exec(select(Feedback).where(or_(Feedback.user == user_id,
+                                                         col(Feedback.id).in_(sorted(feedback_of_drafts) or [-1])))))
+    for fb in asked:
+        texts.update(t for t in (fb.question, fb.correction or "") if t)
+        for d in session.exec(select(Draft).where(Draft.feedback_id == fb.id)):
+            d.feedback_id = None
+    session.flush()
+    for fb in asked:
+        session.delete(fb)
+    report.feedback = len(asked)
+    for fb in session.exec(select(Feedback)):
+        if fb.source.get("rated_by") == user_id and fb.correction:
+            texts.add(fb.correction)
+            fb.correction = None
+            report.corrections += 1
+        if _names(fb.source, user_id):
+            fb.source = _scrubbed(fb.source, user_id)
+    session.flush()
+
+    # 4. Their id where it only says who did something.
+    report.mentions += _clear(session, Example, ("labelled_by", "approved_by"), user_id)
+    report.mentions += _clear(session, TrainingJob, ("requested_by",), user_id)
+    report.mentions += _clear(session, ModelVersion, ("decided_by",), user_id)
+    report.mentions += _clear(session, ChannelChange, ("by",), user_id)
+    report.mentions += _clear(session, SlackChannel, ("shareable_by", "mode_set_by"), user_id)
+    for ex in session.exec(select(Example)):
+        if _names(ex.source, user_id):
+            ex.source = _scrubbed(ex.source, user_id)
+            report.mentions += 1
+
+    # 5. Versions trained on a snapshot that held their text: flagged; their text out of the evaluation samples.
+    texts = {t.strip() for t in texts if t and len(t.strip()) >= _MIN_TEXT}
+    if snapshot_ids:
+        for v in session.exec(select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(snapshot_ids))):
+            audience.add_version_flag(v, "erased_data", "contains erased data: trained on messages since erased "
+                                                        "at a person's request; retrain to remove them")
+            report.versions.append(v.name)
+            if v.status == VersionStatus.DEPLOYED:
+                report.deployed = v.name
+    for v in session.exec(select(ModelVersion)):
+        metrics = _without(v.metrics, texts, user_id)
+        if metrics != v.metrics:
+            v.metrics = metrics
+    session.flush()
+
+    # 6. A retrain, unless one not yet started will snapshot the store as it is now anyway.
+    if retrain and report.versions:
+        queued = session.exec(select(TrainingJob).where(col(TrainingJob.status).in_(ACTIVE[:1]),
+                                                        col(TrainingJob.snapshot_id).is_(None))).first()
+        job = queued or enqueue(session, {}, REQUESTED_BY, reason=(
+            f"Retrains without data erased at a person's request: {', '.join(report.versions)} "
+            f"{'was' if len(report.versions) == 1 else 'were'} trained on it."))
+        report.job_id = job.id
+
+    record = Erasure(user_hash=user_hash(user_id), by=by if by != user_id else None, counts=report.counts(),
+                     job_id=report.job_id)
+    session.add(record)
+    session.flush()
+    report.erasure_id = record.id
+    log.info("erasure %s: %d examples, %d snapshot rows, %d feedback rows, %d drafts, %d versions flagged",
+             record.id, report.examples, report.snapshot_rows, report.feedback, report.drafts, len(report.versions))
+    return report, texts
+
+
+def scrub_files(data_dir: Path, texts: set[str], user_id: str) -> list[str]:
+    """Erase the texts and the id from the text files under the data folder (raw and as JSON escapes them; a SQLite
+    database there is no text file: compact() rewrites it). Returns the files changed, relative to data_dir."""
+    import json
+
+    needles = {user_id}
+    for t in texts:
+        needles.add(t)
+        needles.add(json.dumps(t, ensure_ascii=False)[1:-1])
+        needles.add(json.dumps(t)[1:-1])
+    needles = sorted((n for n in needles if n), key=len, reverse=True)  # longest first: a text before its parts
+    changed = []
+    root = Path(data_dir)
+    if not root.is_dir():
+        return changed
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in TEXT_SUFFIXES:
+            continue
+        try:
+            content = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        new = content
+        for needle in needles:
+            if needle in new:
+                new = new.replace(needle, ERASED)
+        if new != content:
+            path.write_text(new, encoding="utf-8")
+            changed.append(str(path.relative_to(root)))
+    return changed
+
+
+def compact(store: Store) -> None:
+    """Deleted rows leave their bytes in the database files until the space is reused: rewrite them. SQLite:
+    VACUUM and a truncated write-ahead log; PostgreSQL: VACUUM FULL of the tables erasure touches."""
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if store.dialect == "sqlite":
+            conn.execute(text("VACUUM"))
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        else:
+            for table in ("example", "snapshotexample", "exampleembedding", "feedback", "draft", "preference",
+                          "modelversion"):
+                conn.execute(text(f"VACUUM FULL {table}"))
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+def _names(value: Any, user_id: str, keys: tuple[str, ...] | None = None) -> bool:
+    """The JSON value holds user_id (under one of keys, at the top level, when given)."""
+    if keys is not None:
+        return isinstance(value, dict) and any(value.get(k) == user_id for k in keys)
+    if isinstance(value, dict):
+        return any(_names(v, user_id) for v in value.values())
+    if isinstance(value, list):
+        return any(_names(v, user_id) for v in value)
+    return isinstance(value, str) and user_id in value
+
+
+def _scrubbed(value: Any, user_id: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, user_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, user_id) for v in value]
+    if isinstance(value, str) and user_id in value:
+        return None if value == user_id else value.replace(user_id, ERASED)
+    return value
+
+
+def _without(value: Any, texts: set[str], user_id: str) -> Any:
+    """A JSON value with every record (dict) that holds one of the texts dropped from its list, and the id erased:
+    an evaluation sample of their question goes whole."""
+    if isinstance(value, list):
+        return [_without(v, texts, user_id) for v in value if not (isinstance(v, dict) and _holds(v, texts))]
+    if isinstance(value, dict):
+        return {k: _without(v, texts, user_id) for k, v in value.items()}
+    if isinstance(value, str):
+        if any(t in value for t in texts):
+            return ERASED
+        return value.replace(user_id, ERASED) if user_id in value else value
+    return value
+
+
+def _holds(value: Any, texts: set[str]) -> bool:
+    if isinstance(value, dict):
+        return any(_holds(v, texts) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds(v, texts) for v in value)
+    return isinstance(value, str) and any(t in value for t in texts)
+
+
+def _clear(session: Session, model: Any, columns: tuple[str, ...], user_id: str) -> int:
+    n = 0
+    for column in columns:
+        for row in session.exec(select(model).where(getattr(model, column) == user_id)):
+            setattr(row, column, None)
+            n += 1
+    return n

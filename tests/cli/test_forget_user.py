@@ -1,0 +1,182 @@
+"""`ft forget-user`: a person's text seeded into every table and into the data folder is gone afterwards, from the
+database (every row of every table, and the SQLite file's bytes) and the data folder; only the audit record says
+an erasure happened. The versions trained on it are flagged, and a retraining job says why it exists."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from sqlalchemy import select as sa_select
+from sqlmodel import SQLModel, select
+from typer.testing import CliRunner
+
+from bot.render.approval import approval_request
+from ftbot.cli.main import app
+from storage import embeddings, open_store
+from storage.audience import remember, set_shareable
+from storage.examples import NewExample, add_examples
+from storage.jobs import enqueue
+from storage.models import (ChannelChange, Draft, Erasure, ExampleStatus, Feedback, ModelVersion, Preference,
+                            TrainingJob, VersionStatus)
+from storage.snapshots import create_snapshot
+
+ZED, OTHER, CURATOR = "UZED4242", "UOTHER", "UCURATOR"
+# What Zed wrote: each text appears nowhere else, so any trace of it after the erasure is a leak.
+ASKED = "Why was my zebra parcel returned to the depot twice"
+ANSWERED = "Zebra parcels wait seven days at the depot before returning"
+CORRECTED = "Actually the quokka voucher expires after ninety days"
+ASKED_BOT = "Can the wombat subscription be paused over winter"
+DRAFT_Q = "Is the narwhal lounge open on public holidays"
+SENT = "Yes, the narwhal lounge opens at ten on holidays"
+THEIRS = (ASKED, ANSWERED, CORRECTED, ASKED_BOT, DRAFT_Q, SENT)
+
+
+def _seed(store, data_dir: Path) -> None:  # noqa: ANN001
+    with store.session() as s:
+        remember(s, "CSUP", "public", "support")
+        set_shareable(s, "CSUP", True, ZED)  # Zed's id in the channel's audit trail
+        add_examples(s, [
+            NewExample("slack:CSUP:1.1", ASKED, "Returned parcels go back after a failed second delivery.",
+                       status=ExampleStatus.APPROVED, approved_by=ZED, labelled_by=CURATOR,
+                       source={"kind": "slack", "channel_id": "CSUP", "ts": "1.1", "thread_ts": "1.0", "asker": ZED,
+                               "answerer": OTHER}),
+            NewExample("slack:CSUP:2.1", "How long do parcels wait at the depot?", ANSWERED,
+                       status=ExampleStatus.APPROVED, approved_by=CURATOR, labelled_by=ZED,
+                       source={"kind": "slack", "channel_id": "CSUP", "ts": "2.1", "thread_ts": "2.0", "asker": OTHER,
+                               "answerer": ZED}),
+            NewExample("slack:CSUP:3.1", "Do you ship to islands?", "Yes, every island with a ferry port.",
+                       status=ExampleStatus.APPROVED, approved_by=CURATOR, labelled_by=ZED,  # Zed only labelled it
+                       source={"kind": "slack", "channel_id": "CSUP", "ts": "3.1", "thread_ts": "3.0", "asker": OTHER,
+                               "answerer": CURATOR}),
+        ])
+        untouched = add_examples(s, [NewExample("slack:CSUP:4.1", "Can I change my address?", "Yes, in Settings.",
+                                                status=ExampleStatus.APPROVED, approved_by=CURATOR,
+                                                source={"kind": "slack", "channel_id": "CSUP", "ts": "4.1",
+                                                        "asker": OTHER, "answerer": CURATOR})])
+        old_version = ModelVersion(name="ft-0-v1", status=VersionStatus.RETIRED)  # trained before any of it
+        s.add(old_version)
+        snap, _ = create_snapshot(s, val_percent=50)
+        # The index: a row per approved pair (the vectors' values do not matter here).
+        embeddings.put(s, [(ex_id, "all-MiniLM-L6-v2", 2, "h", b"\0" * 8) for ex_id, _ in embeddings.approved_texts(s)])
+        job = enqueue(s, {}, ZED)
+        job.snapshot_id, job.status = snap.id, "succeeded"
+        version = ModelVersion(name="ft-1-v1", job_id=job.id, snapshot_id=snap.id, status=VersionStatus.DEPLOYED,
+                               decided_by=ZED, metrics={"samples": [{"question": ASKED, "reference": "x", "new": "y"},
+                                                                    {"question": "Can I change my address?",
+                                                                     "reference": "Yes, in Settings.", "new": "Yes"}]})
+        s.add(version)
+        # Feedback: Zed's question to the bot, declined (the curators' queue), and Zed's correction of another's.
+        s.add(Feedback(user=ZED, question=ASKED_BOT, answer="I don't know.", rating="none",
+                       source={"channel": "CSUP", "declined": True}))
+        theirs_corrected = Feedback(user=OTHER, question="When does the voucher expire?", answer="After a year.",
+                                    rating="down", source={"channel": "CSUP"})
+        s.add(theirs_corrected)
+        s.flush()
+        from storage.feedback import correct
+
+        correct(s, theirs_corrected.id, CORRECTED, ZED)
+        # Drafts and preference records (the draft mode's tables).
+        mine = Draft(mode="draft", channel_id="CSUP", question_ts="9.1", asker=ZED, question=DRAFT_Q,
+                     answer="The lounge is open.", model_answer="The lounge is open.")
+        sent = Draft(mode="draft", channel_id="CSUP", question_ts="9.2", asker=OTHER, question="Is parking free?",
+                     answer="Parking is free.", model_answer="Parking is free.", acted_by=ZED, sent_text=SENT)
+        s.add_all([mine, sent])
+        s.flush()
+        s.add(Preference(draft_id=sent.id, channel_id="CSUP", prompt=[{"role": "user", "content": "Is parking free?"}],
+                         chosen=SENT, rejected="Parking is free.", asker=OTHER, edited_by=ZED))
+        s.add(Preference(draft_id=mine.id, channel_id="CSUP", prompt=[{"role": "user", "content": DRAFT_Q}],
+                         chosen="Open daily.", rejected="The lounge is open.", asker=ZED, edited_by=OTHER))
+        assert untouched
+    # The data folder: an adapter's files holding the text and the id.
+    adapter = data_dir / "adapters" / "ft-1-v1"
+    adapter.mkdir(parents=True)
+    (adapter / "train.jsonl").write_text(
+        json.dumps({"messages": [{"role": "user", "content": ASKED}, {"role": "assistant", "content": "x"}]}) + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": "Can I change my address?"}]}) + "\n")
+    (adapter / "notes.json").write_text(json.dumps({"labelled_by": ZED, "answer": ANSWERED}, ensure_ascii=False))
+    (adapter / "adapter_model.safetensors").write_bytes(b"\x00weights")
+
+
+def _dump(store) -> str:  # noqa: ANN001
+    """Every row of every table, as text."""
+    out = []
+    with store.engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            out += [f"{table.name}: {tuple(row)}" for row in conn.execute(sa_select(table))]
+    return "\n".join(out)
+
+
+def _traces(text: str) -> list[str]:
+    return [t for t in (*THEIRS, ZED) if t in text]
+
+
+def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    data_dir = tmp_path / "data"
+    store = open_store(ft_env)
+    _seed(store, data_dir)
+    before = _dump(store)
+    assert set(_traces(before)) == {*THEIRS, ZED}  # the seed reached every table it should
+
+    result = CliRunner().invoke(app, ["forget-user", ZED])
+    assert result.exit_code == 0, result.output
+    assert "still needs a retrain: ft-1-v1" in result.output and "ft-1-v1 is deployed" in result.output
+
+    # The database: no row anywhere holds their text or id (the audit record included).
+    after = _dump(store)
+    assert _traces(after) == [], _traces(after)
+    if ft_env.startswith("sqlite"):  # ... nor the file's bytes (deleted rows' pages are rewritten)
+        db_file = Path(ft_env.split("///", 1)[1])
+        raw = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+        assert [t for t in (*THEIRS, ZED) if t.encode() in raw] == []
+    # The data folder: not a trace in any file.
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert _traces(path.read_bytes().decode("utf-8", "replace")) == [], path
+    assert "Can I change my address?" in (data_dir / "adapters/ft-1-v1/train.jsonl").read_text()  # others' stay
+    # Nothing logged their text or id.
+    assert _traces(caplog.text) == []
+
+    with store.session() as s:
+        # Other people's data stays: the unrelated pair, the pair Zed only labelled (their id cleared).
+        questions = {r.question for r in s.exec(select(Feedback))}
+        assert questions == {"When does the voucher expire?"}
+        assert len(list(s.exec(select(Draft)))) == 1 and list(s.exec(select(Preference))) == []
+        assert s.exec(select(ChannelChange)).one().by is None
+        [audit] = s.exec(select(Erasure)).all()
+        assert audit.counts["examples"] == 3 and audit.counts["feedback"] == 1 and len(audit.user_hash) == 64
+        job = s.get(TrainingJob, audit.job_id)
+        version = s.exec(select(ModelVersion).where(ModelVersion.name == "ft-1-v1")).one()
+        assert [f["code"] for f in version.flags] == ["erased_data"]
+        assert [sample["question"] for sample in version.metrics["samples"]] == ["Can I change my address?"]
+        assert s.exec(select(ModelVersion).where(ModelVersion.name == "ft-0-v1")).one().flags == []
+    # The retraining job says why it exists, in the approval request of the version it makes.
+    assert job.status == "queued" and "erased at a person's request" in job.reason
+    request = json.dumps(approval_request(job, version))
+    assert "Why this job" in request and "contains erased data" in request
+
+    listed = CliRunner().invoke(app, ["versions", "list"], env={"COLUMNS": "250"})
+    assert "contains erased data" in next(l for l in listed.output.splitlines() if "ft-1-v1" in l)
+    assert "contains erased data" not in next(l for l in listed.output.splitlines() if "ft-0-v1" in l)
+    store.close()
+
+
+def test_forget_user_refuses_what_is_not_a_user_id(ft_env):
+    result = CliRunner().invoke(app, ["forget-user", "not a user"])
+    assert result.exit_code == 1 and "is not a Slack user id" in result.output
+
+
+def test_a_database_error_logs_no_text(store):
+    """Logs never held the text: an error's message (logged with its traceback) shows no parameters."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import Example
+
+    with pytest.raises(IntegrityError) as caught:
+        with store.session() as s:
+            s.add_all([Example(source_key="k1", dedup_key="same", question=ASKED, answer=ANSWERED),
+                       Example(source_key="k2", dedup_key="same", question=ASKED, answer=ANSWERED)])
+    assert ASKED not in str(caught.value) and "hidden due to hide_parameters" in str(caught.value)
