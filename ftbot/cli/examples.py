@@ -49,8 +49,10 @@ def list_(
 def _decide(ctx: typer.Context, ids: list[int], status: str) -> None:
     from storage.examples import set_status
 
+    ids, impossible = common.valid_ids(ids)
     with common.store(ctx).session() as session:
-        changed, missing = set_status(session, ids, status, common.actor())
+        changed, missing = set_status(session, ids, status, common.actor()) if ids else ([], [])
+    missing = [*missing, *impossible]
     if changed:
         console.print(f"{status} {len(changed)}: {', '.join(map(str, changed))}")
     unchanged = [i for i in ids if i not in changed and i not in missing]
