@@ -52,13 +52,13 @@ def serve(
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
-    s = common.settings(ctx)
-    logs.setup(s.log_level, s.log_json, secrets=[s.model_server_key or ""])
     from serving.model_server import bind_problem
 
+    s = common.settings(ctx)
     problem = bind_problem(host, s.model_server_key)
     if problem:  # before a model loads: the reason, not a minute of loading first
         fail(problem)
+    logs.setup(s.log_level, s.log_json, secrets=[s.model_server_key or ""])
     if vllm:
         _serve_vllm(ctx, model, host, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, kv_cache_gib,
                     vllm_arg or [])
