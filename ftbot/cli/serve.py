@@ -18,7 +18,8 @@ from serving.generation import PROMPT_LOOKUP_TOKENS  # a constant: torch is impo
 def serve(
     ctx: typer.Context,
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="HTTP port."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface; "
+                                                         "anything but loopback needs FT_MODEL_SERVER_API_KEY)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m",
                                          help="Base model directory (default FT_BASE_MODEL, else the prepared "
                                               "SmolLM2-135M-Instruct in FT_DATA_DIR/models)."),
