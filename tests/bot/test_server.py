@@ -162,3 +162,37 @@ async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
     await asyncio.to_thread(probe)
     assert len(statuses) >= 50 and {400, 401} <= set(statuses), sorted(set(statuses))
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info][:3]
+
+
+async def test_the_bot_asks_the_model_server_with_its_key(store):
+    """FT_MODEL_SERVER_API_KEY reaches the bot's model client through ftbot.wiring: a server that requires it
+    answers the bot's question; one with another key refuses, and the bot still replies in one sentence."""
+    from bot.server import serve_http
+    from ftbot import wiring
+    from tests.bot.conftest import bot_settings
+    from tests.fake_slack import FakeSlack
+    from tests.model_stub import ModelStub
+    from tests.signed import SlackSender
+
+    for server_key, outcome in (("bot-key-1", "answered"), ("another-key", "refused")):
+        stub = await ModelStub(api_key=server_key).start()
+        slack = FakeSlack().channel("CSUP", "support")
+        slack.user(ASKER, "Mia")
+        await slack.start()
+        app, deps, metrics = wiring.bot(bot_settings(slack, stub.url, model_server_api_key="bot-key-1"), store=store)
+        runner, url = await serve_http(app, deps, metrics)
+        send = SlackSender(url + "/slack/events", response_url=slack.response_url)
+        try:
+            ts = f"{time.time():.6f}"
+            await send.event({"type": "app_mention", "user": ASKER, "text": "<@UFTBOT> how long is the trial?",
+                              "ts": ts, "channel": "CSUP", "event_ts": ts})
+            posts = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+            if outcome == "answered":
+                assert stub.requests and stub.refused == 0 and posts
+            else:
+                assert not stub.requests and stub.refused >= 1 and posts  # the bot still says something
+        finally:
+            await send.close()
+            await runner.cleanup()
+            await slack.stop()
+            await stub.stop()
