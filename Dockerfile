@@ -52,6 +52,8 @@ CMD ["ft", "worker"]
 # vLLM pins its own torch and transformers, so it gets an environment of its own (/opt/vllm), as in
 # vLLM's own image; ftbot (core only, no torch) supervises it and loads the deployed adapters again
 # after every restart. FT_BASE_MODEL: the workers' base model directory on the shared volume.
+# It listens on every interface, so it refuses to start without FT_MODEL_SERVER_API_KEY (give it as a
+# secret: `docker run -e FT_MODEL_SERVER_API_KEY=…`); vLLM gets it as VLLM_API_KEY, the bot sends it.
 FROM python:3.11-slim AS vllm
 RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

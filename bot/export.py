@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,16 +29,19 @@ class Export:
 
     def kind(self, channel: dict[str, Any]) -> str:
         return self.kinds.get(channel.get("name", ""), "unknown")
+    # Items left out or fields ignored because they do not have Slack's shape: {"file: what": count}.
+    skipped: Counter = field(default_factory=Counter)
 
     def bot_users(self) -> frozenset[str]:
-        return frozenset(uid for uid, user in self.users.items() if user.get("is_bot"))
+        return frozenset(uid for uid, user in self.users.items() if user.get("is_bot") is True)
 
     def display_names(self) -> dict[str, str]:
         names = {}
         for uid, user in self.users.items():
-            profile = user.get("profile") or {}
-            names[uid] = (profile.get("display_name") or profile.get("real_name")
-                          or user.get("real_name") or user.get("name") or uid)
+            profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+            candidates = (profile.get("display_name"), profile.get("real_name"), user.get("real_name"),
+                          user.get("name"))
+            names[uid] = next((c for c in candidates if isinstance(c, str) and c), uid)
         return names
 
 
@@ -81,6 +86,10 @@ class _Source:
             return json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ExportError(self.label(name), f"malformed JSON at line {exc.lineno} ({exc.msg})") from None
+        except UnicodeDecodeError as exc:
+            raise ExportError(self.label(name), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except RecursionError:
+            raise ExportError(self.label(name), "JSON nested too deeply to read") from None
         except (OSError, KeyError, zipfile.BadZipFile) as exc:
             raise ExportError(self.label(name), f"cannot be read ({exc})") from None
 
@@ -104,12 +113,21 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
                 more = [{**c, "name": c.get("name") or c.get("id")} if isinstance(c, dict) else c for c in more]
                 kinds.update(_kinds(more, kind))
                 all_channels += more
-    if not isinstance(all_channels, list) or not all(isinstance(c, dict) and "name" in c for c in all_channels):
+    if not isinstance(all_channels, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                                                     and isinstance(c.get("id", ""), str) for c in all_channels):
         raise ExportError(src.label("channels.json"), "expected a list of channels with names")
     users_raw = src.read("users.json") if src.has("users.json") else []
     if not isinstance(users_raw, list):
         raise ExportError(src.label("users.json"), "expected a list of users")
-    users = {u["id"]: u for u in users_raw if isinstance(u, dict) and "id" in u}
+    skipped: Counter = Counter()
+    users = {}
+    for user in users_raw:
+        if not (isinstance(user, dict) and isinstance(user.get("id"), str) and user["id"]):
+            skipped["users.json: a user without an id (left out)"] += 1
+            continue
+        if user.get("profile") is not None and not isinstance(user["profile"], dict):
+            skipped["users.json: a profile that is no object (its name is not used)"] += 1
+        users[user["id"]] = user
 
     known = {c["name"]: c for c in all_channels}
     wanted = list(dict.fromkeys(channels)) if channels else list(known)
@@ -117,7 +135,8 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
     if unknown:
         raise ExportError(src.label("channels.json"),
                           f"no channel named {', '.join(unknown)} (channels: {', '.join(sorted(known))})")
-    export = Export(channels=[known[name.lstrip("#")] for name in wanted], users=users, kinds=kinds)
+    export = Export(channels=[known[name.lstrip("#")] for name in wanted], users=users, kinds=kinds,
+                    skipped=skipped)
     for channel in export.channels:
         messages: list[dict[str, Any]] = []
         export.days[channel["name"]] = {PurePosixPath(day).stem for day in src.day_files(channel["name"])}
@@ -125,7 +144,12 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
             data = src.read(day)
             if not isinstance(data, list):
                 raise ExportError(src.label(day), "expected a list of messages")
-            messages.extend(m for m in data if isinstance(m, dict) and m.get("ts"))
+            for item in data:
+                message, problem = _slack_message(item)
+                if problem:
+                    export.skipped[f"{channel['name']}/: {problem}"] += 1
+                if message is not None:
+                    messages.append(message)
         export.messages[channel["name"]] = messages
     return export
 
@@ -138,3 +162,34 @@ def _kinds(channels: list[Any], kind: str) -> dict[str, str]:
             shared = c.get("is_ext_shared") or c.get("is_shared")
             out[c["name"]] = "shared" if shared else kind
     return out
+def _is_ts(value: object) -> bool:
+    """A Slack timestamp: "1726000000.000100"."""
+    try:
+        return isinstance(value, str) and math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _slack_message(item: object) -> tuple[dict[str, Any] | None, str | None]:
+    """(the message with only fields of Slack's shape, what was wrong); None when it cannot be used at all.
+    Items without a ts (a day file's non-messages) are left out silently, as before."""
+    if not isinstance(item, dict) or not item.get("ts"):
+        return None, None
+    if not _is_ts(item["ts"]) or ("thread_ts" in item and item["thread_ts"] is not None
+                                  and not _is_ts(item["thread_ts"])):
+        return None, "a message whose ts is no Slack timestamp (left out)"
+    message, problem = dict(item), None
+    for key in ("text", "user", "subtype"):
+        if message.get(key) is not None and not isinstance(message[key], str):
+            message.pop(key)
+            problem = f"a message whose {key} is no text (ignored)"
+    reactions = message.get("reactions")
+    if reactions is not None:
+        good = [r for r in reactions if isinstance(r, dict) and isinstance(r.get("name"), str)
+                and (r.get("users") is None or (isinstance(r["users"], list)
+                                                and all(isinstance(u, str) for u in r["users"])))] \
+            if isinstance(reactions, list) else []
+        if not isinstance(reactions, list) or len(good) != len(reactions):
+            problem = "reactions that are no list of {name, users} (ignored)"
+        message["reactions"] = good
+    return message, problem

@@ -49,6 +49,7 @@ def import_slack_export(
     export = load_export(path, channels)
     names, bots = export.display_names(), export.bot_users()
     summary = ImportSummary(channels=[c["name"] for c in export.channels])
+    summary.skipped.update(export.skipped)  # items not in Slack's shape: left out, each reason counted
     pending: list[NewExample] = []
     for channel in export.channels:
         messages = export.messages[channel["name"]]

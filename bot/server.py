@@ -3,31 +3,100 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
-from typing import Callable
+import time
+from typing import Callable, Mapping
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 
 log = logging.getLogger("ftbot.bot")
 
+MAX_SKEW_S = 300  # Slack's rule: a request signed more than 5 minutes ago may be a replay
 
-def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> web.Application:
+
+def signed_by_slack(raw: bytes, headers: Mapping[str, str], secret: str, now: float | None = None) -> bool:
+    """Slack's v0 signature over the raw bytes, checked before anything reads them: any header or body
+    (no timestamp, a timestamp that is no number, bytes that are no UTF-8) is simply unsigned."""
+    timestamp, signature = headers.get("X-Slack-Request-Timestamp", ""), headers.get("X-Slack-Signature", "")
+    if not secret or not signature or not (timestamp.isascii() and timestamp.isdigit()):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW_S:
+        return False
+    expected = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest("v0=" + expected, signature)
+
+
+# The fields Slack always sends as objects, and those it sends as lists of objects. Bolt's own middleware reads
+# them before any listener runs (`req.body.get("event", {}).get("bot_id")`), so a signed body with another
+# shape would fail inside Bolt; it is refused with 400 instead.
+_OBJECTS = ("event", "container", "view", "message", "enterprise", "item", "previous_message", "state", "bot_profile")
+_OBJECT_LISTS = ("authorizations", "actions", "blocks")
+_IDS = ("type", "subtype", "user", "channel", "team", "ts", "thread_ts", "text", "event_id", "command",
+        "callback_id", "action_id", "trigger_id", "response_url", "token", "reaction")
+
+
+def slack_shaped(body: object, depth: int = 0) -> bool:
+    """Whether a parsed body has the shape of what Slack sends, as far as Bolt and the listeners read it."""
+    if not isinstance(body, dict):
+        return False
+    for key, value in body.items():
+        if key in _OBJECTS and not (isinstance(value, dict) and (depth > 3 or slack_shaped(value, depth + 1))):
+            return False
+        if key in _OBJECT_LISTS and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            return False
+        if key in _IDS and value is not None and not isinstance(value, (str, dict)):  # "user", "channel", "team": an id or an object
+            return False
+    return True
+
+
+def _bad(status: int, reason: str) -> web.Response:
+    return web.json_response({"ok": False, "error": reason}, status=status)
+
+
+def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: str | None = None) -> web.Application:
+    """signing_secret: SLACK_SIGNING_SECRET; None: the one the Bolt app was built with (Bolt names it no other way).
+    Empty (Socket Mode): POST /slack/events refuses everything."""
     from bot.approvals import Announcer
     from bot.drafting import Sweeper
 
     announcer = Announcer(deps, app.client, every_s=deps.announce_every_s)
     sweeper = Sweeper(deps, app.client, metrics)  # drafts nobody acted on expire (FT_DRAFT_TTL_H)
+    secret = getattr(app, "_signing_secret", "") if signing_secret is None else signing_secret
 
     async def slack_events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        # The signature first, over the raw bytes: Bolt parses the body before it verifies, so anyone could
+        # make it fail (and log a traceback) with a body that is no JSON.
+        raw = await request.read()
+        if not signed_by_slack(raw, request.headers, secret):
+            metrics.events.labels(kind="unsigned", outcome="refused").inc()
+            return _bad(401, "invalid_signature")
+        try:
+            text = raw.decode("utf-8")
+            parsed = parse_body(text, request.headers.get("Content-Type"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            parsed = None
+        if not slack_shaped(parsed):
+            metrics.events.labels(kind="malformed", outcome="refused").inc()
+            return _bad(400, "malformed_body")
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+        try:
+            return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        except Exception as exc:  # noqa: BLE001  (a signed body Bolt cannot route: one line, no traceback)
+            log.warning("refused a signed request Bolt could not handle: %s: %s", exc.__class__.__name__,
+                        str(exc)[:200])
+            metrics.events.labels(kind="malformed", outcome="refused").inc()
+            return _bad(400, "malformed_body")
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})

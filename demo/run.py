@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -120,8 +121,9 @@ async def run() -> None:
     # The bot wired as `ft bot` wires it, from settings that point it at the simulated workspace.
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    key = secrets.token_urlsafe(24)  # the model server's API key, as in production: the bot and `ft` send it
     settings = Settings(data_dir=data_dir, curators={LEAD}, admins={LEAD}, agents=AGENTS, approvals_channel=APPROVALS,
-                        model_server_url=url, answer_timeout_s=120, retrieval=True,
+                        model_server_url=url, model_server_api_key=key, answer_timeout_s=120, retrieval=True,
                         answer_max_tokens=96,  # the base model rambles; the fine-tuned answers are far shorter
                         slack_bot_token="xoxb-demo", slack_signing_secret=SECRET, slack_api_url=slack.api_url)
     app, deps, metrics = wiring.bot(settings, announce_every_s=1.0)
@@ -130,7 +132,8 @@ async def run() -> None:
         base_dir = prepare_base_model(settings.models_dir)
 
     # The model server, in its own process as in production.
-    env = {**os.environ, "FT_DATA_DIR": str(data_dir), "FT_DATABASE_URL": settings.db_url, "FT_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "FT_DATA_DIR": str(data_dir), "FT_DATABASE_URL": settings.db_url, "FT_LOG_LEVEL": "WARNING",
+           "FT_MODEL_SERVER_API_KEY": key}
     server = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(base_dir), "--port",
                                str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     runner, bot_url = await serve_http(app, deps, metrics)

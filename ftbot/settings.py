@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from storage.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING
@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     # The model server (the embedded `ft serve`, or vLLM): OpenAI-compatible.
     model_server_url: str = "http://127.0.0.1:8000"
+    # The Bearer token both model servers require (`ft serve`, and vLLM as VLLM_API_KEY) and every client sends.
+    # Empty: no authentication, which `ft serve` allows on a loopback address only.
+    model_server_api_key: SecretStr = SecretStr("")
     answer_timeout_s: float = Field(30.0, gt=0)
     answer_max_tokens: int = Field(256, ge=1)  # the longest answer the bot asks the model for
     retrieval: bool = True  # the nearest approved pairs go in front of every question (serving.retrieval)
@@ -84,6 +87,25 @@ class Settings(BaseSettings):
 
         CronTrigger.from_crontab(value)  # raises ValueError with what is wrong
         return value
+
+    @field_validator("model_server_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018  (raises ValueError on a port that is no number)
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. http://127.0.0.1:8000)")
+        return value
+
+    @property
+    def model_server_key(self) -> str | None:
+        """The API key in plain text, for the client and the servers only (None: no authentication)."""
+        return self.model_server_api_key.get_secret_value() or None
 
     @property
     def db_url(self) -> str:

@@ -44,12 +44,14 @@ def store(settings: Settings) -> Store:
 # --- serving ----------------------------------------------------------------------------------------
 
 def model_client(settings: Settings, *, url: str | None = None, timeout_s: float | None = None) -> ModelClient:
-    """A client of FT_MODEL_SERVER_URL that waits FT_ANSWER_TIMEOUT_S; url and timeout_s for another server
-    or another wait (`ft doctor` gives up sooner, `ft serve` re-registers adapters on the server it started)."""
+    """A client of FT_MODEL_SERVER_URL that waits FT_ANSWER_TIMEOUT_S and sends FT_MODEL_SERVER_API_KEY; url and
+    timeout_s for another server or another wait (`ft doctor` gives up sooner, `ft serve` re-registers adapters
+    on the server it started)."""
     from serving.client import ModelClient
 
     return ModelClient(url or settings.model_server_url,
-                       timeout_s=settings.answer_timeout_s if timeout_s is None else timeout_s)
+                       timeout_s=settings.answer_timeout_s if timeout_s is None else timeout_s,
+                       api_key=settings.model_server_key)
 
 
 def retrieval_index(store: Store, embedder: TextEmbedder | None = None) -> Retriever:

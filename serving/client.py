@@ -7,6 +7,8 @@ from typing import Any
 
 import aiohttp
 
+from storage.contract import adapter_name_problem
+
 
 class ModelServerError(Exception):
     """The server answered with an error (status and its message)."""
@@ -26,9 +28,13 @@ class ModelServerUnavailable(Exception):
 
 
 class ModelClient:
-    def __init__(self, base_url: str, timeout_s: float = 30.0, session: aiohttp.ClientSession | None = None):
+    """api_key: sent as `Authorization: Bearer <key>` on every request (vLLM's --api-key, FT_MODEL_SERVER_API_KEY)."""
+
+    def __init__(self, base_url: str, timeout_s: float = 30.0, session: aiohttp.ClientSession | None = None, *,
+                 api_key: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._session = session
         self._own_session = session is None
 
@@ -46,14 +52,20 @@ class ModelClient:
                        timeout: aiohttp.ClientTimeout | None = None) -> tuple[int, Any]:
         http = await self._http()
         try:
-            async with http.request(method, self.base_url + path, json=json, timeout=timeout or self.timeout) as resp:
+            async with http.request(method, self.base_url + path, json=json, timeout=timeout or self.timeout,
+                                    headers=self._headers) as resp:
                 ctype = resp.headers.get("Content-Type", "")
                 body: Any = await resp.json() if "json" in ctype else await resp.text()
+                if resp.status == 401:
+                    raise ModelServerError(401, f"{_error_message(body)}: the server wants another API key"
+                                                f"{'' if self._headers else ' (none was sent)'}")
                 if resp.status >= 400:
                     raise ModelServerError(resp.status, _error_message(body))
                 return resp.status, body
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
             raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
+        except aiohttp.InvalidURL as exc:
+            raise ModelServerUnavailable(f"{self.base_url!r} is not a URL the client can reach") from exc
 
     async def models(self) -> list[dict[str, Any]]:
         _, body = await self._request("GET", "/v1/models")
@@ -71,7 +83,11 @@ class ModelClient:
 
     async def load_adapter(self, name: str, path: str) -> str:
         """Loaded: the server's answer. AdapterAlreadyLoaded when it refused because it lists that name already
-        (told from the model list, not from the wording of vLLM's message)."""
+        (told from the model list, not from the wording of vLLM's message). A name no server takes is refused
+        here with 400, before it is sent."""
+        problem = adapter_name_problem(name)
+        if problem:
+            raise ModelServerError(400, problem)
         try:
             _, body = await self._request("POST", "/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
         except ModelServerError as exc:

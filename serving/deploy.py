@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from sqlmodel import Session, select
@@ -18,7 +19,7 @@ from sqlmodel import Session, select
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, ModelServerUnavailable
 from serving.smoke import SmokeResult, smoke_test
 from storage import Store
-from storage.contract import VersionMetrics
+from storage.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
 from storage.models import ModelVersion, VersionStatus, utcnow
 from storage.versions import by_name, deployed, deployed_for_update, previous, retired
 
@@ -140,7 +141,13 @@ def _flip(session: Session, name: str, by: str | None, allowed: tuple[str, ...],
 
 
 async def _load(client: ModelClient, version: ModelVersion) -> str | None:
-    """None once the server has the adapter under the version's name; otherwise why not."""
+    """None once the server has the adapter under the version's name; otherwise why not. A pickled adapter is
+    refused here, before the server is asked: vLLM would unpickle it."""
+    path = Path(version.adapter_path)
+    if path.is_dir():  # the bot's host may not mount the adapter store; the server then checks what it can
+        problem = adapter_files_problem(path)
+        if problem and (path / PICKLED_WEIGHTS).is_file():
+            return problem
     try:
         await client.load_adapter(version.name, version.adapter_path)
     except AdapterAlreadyLoaded:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.contract import LORA_RANKS, adapter_problems
+from storage.contract import LORA_RANKS, PICKLED_WEIGHTS, adapter_files_problem, adapter_name_problem, adapter_problems
 from storage.machine import physical_cores
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ class Engine:
         self.merged: str | None = None  # the adapter whose weights are merged into the base now (see _merge)
         self._wrappers: list[tuple[Any, str, Any]] = []  # LoRA layers taken out of the tree while generating
         self.adapters: dict[str, str] = {}  # name -> path, in load order
+        # Why the engine cannot serve (None: it can): peft left in a state a rollback could not undo.
+        # /health answers 503 with it, and chats are refused rather than failing one by one.
+        self.broken: str | None = None
         self.max_context = int(getattr(self.base.config, "max_position_embeddings", 0) or 0) or None
         self.eos_ids = self._eos_ids()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
@@ -142,10 +145,11 @@ class Engine:
             config = LoraConfig.from_pretrained(str(path))
         except Exception as exc:  # noqa: BLE001  (peft raises TypeError/ValueError on unknown fields)
             raise ServingError(500, f"{path}/adapter_config.json is not a LoRA config peft reads: {exc}") from exc
-        has_weights = any((path / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin"))
-        if not has_weights:
-            raise ServingError(404, f"No adapter found for {path} (no adapter_model.safetensors)", "NotFoundError",
-                               "lora_path")
+        files_problem = adapter_files_problem(path)
+        if files_problem:
+            if (path / PICKLED_WEIGHTS).is_file():  # a pickle: never unpickled here
+                raise ServingError(400, files_problem, "InvalidUserInput", "lora_path")
+            raise ServingError(404, f"No adapter found for {path} ({files_problem})", "NotFoundError", "lora_path")
         try:
             weights = load_peft_weights(str(path), device=self.device)
         except Exception as exc:  # noqa: BLE001  (SafetensorError, pickle errors, …)
@@ -162,9 +166,13 @@ class Engine:
         """Add adapter `name`; on any failure the engine keeps exactly the adapters it had."""
         from peft import PeftModelForCausalLM, set_peft_model_state_dict
 
+        name_problem = adapter_name_problem(name)
+        if name_problem:  # before peft sees it: a dotted name half-adds itself to the LoRA layers
+            raise ServingError(400, name_problem, "InvalidUserInput", "lora_name")
         if name in self.adapters:
             raise ServingError(400, f"The lora adapter '{name}' has already been loaded. If you want to load the "
                                     "adapter in place, set 'load_inplace' to True.", "InvalidUserInput", "lora_name")
+        self._refuse_if_broken()
         config, weights = self.check_adapter(path)
         config.inference_mode = True
         self._unmerged()
@@ -181,30 +189,75 @@ class Engine:
             self.peft.to(self.device)
             self.peft.eval()
         except Exception as exc:
-            self._drop(name, unwrap=created)
+            self._rollback(name, unwrap=created)
             if isinstance(exc, ServingError):
                 raise
             raise ServingError(500, f"failed to load LoRA adapter '{name}' from {path}: "
                                     f"{exc.__class__.__name__}: {exc}") from exc
         self.adapters[name] = str(path)
+        self._check_state()
 
     def unload_adapter(self, name: str) -> None:
+        """Drop adapter `name`; a failure leaves it loaded (or marks the engine broken when peft half-dropped it)."""
         if name not in self.adapters:
             raise ServingError(404, f"The lora adapter '{name}' cannot be found.", "NotFoundError", "lora_name")
+        self._refuse_if_broken()
+        try:
+            self._drop(name, unwrap=len(self.adapters) == 1)
+        except Exception as exc:
+            self._check_state()
+            raise ServingError(500, f"failed to unload LoRA adapter '{name}': {exc.__class__.__name__}: {exc}") from exc
         del self.adapters[name]
-        self._drop(name, unwrap=not self.adapters)
+        self._check_state()
 
     def _drop(self, name: str, unwrap: bool) -> None:
-        """Delete adapter `name` from the PeftModel; with no adapter left, give back the plain base."""
+        """Delete adapter `name` from the PeftModel, down to what a failed add left in single LoRA layers;
+        with no adapter left, give back the plain base."""
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
         if self.peft is None:
             return
         self._unmerged()
         if name in self.peft.peft_config:
             self.peft.delete_adapter(name)
+        for module in self.peft.modules():  # a half-added adapter is in some layers but not in peft_config
+            if isinstance(module, BaseTunerLayer) and name in module._all_available_adapter_names():
+                module.delete_adapter(name)
         if unwrap:
             self.base = self.peft.unload()  # LoRA layers replaced by the original modules
             self.peft = None
             self._module_names = {n for n, _ in self.base.named_modules()}
+
+    def _rollback(self, name: str, unwrap: bool) -> None:
+        """After a failed load: back to the adapters there were, or the engine marked broken."""
+        try:
+            self._drop(name, unwrap=unwrap)
+        except Exception:  # noqa: BLE001  (the state check below says what is left)
+            log.exception("could not undo the failed load of adapter %s", name)
+        self._check_state()
+
+    def _check_state(self) -> None:
+        """Set `broken` when peft holds other adapters than the engine lists (on the model thread)."""
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        if self.peft is None:
+            held = {n for m in self.base.modules() if isinstance(m, BaseTunerLayer)
+                    for n in m._all_available_adapter_names()}
+        else:
+            held = set(self.peft.peft_config) | {n for m in self.peft.modules() if isinstance(m, BaseTunerLayer)
+                                                 for n in m._all_available_adapter_names()}
+        stray = sorted(held - set(self.adapters))
+        missing = sorted(set(self.adapters) - set(self.peft.peft_config if self.peft is not None else ()))
+        if stray or missing:
+            self.broken = (f"the engine's adapters are inconsistent (in peft but not listed: {stray}; listed but "
+                           f"not in peft: {missing}); restart the server")
+            log.error("%s", self.broken)
+        else:
+            self.broken = None
+
+    def _refuse_if_broken(self) -> None:
+        if self.broken:
+            raise ServingError(503, self.broken)
 
     def _merge(self, name: str | None) -> Any:
         """The plain model to generate with: adapter `name` merged into the base weights (None: the base).
@@ -271,6 +324,7 @@ class Engine:
 
         if not self.known(model_name):
             raise ServingError(404, f"The model `{model_name}` does not exist.", "NotFoundError", "model")
+        self._refuse_if_broken()
         started = time.perf_counter()
         ids = self.prompt_ids(messages)
         if self.max_context and len(ids) + max_tokens > self.max_context:

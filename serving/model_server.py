@@ -4,8 +4,11 @@
     POST /v1/chat/completions     {"model": base or adapter name, "messages", "max_tokens", "temperature"}
     POST /v1/load_lora_adapter    {"lora_name", "lora_path"} -> 200 plain text; already loaded -> 400
     POST /v1/unload_lora_adapter  {"lora_name"} -> 200 plain text; unknown -> 404
-    GET  /health                  200, empty body
+    GET  /health                  200, empty body; 503 with the reason when the engine cannot serve
     GET  /metrics                 Prometheus text
+
+With an API key (FT_MODEL_SERVER_API_KEY), every /v1… request needs `Authorization: Bearer <key>` and
+gets 401 {"error": "Unauthorized"} without it, as vLLM's --api-key does; /health and /metrics stay open.
 
 Errors are vLLM's JSON: {"error": {"message", "type", "param", "code"}}. The model lives on one
 worker thread: generations, loads and unloads run there one at a time, so the event loop keeps
@@ -18,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import ipaddress
 import logging
+import secrets
 import signal
 import threading
 import time
@@ -30,6 +36,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.generation import Engine, ServingError
+from storage.contract import adapter_name_problem
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +113,48 @@ class ServerMetrics:
             lambda: len(server.engine.adapters))
 
 
+# vLLM's AuthenticationMiddleware guards these prefixes (vllm/entrypoints/serve/middleware/authenticate.py).
+GUARDED_PREFIX = ("/v1", "/v2", "/inference", "/cohere")
+
+
+class BearerAuth:
+    """vLLM's check: the Bearer token's SHA-256 digest against the key's, in constant time."""
+
+    def __init__(self, api_key: str):
+        if not api_key:
+            raise ValueError("an empty API key guards nothing")
+        self._digest = hashlib.sha256(api_key.encode("utf-8")).digest()
+
+    def allows(self, request: web.Request) -> bool:
+        if request.method == "OPTIONS" or not request.path.startswith(GUARDED_PREFIX):
+            return True
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return secrets.compare_digest(hashlib.sha256(token.encode("utf-8")).digest(), self._digest)
+
+
+def bind_problem(host: str, api_key: str | None) -> str | None:
+    """Why a model server must not listen on `host` (None: it may). Without a key only a loopback address is
+    allowed: anyone who reaches the port could otherwise unload the deployed version or load any directory."""
+    if api_key:
+        return None
+    name = host.strip("[]")
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = name == "localhost"
+    if loopback:
+        return None
+    return (f"refusing to listen on {host or 'every interface'} without an API key: set FT_MODEL_SERVER_API_KEY "
+            "(the bot and `ft` send it too), or listen on 127.0.0.1")
+
+
 class ModelServer:
-    def __init__(self, engine: Engine, *, max_queue: int = 16, default_max_tokens: int = 256):
+    def __init__(self, engine: Engine, *, max_queue: int = 16, default_max_tokens: int = 256,
+                 api_key: str | None = None):
         self.engine = engine
+        self.auth = BearerAuth(api_key) if api_key else None
         self.worker = ModelWorker(max_queue)
         self.metrics = ServerMetrics(self)
         self.default_max_tokens = default_max_tokens
@@ -130,6 +176,10 @@ class ModelServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on host:port (0: a free port); ValueError (bind_problem) for an open address without a key."""
+        problem = bind_problem(host, "set" if self.auth is not None else None)
+        if problem:
+            raise ValueError(problem)
         # handler_cancellation: a client that hangs up cancels its handler, which stops its generation.
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -153,6 +203,9 @@ class ModelServer:
                           ) -> web.StreamResponse:
         route = request.match_info.route.resource
         endpoint = route.canonical if route is not None else "other"
+        if self.auth is not None and not self.auth.allows(request):
+            self.metrics.requests.labels(endpoint, "401").inc()
+            return web.json_response({"error": "Unauthorized"}, status=401)
         try:
             response = await handler(request)
         except asyncio.CancelledError:  # the client hung up (nginx's 499)
@@ -171,6 +224,8 @@ class ModelServer:
     # ---- handlers -------------------------------------------------------------------------------
 
     async def _health(self, _: web.Request) -> web.Response:
+        if self.engine.broken:  # a load balancer takes this replica out; a restart reloads its adapters
+            raise ServingError(503, self.engine.broken)
         return web.Response(status=200)
 
     async def _metrics(self, _: web.Request) -> web.Response:
@@ -263,6 +318,9 @@ class ModelServer:
         name, path = body.get("lora_name"), body.get("lora_path")
         if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
             raise ServingError(400, "Both 'lora_name' and 'lora_path' must be provided.")
+        name_problem = adapter_name_problem(name)
+        if name_problem:
+            raise ServingError(400, name_problem, "InvalidUserInput", "lora_name")
         if name == self.engine.served_name:
             raise ServingError(400, f"The lora adapter name '{name}' conflicts with a served base model.",
                                "InvalidUserInput", "lora_name")

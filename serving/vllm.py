@@ -29,6 +29,7 @@ from typing import Awaitable, Callable, Iterable, Sequence
 import aiohttp
 
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError
+from serving.model_server import bind_problem
 from storage.contract import LORA_RANKS
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,18 @@ def cpu_env(cores: Sequence[int], kv_cache_gib: int) -> dict[str, str]:
 
 def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", port: int = 8000, max_loras: int = 4,
                  max_lora_rank: int = 16, max_cpu_loras: int | None = None, served_name: str | None = None,
-                 extra: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
+                 extra: Sequence[str] = (), api_key: str | None = None) -> tuple[list[str], dict[str, str]]:
     """(argv, env) to serve `base` with runtime LoRA loading; env holds only what to add to os.environ.
+    api_key goes in VLLM_API_KEY, not in argv, so `ps` never shows it.
 
-    Raises ValueError naming the bad value.
+    Raises ValueError naming the bad value, or refusing an open address without api_key.
     """
+    problem = bind_problem(host, api_key)
+    if problem:
+        raise ValueError(problem)
+    if any(arg.split("=", 1)[0] == "--api-key" for arg in extra):
+        raise ValueError("pass the key as FT_MODEL_SERVER_API_KEY, not --api-key: an argument shows in `ps` and "
+                         "the bot would not send it")
     if not base:
         raise ValueError("no base model: give a model directory (or a model id vLLM can load)")
     if not 1 <= port <= 65535:
@@ -144,7 +152,7 @@ def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", 
             "--served-model-name", served_name,
             "--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank), "--max-cpu-loras",
             str(max_cpu_loras), *extra]
-    return argv, dict(RUNTIME_LORA_ENV)
+    return argv, {**RUNTIME_LORA_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
 
 
 async def reregister(client: ModelClient, store) -> dict[str, str]:  # noqa: ANN001  (storage.Store)
@@ -191,13 +199,13 @@ async def wait_healthy(url: str, proc: asyncio.subprocess.Process | None = None,
 
 
 async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, store=None,  # noqa: ANN001
-                    stop: asyncio.Event | None = None, health_timeout_s: float = 900.0,
+                    api_key: str | None = None, stop: asyncio.Event | None = None, health_timeout_s: float = 900.0,
                     min_uptime_s: float = 60.0, max_fast_failures: int = 5, restart_delay_s: float = 2.0,
                     on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None = None) -> None:
     """Run `argv` (vllm serve …) and keep it running until `stop` is set.
 
-    Each time it answers /health, the deployed and previous adapters are loaded again (`reregister`)
-    and `on_ready(outcome)` is called. It is restarted whenever it exits, after a growing delay;
+    Each time it answers /health, the deployed and previous adapters are loaded again (`reregister`, sending
+    api_key) and `on_ready(outcome)` is called. It is restarted whenever it exits, after a growing delay;
     `max_fast_failures` exits in a row, each before `min_uptime_s` of serving, raise SupervisorError.
     """
     stop = stop or asyncio.Event()
@@ -223,7 +231,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
             ready_at.append(time.monotonic())
             outcome: dict[str, str] = {}
             if store is not None:
-                client = ModelClient(url, timeout_s=600.0)
+                client = ModelClient(url, timeout_s=600.0, api_key=api_key)
                 try:
                     outcome = await reregister(client, store)
                 except Exception:  # noqa: BLE001  (the server serves the base model meanwhile)

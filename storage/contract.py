@@ -2,7 +2,8 @@
 
 Every package imports storage, so the shared facts live here and nowhere else:
 
-- the adapter rules: the LoRA ranks vLLM serves, and what else in an adapter_config.json it refuses;
+- the adapter rules: the LoRA ranks vLLM serves, what else in an adapter_config.json it refuses, the names
+  both servers take and the one weights format they read;
 - the default system prompt the trainer teaches with and the bot asks with;
 - the retrieval spec: which embedding model, how many pairs, how close, what text a row is embedded
   from and what text a question is searched with;
@@ -14,6 +15,8 @@ Standard library and pydantic only: the bot image imports this without torch.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -22,6 +25,40 @@ from pydantic import BaseModel, ConfigDict
 
 # vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py): an adapter of any other rank cannot be served.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+# Adapter names both servers take: vLLM accepts any non-empty name but a served base model's, yet a name
+# also becomes a peft adapter key (a '.' breaks its module paths), a `--lora-modules name=path` argument
+# (no '='), a directory of VLLM_LORA_RESOLVER_CACHE_DIR (no '/') and part of a URL. Version names
+# (`ft-<job>-v<n>`) are well inside it.
+ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+# Adapter weights are read from safetensors only: adapter_model.bin is a pickle, and loading one runs
+# whatever torch's weights_only unpickler lets through.
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+PICKLED_WEIGHTS = "adapter_model.bin"
+
+
+def adapter_name_problem(name: object) -> str | None:
+    """Why `name` cannot name an adapter on either model server (None: it can)."""
+    if not isinstance(name, str) or not name:
+        return "the adapter name must be a non-empty string"
+    if not ADAPTER_NAME.fullmatch(name):
+        shown = name if len(name) <= 60 else name[:59] + "…"
+        return (f"the adapter name {shown!r} is not allowed: use letters, digits, '-' and '_' (at most 100, "
+                "starting with a letter or digit)")
+    return None
+
+
+def adapter_files_problem(adapter_dir: Path | str) -> str | None:
+    """Why the adapter's weights will not be read (None: it has adapter_model.safetensors). A pickled
+    adapter_model.bin is refused, not loaded: only safetensors cannot run code."""
+    path = Path(adapter_dir)
+    if (path / ADAPTER_WEIGHTS).is_file():
+        return None
+    if (path / PICKLED_WEIGHTS).is_file():
+        return (f"{path} holds its weights as {PICKLED_WEIGHTS} (a pickle); only {ADAPTER_WEIGHTS} is loaded: "
+                "save it with safe_serialization=True")
+    return f"{path} has no {ADAPTER_WEIGHTS}"
 
 
 def adapter_problems(raw: dict[str, Any], max_lora_rank: int | None = None) -> list[str]:

@@ -82,11 +82,35 @@ def add_examples(session: Session, items: Sequence[NewExample]) -> list[tuple[st
     return results
 
 
+def storable(value: Any) -> Any:
+    """Text either database keeps: no NUL (PostgreSQL refuses it in text and JSON) and no lone surrogate (JSON
+    escapes like "\\ud800" decode to one, and UTF-8 cannot encode it), in strings and inside lists and dicts."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if not value.isascii() and _has_surrogate(value):
+            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _prepare(item: NewExample) -> NewExample:
     """Redacted and checked; an Example row is built only for what gets stored (rows are costly)."""
-    question, found_q = redact(item.question.strip())
-    answer, found_a = redact(item.answer.strip())
-    source = dict(item.source)
+    question, found_q = redact(storable(item.question).strip())
+    answer, found_a = redact(storable(item.answer).strip())
+    source = storable(dict(item.source))
     if found_q or found_a:
         source["redacted"] = sorted(set(found_q + found_a))
     status = item.status

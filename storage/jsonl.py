@@ -60,14 +60,22 @@ def from_record(obj: object) -> tuple[str, str]:
 
 
 def read_records(path: Path) -> Iterator[tuple[int, tuple[str, str] | None, str | None]]:
-    """Yield (line number, (question, answer) or None, error or None); blank lines are skipped."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    """Yield (line number, (question, answer) or None, error or None); blank lines are skipped. A bad line
+    (no UTF-8, no JSON, nested too deeply for the parser, not a pair) is one error; the others still count."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield lineno, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+                continue
             if not line.strip():
                 continue
             try:
                 yield lineno, from_record(json.loads(line)), None
             except json.JSONDecodeError as exc:
                 yield lineno, None, f"not valid JSON ({exc.msg})"
+            except RecursionError:
+                yield lineno, None, "nested too deeply to read"
             except ValueError as exc:
                 yield lineno, None, str(exc)

@@ -11,8 +11,10 @@ from tests import local_http
 
 
 class ModelStub:
-    def __init__(self, base: str = "base-model") -> None:
+    def __init__(self, base: str = "base-model", api_key: str | None = None) -> None:
         self.base = base
+        self.api_key = api_key  # set: every /v1 request needs it as a Bearer token, as on both real servers
+        self.refused = 0
         self.adapters: dict[str, str] = {}
         self.requests: list[dict] = []
         self.answer = "The trial lasts 21 days."
@@ -52,8 +54,15 @@ class ModelStub:
             return web.json_response({"error": {"message": "not found", "code": 404}}, status=404)
         return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' removed successfully.")
 
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):  # noqa: ANN001, ANN202
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self.refused += 1
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
     async def start(self) -> "ModelStub":
-        app = web.Application()
+        app = web.Application(middlewares=[self._auth])
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/load_lora_adapter", self._load)

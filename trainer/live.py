@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlmodel import Session, col, select
 
+from storage.audience import scope_for, shareable_channels
 from storage.contract import GroundingSpec, LiveEval, LiveExample, LiveOutcomes
 from storage.facts import carries_key_fact
 from storage.grounding import declines
-from storage.models import ChannelKind, Draft, DraftStatus, Example, ExampleStatus, SlackChannel
+from storage.models import Draft, DraftStatus, Example, ExampleStatus, SlackChannel
 from storage.prompt import DONT_KNOW, prompt_messages
 
 if TYPE_CHECKING:
@@ -49,15 +50,16 @@ TEAM_ANSWERED = (DraftStatus.SENT, DraftStatus.EDITED, DraftStatus.SUPERSEDED)
 OUTCOMES = ("agrees", "other", "declined", "unchecked")
 
 
-def shared_knowledge(channel: SlackChannel | None) -> bool:
-    """Whether a channel's questions may judge the shared model: public, or marked shareable by an admin.
-    (Issue 20 writes the general rule of who may see what; this is the one place to point at it.)"""
-    return channel is not None and (channel.kind == ChannelKind.PUBLIC or channel.shareable)
+def shared_knowledge(channel: SlackChannel | None, shareable: frozenset[str] = frozenset()) -> bool:
+    """Whether a channel's questions may judge the shared model (and be shown in the approvals channel): the rule of
+    storage.audience, asked as the shared adapter asks it (from no channel in particular)."""
+    return channel is not None and scope_for(None, shareable).allows(channel.kind, channel.id)
 
 
 def live_drafts(session: Session, limit: int = LIVE_MAX) -> list[Draft]:
     """The newest drafts whose final answer the team sent, from channels whose knowledge the shared model may use."""
-    channels = [c.id for c in session.exec(select(SlackChannel)) if shared_knowledge(c)]
+    shareable = shareable_channels(session)
+    channels = [c.id for c in session.exec(select(SlackChannel)) if shared_knowledge(c, shareable)]
     if not channels:
         return []
     return list(session.exec(

@@ -32,11 +32,30 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def store(ctx: typer.Context) -> Store:
-    """The store, migrated to the newest schema (on first use in this process)."""
+    """The store, migrated to the newest schema (on first use in this process); a setting that names no
+    database ends the command with one line saying which."""
+    from sqlalchemy.exc import ArgumentError
+
     obj = ctx.find_root().obj
     if "store" not in obj:
-        obj["store"] = wiring.store(settings(ctx))
+        s = settings(ctx)
+        try:
+            obj["store"] = wiring.store(s)
+        except ArgumentError:
+            fail("FT_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host/ftbot; "
+                 "empty: a SQLite file in FT_DATA_DIR)")
+        except OSError as exc:  # the SQLite file's folder cannot be created
+            fail(f"FT_DATA_DIR={s.data_dir}: cannot hold the database ({exc.strerror or exc})")
     return obj["store"]
+
+
+# The largest id a database integer column holds (BIGINT; SQLite's INTEGER): a larger one names no row.
+MAX_ID = 2**63 - 1
+
+
+def valid_ids(ids: list[int]) -> tuple[list[int], list[int]]:
+    """(ids a row may have, ids none can have: below 1 or beyond MAX_ID), each in the order given."""
+    return [i for i in ids if 1 <= i <= MAX_ID], [i for i in ids if not 1 <= i <= MAX_ID]
 
 
 def actor() -> str:

@@ -193,7 +193,13 @@ def check_model_server(settings: Any, deployed: str | None) -> Check:
     def run() -> Check:
         try:
             ids = [card.get("id") for card in asyncio.run(models())]
-        except (ModelServerUnavailable, ModelServerError) as exc:
+        except ModelServerError as exc:
+            if exc.status == 401:
+                return Check("model server", FAIL, f"{url} refuses this host's key: set FT_MODEL_SERVER_API_KEY to "
+                                                   "the key the model server was started with")
+            return Check("model server", FAIL, f"FT_MODEL_SERVER_URL={url} does not answer GET /v1/models "
+                                               f"({_first_line(exc)}): start `ft serve` there, or fix the URL")
+        except ModelServerUnavailable as exc:
             return Check("model server", FAIL, f"FT_MODEL_SERVER_URL={url} does not answer GET /v1/models "
                                                f"({_first_line(exc)}): start `ft serve` there, or fix the URL")
         if deployed and deployed not in ids:

@@ -49,8 +49,10 @@ def list_(
 def _decide(ctx: typer.Context, ids: list[int], status: str) -> None:
     from storage.examples import set_status
 
+    ids, impossible = common.valid_ids(ids)
     with common.store(ctx).session() as session:
-        changed, missing = set_status(session, ids, status, common.actor())
+        changed, missing = set_status(session, ids, status, common.actor()) if ids else ([], [])
+    missing = [*missing, *impossible]
     if changed:
         console.print(f"{status} {len(changed)}: {', '.join(map(str, changed))}")
     unchanged = [i for i in ids if i not in changed and i not in missing]
@@ -144,13 +146,16 @@ def import_(
     file: Path = typer.Argument(..., help="JSONL in the openai or prompt-completion format."),
     approve_all: bool = typer.Option(False, "--approve", help="Store them approved (they were curated elsewhere)."),
 ) -> None:
-    """Import examples from JSONL; bad lines are reported with their number, good lines are kept."""
+    """Import examples from JSONL; bad lines are reported with their number, good lines are kept. An answer
+    longer than FT_MAX_ANSWER_CHARS is stored flagged, for a curator: never approved by --approve."""
+    from bot.threads import TOO_LONG
     from storage.dedup import dedup_key
-    from storage.examples import CREATED, DUPLICATE, NewExample, add_examples
+    from storage.examples import CREATED, DUPLICATE, NewExample, add_examples, flag
     from storage.jsonl import read_records
 
     if not file.is_file():
         fail(f"{file}: no such file")
+    limit = common.settings(ctx).max_answer_chars
     good: list[NewExample] = []
     bad: list[str] = []
     try:
@@ -159,18 +164,25 @@ def import_(
                 bad.append(f"{file}:{lineno}: {problem}")
                 continue
             question, answer = pair
-            status = ExampleStatus.APPROVED if approve_all else ExampleStatus.CANDIDATE
+            # As the Slack path flags it (bot.threads.extract): the store keeps flagged pairs as candidates.
+            flags = [flag(TOO_LONG, f"the answer is {len(answer)} characters (limit {limit})")] \
+                if len(answer) > limit else []
+            status = ExampleStatus.APPROVED if approve_all and not flags else ExampleStatus.CANDIDATE
             good.append(NewExample(
                 source_key=f"jsonl:{dedup_key(question, answer)}", question=question, answer=answer,
-                status=status, source={"kind": "jsonl", "file": file.name, "line": lineno},
-                labelled_by=common.actor(), approved_by=common.actor() if approve_all else None,
+                status=status, flags=flags, source={"kind": "jsonl", "file": file.name, "line": lineno},
+                labelled_by=common.actor(), approved_by=common.actor() if status == ExampleStatus.APPROVED else None,
             ))
-    except UnicodeDecodeError as exc:
-        fail(f"{file}: not UTF-8 text ({exc.reason})")
+    except OSError as exc:
+        fail(f"{file}: cannot be read ({exc.strerror or exc})")
     with common.store(ctx).session() as session:
-        outcomes = [outcome for outcome, _ in add_examples(session, good)]
-    console.print(f"imported {outcomes.count(CREATED)}, already stored {len(outcomes) - outcomes.count(CREATED)}"
-                  f" (duplicates {outcomes.count(DUPLICATE)}), bad lines {len(bad)}")
+        outcomes = [(outcome, ex) for outcome, ex in add_examples(session, good)]
+    created = [ex for outcome, ex in outcomes if outcome == CREATED]
+    too_long = sum(1 for ex in created if ex is not None and any(f["code"] == TOO_LONG for f in ex.flags))
+    console.print(f"imported {len(created)}, already stored {len(outcomes) - len(created)}"
+                  f" (duplicates {[o for o, _ in outcomes].count(DUPLICATE)}), bad lines {len(bad)}"
+                  + (f"; {too_long} flagged too long (over FT_MAX_ANSWER_CHARS={limit}), kept as candidates"
+                     if too_long else ""), soft_wrap=True)
     for line in bad:
         common.error(line)
     if bad:

@@ -50,7 +50,10 @@ def _root(ctx: typer.Context) -> None:
 def init(ctx: typer.Context) -> None:
     """Create the data folder and the database, and apply migrations."""
     s = common.settings(ctx)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"FT_DATA_DIR={s.data_dir}: cannot be created ({exc.strerror or exc})")
     common.store(ctx)
     console.print(f"data dir: [bold]{s.data_dir.resolve()}[/]\ndatabase: [bold]{_safe_url(s.db_url)}[/] (schema up to date)")
 
@@ -126,7 +129,8 @@ def bot(
                if not value]
     if missing:
         fail(f"{' and '.join(missing)} not set: create the Slack app from manifest.yml and copy its credentials")
-    logs.setup(s.log_level, s.log_json, secrets=[s.slack_bot_token, s.slack_signing_secret, s.slack_app_token])
+    logs.setup(s.log_level, s.log_json, secrets=[s.slack_bot_token, s.slack_signing_secret, s.slack_app_token,
+                                                 s.model_server_key or ""])
     from bot.server import run
 
     def start_scheduler(deps) -> None:  # noqa: ANN001

@@ -18,7 +18,8 @@ from serving.generation import PROMPT_LOOKUP_TOKENS  # a constant: torch is impo
 def serve(
     ctx: typer.Context,
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="HTTP port."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0: every interface; "
+                                                         "anything but loopback needs FT_MODEL_SERVER_API_KEY)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m",
                                          help="Base model directory (default FT_BASE_MODEL, else the prepared "
                                               "SmolLM2-135M-Instruct in FT_DATA_DIR/models)."),
@@ -52,8 +53,13 @@ def serve(
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
+    from serving.model_server import bind_problem
+
     s = common.settings(ctx)
-    logs.setup(s.log_level, s.log_json)
+    problem = bind_problem(host, s.model_server_key)
+    if problem:  # before a model loads: the reason, not a minute of loading first
+        fail(problem)
+    logs.setup(s.log_level, s.log_json, secrets=[s.model_server_key or ""])
     if vllm:
         _serve_vllm(ctx, model, host, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, kv_cache_gib,
                     vllm_arg or [])
@@ -69,7 +75,7 @@ def serve(
                             prompt_lookup_tokens=prompt_lookup)
         except (OSError, ValueError) as exc:
             fail(f"cannot load the base model {base}: {str(exc).strip().splitlines()[0]}")
-    server = ModelServer(engine, max_queue=max_queue)
+    server = ModelServer(engine, max_queue=max_queue, api_key=s.model_server_key)
     store = _store_or_none(ctx)
 
     async def ready(url: str) -> None:
@@ -106,7 +112,7 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
     try:
         argv, env = vllm_command(str(base), python=str(env_found.python), host=host, port=port, max_loras=max_loras,
                                  max_lora_rank=max_lora_rank, max_cpu_loras=max_cpu_loras, served_name=served_name,
-                                 extra=extra)
+                                 extra=extra, api_key=common.settings(ctx).model_server_key)
         if env_found.cpu:
             env.update(cpu_env(physical_core_cpus(), kv_cache_gib))
     except ValueError as exc:
@@ -119,7 +125,7 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await supervise(argv, env, port=port, store=store, stop=stop)
+        await supervise(argv, env, port=port, store=store, stop=stop, api_key=common.settings(ctx).model_server_key)
 
     try:
         asyncio.run(run())

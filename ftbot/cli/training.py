@@ -152,6 +152,8 @@ def _counts(before: int, after: int, n: int) -> str:
 
 
 def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob:  # noqa: ANN001
+    if common.valid_ids([job_id])[1]:
+        fail(f"no job {job_id}")
     store = common.store(ctx)
     columns = (TextColumn("job {task.fields[job]} {task.fields[status]}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())

@@ -120,3 +120,112 @@ def test_skin_tone_labels_and_json_summary(store, tmp_path):
     b.messages["support"][-1]["reactions"] = [{"name": "white_check_mark::skin-tone-3", "users": ["UA"], "count": 1}]
     summary = _import(store, b.write_dir(tmp_path / "e"))
     assert json.loads(json.dumps(summary.as_dict()))["imported"] == 1
+
+
+def test_items_not_in_slacks_shape_are_skipped_and_said_and_the_rest_imported(store, tmp_path):
+    """users.json with a list id or a profile that is no object, a day file whose reactions is a string or
+    whose ts is no timestamp: those items are left out (or the bad field ignored), each reason counted once
+    per kind in the summary, and every good thread is still imported."""
+    good = _import(store, support_workspace().write_dir(tmp_path / "good"))
+    wanted = {(e.question, e.answer, e.status) for e in _examples(store).values()}
+    with store.session() as s:
+        for row in s.exec(select(Example)):
+            s.delete(row)
+
+    path = support_workspace().write_dir(tmp_path / "export")
+    users = json.loads((path / "users.json").read_text())
+    users += [{"id": ["U1", "U2"], "name": "list id"}, {"id": "UWEIRD", "profile": "not an object"},
+              "not a user", {"name": "no id"}]
+    (path / "users.json").write_text(json.dumps(users))
+    day = sorted((path / "support").iterdir())[0]
+    messages = json.loads(day.read_text())
+    messages += [{"type": "message", "user": "UCUST1", "text": "odd", "ts": "1790000001.000001",
+                  "reactions": "white_check_mark"},
+                 {"type": "message", "user": "UCUST1", "text": "odd", "ts": "not a ts"},
+                 {"type": "message", "user": ["U1"], "text": {"no": "text"}, "ts": "1790000002.000001",
+                  "reactions": [{"name": ["white_check_mark"]}, 5]}]
+    day.write_text(json.dumps(messages))
+
+    summary = _import(store, path)
+    assert {(e.question, e.answer, e.status) for e in _examples(store).values()} == wanted
+    assert summary.imported == good.imported
+    assert summary.skipped["users.json: a user without an id (left out)"] == 3
+    assert summary.skipped["users.json: a profile that is no object (its name is not used)"] == 1
+    assert summary.skipped["support/: reactions that are no list of {name, users} (ignored)"] == 2
+    assert summary.skipped["support/: a message whose ts is no Slack timestamp (left out)"] == 1
+
+
+def test_the_cli_says_what_it_skipped_in_one_line_each(ft_env, tmp_path):
+    from typer.testing import CliRunner
+
+    from ftbot.cli.main import app
+
+    path = support_workspace().write_dir(tmp_path / "export")
+    (path / "users.json").write_text(json.dumps(json.loads((path / "users.json").read_text())
+                                                + [{"id": ["U1"]}, {"id": "UX", "profile": [1]}]))
+    result = CliRunner().invoke(app, ["import-slack", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["imported"] > 0 and summary["skipped"]["users.json: a user without an id (left out)"] == 1
+    result = CliRunner().invoke(app, ["import-slack", str(path)])
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "skipped: users.json: a profile that is no object (its name is not used)" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda p: (p / "users.json").write_bytes(b"[" * 100_000), "users.json: JSON nested too deeply"),
+    (lambda p: (p / "users.json").write_bytes(b'[{"id": "U\xff"}]'), "users.json: not UTF-8 text"),
+    (lambda p: (p / "channels.json").write_text('[{"name": ["support"]}]'), "expected a list of channels"),
+])
+def test_unreadable_files_abort_in_one_line_naming_the_file(store, tmp_path, breakage, message):
+    path = support_workspace().write_dir(tmp_path / "export")
+    breakage(path)
+    with pytest.raises(ExportError, match=message):
+        _import(store, path)
+    assert _examples(store) == {}
+
+
+def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
+    """Property-based: users.json and a day file of any JSON shape either import (skipping what is not in
+    Slack's shape) or raise ExportError naming the file, and a failed import stores nothing."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+    json_ish = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
+                                                                                          max_size=3), max_leaves=8)
+    def slack_like(fields):  # noqa: ANN001, ANN202
+        return st.fixed_dictionaries({}, optional={k: json_ish | v for k, v in fields.items()})
+
+    user = slack_like({"id": st.sampled_from(["UCURATOR", "UAGENT", "UNEW"]), "profile": json_ish, "is_bot": st.booleans()})
+    reaction = slack_like({"name": st.just("white_check_mark"), "users": st.lists(st.sampled_from(["UCURATOR", "UX"]))})
+    message = slack_like({"ts": st.sampled_from(["1790000100.000001", "1790000200.000002", "x"]),
+                          "thread_ts": st.just("1790000100.000001"), "user": st.sampled_from(["UCUST1", "UAGENT"]),
+                          "text": st.text(max_size=30), "reactions": st.lists(reaction | json_ish, max_size=2),
+                          "subtype": st.sampled_from(["bot_message", "channel_join"])})
+    root = support_workspace().write_dir(tmp_path / "export")
+    day = sorted((root / "support").iterdir())[0]
+    originals = {p: p.read_bytes() for p in (root / "users.json", day)}
+    outcomes = []
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(users=st.lists(user | json_ish, max_size=4) | json_ish, messages=st.lists(message | json_ish, max_size=5) | json_ish)
+    def probe(users, messages) -> None:  # noqa: ANN001
+        for path, data in originals.items():
+            path.write_bytes(data)
+        (root / "users.json").write_text(json.dumps(json.loads(originals[root / "users.json"]) + users
+                                                    if isinstance(users, list) else users))
+        day.write_text(json.dumps(json.loads(originals[day]) + messages if isinstance(messages, list) else messages))
+        with store.session() as s:
+            before = len(s.exec(select(Example)).all())
+        try:
+            summary = _import(store, root)
+            outcomes.append("imported")
+            assert summary.labels >= 1
+        except ExportError as exc:
+            outcomes.append("refused")
+            assert str(root) in str(exc) and "\n" not in str(exc)
+            with store.session() as s:
+                assert len(s.exec(select(Example)).all()) == before
+
+    probe()
+    assert {"imported", "refused"} <= set(outcomes)

@@ -1,8 +1,11 @@
 """`ft bot`'s HTTP surface: health, metrics, no secrets in logs; the Slack app manifest."""
 
+import asyncio
+import json
 import logging
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import yaml
@@ -63,3 +66,135 @@ def test_manifest_declares_what_the_bot_handles():
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
 
+
+
+def _sign(raw: bytes, timestamp: str, secret: str = SECRET) -> str:
+    import hashlib
+    import hmac
+
+    return "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+
+
+async def _post(url: str, raw: bytes, *, content_type: str = "application/json", timestamp: str | None = None,
+                signed: bool = True, signature: str | None = None) -> tuple[int, str]:
+    ts = str(int(time.time())) if timestamp is None else timestamp
+    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts}
+    if signed or signature:
+        headers["X-Slack-Signature"] = signature or _sign(raw, ts)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + "/slack/events", data=raw, headers=headers) as resp:
+            return resp.status, await resp.text()
+
+
+def _examples(store) -> int:  # noqa: ANN001
+    from sqlmodel import func, select
+
+    from storage.models import Example
+
+    with store.session() as s:
+        return s.exec(select(func.count()).select_from(Example)).one()
+
+
+BAD_BODIES = [b"not json", b"\xff\xfe\x00 invalid utf-8", b"[1, 2, 3]", b"[" * 100_000, b"{\"type\": ",
+              b"payload=%5B1%2C2%5D", b"payload=not-json", b"\"a string\"", b"null"]
+
+
+async def test_bad_requests_get_401_or_400_and_no_traceback(bot, store, caplog):
+    """Unsigned junk is refused before its body is read (401); signed junk gets 400; nothing is logged with
+    a traceback and nothing is stored."""
+    before = _examples(store)
+    caplog.set_level(logging.DEBUG)
+    for raw in BAD_BODIES:
+        for content_type in ("application/json", "application/x-www-form-urlencoded"):
+            assert (await _post(bot.url, raw, content_type=content_type, signed=False))[0] == 401, raw[:20]
+            assert (await _post(bot.url, raw, content_type=content_type, signature="v0=" + "0" * 64))[0] == 401
+            status, body = await _post(bot.url, raw, content_type=content_type)
+            if content_type == "application/json" or raw.startswith(b"payload="):
+                assert (status, body) == (400, '{"ok": false, "error": "malformed_body"}'), raw[:20]
+            else:  # form fields no listener knows: Bolt's own 404
+                assert status in (400, 404), raw[:20]
+    for timestamp in ("soon", "", "1e9", "١٢٣", "-5", str(int(time.time()) - 301)):
+        raw = b'{"type": "url_verification", "challenge": "c"}'
+        assert (await _post(bot.url, raw, timestamp=timestamp, signature=_sign(raw, timestamp)))[0] == 401, timestamp
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert _examples(store) == before
+    # A good request still goes through.
+    raw = b'{"type": "url_verification", "token": "x", "challenge": "c"}'
+    assert await _post(bot.url, raw) == (200, '{"challenge": "c"}')
+
+
+async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
+    """Property-based: whatever bytes and headers arrive, signed or not, the endpoint answers 2xx or 4xx,
+    logs no traceback, and a refused request stores nothing."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    caplog.set_level(logging.DEBUG)
+    json_ish = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                            lambda children: st.lists(children, max_size=4)
+                            | st.dictionaries(st.sampled_from(["type", "event", "payload", "command", "user",
+                                                               "channel", "text", "event_id", "actions"]) | st.text(max_size=8),
+                                              children, max_size=4), max_leaves=12)
+    fields = {k: json_ish for k in ("user", "channel", "item", "text", "ts", "thread_ts", "reaction", "tab")}
+    events = st.fixed_dictionaries({"type": st.just("event_callback"), "event_id": st.text(max_size=6),
+                                    "event": st.fixed_dictionaries({"type": st.sampled_from(
+                                        ["reaction_added", "reaction_removed", "app_mention", "message",
+                                         "app_home_opened"])}, optional=fields)})
+    payloads = st.fixed_dictionaries({"type": st.sampled_from(["block_actions", "view_submission", "message_action",
+                                                               "shortcut"])},
+                                     optional={"user": json_ish, "actions": json_ish, "view": json_ish,
+                                               "message": json_ish, "callback_id": json_ish, "channel": json_ish})
+    bodies = st.one_of(st.binary(max_size=300), json_ish.map(lambda v: json.dumps(v).encode()),
+                       json_ish.map(lambda v: ("payload=" + quote(json.dumps(v))).encode()),
+                       events.map(lambda v: json.dumps(v).encode()),
+                       payloads.map(lambda v: ("payload=" + quote(json.dumps(v))).encode()))
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(raw=bodies, signed=st.booleans(), content_type=st.sampled_from(
+        ["application/json", "application/x-www-form-urlencoded", "text/plain"]),
+        timestamp=st.one_of(st.none(), st.integers(0, 2**40).map(str), st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12)))
+    def probe(raw: bytes, signed: bool, content_type: str, timestamp: str | None) -> None:
+        before = _examples(store)
+        statuses.append(status := asyncio.run_coroutine_threadsafe(
+            _post(bot.url, raw, content_type=content_type, timestamp=timestamp, signed=signed), loop).result(30)[0])
+        assert status < 500, (raw[:80], signed, timestamp)
+        if status >= 400:
+            assert _examples(store) == before
+
+    loop, statuses = asyncio.get_running_loop(), []
+    await asyncio.to_thread(probe)
+    assert len(statuses) >= 50 and {400, 401} <= set(statuses), sorted(set(statuses))
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info][:3]
+
+
+async def test_the_bot_asks_the_model_server_with_its_key(store):
+    """FT_MODEL_SERVER_API_KEY reaches the bot's model client through ftbot.wiring: a server that requires it
+    answers the bot's question; one with another key refuses, and the bot still replies in one sentence."""
+    from bot.server import serve_http
+    from ftbot import wiring
+    from tests.bot.conftest import bot_settings
+    from tests.fake_slack import FakeSlack
+    from tests.model_stub import ModelStub
+    from tests.signed import SlackSender
+
+    for server_key, outcome in (("bot-key-1", "answered"), ("another-key", "refused")):
+        stub = await ModelStub(api_key=server_key).start()
+        slack = FakeSlack().channel("CSUP", "support")
+        slack.user(ASKER, "Mia")
+        await slack.start()
+        app, deps, metrics = wiring.bot(bot_settings(slack, stub.url, model_server_api_key="bot-key-1"), store=store)
+        runner, url = await serve_http(app, deps, metrics)
+        send = SlackSender(url + "/slack/events", response_url=slack.response_url)
+        try:
+            ts = f"{time.time():.6f}"
+            await send.event({"type": "app_mention", "user": ASKER, "text": "<@UFTBOT> how long is the trial?",
+                              "ts": ts, "channel": "CSUP", "event_ts": ts})
+            posts = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+            if outcome == "answered":
+                assert stub.requests and stub.refused == 0 and posts
+            else:
+                assert not stub.requests and stub.refused >= 1 and posts  # the bot still says something
+        finally:
+            await send.close()
+            await runner.cleanup()
+            await slack.stop()
+            await stub.stop()

@@ -132,3 +132,91 @@ def test_unreachable_database_is_one_line(tmp_path, db):
     proc = subprocess.run([FT, "status"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and proc.stderr.startswith("error: database unavailable")
     assert "Traceback" not in proc.stderr
+
+
+def test_jsonl_import_flags_too_long_answers_and_survives_a_deeply_nested_line(ft_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("FT_MAX_ANSWER_CHARS", "50")
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join([
+        json.dumps({"prompt": "Q1?", "completion": "A1."}).encode(),
+        b'{"prompt": ' + b"[" * 100_000 + b"\n"[:0],
+        json.dumps({"prompt": "Q2?", "completion": "A" * 51}).encode(),
+        b'{"prompt": "Q3?", "completion": "caf\xe9"}',
+        json.dumps({"prompt": "Q4?", "completion": "A4."}).encode(),
+    ]) + b"\n")
+    result = ft("examples", "import", str(path), "--approve")
+    assert result.exit_code == 1
+    assert f"{path}:2: nested too deeply to read" in result.output
+    assert f"{path}:4: not UTF-8 text" in result.output
+    assert "imported 3" in result.output and "1 flagged too long (over FT_MAX_ANSWER_CHARS=50)" in result.output
+    stored = {e["question"]: e for e in ft_json("examples", "list", "--json")}
+    assert {q: e["status"] for q, e in stored.items()} == {"Q1?": "approved", "Q2?": "candidate", "Q4?": "approved"}
+    assert [f["code"] for f in stored["Q2?"]["flags"]] == ["too_long"]
+    # A curator may still approve it by hand, as a flagged pair from Slack.
+    assert ft("examples", "approve", str(stored["Q2?"]["id"])).exit_code == 0
+
+
+def test_any_jsonl_file_imports_its_good_lines_and_reports_the_rest(ft_env, tmp_path):
+    """Property-based over the JSONL reader and `ft examples import`: whatever the lines hold, each non-blank
+    line is one pair or one reported bad line, nothing raises, and a file of bad lines stores nothing."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from storage.jsonl import read_records
+
+    text = st.text(max_size=20)
+    json_ish = st.recursive(st.none() | st.booleans() | st.integers() | text,
+                            lambda c: st.lists(c, max_size=3) | st.dictionaries(text, c, max_size=3), max_leaves=8)
+    pair = st.one_of(st.fixed_dictionaries({"prompt": text | json_ish, "completion": text | json_ish}),
+                     st.fixed_dictionaries({"messages": st.lists(st.fixed_dictionaries(
+                         {"role": st.sampled_from(["system", "user", "assistant"]) | json_ish,
+                          "content": text | json_ish}), max_size=3) | json_ish}))
+    line = st.one_of(pair.map(json.dumps), json_ish.map(json.dumps), st.binary(max_size=40).map(
+        lambda b: b.decode("latin-1")), st.integers(1, 3000).map(lambda n: "[" * n))
+    counts = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(lines=st.lists(line, max_size=6), raw_tail=st.binary(max_size=20))
+    def probe(lines, raw_tail) -> None:  # noqa: ANN001
+        path = tmp_path / "probe.jsonl"
+        data = "\n".join(lines).encode("utf-8", "surrogatepass") + b"\n" + raw_tail.replace(b"\n", b"")
+        path.write_bytes(data)
+        records = list(read_records(path))
+        nonblank = [n for n, raw in enumerate(data.split(b"\n"), 1) if not _decodes(raw) or raw.decode().strip()]
+        assert [n for n, _, _ in records] == nonblank
+        assert all((pair is None) != (problem is None) for _, pair, problem in records)
+        good = sum(1 for _, pair, _ in records if pair is not None)
+        before = len(ft_json("examples", "list", "--json"))
+        result = ft("examples", "import", str(path))
+        assert result.exit_code in (0, 1) and (result.exception is None or isinstance(result.exception, SystemExit)), \
+            result.exception
+        after = len(ft_json("examples", "list", "--json"))
+        assert before <= after <= before + good
+        counts.append(good)
+
+    probe()
+    assert any(counts) and not all(counts)
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("env, args, message", [
+    ({"FT_DATABASE_URL": "nonsense"}, ["status"], "error: FT_DATABASE_URL is not a database URL"),
+    ({"FT_DATABASE_URL": "", "FT_DATA_DIR": "/proc/nope"}, ["status"], "error: FT_DATA_DIR=/proc/nope: cannot hold"),
+    ({"FT_DATABASE_URL": "", "FT_DATA_DIR": "/proc/nope"}, ["init"], "error: FT_DATA_DIR=/proc/nope: cannot be created"),
+    ({"FT_MODEL_SERVER_URL": "nonsense"}, ["ask", "hi"], "error: bad setting: FT_MODEL_SERVER_URL: Value error, "
+                                                         "'nonsense' is not an http(s) URL"),
+    ({"FT_MODEL_SERVER_URL": "http://127.0.0.1:notaport"}, ["ask", "hi"], "FT_MODEL_SERVER_URL"),
+    ({}, ["examples", "approve", "99999999999999999999999"], "error: no example with id 99999999999999999999999"),
+    ({}, ["jobs", "watch", "99999999999999999999999"], "error: no job 99999999999999999999999"),
+])
+def test_bad_settings_and_impossible_ids_are_one_line(ft_env, env, args, message):
+    proc = subprocess.run([FT, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert message in proc.stderr

@@ -26,9 +26,21 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     corrupted = shutil.copytree(paths["a2"], root / "corrupted")
     (corrupted / "adapter_model.safetensors").write_bytes(b"this is not a safetensors file" * 100)
     paths["corrupted"] = corrupted
+    paths["pickled"] = pickled_copy(paths["a1"], root / "pickled")
     other = build_tiny_model(root / "other-base", seed=7, hidden_size=64)
     paths["other_base_adapter"] = make_lora_adapter(other, root / "other", seed=6)
     return paths
+
+
+def pickled_copy(adapter: Path, out: Path) -> Path:
+    """The same adapter with its weights pickled (adapter_model.bin, torch.save) instead of safetensors."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = shutil.copytree(adapter, out)
+    torch.save(load_file(out / "adapter_model.safetensors"), out / "adapter_model.bin")
+    (out / "adapter_model.safetensors").unlink()
+    return out
 
 
 @pytest.fixture
@@ -39,9 +51,9 @@ async def start_server(tiny):
 
     started = []
 
-    async def start(max_queue: int = 16, max_lora_rank: int = 8) -> ModelServer:
+    async def start(max_queue: int = 16, max_lora_rank: int = 8, api_key: str | None = None) -> ModelServer:
         engine = Engine(tiny["base"], max_lora_rank=max_lora_rank)
-        server = ModelServer(engine, max_queue=max_queue)
+        server = ModelServer(engine, max_queue=max_queue, api_key=api_key)
         await server.start("127.0.0.1", 0)
         started.append(server)
         return server

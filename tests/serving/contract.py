@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 
-async def check_with_openai_client(url: str, base: str, adapter: str) -> None:
-    """`adapter` is loaded on the server at `url`; `base` is its base model's served name."""
+async def check_with_openai_client(url: str, base: str, adapter: str, api_key: str = "unused") -> None:
+    """`adapter` is loaded on the server at `url`; `base` is its base model's served name; api_key: the server's."""
     import openai
 
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=120)
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key=api_key, max_retries=0, timeout=120)
     try:
         models = {m.id: m for m in (await client.models.list()).data}
         assert base in models and adapter in models

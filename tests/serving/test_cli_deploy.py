@@ -20,6 +20,7 @@ from tests.serving.conftest import BASE
 from tests.serving.test_vllm import FT, free_port
 
 runner = CliRunner()
+KEY = "cli-test-key-1"
 
 
 def versions_awaiting_approval(db: str, tiny):  # noqa: ANN001, ANN201
@@ -37,7 +38,8 @@ def served(tiny, tmp_path, monkeypatch):
     db = f"sqlite:///{tmp_path / 'ftbot.db'}"
     store = versions_awaiting_approval(db, tiny)
     port = free_port()
-    env = {**os.environ, "FT_DATA_DIR": str(tmp_path), "FT_DATABASE_URL": db}
+    # With a key, as in production: `ft deploy`, `ft ask` and the smoke test send it.
+    env = {**os.environ, "FT_DATA_DIR": str(tmp_path), "FT_DATABASE_URL": db, "FT_MODEL_SERVER_API_KEY": KEY}
     proc = subprocess.Popen([str(FT), "serve", "--model", str(tiny["base"]), "--port", str(port), "--max-lora-rank",
                              "8"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -49,7 +51,8 @@ def served(tiny, tmp_path, monkeypatch):
                 break
         except OSError:
             time.sleep(0.2)
-    for key, value in (("FT_DATA_DIR", str(tmp_path)), ("FT_DATABASE_URL", db), ("FT_MODEL_SERVER_URL", url)):
+    for key, value in (("FT_DATA_DIR", str(tmp_path)), ("FT_DATABASE_URL", db), ("FT_MODEL_SERVER_URL", url),
+                       ("FT_MODEL_SERVER_API_KEY", KEY)):
         monkeypatch.setenv(key, value)
     yield store, url
     proc.send_signal(signal.SIGTERM)
@@ -105,7 +108,9 @@ def deploy_ask_rollback_reject(store):
     assert missing.exit_code == 1 and "no version named support-v9" in missing.output
 
     # The server holds the deployed version and the rollback target, nothing that failed or was replaced.
-    with urllib.request.urlopen(os.environ["FT_MODEL_SERVER_URL"] + "/v1/models", timeout=10) as resp:
+    request = urllib.request.Request(os.environ["FT_MODEL_SERVER_URL"] + "/v1/models",
+                                     headers={"Authorization": f"Bearer {os.environ.get('FT_MODEL_SERVER_API_KEY', '')}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
         adapters = {m["id"] for m in json.load(resp)["data"]} - {BASE}
     assert adapters == {"support-v1", "support-v2"}
 
@@ -114,3 +119,24 @@ def test_ask_with_the_server_down_is_one_line(ft_env, monkeypatch):
     monkeypatch.setenv("FT_MODEL_SERVER_URL", f"http://127.0.0.1:{free_port()}")
     result = runner.invoke(app, ["ask", "Is anyone there?"])
     assert result.exit_code == 1 and "does not answer" in result.output and "Traceback" not in result.output
+
+
+def test_the_deploy_path_refuses_a_pickled_adapter_before_asking_the_server(ft_env, tiny, monkeypatch):
+    """The server is not even asked (it is down here): vLLM would unpickle adapter_model.bin."""
+    store = open_store(ft_env)
+    try:
+        with store.session() as s:
+            s.add(ModelVersion(name="support-p1", adapter_path=str(tiny["pickled"]), base_model=BASE))
+        monkeypatch.setenv("FT_MODEL_SERVER_URL", f"http://127.0.0.1:{free_port()}")
+        result = runner.invoke(app, ["deploy", "support-p1"])
+        assert result.exit_code == 1 and "adapter_model.bin (a pickle)" in result.output, result.output
+        assert "unreachable" not in result.output and status_of(store, "support-p1") == VersionStatus.AWAITING_APPROVAL
+    finally:
+        store.close()
+
+
+def test_ask_without_the_servers_key_is_one_line(served, monkeypatch):
+    monkeypatch.setenv("FT_MODEL_SERVER_API_KEY", "not-the-key")
+    result = runner.invoke(app, ["ask", "Is anyone there?", "--no-retrieval"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Unauthorized: the server wants another API key" in result.output

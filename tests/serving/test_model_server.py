@@ -284,3 +284,115 @@ async def test_the_official_openai_client_talks_to_the_embedded_server(server, t
     finally:
         await client.close()
     await check_with_openai_client(server.url, BASE, "support-v1")
+
+
+async def test_an_api_key_guards_every_v1_path_as_vllm_does(start_server, tiny):
+    server = await start_server(api_key="s3cret-key")
+    url = server.url
+    client = ModelClient(url, api_key="s3cret-key")
+    try:
+        await client.load_adapter("support-v1", str(tiny["a1"]))
+    finally:
+        await client.close()
+    unauthorized = (401, {"error": "Unauthorized"})
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-key"},
+                    {"Authorization": "s3cret-key"}, {"Authorization": "Bearer s3cret-key2"}):
+        for method, path, body in (("GET", "/v1/models", None),
+                                   ("POST", "/v1/chat/completions", {"model": BASE, "messages": QUESTION}),
+                                   ("POST", "/v1/unload_lora_adapter", {"lora_name": "support-v1"}),
+                                   ("POST", "/v1/load_lora_adapter", {"lora_name": "x", "lora_path": str(tiny["a2"])}),
+                                   ("GET", "/v1/no-such-path", None)):
+            status, _, answer = await call(method, url + path, body, headers=headers)
+            assert (status, answer) == unauthorized, (method, path, headers)
+    # Health and metrics stay open, as vLLM's; nothing above changed what is served.
+    assert (await call("GET", url + "/health"))[0] == 200
+    status, _, metrics = await call("GET", url + "/metrics")
+    assert status == 200 and 'endpoint="/v1/unload_lora_adapter",status="401"} 5.0' in metrics
+    status, _, models = await call("GET", url + "/v1/models", headers={"Authorization": "bearer s3cret-key"})
+    assert status == 200 and [m["id"] for m in models["data"]] == [BASE, "support-v1"]
+
+    # The one client: with the key it is served, without it the refusal says why.
+    for key, expected in (("s3cret-key", None), (None, "none was sent"), ("wrong", "wants another API key")):
+        client = ModelClient(url, api_key=key)
+        try:
+            if expected is None:
+                assert await client.chat("support-v1", QUESTION, max_tokens=3)
+            else:
+                with pytest.raises(ModelServerError) as err:
+                    await client.models()
+                assert err.value.status == 401 and expected in err.value.message
+        finally:
+            await client.close()
+
+
+async def test_the_server_refuses_an_open_address_without_a_key(tiny):
+    from serving.generation import Engine
+    from serving.model_server import ModelServer, bind_problem
+
+    engine = Engine(tiny["base"], max_lora_rank=8)
+    with pytest.raises(ValueError, match="refusing to listen on 0.0.0.0 without an API key"):
+        await ModelServer(engine).start("0.0.0.0", 0)
+    assert [bind_problem(host, None) is None for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2", "0.0.0.0",
+                                                          "", "10.0.0.5", "example.com")] == \
+        [True, True, True, True, False, False, False, False]
+    assert bind_problem("0.0.0.0", "key") is None
+
+
+async def test_a_dotted_adapter_name_gets_400_and_the_server_still_answers(server, tiny):
+    url = server.url
+    status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "good", "lora_path": str(tiny["a1"])})
+    assert status == 200
+    _, _, before = await chat(url, "good")
+    for name in ("bad.name", "a/b", "x=y", "-lead", "ü", "a" * 101, " good"):
+        status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny["a2"])})
+        assert status == 400 and "is not allowed" in err["error"]["message"], name
+    # What used to leave a phantom adapter in peft: more loads and unloads after the refusal.
+    for name, adapter in (("second", "a2"), ("third", "a1")):
+        status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny[adapter])})
+        assert status == 200
+    for name in ("good", "second"):
+        status, _, _ = await call("POST", url + "/v1/unload_lora_adapter", {"lora_name": name})
+        assert status == 200
+    for model in ("third", BASE):
+        status, _, answer = await chat(url, model)
+        assert status == 200 and answer["choices"][0]["message"]["content"], (model, answer)
+    _, _, third = await chat(url, "third")
+    assert third["choices"][0]["message"]["content"] == before["choices"][0]["message"]["content"]  # both a1
+    assert (await call("GET", url + "/health"))[0] == 200
+
+    # The client refuses such a name before sending it.
+    client = ModelClient(url)
+    try:
+        with pytest.raises(ModelServerError) as err:
+            await client.load_adapter("bad.name", str(tiny["a2"]))
+        assert err.value.status == 400 and "is not allowed" in err.value.message
+    finally:
+        await client.close()
+    _, _, metrics = await call("GET", url + "/metrics")
+    assert 'ftserve_requests_total{endpoint="/v1/load_lora_adapter",status="400"} 7.0' in metrics  # not 8
+
+
+async def test_a_pickled_adapter_is_refused_unread(server, tiny):
+    status, _, err = await call("POST", server.url + "/v1/load_lora_adapter",
+                                {"lora_name": "pickled", "lora_path": str(tiny["pickled"])})
+    assert status == 400 and "adapter_model.bin (a pickle)" in err["error"]["message"]
+    _, _, models = await call("GET", server.url + "/v1/models")
+    assert [m["id"] for m in models["data"]] == [BASE]
+
+
+async def test_health_reports_an_engine_that_cannot_serve(server, tiny):
+    """When peft holds an adapter the engine does not list (what a half-done load used to leave), /health says
+    so with 503 and chats are refused with the reason, rather than 200 and a KeyError on every chat."""
+    from peft import LoraConfig
+
+    url = server.url
+    for name, adapter in (("one", "a1"), ("two", "a2")):
+        assert (await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny[adapter])}))[0] == 200
+    engine = server.engine
+    await server.worker.run(lambda: engine.peft.add_adapter(
+        "stray", LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM")), bounded=False)
+    assert (await call("POST", url + "/v1/unload_lora_adapter", {"lora_name": "one"}))[0] == 200
+    status, _, err = await call("GET", url + "/health")
+    assert status == 503 and "inconsistent" in err["error"]["message"] and "'stray'" in err["error"]["message"]
+    status, _, err = await chat(url, "two")
+    assert status == 503 and "restart the server" in err["error"]["message"]

@@ -233,3 +233,27 @@ async def test_ft_serve_serves_and_reloads_the_deployed_adapters_on_start(tiny, 
     assert proc.returncode == 0, output
     assert f"serving {BASE} (cpu, float32) on http://127.0.0.1:{port}" in output
     assert "adapter support-v3: loaded" in output
+
+
+def test_the_key_reaches_vllm_in_its_environment_never_its_command_line():
+    argv, env = vllm_command("/srv/models/base", host="0.0.0.0", api_key="k3y-for-vllm")
+    assert env == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "1", "VLLM_API_KEY": "k3y-for-vllm"}
+    assert not any("k3y" in arg for arg in argv) and "--api-key" not in argv
+    with pytest.raises(ValueError, match="refusing to listen on 0.0.0.0 without an API key"):
+        vllm_command("/srv/models/base", host="0.0.0.0")
+    with pytest.raises(ValueError, match="not --api-key"):
+        vllm_command("/srv/models/base", api_key="k", extra=["--api-key=other"])
+
+
+@pytest.mark.parametrize("vllm", [False, True])
+def test_ft_serve_refuses_an_open_address_without_a_key(vllm, tiny, tmp_path, monkeypatch):
+    from ftbot.cli.main import app
+
+    monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FT_MODEL_SERVER_API_KEY", raising=False)
+    result = CliRunner().invoke(app, ["serve", *(["--vllm"] if vllm else []), "--model", str(tiny["base"]),
+                                      "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: refusing to listen on 0.0.0.0 without an API key: set FT_MODEL_SERVER_API_KEY (the bot and `ft` "
+        "send it too), or listen on 127.0.0.1"]

@@ -29,6 +29,7 @@ from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json, v
 from tests.serving.test_vllm import FT, free_port
 
 pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed")]
+KEY = "vllm-test-key-1"  # FT_MODEL_SERVER_API_KEY: vLLM requires it, every `ft` command and client here sends it
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Served:
 
 
 def loaded(url: str) -> set[str]:
-    with urllib.request.urlopen(url + "/v1/models", timeout=10) as resp:
+    request = urllib.request.Request(url + "/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
         return {m["id"] for m in json.load(resp)["data"]} - {BASE}
 
 
@@ -81,7 +83,7 @@ def vllm_served(tiny, tmp_path_factory):
     store = versions_awaiting_approval(db, tiny)
     port = free_port()
     env = {**os.environ, "FT_DATA_DIR": str(root), "FT_DATABASE_URL": db,
-           "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}"}
+           "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}", "FT_MODEL_SERVER_API_KEY": KEY}
     log = root / "vllm.log"
     with open(log, "w") as out:  # a file, not a pipe: vLLM logs a lot, and a full pipe would block it
         proc = subprocess.Popen([str(FT), "serve", "--vllm", "--model", str(tiny["base"]), "--port", str(port),
@@ -106,7 +108,7 @@ def vllm_served(tiny, tmp_path_factory):
 
 @pytest.fixture
 def ft_on(vllm_served, monkeypatch):
-    for key in ("FT_DATA_DIR", "FT_DATABASE_URL", "FT_MODEL_SERVER_URL"):
+    for key in ("FT_DATA_DIR", "FT_DATABASE_URL", "FT_MODEL_SERVER_URL", "FT_MODEL_SERVER_API_KEY"):
         monkeypatch.setenv(key, vllm_served.env[key])
     return vllm_served
 
@@ -115,6 +117,36 @@ def test_vllm_runs_with_cpu_settings_and_the_adapters_rank(ft_on):
     log = ft_on.output()
     assert "(CPU build)" in log and "--max-lora-rank 8" in log  # the stored adapters are rank 8
     assert f"-m {ENTRY_MODULE} --model" in log
+
+
+async def test_vllm_refuses_requests_without_the_key(ft_on, tiny):
+    """Nobody without FT_MODEL_SERVER_API_KEY lists, asks, loads or unloads; the key never shows in `ps`."""
+    import aiohttp
+
+    loaded_before = loaded(ft_on.url)
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {KEY}"}):
+            for method, path, body in (("GET", "/v1/models", None),
+                                       ("POST", "/v1/chat/completions",
+                                        {"model": BASE, "messages": [{"role": "user", "content": "hi"}]}),
+                                       ("POST", "/v1/unload_lora_adapter", {"lora_name": "support-v1"}),
+                                       ("POST", "/v1/load_lora_adapter",
+                                        {"lora_name": "intruder", "lora_path": str(tiny["a2"])})):
+                async with http.request(method, ft_on.url + path, json=body, headers=headers) as resp:
+                    assert (resp.status, await resp.json()) == (401, {"error": "Unauthorized"}), (path, headers)
+        async with http.get(ft_on.url + "/health") as resp:
+            assert resp.status == 200
+    assert loaded(ft_on.url) == loaded_before
+    client = ModelClient(ft_on.url)  # no key
+    try:
+        with pytest.raises(ModelServerError) as err:
+            await client.models()
+        assert err.value.status == 401 and "none was sent" in err.value.message
+    finally:
+        await client.close()
+    servers = [pid for pid in _alive() if _is_vllm(pid, ft_on.port)]
+    assert servers and all(KEY.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in servers)
+    assert KEY not in ft_on.output()
 
 
 def test_deploy_ask_rollback_reject_on_vllm(ft_on):
@@ -138,11 +170,11 @@ def test_a_restarted_vllm_gets_the_deployed_and_previous_adapters_back(ft_on):
 async def test_the_official_openai_client_talks_to_vllm(ft_on):
     from tests.serving.contract import check_with_openai_client
 
-    await check_with_openai_client(ft_on.url, BASE, "support-v1")
+    await check_with_openai_client(ft_on.url, BASE, "support-v1", api_key=KEY)
 
 
 async def test_unload_takes_an_adapter_off_vllm(ft_on):
-    client = ModelClient(ft_on.url)
+    client = ModelClient(ft_on.url, api_key=KEY)
     try:
         await client.unload_adapter("support-v2")
         assert loaded(ft_on.url) == {"support-v1"}
