@@ -87,10 +87,10 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
                                                                           workspace_url=deps.workspace_url))
     elif status == DraftStatus.ANSWERED:
         message = await asking.answer_blocks(deps, client, composed, draft.feedback_id, solved_id=draft.id)
-        if await _post(client, channel, ts, **message):
+        if await _post(client, channel, ts, **message) is not None:
             await deps.db(lambda s: drafts.posted(s, draft.id))
     else:
-        if await _post(client, channel, ts, text=render.HANDOFF_REPLY):
+        if await _post(client, channel, ts, text=render.HANDOFF_REPLY) is not None:
             await deps.db(lambda s: drafts.posted(s, draft.id))
         await _post_card(deps, client, draft, drafts_channel,
                          render.handoff_card(draft, workspace_url=deps.workspace_url), first_response=False)

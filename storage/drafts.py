@@ -145,7 +145,8 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
 def discard(session: Session, draft_id: int, by: str, reason: str) -> Draft | None:
     if reason not in DiscardReason.ALL:
         raise ValueError(f"unknown reason {reason!r}: one of {', '.join(DiscardReason.ALL)}")
-    return _move(session, draft_id, (DraftStatus.PENDING,), DraftStatus.DISCARDED, acted_by=by, acted_at=utcnow(),
+    return _move(session, draft_id, (DraftStatus.PENDING, DraftStatus.FAILED), DraftStatus.DISCARDED, acted_by=by,
+                 acted_at=utcnow(),
                  discard_reason=reason)
 
 

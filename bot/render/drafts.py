@@ -76,7 +76,10 @@ def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[s
     head = (f"*Question* from {asker} · {thread_link(workspace_url, draft.channel_id, draft.question_ts)}\n"
             f">{escape(clip(draft.question, 1200)).replace(chr(10), chr(10) + '>')}")
     blocks = [_section(head)]
-    if draft.declined:
+    if draft.status == DraftStatus.FAILED:
+        blocks.append(_section(":warning: *The model server gave no answer* (see the bot's log). Answer it here; "
+                               "the question also waits in the curators' queue (`/ft review`)."))
+    elif draft.declined:
         blocks.append(_section(":grey_question: *No approved answer backs a reply.* The question also waits in "
                                "the curators' queue (`/ft review`)."))
     else:

@@ -423,3 +423,18 @@ async def test_ft_stats_and_the_counters_reconcile_with_the_events_sent(drafting
     assert [counted(o) for o in ("pending", "sent", "edited", "discarded", "superseded")] == [5, 1, 1, 1, 1]
     assert bot.metrics.registry.get_sample_value("ftbot_first_response_seconds_count", {"by": "human"}) == 3
     assert "sent unchanged" in (await _command(bot, "stats", OTHER)).lower()
+
+
+async def test_when_the_model_server_fails_the_card_says_so_and_an_agent_can_answer(drafting_bot, store):
+    bot = drafting_bot
+    await bot.model.stop()  # the model server is down
+    ts = await _ask(bot, "Is the app down?")
+    card = await _card(bot)
+    [draft] = _drafts(store)
+    assert draft.status == DraftStatus.FAILED and "gave no answer" in json.dumps(card["blocks"])
+    assert set(_buttons(card)) == {"draft_answer", "draft_discard"}
+    await bot.send.view_submission(AGENT, "draft_edit_modal", _edit_values("No: everything is up, try again."),
+                                   private_metadata=str(draft.id))
+    [sent] = await bot.slack.wait_for(lambda: _in_thread(bot, ts))
+    assert sent["text"] == "No: everything is up, try again."
+    assert _drafts(store)[0].status == DraftStatus.EDITED
