@@ -146,8 +146,7 @@ def discard(session: Session, draft_id: int, by: str, reason: str) -> Draft | No
     if reason not in DiscardReason.ALL:
         raise ValueError(f"unknown reason {reason!r}: one of {', '.join(DiscardReason.ALL)}")
     return _move(session, draft_id, (DraftStatus.PENDING, DraftStatus.FAILED), DraftStatus.DISCARDED, acted_by=by,
-                 acted_at=utcnow(),
-                 discard_reason=reason)
+                 acted_at=utcnow(), discard_reason=reason)
 
 
 def answered_by_hand(session: Session, channel_id: str, thread_ts: str, *, by: str, text: str, reply_ts: str
