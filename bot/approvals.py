@@ -9,7 +9,6 @@ when, and how the deploy went.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import timedelta
@@ -21,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
 from bot.metrics import BotMetrics
+from bot.periodic import Periodic
 from bot.render import approval as render
 from serving.deploy import deploy, reject
 from storage import jobs
@@ -31,32 +31,18 @@ log = logging.getLogger("ftbot.bot")
 ANNOUNCE_WINDOW = timedelta(days=1)  # jobs that ended longer ago than this are not announced late
 
 
-class Announcer:
+class Announcer(Periodic):
+    what = "announcing training jobs"
+
     def __init__(self, deps: Deps, client, *, every_s: float = 3.0, edit_every_s: float = 10.0):  # noqa: ANN001
+        super().__init__()
         self.deps, self.client = deps, client
         self.every_s, self.edit_every_s = every_s, edit_every_s
         self._shown: dict[int, tuple[float, str]] = {}  # job id → (when edited, what it shows)
-        self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        if self.deps.approvals_channel and self._task is None:
-            self._task = asyncio.ensure_future(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001  (Slack or the database away for a moment: try again next tick)
-                log.exception("announcing training jobs failed; retrying")
-            await asyncio.sleep(self.every_s)
+        if self.deps.approvals_channel:
+            super().start()
 
     async def tick(self) -> int:
         """One pass: post, edit or finalise every job that needs it. Returns the Slack calls made."""

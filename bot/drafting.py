@@ -8,7 +8,6 @@ transaction that checks where it stands, so two agents pressing Send together po
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +19,7 @@ from bot import asking
 from bot.deps import Deps
 from bot.markup import strip_emoji
 from bot.metrics import BotMetrics
+from bot.periodic import Periodic
 from bot.render import drafts as render
 from bot.slack_api import People, channel_name, fetch_thread
 from bot.threads import Skipped, extract
@@ -182,32 +182,17 @@ async def sweep(deps: Deps, client, metrics: BotMetrics) -> list[Draft]:  # noqa
     return expired
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """Runs sweep() every `every_s` inside the bot (started and stopped with its HTTP app)."""
 
+    what = "expiring drafts"
+
     def __init__(self, deps: Deps, client, metrics: BotMetrics, every_s: float = 60.0):  # noqa: ANN001
+        super().__init__()
         self.deps, self.client, self.metrics, self.every_s = deps, client, metrics, every_s
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await sweep(self.deps, self.client, self.metrics)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001  (the database away for a moment: next round)
-                log.exception("expiring drafts failed; retrying")
-            await asyncio.sleep(self.every_s)
+    async def tick(self) -> list[Draft]:
+        return await sweep(self.deps, self.client, self.metrics)
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
