@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".ftbot")
     database_url: str = ""  # empty: a SQLite file inside data_dir
+    # How long a write waits for another connection's lock before it fails (SQLite's busy timeout,
+    # PostgreSQL's lock_timeout); the worker retries what a job needs, within its lease.
+    db_busy_timeout_s: float = Field(30.0, gt=0)
     # NoDecode: ids arrive as "U1,U2", not as JSON.
     admins: Annotated[set[str], NoDecode] = Field(default_factory=set)
     curators: Annotated[set[str], NoDecode] = Field(default_factory=set)

@@ -37,7 +37,7 @@ def store(settings: Settings) -> Store:
     """The store (FT_DATABASE_URL, else a SQLite file in FT_DATA_DIR), migrated to the newest schema."""
     from storage import open_store
 
-    return open_store(settings.db_url)
+    return open_store(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
 
 
 # --- serving ----------------------------------------------------------------------------------------

@@ -1,0 +1,98 @@
+"""A busy database does not fail a training, and a failure never looks like success (SQLite and PostgreSQL).
+
+Another process holds the database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the job tables locked
+EXCLUSIVE, reads still allowed) for longer than the busy timeout while `ft train --inline` runs a job:
+- held for a few busy timeouts, well inside the lease: the job finishes, exit 0;
+- held past the lease: the job stops with a one-line reason and exit code 1, no traceback, and a worker
+  then runs it to the end.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ftbot import wiring
+from ftbot.settings import Settings
+from storage.examples import NewExample, add_examples
+from storage.models import ExampleStatus, JobStatus, TrainingJob
+from tests.trainer.conftest import ROWS
+from trainer.worker import Worker
+
+FT = str(Path(sys.executable).parent / "ft")
+
+HOLD = """
+import sys, time
+url, seconds = sys.argv[1], float(sys.argv[2])
+if url.startswith("sqlite"):
+    import sqlite3
+    conn = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")  # SQLite's one write lock: every other writer waits, readers go on
+else:
+    import sqlalchemy
+    conn = sqlalchemy.create_engine(url).connect()
+    conn.exec_driver_sql("LOCK TABLE trainingjob, datasetsnapshot, snapshotexample, modelversion "
+                         "IN EXCLUSIVE MODE")
+print("locked", flush=True)
+time.sleep(seconds)
+conn.rollback()
+"""
+
+
+def _hold_write_lock(url: str, seconds: float) -> subprocess.Popen:
+    """Another process takes the write lock and keeps it `seconds`; returns once it holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, url, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def _job(store, job_id: int) -> TrainingJob | None:
+    with store.session() as s:
+        return s.get(TrainingJob, job_id)
+
+
+def _train_inline_under_lock(store, tiny_base, tmp_path, *, lease_s: float, hold_s: float):
+    with store.session() as s:
+        add_examples(s, [NewExample(f"k{i}", q, a, status=ExampleStatus.APPROVED) for i, (q, a) in enumerate(ROWS)])
+    env = {**os.environ, "FT_DATABASE_URL": store.url, "FT_DATA_DIR": str(tmp_path / "data"),
+           "FT_BASE_MODEL": str(tiny_base), "FT_RETRIEVAL": "false", "FT_DB_BUSY_TIMEOUT_S": "1",
+           "FT_WORKER_LEASE_S": str(lease_s), "FT_WORKER_HEARTBEAT_S": "0.3", "OMP_NUM_THREADS": "1"}
+    train = subprocess.Popen([FT, "train", "--inline", "--epochs", "2", "--lr", "0.005", "--rank", "8"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while (job := _job(store, 1)) is None or job.status != JobStatus.RUNNING:
+        assert train.poll() is None and time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    # Now: the job's process is starting and will write its snapshot; the worker beats every 0.3 s.
+    holder = _hold_write_lock(store.url, hold_s)
+    out, err = train.communicate(timeout=180)
+    holder.wait()
+    return train.returncode, out + err, _job(store, 1)
+
+
+def test_a_job_outlasts_a_lock_held_longer_than_the_busy_timeout(store, tiny_base, tmp_path):
+    rc, output, job = _train_inline_under_lock(store, tiny_base, tmp_path, lease_s=20, hold_s=4)
+    assert "heartbeat failed (OperationalError: " in output, "the lock never got in the way"
+    assert "Traceback" not in output
+    assert rc == 0, output
+    assert "job 1 succeeded" in output
+    assert (job.status, job.error, job.attempts) == (JobStatus.SUCCEEDED, None, 1) and job.version_id
+
+
+def test_a_lock_held_past_the_lease_fails_the_run_with_a_reason_and_a_worker_finishes_the_job(
+        store, tiny_base, tmp_path):
+    rc, output, job = _train_inline_under_lock(store, tiny_base, tmp_path, lease_s=3, hold_s=8)
+    assert "Traceback" not in output
+    assert rc == 1, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: job 1 stopped: no heartbeat reached the database for ") and "queue" in last, output
+    assert job.status == JobStatus.RUNNING  # the database was busy: only the lease's expiry tells now
+
+    # The worker's next round: the lease has run out, the job goes back to the queue, this worker runs it.
+    settings = Settings(data_dir=tmp_path / "data", base_model=str(tiny_base), retrieval=False,
+                        worker_lease_s=3, worker_heartbeat_s=0.3)
+    worker = Worker(store, wiring.worker_config(settings, poll_s=0.2), name="next")
+    assert worker.run(once=True) == 1
+    job = _job(store, 1)
+    assert (job.status, job.attempts, job.lease_owner) == (JobStatus.SUCCEEDED, 2, "next") and job.version_id
