@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     min_new_examples: int = Field(20, ge=1)
     worker_lease_s: float = Field(60.0, gt=0)  # a silent worker's job goes back to the queue after this
     worker_heartbeat_s: float = Field(5.0, gt=0)
+    # Processes a job trains in (trainer.launch, accelerate launch): 0 = one per GPU the worker is given
+    # (CUDA_VISIBLE_DEVICES), one on CPU.
+    train_processes: int = Field(0, ge=0)
 
     log_level: str = "INFO"
     log_json: bool = False

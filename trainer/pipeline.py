@@ -22,7 +22,7 @@ from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig
 from trainer.context import Contexts
-from trainer.train import ProgressFn, StopFn, TrainingStopped, train_adapter
+from trainer.train import ProgressFn, StopFn, TrainingStopped
 
 log = logging.getLogger("ftbot.trainer")
 
@@ -143,10 +143,13 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     log.info("job %s: %s from snapshot %s (%d train, %d validation)", job_id, name, snapshot_id,
              len(train_rows), len(val_rows))
 
-    # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one).
+    # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one): here, or in a process per GPU
+    # when the host has several (trainer.launch).
+    from trainer.launch import train
+
     out_dir = adapters_dir(data_dir) / name
-    result = train_adapter(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
-                           contexts=contexts)
+    result = train(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
+                   contexts=contexts)
     if result.stopped:
         raise TrainingStopped(f"job {job_id} stopped at step {result.steps} of {result.total_steps}")
 
