@@ -53,7 +53,10 @@ class Store:
                 yield session
             finally:
                 if self.dialect == "sqlite":  # a connection setting: the pool hands the connection on
-                    session.execute(text(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}"))
+                    try:
+                        session.execute(text(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}"))
+                    except Exception:  # noqa: BLE001  (then the pool opens a fresh connection, with the store's timeout)
+                        session.connection().invalidate()
 
     def patiently(self, work: Callable[[Session], T], *, within_s: float) -> T:
         """work(session) in one transaction, tried again after a transient error (a database busy for longer

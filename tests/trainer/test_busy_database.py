@@ -96,3 +96,32 @@ def test_a_lock_held_past_the_lease_fails_the_run_with_a_reason_and_a_worker_fin
     assert worker.run(once=True) == 1
     job = _job(store, 1)
     assert (job.status, job.attempts, job.lease_owner) == (JobStatus.SUCCEEDED, 2, "next") and job.version_id
+
+
+def test_a_write_waits_out_a_lock_within_its_patience_and_fails_after_it(db_url):
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from storage import open_store
+    from storage.jobs import enqueue
+    from storage.queue import heartbeat
+
+    store = open_store(db_url, busy_timeout_s=0.2)
+    try:
+        with store.session() as s:
+            job_id = enqueue(s, {}, "UCURATOR").id
+        holder = _hold_write_lock(store.url, 1.5)
+        started = time.monotonic()
+        with pytest.raises(OperationalError):  # one try: the busy timeout, then the database's error
+            with store.session_waiting(0.1) as s:
+                heartbeat(s, job_id, "w", 60)
+        with pytest.raises(OperationalError):
+            store.patiently(lambda s: enqueue(s, {}, "UCURATOR"), within_s=0.3)
+        assert time.monotonic() - started < 1.5
+        second = store.patiently(lambda s: enqueue(s, {}, "UCURATOR").id, within_s=10)  # tried until the lock goes
+        assert time.monotonic() - started >= 1.0 and second > job_id
+        holder.wait()
+        with store.session() as s:  # the pooled connection has the store's own timeout back
+            assert s.get(TrainingJob, second) is not None
+    finally:
+        store.close()
