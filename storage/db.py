@@ -66,8 +66,8 @@ class Store:
             try:
                 with self.session() as s:
                     return work(s)
-            except OperationalError:
-                if time.monotonic() + pause > deadline:
+            except OperationalError as exc:
+                if not is_transient(exc) or time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
@@ -77,8 +77,15 @@ class Store:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A database error that waiting may cure: locked or busy, a lock wait timed out, the connection dropped."""
-    return isinstance(exc, OperationalError)
+    """A database error that waiting may cure: locked or busy, a lock wait timed out, a deadlock, the connection
+    dropped. (sqlite3 raises OperationalError for a missing table or a syntax error too: those are not.)"""
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = getattr(exc, "orig", None)
+    if type(orig).__module__.startswith("sqlite3"):
+        message = str(orig).lower()
+        return "locked" in message or "busy" in message
+    return True
 
 
 def one_line(exc: BaseException) -> str:

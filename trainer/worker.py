@@ -21,8 +21,8 @@ from typing import Any, Callable
 from sqlmodel import Session
 
 from storage import Store, open_store
-from storage.db import is_transient, one_line
 from storage.contract import JobProgress
+from storage.db import is_transient, one_line
 from storage.models import JobStatus
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
 from trainer import metrics
@@ -147,7 +147,16 @@ class Worker:
             else:
                 finish(s, job_id, self.name, status, error=error, version_id=version)
 
-        self.store.patiently(record, within_s=self.config.lease_s)
+        try:
+            self.store.patiently(record, within_s=self.config.lease_s)
+        except Exception as exc:  # noqa: BLE001
+            if not is_transient(exc):
+                raise
+            # Not failed: the lease expires, and the next attempt finds the version this one stored, if any.
+            self.last_error = (f"the job ended {status}, but the database did not take the news ({one_line(exc)}); "
+                               "it goes back to the queue")
+            log.error("job %s: %s", job_id, self.last_error)
+            return "lost"
         log.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")
         return status
 

@@ -125,3 +125,16 @@ def test_a_write_waits_out_a_lock_within_its_patience_and_fails_after_it(db_url)
             assert s.get(TrainingJob, second) is not None
     finally:
         store.close()
+
+
+def test_only_errors_that_waiting_cures_are_tried_again(store):
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.db import is_transient
+
+    started = time.monotonic()
+    with pytest.raises(DBAPIError) as err:  # a missing table does not appear by waiting
+        store.patiently(lambda s: s.execute(text("SELECT * FROM no_such_table")), within_s=30)
+    assert not is_transient(err.value) and time.monotonic() - started < 5
