@@ -26,6 +26,8 @@ import pickle
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -145,12 +147,14 @@ def train_launched(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequen
         "stop_file": str(stop_file), "result_file": str(result_file)}))
     argv = accelerate_command(launch, request)
     log.info("training in %d %s processes (%s): %s", launch.processes, launch.device, launch.mode, " ".join(argv))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The ranks end themselves when this process is gone (a worker that lost the job's lease kills it).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FTBOT_JOB_PID": str(os.getpid())}
     if launch.device == "cpu":
         env["OMP_NUM_THREADS"] = str(cfg.threads)
     tail: list[str] = []
-    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True) as proc:
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        if should_stop is not None:
+            threading.Thread(target=_pass_on_stop, args=(proc, should_stop, stop_file), daemon=True).start()
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(PROGRESS_PREFIX):
@@ -159,13 +163,32 @@ def train_launched(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequen
             elif line.strip():
                 log.debug("launched: %s", line.rstrip())
                 tail = (tail + [line.rstrip()])[-40:]
-            if should_stop is not None and not stop_file.exists() and should_stop():
-                stop_file.touch()
         proc.wait()
     if proc.returncode != 0 or not result_file.is_file():
         reason = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "no output")
         raise LaunchError(f"{launch.processes} training processes failed (exit {proc.returncode}): {reason.strip()}")
     return TrainResult.model_validate_json(result_file.read_text())
+
+
+def _pass_on_stop(proc: subprocess.Popen, should_stop: StopFn, stop_file: Path) -> None:
+    """Asks the ranks to stop (the file rank 0 reads) once should_stop() says so, even while they load and print
+    nothing."""
+    while proc.poll() is None:
+        if should_stop():
+            stop_file.touch()
+            return
+        time.sleep(0.5)
+
+
+def _die_with_job(job_pid: int) -> None:
+    while True:
+        try:
+            os.kill(job_pid, 0)
+        except ProcessLookupError:
+            os._exit(70)
+        except PermissionError:
+            pass  # alive, another user's (not ours to signal)
+        time.sleep(1.0)
 
 
 def _free_port() -> int:
@@ -180,6 +203,8 @@ def _rank_main(request_path: str) -> None:
     import torch.distributed as dist
     from accelerate import PartialState
 
+    if os.environ.get("FTBOT_JOB_PID"):
+        threading.Thread(target=_die_with_job, args=(int(os.environ["FTBOT_JOB_PID"]),), daemon=True).start()
     request = pickle.loads(Path(request_path).read_bytes())
     cfg: TrainConfig = request["cfg"]
     state = PartialState(cpu=not torch.cuda.is_available())

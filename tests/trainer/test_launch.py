@@ -55,3 +55,13 @@ def test_the_launch_command_for_each_host():
     assert plan(tiny_config("/base", processes=0), gpus=4, qlora=True) == LaunchPlan(4, "cuda", "fsdp")
     with pytest.raises(ValueError, match="2 GPU"):
         plan(tiny_config("/base", processes=4), gpus=2)
+
+
+@pytest.mark.slow
+def test_a_stop_reaches_every_process_at_the_same_step(tiny_base, tmp_path):
+    progress = []
+    result = train(tiny_config(tiny_base, epochs=50, batch_size=3, processes=2), rows(), [], tmp_path / "two",
+                   on_progress=progress.append, should_stop=lambda: bool(progress), progress_every_s=0.0)
+    assert result.stopped and 0 < result.steps < result.total_steps  # no process waited for the other forever
+    assert list((tmp_path / "two").glob("checkpoints/checkpoint-*"))  # the checkpoint a later attempt resumes from
+    assert not (tmp_path / "two" / "adapter_model.safetensors").exists()
