@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -167,7 +168,9 @@ def train_launched(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequen
     if proc.returncode != 0 or not result_file.is_file():
         reason = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "no output")
         raise LaunchError(f"{launch.processes} training processes failed (exit {proc.returncode}): {reason.strip()}")
-    return TrainResult.model_validate_json(result_file.read_text())
+    result = TrainResult.model_validate_json(result_file.read_text())
+    shutil.rmtree(work, ignore_errors=True)  # the request holds the snapshot's rows: not part of the adapter
+    return result
 
 
 def _pass_on_stop(proc: subprocess.Popen, should_stop: StopFn, stop_file: Path) -> None:

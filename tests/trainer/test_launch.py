@@ -37,6 +37,7 @@ def test_two_processes_train_the_same_adapter_as_one(tiny_base, tmp_path):
     assert worst < 1e-3
     assert any(p.step == 4 for p in progress)  # rank 0's progress reached this process
     assert not list((tmp_path / "two").glob("checkpoints/*"))  # written once, cleaned once
+    assert not (tmp_path / "two" / "launch").exists()
 
 
 def test_the_launch_command_for_each_host():
