@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ftbot import wiring
 from ftbot.settings import Settings
 from storage.examples import NewExample, add_examples
@@ -71,6 +73,7 @@ def _train_inline_under_lock(store, tiny_base, tmp_path, *, lease_s: float, hold
     return train.returncode, out + err, _job(store, 1)
 
 
+@pytest.mark.slow  # `ft train --inline` and its job process: 50-65 s each on the shared 2-core machine
 def test_a_job_outlasts_a_lock_held_longer_than_the_busy_timeout(store, tiny_base, tmp_path):
     rc, output, job = _train_inline_under_lock(store, tiny_base, tmp_path, lease_s=20, hold_s=4)
     assert "heartbeat failed (OperationalError: " in output, "the lock never got in the way"
@@ -80,6 +83,7 @@ def test_a_job_outlasts_a_lock_held_longer_than_the_busy_timeout(store, tiny_bas
     assert (job.status, job.error, job.attempts) == (JobStatus.SUCCEEDED, None, 1) and job.version_id
 
 
+@pytest.mark.slow
 def test_a_lock_held_past_the_lease_fails_the_run_with_a_reason_and_a_worker_finishes_the_job(
         store, tiny_base, tmp_path):
     rc, output, job = _train_inline_under_lock(store, tiny_base, tmp_path, lease_s=3, hold_s=8)
@@ -99,7 +103,6 @@ def test_a_lock_held_past_the_lease_fails_the_run_with_a_reason_and_a_worker_fin
 
 
 def test_a_write_waits_out_a_lock_within_its_patience_and_fails_after_it(db_url):
-    import pytest
     from sqlalchemy.exc import OperationalError
 
     from storage import open_store
@@ -128,7 +131,6 @@ def test_a_write_waits_out_a_lock_within_its_patience_and_fails_after_it(db_url)
 
 
 def test_only_errors_that_waiting_cures_are_tried_again(store):
-    import pytest
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
