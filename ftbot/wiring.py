@@ -38,7 +38,7 @@ def store(settings: Settings) -> Store:
     """The store (FT_DATABASE_URL, else a SQLite file in FT_DATA_DIR), migrated to the newest schema."""
     from storage import open_store
 
-    return open_store(settings.db_url)
+    return open_store(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
 
 
 # --- serving ----------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def train_config(settings: Settings) -> TrainConfig:
 
     return TrainConfig(base_model=settings.base_model, system_prompt=settings.system_prompt,
                        retrieval=settings.retrieval, answer_min_score=settings.answer_min_score,
-                       answer_max_gap=settings.answer_max_gap)
+                       answer_max_gap=settings.answer_max_gap, processes=settings.train_processes)
 
 
 def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:

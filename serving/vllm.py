@@ -119,11 +119,30 @@ def cpu_env(cores: Sequence[int], kv_cache_gib: int) -> dict[str, str]:
             "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, sorted(cores))) or "0"}
 
 
+def visible_gpus(environ: dict[str, str] | None = None, dev: Path = Path("/dev")) -> int:
+    """The GPUs this process is given, read without CUDA (the vLLM image's ftbot has no torch): CUDA_VISIBLE_DEVICES
+    when set (as CUDA reads it: the entries before the first invalid one; "" or "-1" hides every GPU), else the
+    NVIDIA device files."""
+    environ = os.environ if environ is None else environ
+    listed = environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        n = 0
+        for entry in listed.split(","):
+            entry = entry.strip()
+            if not entry or entry.startswith("-"):
+                break
+            n += 1
+        return n
+    return sum(1 for p in dev.glob("nvidia[0-9]*") if p.name[len("nvidia"):].isdigit())
+
+
 def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", port: int = 8000, max_loras: int = 4,
                  max_lora_rank: int = 16, max_cpu_loras: int | None = None, served_name: str | None = None,
-                 extra: Sequence[str] = (), api_key: str | None = None) -> tuple[list[str], dict[str, str]]:
+                 tensor_parallel_size: int = 1, extra: Sequence[str] = (), api_key: str | None = None
+                 ) -> tuple[list[str], dict[str, str]]:
     """(argv, env) to serve `base` with runtime LoRA loading; env holds only what to add to os.environ.
-    api_key goes in VLLM_API_KEY, not in argv, so `ps` never shows it.
+    api_key goes in VLLM_API_KEY, not in argv, so `ps` never shows it. tensor_parallel_size > 1: the model (and
+    each adapter) sharded over that many GPUs.
 
     Raises ValueError naming the bad value, or refusing an open address without api_key.
     """
@@ -133,6 +152,8 @@ def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", 
     if any(arg.split("=", 1)[0] == "--api-key" for arg in extra):
         raise ValueError("pass the key as FT_MODEL_SERVER_API_KEY, not --api-key: an argument shows in `ps` and "
                          "the bot would not send it")
+    if tensor_parallel_size < 1:
+        raise ValueError(f"--tensor-parallel-size must be at least 1, not {tensor_parallel_size}")
     if not base:
         raise ValueError("no base model: give a model directory (or a model id vLLM can load)")
     if not 1 <= port <= 65535:
@@ -151,8 +172,10 @@ def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", 
     argv = [python, "-m", ENTRY_MODULE, "--model", base, "--host", host, "--port", str(port),
             "--served-model-name", served_name,
             "--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank), "--max-cpu-loras",
-            str(max_cpu_loras), *extra]
-    return argv, {**RUNTIME_LORA_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
+            str(max_cpu_loras)]
+    if tensor_parallel_size > 1:
+        argv += ["--tensor-parallel-size", str(tensor_parallel_size)]
+    return argv + list(extra), {**RUNTIME_LORA_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
 
 
 async def reregister(client: ModelClient, store) -> dict[str, str]:  # noqa: ANN001  (storage.Store)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -15,9 +19,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Store:
     """A database with ftbot's schema applied. Cheap to share; open sessions per unit of work."""
 
-    def __init__(self, url: str, engine: Engine):
+    def __init__(self, url: str, engine: Engine, busy_timeout_s: float = 30.0):
         self.url = url
         self.engine = engine
+        self.busy_timeout_s = busy_timeout_s  # how long a statement waits for another's lock before it fails
 
     @property
     def dialect(self) -> str:
@@ -34,18 +39,69 @@ class Store:
                 session.rollback()
                 raise
 
+    @contextmanager
+    def session_waiting(self, wait_s: float) -> Iterator[Session]:
+        """session(), where a statement waits at most wait_s for another's lock (not busy_timeout_s): the
+        worker's heartbeat must give up while its lease still holds."""
+        with self.session() as session:
+            ms = max(1, int(wait_s * 1000))
+            if self.dialect == "sqlite":
+                session.execute(text(f"PRAGMA busy_timeout = {ms}"))
+            else:
+                session.execute(text(f"SET LOCAL lock_timeout = {ms}"))  # this transaction only
+            try:
+                yield session
+            finally:
+                if self.dialect == "sqlite":  # a connection setting: the pool hands the connection on
+                    try:
+                        session.execute(text(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}"))
+                    except Exception:  # noqa: BLE001  (then the pool opens a fresh connection, with the store's timeout)
+                        session.connection().invalidate()
+
+    def patiently(self, work: Callable[[Session], T], *, within_s: float) -> T:
+        """work(session) in one transaction, tried again after a transient error (a database busy for longer
+        than busy_timeout_s, a restarting server) until within_s have passed; then the error is raised."""
+        deadline, pause = time.monotonic() + within_s, 0.2
+        while True:
+            try:
+                with self.session() as s:
+                    return work(s)
+            except OperationalError as exc:
+                if not is_transient(exc) or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
     def close(self) -> None:
         self.engine.dispose()
 
 
-def make_engine(url: str) -> Engine:
+def is_transient(exc: BaseException) -> bool:
+    """A database error that waiting may cure: locked or busy, a lock wait timed out, a deadlock, the connection
+    dropped. (sqlite3 raises OperationalError for a missing table or a syntax error too: those are not.)"""
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = getattr(exc, "orig", None)
+    if type(orig).__module__.startswith("sqlite3"):
+        message = str(orig).lower()
+        return "locked" in message or "busy" in message
+    return True
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its class and the first line of its message (SQLAlchemy appends SQL and a link)."""
+    message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {message[0]}" if message else exc.__class__.__name__
+
+
+def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     # hide_parameters: a database error (logged with its traceback) never carries a question, an answer or a
     # person's id in its message; erasure could not reach a log line.
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -57,7 +113,18 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    def _pg_lock_timeout(dbapi_conn, _record):  # noqa: ANN001
+        # As SQLite's busy timeout: a write that waits this long for a lock fails instead of hanging.
+        # Set outside any transaction and committed, so a rollback does not undo it.
+        cur = dbapi_conn.cursor()
+        cur.execute(f"SET lock_timeout = {max(1, int(busy_timeout_s * 1000))}")
+        cur.close()
+        dbapi_conn.commit()
+
+    return engine
 
 
 def migrate(engine: Engine) -> None:
@@ -72,8 +139,10 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(url: str, *, upgrade: bool = True) -> Store:
-    engine = make_engine(url)
+def open_store(url: str, *, upgrade: bool = True, busy_timeout_s: float = 30.0) -> Store:
+    """busy_timeout_s: how long a statement waits for another connection's lock before it fails
+    (FT_DB_BUSY_TIMEOUT_S)."""
+    engine = make_engine(url, busy_timeout_s)
     if upgrade:
         migrate(engine)
-    return Store(url, engine)
+    return Store(url, engine, busy_timeout_s)

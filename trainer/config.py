@@ -81,6 +81,9 @@ class TrainConfig:
     # machine
     threads: int = 0  # torch threads on CPU; 0: the physical cores
     qlora: bool = False  # 4-bit NF4 base (bitsandbytes, CUDA or CPU); chosen on CUDA when bf16 weights do not fit
+    # Training processes (trainer.launch: accelerate launch, DDP for LoRA, FSDP + QLoRA when the base does not fit one
+    # GPU); 0: one per visible GPU, one on CPU. batch_size is per process.
+    processes: int = 0
     max_new_tokens: int = 96  # evaluation answers
 
     def __post_init__(self) -> None:

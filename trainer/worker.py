@@ -13,14 +13,16 @@ import os
 import socket
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from sqlmodel import Session
+
 from storage import Store, open_store
 from storage.contract import JobProgress
+from storage.db import is_transient, one_line
 from storage.models import JobStatus
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
 from trainer import metrics
@@ -54,16 +56,26 @@ class Worker:
         self.config = config
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = threading.Event()
+        self.last_error: str | None = None  # the one-line reason the last job failed or was lost
+        self._cancel = False
 
     def run(self, once: bool = False) -> int:
-        """Work until stopped (or, with once, until the queue is empty). Returns jobs run."""
+        """Work until stopped (or, with once, until the queue is empty). Returns jobs run. A busy or unreachable
+        database costs a poll interval, not the worker."""
         ran = 0
         while not self.stopping.is_set():
-            with self.store.session() as s:
-                for job_id, status in requeue_expired(s):
-                    log.warning("job %s: its worker went silent; now %s", job_id, status)
-            with self.store.session() as s:
-                job = claim(s, self.name, self.config.lease_s)
+            try:
+                with self.store.session() as s:
+                    for job_id, status in requeue_expired(s):
+                        log.warning("job %s: its worker went silent; now %s", job_id, status)
+                with self.store.session() as s:
+                    job = claim(s, self.name, self.config.lease_s)
+            except Exception as exc:  # noqa: BLE001
+                if not is_transient(exc):
+                    raise
+                log.warning("the database did not answer (%s); trying again in %.0f s", one_line(exc), self.config.poll_s)
+                self.stopping.wait(self.config.poll_s)
+                continue
             if job is None:
                 if once:
                     break
@@ -76,35 +88,48 @@ class Worker:
         return ran
 
     def run_job(self, job_id: int, attempt: int) -> str:
+        """Run a job this worker claimed, to its end. Returns its status (JobStatus, or "lost" when the lease could
+        not be kept); never raises: any failure is a failed job whose one-line reason is `self.last_error`."""
+        self.last_error = None
+        try:
+            return self._run_job(job_id, attempt)
+        except Exception as exc:  # noqa: BLE001  (the worker goes on to its next job)
+            self.last_error = one_line(exc)
+            log.error("job %s failed: %s", job_id, self.last_error)
+            log.debug("job %s", job_id, exc_info=True)
+            try:
+                self.store.patiently(lambda s: finish(s, job_id, self.name, JobStatus.FAILED, error=self.last_error),
+                                     within_s=self.config.lease_s)
+            except Exception as again:  # noqa: BLE001
+                log.error("job %s: recording the failure failed too (%s); its lease expires and another attempt "
+                          "follows", job_id, one_line(again))
+            return JobStatus.FAILED
+
+    def _run_job(self, job_id: int, attempt: int) -> str:
         log.info("job %s: claimed by %s (attempt %s)", job_id, self.name, attempt)
         if self.config.before_job is not None:
             try:
                 self.config.before_job(self.store)
-            except Exception:  # noqa: BLE001  (training without retrieved context beats not training)
-                log.exception("job %s: preparing the retrieval index failed; training without it", job_id)
+            except Exception as exc:  # noqa: BLE001  (training without retrieved context beats not training)
+                log.error("job %s: preparing the retrieval index failed (%s); training without it", job_id, one_line(exc))
         ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited CUDA or thread state
         parent_end, child_end = ctx.Pipe(duplex=False)
         stop = ctx.Event()
         child = ctx.Process(target=child_main, name=f"ftbot-job-{job_id}", daemon=True, args=(
-            self.store.url, job_id, self.config.data_dir, self.config.train, self.config.val_percent,
-            self.config.models_dir, stop, child_end, os.getpid(), self.config.progress_every_s))
+            self.store.url, self.store.busy_timeout_s, job_id, self.config.data_dir, self.config.train,
+            self.config.val_percent, self.config.models_dir, stop, child_end, os.getpid(),
+            self.config.progress_every_s))
         child.start()
         child_end.close()
-        cancel, cancel_at = False, None
-        while child.is_alive():
-            child.join(self.config.heartbeat_s)
-            with self.store.session() as s:
-                ours, cancel = heartbeat(s, job_id, self.name, self.config.lease_s)
-            if not ours:
-                log.error("job %s: lease lost; stopping the child", job_id)
+        try:
+            outcome = self._watch(job_id, child, stop)
+        finally:
+            if child.is_alive():  # whatever went wrong here, no job runs on unwatched
                 child.kill()
                 child.join()
-                return "lost"
-            if (cancel or self.stopping.is_set()) and cancel_at is None:
-                stop.set()
-                cancel_at = time.monotonic()
-            if cancel_at and time.monotonic() - cancel_at > self.config.stop_grace_s:
-                child.kill()
+        if outcome is not None:
+            return outcome
+        cancel = self._cancel
         result = parent_end.recv() if parent_end.poll() else ("error", f"the job process exited with code {child.exitcode}")
         error = version = None
         if result[0] == "ok":
@@ -114,28 +139,85 @@ class Worker:
             status = JobStatus.CANCELLED if cancel else JobStatus.QUEUED
         else:
             status, error = JobStatus.FAILED, result[1]
-        with self.store.session() as s:
+            self.last_error = error
+
+        def record(s: Session) -> None:
             if status == JobStatus.QUEUED:
                 release(s, job_id, self.name)
             else:
                 finish(s, job_id, self.name, status, error=error, version_id=version)
-        log.info("job %s: %s%s", job_id, status, f" ({error.splitlines()[-1]})" if error else "")
+
+        try:
+            self.store.patiently(record, within_s=self.config.lease_s)
+        except Exception as exc:  # noqa: BLE001
+            if not is_transient(exc):
+                raise
+            # Not failed: the lease expires, and the next attempt finds the version this one stored, if any.
+            self.last_error = (f"the job ended {status}, but the database did not take the news ({one_line(exc)}); "
+                               "it goes back to the queue")
+            log.error("job %s: %s", job_id, self.last_error)
+            return "lost"
+        log.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")
         return status
 
+    def _watch(self, job_id: int, child: Any, stop: Any) -> str | None:
+        """Keep the lease while the child runs; pass on a cancel. None when the child ended, "lost" when it was
+        stopped because the lease could not be kept. A heartbeat that fails on a busy database is tried again
+        while the lease holds; each try waits no longer than leaves time to stop the child before it expires."""
+        self._cancel, cancel_at = False, None
+        lease_s, beat_s = self.config.lease_s, self.config.heartbeat_s
+        last_beat = time.monotonic()
+        while child.is_alive():
+            child.join(beat_s)
+            if not child.is_alive():
+                break
+            wait_s = last_beat + lease_s - beat_s - time.monotonic()
+            if wait_s <= 0:
+                self.last_error = (f"no heartbeat reached the database for {time.monotonic() - last_beat:.0f} s, "
+                                   "so the job was stopped before its lease ran out; it goes back to the queue")
+                log.error("job %s: %s", job_id, self.last_error)
+                return "lost"
+            beat_at = time.monotonic()
+            try:
+                with self.store.session_waiting(min(wait_s, self.store.busy_timeout_s)) as s:
+                    ours, cancel = heartbeat(s, job_id, self.name, lease_s)
+            except Exception as exc:  # noqa: BLE001
+                if not is_transient(exc):
+                    raise
+                log.warning("job %s: heartbeat failed (%s); trying again", job_id, one_line(exc))
+                continue
+            last_beat = beat_at
+            self._cancel = cancel
+            if not ours:
+                self.last_error = "another worker took the job over (its lease had expired)"
+                log.error("job %s: lease lost; stopping the child", job_id)
+                return "lost"
+            if (cancel or self.stopping.is_set()) and cancel_at is None:
+                stop.set()
+                cancel_at = time.monotonic()
+            if cancel_at and time.monotonic() - cancel_at > self.config.stop_grace_s:
+                child.kill()
+        return None
 
-def child_main(db_url: str, job_id: int, data_dir: Path, train: TrainConfig, val_percent: int, models_dir: Path,
-               stop, conn, parent_pid: int, progress_every_s: float) -> None:  # noqa: ANN001
+
+def child_main(db_url: str, busy_timeout_s: float, job_id: int, data_dir: Path, train: TrainConfig, val_percent: int,
+               models_dir: Path, stop, conn, parent_pid: int, progress_every_s: float) -> None:  # noqa: ANN001
     """The job process: train, evaluate, record the version; report the outcome on `conn`."""
     threading.Thread(target=_die_with_parent, args=(parent_pid,), daemon=True).start()
-    store = open_store(db_url, upgrade=False)
+    store = open_store(db_url, upgrade=False, busy_timeout_s=busy_timeout_s)
     last = [0.0]
 
     def on_progress(progress: JobProgress) -> None:
         now = time.monotonic()
         if now - last[0] >= progress_every_s or progress.step == progress.total:
             last[0] = now
-            with store.session() as s:
-                set_progress(s, job_id, progress)
+            try:
+                with store.session() as s:
+                    set_progress(s, job_id, progress)
+            except Exception as exc:  # noqa: BLE001  (a progress row is news, not the job: the next one follows)
+                if not is_transient(exc):
+                    raise
+                log.warning("job %s: progress not recorded (%s)", job_id, one_line(exc))
 
     try:
         from trainer.job import JobStopped, execute
@@ -146,8 +228,8 @@ def child_main(db_url: str, job_id: int, data_dir: Path, train: TrainConfig, val
     except JobStopped:
         conn.send(("stopped",))
     except BaseException as exc:  # noqa: BLE001  (report anything: the worker records it on the job)
-        log.exception("job %s failed", job_id)
-        conn.send(("error", f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+        log.debug("job %s failed", job_id, exc_info=True)  # the traceback with FT_LOG_LEVEL=DEBUG
+        conn.send(("error", one_line(exc)))
     finally:
         store.close()
 

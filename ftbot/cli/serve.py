@@ -43,6 +43,9 @@ def serve(
                                                 help="vLLM: adapters cached in CPU memory (default --max-loras)."),
     kv_cache_gib: int = typer.Option(2, "--kv-cache-gib", min=1,
                                      help="vLLM on CPU: GiB of memory for the KV cache."),
+    tensor_parallel: Optional[int] = typer.Option(None, "--tensor-parallel-size", min=1,
+                                                  help="vLLM on GPUs: shard the model over this many (default: every "
+                                                       "GPU it is given, CUDA_VISIBLE_DEVICES)."),
     vllm_arg: Optional[list[str]] = typer.Option(None, "--vllm-arg",
                                                  help="vLLM: one more argument for `vllm serve` (repeatable)."),
 ) -> None:
@@ -62,7 +65,7 @@ def serve(
     logs.setup(s.log_level, s.log_json, secrets=[s.model_server_key or ""])
     if vllm:
         _serve_vllm(ctx, model, host, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, kv_cache_gib,
-                    vllm_arg or [])
+                    vllm_arg or [], tensor_parallel)
         return
     max_lora_rank = max_lora_rank or 64
     base = _base_model(ctx, model)
@@ -94,11 +97,11 @@ def serve(
 
 def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int, served_name: Optional[str],
                 max_loras: int, max_lora_rank: Optional[int], max_cpu_loras: Optional[int], kv_cache_gib: int,
-                extra: list[str]) -> None:
+                extra: list[str], tensor_parallel: Optional[int] = None) -> None:
     import signal
 
     from serving.vllm import (SupervisorError, VllmNotFound, cpu_env, find_vllm, max_lora_rank_for, supervise,
-                              vllm_command)
+                              visible_gpus, vllm_command)
     from storage.machine import physical_core_cpus
 
     try:
@@ -109,16 +112,21 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
     store = _store_or_none(ctx)
     if max_lora_rank is None:
         max_lora_rank = max_lora_rank_for(_stored_ranks(store), default=_default_rank())
+    if tensor_parallel is None:  # a GPU build shards the model over every GPU it is given
+        tensor_parallel = 1 if env_found.cpu else max(1, visible_gpus())
     try:
         argv, env = vllm_command(str(base), python=str(env_found.python), host=host, port=port, max_loras=max_loras,
                                  max_lora_rank=max_lora_rank, max_cpu_loras=max_cpu_loras, served_name=served_name,
-                                 extra=extra, api_key=common.settings(ctx).model_server_key)
+                                 tensor_parallel_size=tensor_parallel, extra=extra,
+                                 api_key=common.settings(ctx).model_server_key)
         if env_found.cpu:
             env.update(cpu_env(physical_core_cpus(), kv_cache_gib))
     except ValueError as exc:
         fail(str(exc))
     console.print(f"vLLM {env_found.version}{' (CPU build)' if env_found.cpu else ''} from {env_found.python}, "
-                  f"--max-lora-rank {max_lora_rank}, on port {port}", highlight=False, soft_wrap=True)
+                  f"--max-lora-rank {max_lora_rank}"
+                  f"{f', --tensor-parallel-size {tensor_parallel}' if tensor_parallel > 1 else ''}, on port {port}",
+                  highlight=False, soft_wrap=True)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -14,6 +14,7 @@ from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 from storage.contract import Outcomes, Scores, VersionMetrics
+from storage.db import is_transient
 from storage.models import JobStatus, TrainingJob
 
 model_app = typer.Typer(help="Base models.", no_args_is_help=True)
@@ -66,6 +67,7 @@ def train(
     with common.store(ctx).session() as s:
         claim(s, worker.name, worker.config.lease_s, job_id=job.id)
     outcome: dict[str, str] = {}
+    # run_job never raises: a failure is a failed job with a one-line reason (worker.last_error).
     thread = threading.Thread(target=lambda: outcome.update(status=worker.run_job(job.id, 1)), daemon=True)
     thread.start()
     try:
@@ -74,7 +76,16 @@ def train(
         worker.stopping.set()
         thread.join()
         fail(f"interrupted; job {job.id} is back in the queue and resumes from its last checkpoint", code=130)
-    _report(ctx, final)
+    thread.join()
+    status = outcome.get("status")
+    if status == JobStatus.SUCCEEDED and final is not None and final.status == JobStatus.SUCCEEDED:
+        _report(ctx, final)
+    elif status == JobStatus.SUCCEEDED:
+        console.print(f"job {job.id} succeeded")
+    elif status == "lost":
+        fail(f"job {job.id} stopped: {worker.last_error}")
+    else:  # what the job ended as here, whether or not the database took the news yet
+        fail(f"job {job.id} {status or 'failed'}" + (f": {worker.last_error}" if worker.last_error else ""))
 
 
 @jobs_app.callback()
@@ -151,7 +162,7 @@ def _counts(before: int, after: int, n: int) -> str:
     return f"{before} → {after} of {n}" if n else "–"
 
 
-def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob:  # noqa: ANN001
+def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob | None:  # noqa: ANN001
     if common.valid_ids([job_id])[1]:
         fail(f"no job {job_id}")
     store = common.store(ctx)
@@ -160,16 +171,24 @@ def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob:  # noqa:
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("train", total=None, job=job_id, status="", loss="–")
         while True:
-            with store.session() as s:
-                job = s.get(TrainingJob, job_id)
+            done = bool(until and until())  # before the read: the row read after it is the final one
+            try:
+                with store.session() as s:
+                    job = s.get(TrainingJob, job_id)
+            except Exception as exc:  # noqa: BLE001  (a busy database: look again in a second)
+                if not is_transient(exc):
+                    raise
+                if done:
+                    return None  # the caller knows the outcome; the database may learn it later
+                time.sleep(1.0)
+                continue
             if job is None:
                 fail(f"no job {job_id}")
             p = job.progress or {}
             bar.update(task, total=p.get("total"), completed=p.get("step", 0), status=job.status,
                        loss=f"{p['loss']:.3f}" if isinstance(p.get("loss"), (int, float)) else "–")
-            if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING) or (until and until()):
-                with store.session() as s:
-                    return s.get(TrainingJob, job_id)
+            if done or (until is None and job.status not in (JobStatus.QUEUED, JobStatus.RUNNING)):
+                return job
             time.sleep(1.0)
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from serving.client import ModelClient
 from serving.vllm import (SupervisorError, VllmEnv, VllmNotFound, adapter_rank, cpu_env, find_vllm, max_lora_rank_for,
-                          reregister, supervise, vllm_command)
+                          reregister, supervise, visible_gpus, vllm_command)
 from storage import open_store
 from storage.models import ModelVersion, VersionStatus
 from tests.serving.conftest import BASE
@@ -48,6 +48,23 @@ def test_vllm_command_is_the_documented_runtime_lora_command_line():
     assert flags["--served-model-name"] == "SmolLM2-135M-Instruct"  # the directory's name, as `ft serve`
     assert flags["--max-cpu-loras"] == "2"  # vLLM's default: max_loras
     assert flags["--port"] == "8000"
+
+
+def test_vllm_shards_the_model_over_the_gpus_it_is_given(tmp_path):
+    argv, _ = vllm_command("/srv/models/base", tensor_parallel_size=4, extra=["--dtype", "bfloat16"])
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "4" and argv[-2:] == ["--dtype", "bfloat16"]
+    assert "--tensor-parallel-size" not in vllm_command("/srv/models/base")[0]  # one GPU, or the CPU build
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "0,1,2,3"}) == 4
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2,5"}) == 2
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "0,-1,2"}) == 1  # CUDA stops at the first invalid entry
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == 0
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"):
+        (dev / name).touch()
+    assert visible_gpus({}, dev=dev) == 2  # no CUDA_VISIBLE_DEVICES: every GPU device file
+    with pytest.raises(ValueError, match="tensor-parallel-size"):
+        vllm_command("/srv/models/base", tensor_parallel_size=0)
 
 
 def fake_env(root: Path, dist: str) -> Path:

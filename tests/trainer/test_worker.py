@@ -86,3 +86,18 @@ def test_cancelling_a_running_job_stops_it(store, tiny_base, tmp_path):
     assert worker.run(once=True) == 1
     job = _job(store, job_id)
     assert job.status == JobStatus.CANCELLED and job.version_id is None
+
+
+def test_a_failing_job_is_failed_with_a_one_line_reason_and_the_worker_goes_on(store, tiny_base, tmp_path):
+    with store.session() as s:
+        first = enqueue(s, {"epochs": 1, "warp_speed": 9}, "UCURATOR").id  # a setting no trainer knows
+        second = enqueue(s, {"epochs": 1}, "UCURATOR").id  # nothing approved: nothing to train on
+    settings = Settings(data_dir=tmp_path, base_model=str(tiny_base), retrieval=False, worker_lease_s=5,
+                        worker_heartbeat_s=0.3)
+    worker = Worker(store, wiring.worker_config(settings, poll_s=0.2), name="w")
+    assert worker.run(once=True) == 2
+    one, two = _job(store, first), _job(store, second)
+    assert (one.status, two.status) == (JobStatus.FAILED, JobStatus.FAILED)
+    assert one.error == "ValueError: unknown training settings: ['warp_speed']"
+    assert two.error.startswith("ValueError: no training examples left") and "\n" not in two.error
+    assert worker.last_error == two.error
