@@ -71,3 +71,16 @@ def ft_env(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("FT_CURATORS", "UCURATOR")
     monkeypatch.setenv("FT_ADMINS", "UADMIN")
     return db_url
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """`ft` commands run in-process set up logging as a user's process would (ftbot.logs.setup); the next test starts
+    with the root logger as it found it, so INFO lines of one test never land in another's output."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
