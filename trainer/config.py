@@ -135,6 +135,9 @@ class DeviceSetup:
     threads: int
     group_by_length: bool  # batches of similar lengths: no padding a batch out to one long example
     reason: list[str] = field(default_factory=list)
+    # how the output head meets the loss (trainer.loss): "trl", TRL's fused head, which on CUDA (Triton) scores only
+    # the labelled positions; "gathered", the same head given the labelled positions alone (CPU, where TRL's scores all)
+    fused_loss: str = "gathered"
 
 
 def model_params(model_dir: str | Path) -> int:
@@ -182,7 +185,7 @@ def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: 
                 reason.append(f"bf16 weights (~{need / 2**30:.1f} GiB with headroom) exceed free GPU memory "
                               f"({gpu_free_bytes / 2**30:.1f} GiB): QLoRA")
         return DeviceSetup("cuda", "bfloat16", True, True, qlora, "bfloat16", cfg.threads or physical_cores(), True,
-                           reason)
+                           reason, fused_loss="trl")
     reason = ["CPU: fp32, no gradient checkpointing"]
     compute = "float32"
     if cfg.qlora:
