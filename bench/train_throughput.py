@@ -16,8 +16,8 @@ same held-out conversations. What differs is the engine:
 Each side trains in a child process of its own, so its peak RSS (ru_maxrss: model, data, training and the
 evaluation) is its own. tokens/s = TRL's `num_tokens` (prompt + answer tokens, no padding) between the end of the
 first step and the last, over the wall time between them (the first step's warm-up left out). Extra sides vary
-one of our settings, e.g. `ours:fused_loss=trl` (TRL's head at every position: ours before trainer.loss) or
-`ours:bf16=true`. Targets (issue 21): ours >= 3x TRL's tokens/s, peak RSS <= 3 GB, eval loss within 2 %.
+our settings (DeviceSetup or TrainConfig fields), e.g. `ours:fused_loss=trl:micro_batch=8` (TRL's head at every
+position, the whole batch at once: ours before issue 21) or `ours:bf16=true`. Targets (issue 21): ours >= 3x TRL's tokens/s, peak RSS <= 3 GB, eval loss within 2 %.
 Run it alone: on 2 shared cores a second torch process makes both crawl, so compare ratios from one run.
 
     .venv/bin/python bench/train_throughput.py [--steps 6] [--limit 0] [--sides trl,ours,ours:fused_loss=trl]
@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,16 +87,18 @@ def run_side(side: str, job: dict) -> dict:
     timing = timing_callback()
     data_file = Path(job["work"]) / "conversations.json"
     if side.startswith("ours"):
+        changes = dict(change.split("=") for change in side.split(":")[1:])
+        train_fields = {f.name for f in fields(TrainConfig)}
+        cfg = replace(cfg, **{k: parse_value(v) for k, v in changes.items() if k in train_fields})
         setup = device_setup(cfg)
-        for change in side.split(":")[1:]:
-            name, value = change.split("=")
-            setup = replace(setup, **{name: parse_value(value)})
+        setup = replace(setup, **{k: parse_value(v) for k, v in changes.items() if k not in train_fields})
         trainer, data, setup = build_trainer(cfg, job["train"], job["val"], Path(job["work"]) / "ours",
                                              callbacks=[timing], contexts=job["contexts"], setup=setup)
         trainer.args.save_strategy = trainer.args.eval_strategy = "no"  # the bench evaluates once, below
         validation = data.validation[:job["limit"] or None]
         data_file.write_text(json.dumps({"train": data.train, "validation": validation}))
-        described = (f"batch {cfg.batch_size}, {'bf16 autocast' if setup.bf16 else setup.dtype}, checkpointing "
+        described = (f"batch {cfg.batch_size} ({trainer.args.per_device_train_batch_size} at a time), "
+                     f"{'bf16 autocast' if setup.bf16 else setup.dtype}, checkpointing "
                      f"{setup.gradient_checkpointing}, {setup.threads} threads, "
                      f"{'length-grouped' if setup.group_by_length else 'random'} batches, head: {setup.fused_loss}")
     else:  # TRL's defaults, with our optimisation settings so that the losses compare

@@ -150,6 +150,7 @@ def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
 def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval: bool):  # noqa: ANN201
     from trl import SFTConfig
 
+    micro = setup.micro_batch if setup.micro_batch and cfg.batch_size % setup.micro_batch == 0 else cfg.batch_size
     every_steps = cfg.save_every_steps > 0
     strategy = "steps" if every_steps else "epoch"
     return SFTConfig(
@@ -159,9 +160,9 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=cfg.weight_decay,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=micro,
+        per_device_eval_batch_size=cfg.batch_size,  # no activations kept for a backward pass: the whole batch
+        gradient_accumulation_steps=cfg.grad_accum * cfg.batch_size // micro,
         max_length=cfg.max_length,  # nothing is cut: longer examples were left out (trainer.data)
         packing=False,
         completion_only_loss=cfg.loss_on == "answer",  # prompt-completion data: loss on the answer only
