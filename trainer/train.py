@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from storage.contract import JobProgress, TrainSummary, adapter_problems
+from storage.machine import peft_wraps_quietly
 from trainer.config import DeviceSetup, TrainConfig, device_setup
 from trainer.context import Contexts
 
@@ -50,6 +51,7 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
             self.on_progress, self.should_stop, self.every_s = on_progress, should_stop, every_s
             self.last_report = 0.0
             self.start = self.start_step = None
+            self.warm = None  # (time, step) at the end of the first step: the ETA leaves that step's warm-up out
             self.tokens = 0
             self.loss = self.eval_loss = None
             self.stopped = False
@@ -68,6 +70,8 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
                 self.report(state, force=True)
 
         def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+            if self.warm is None:
+                self.warm = (time.monotonic(), state.global_step)
             if self.should_stop and self.should_stop():
                 self.stopped = True
                 control.should_training_stop = True
@@ -85,8 +89,11 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
                 return
             self.last_report = now
             elapsed = max(now - (self.start or now), 1e-6)
-            done = state.global_step - (self.start_step or 0)
-            eta = (state.max_steps - state.global_step) * elapsed / done if done else None
+            # From the step time measured after the first step, whose one-off warm-up (allocations, the first
+            # batches) made the first ETA read "about 57 min left" for a 10-minute training; none before then.
+            warm_at, warm_step = self.warm or (now, state.global_step)
+            measured = state.global_step - warm_step
+            eta = (state.max_steps - state.global_step) * (now - warm_at) / measured if measured > 0 else None
             self.on_progress(JobProgress(step=state.global_step, total=state.max_steps, loss=self.loss,
                                          eval_loss=self.eval_loss, tokens_per_s=round(self.tokens / elapsed, 1),
                                          eta_s=round(eta, 1) if eta is not None else None))
@@ -152,6 +159,7 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
 
     from trainer.launch import fsdp_enabled
 
+    micro = setup.micro_batch if setup.micro_batch and cfg.batch_size % setup.micro_batch == 0 else cfg.batch_size
     every_steps = cfg.save_every_steps > 0
     strategy = "steps" if every_steps else "epoch"
     return SFTConfig(
@@ -161,9 +169,9 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
         lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=cfg.weight_decay,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=micro,
+        per_device_eval_batch_size=cfg.batch_size,  # no activations kept for a backward pass: the whole batch
+        gradient_accumulation_steps=cfg.grad_accum * cfg.batch_size // micro,
         max_length=cfg.max_length,  # nothing is cut: longer examples were left out (trainer.data)
         packing=False,
         completion_only_loss=cfg.loss_on == "answer",  # prompt-completion data: loss on the answer only
@@ -216,10 +224,11 @@ def last_checkpoint(checkpoints: Path) -> str | None:
 
 
 def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
-                  callbacks: Sequence[Any] = (), contexts: Contexts | None = None
+                  callbacks: Sequence[Any] = (), contexts: Contexts | None = None, setup: DeviceSetup | None = None
                   ) -> tuple[Any, Any, DeviceSetup]:
-    """(SFTTrainer, BuiltData, DeviceSetup): this machine's settings, the data in the base model's own
-    chat template, the LoRA model. train_adapter runs it; tests inspect its tokenized labels."""
+    """(SFTTrainer, BuiltData, DeviceSetup): this machine's settings (device_setup(cfg) unless a bench gives its
+    own), the data in the base model's own chat template, the LoRA model. train_adapter runs it; tests inspect its
+    tokenized labels."""
     import torch
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
@@ -231,7 +240,7 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 
     if not cfg.base_model:
         raise ValueError("TrainConfig.base_model is empty (trainer.base_model.resolve_base_model)")
-    setup = device_setup(cfg)
+    setup = setup or device_setup(cfg)
     if setup.device == "cpu":
         torch.set_num_threads(setup.threads)  # train_adapter puts the caller's setting back afterwards
     log.info("training on %s (%s): %s", setup.device, setup.dtype, "; ".join(setup.reason) or "defaults")
@@ -251,20 +260,27 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     callbacks = list(callbacks)
     if has_eval and cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience, cfg.early_stopping_threshold))
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_config(cfg, setup, Path(out_dir) / "checkpoints", has_eval),
-        train_dataset=Dataset.from_list(data.train),
-        eval_dataset=Dataset.from_list(data.validation) if has_eval else None,
-        processing_class=tokenizer,
-        peft_config=lora_config(cfg),
-        callbacks=callbacks,
-    )
+    with peft_wraps_quietly():  # SFTTrainer wraps the model with peft
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_config(cfg, setup, Path(out_dir) / "checkpoints", has_eval),
+            train_dataset=Dataset.from_list(data.train),
+            eval_dataset=Dataset.from_list(data.validation) if has_eval else None,
+            processing_class=tokenizer,
+            peft_config=lora_config(cfg),
+            callbacks=callbacks,
+        )
     trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
     if getattr(trainer.accelerator.state, "fsdp_plugin", None) is not None:  # FSDP + QLoRA (trainer.launch)
         from peft.utils.other import fsdp_auto_wrap_policy
 
         trainer.accelerator.state.fsdp_plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)
+    if setup.fused_loss == "gathered":
+        from trainer.loss import gather_labelled
+
+        # the output head at the answer tokens only: TRL's head scores every position off CUDA (trainer.loss)
+        if not gather_labelled(trainer.model):
+            setup.fused_loss = "trl"
     if setup.qlora:
         # TRL casts a 4-bit model's LoRA weights to bf16; they train in the compute dtype instead: bf16 on CUDA and on
         # CPUs with bf16 units, fp32 on CPUs without (bf16 there is >10x slower). Without autocast (CPU) the LoRA

@@ -62,3 +62,17 @@ def test_saved_next_to_the_adapter_and_read_back(tmp_path):
     assert data["train"]["rank"] == 32 and data["device"]["dtype"] == "float32"
     assert data["train"]["qlora"] and data["device"]["qlora"] and data["device"]["compute_dtype"] == "bfloat16"
     assert TrainConfig.load(path) == cfg
+
+
+def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path):
+    """Activations, not weights, fill a CPU training's memory: one conversation at a time (no padding either), the
+    step still one of batch_size conversations (the optimisation is the same on every machine)."""
+    from trainer.train import sft_config
+
+    cfg = TrainConfig(batch_size=8)
+    args = sft_config(cfg, device_setup(cfg, cuda=False), tmp_path, has_eval=True)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 8)
+    assert args.per_device_eval_batch_size == 8
+    odd = TrainConfig(batch_size=5, grad_accum=2)
+    args = sft_config(odd, device_setup(odd, cuda=False), tmp_path, has_eval=True)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 10)
