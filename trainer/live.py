@@ -82,6 +82,8 @@ class LiveQuestions:
     compared: str = "base"  # the model standing for what customers get now: "deployed", or "base" when none is
     deployed_name: str | None = None
     to_retrieve: tuple | None = None  # (pool, stored vectors, each question's own pair ids) until retrieve_live
+    model_dirs: dict[str, Any] = field(default_factory=dict)  # set by hook()
+    answers_dir: Path | None = None
 
     @property
     def prompts(self) -> list[list[dict[str, str]]]:
@@ -91,28 +93,48 @@ class LiveQuestions:
     def __len__(self) -> int:
         return len(self.questions)
 
-    def hook(self, deployed_name: str | None) -> Callable[[str, Any, Any], None] | None:
+    def hook(self, deployed_name: str | None, *, model_dirs: dict[str, Any] | None = None,
+             answers_dir: Path | None = None) -> Callable[[str, Any, Any], None] | None:
         """trainer.evaluate's on_model: answers with the new model and the one customers get now (the deployed
-        version when it is loaded for comparison, else the base model), while each is loaded anyway."""
+        version when it is loaded for comparison, else the base model), while each is loaded anyway.
+        model_dirs ("base" | "deployed" | "new" → its directory) and answers_dir: each model's answers are kept there,
+        as the evaluation keeps its own (trainer.evaluate.answered_once): a question answered before is not again."""
         self.compared, self.deployed_name = ("deployed", deployed_name) if deployed_name else ("base", None)
+        self.model_dirs, self.answers_dir = dict(model_dirs or {}), answers_dir
         return self._answer if self.questions else None
 
+    def _kept(self, name: str) -> Path | None:
+        from trainer.evaluate import answers_file
+
+        directory = self.model_dirs.get(name)
+        return answers_file(self.answers_dir, directory, self.max_new_tokens, "live") \
+            if self.answers_dir is not None and directory else None
+
     def _answer(self, name: str, model: Any, tokenizer: Any) -> None:
-        from trainer.evaluate import generate
+        from trainer.evaluate import answered_once, generate
 
         if name in ("new", self.compared) and name not in self.answers:
-            self.answers[name] = generate(model, tokenizer, self.prompts, max_new_tokens=self.max_new_tokens)
+            self.answers[name] = answered_once(
+                self.prompts, lambda todo: generate(model, tokenizer, todo, max_new_tokens=self.max_new_tokens),
+                self._kept(name))
 
     def judge(self, cfg: TrainConfig, new_adapter: str | Path, deployed_adapter: str | Path | None) -> LiveEval:
         """The figures for the approval request. A model the evaluation did not load for us (its answers were
         cached) is loaded here; normally none is."""
         if not self.questions:
             return LiveEval()
+        from trainer.evaluate import answered_once, generate
+
         adapters = {"base": None, "deployed": deployed_adapter, "new": new_adapter}
         for name in ("new", self.compared):
-            if name not in self.answers:
-                log.info("live evaluation: loading %s again (the evaluation did not)", name)
-                self._answer(name, *_load(cfg.base_model, adapters[name]))
+            if name not in self.answers:  # the evaluation did not load it (its own answers were kept)
+
+                def load_and_answer(todo: list, name: str = name) -> list[str]:
+                    log.info("live evaluation: loading %s again (the evaluation did not)", name)
+                    model, tokenizer = _load(cfg.base_model, adapters[name])
+                    return generate(model, tokenizer, todo, max_new_tokens=self.max_new_tokens)
+
+                self.answers[name] = answered_once(self.prompts, load_and_answer, self._kept(name))
         grounding = GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap)
         judged = {name: [outcome(q, a, t, h, grounding) for q, a, t, h in
                          zip(self.questions, self.answers[name], self.team, self.hits or [None] * len(self))]

@@ -172,7 +172,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
                   val_hits=contexts.validation_hits if contexts else None,
                   offstore_hits=contexts.offstore_hits if contexts else None,
                   grounding=GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap),
-                  on_model=live.hook(deployed[0] if deployed_path else None),
+                  on_model=live.hook(deployed[0] if deployed_path else None, answers_dir=data_dir / "answers",
+                                     model_dirs={"base": cfg.base_model, "deployed": deployed_path, "new": out_dir}),
                   answers_dir=data_dir / "answers")  # the base's and the deployed version's answers, kept
 
     # 4. The version, awaiting an admin's approval.
