@@ -127,7 +127,7 @@ class TrainConfig:
 
 # Conversations per forward/backward pass on CPU: activations, not weights, fill a CPU training's memory (~2 MB a
 # token for SmolLM2 in fp32), so the step's batch goes through in small parts and accumulates (device_setup).
-MICRO_BATCH_CPU = 1
+MICRO_BATCH_CPU = 2
 
 
 @dataclass
@@ -174,20 +174,23 @@ def model_params(model_dir: str | Path) -> int:
 def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: int | None = None,
                  cpu_bf16: bool | None = None) -> DeviceSetup:
     """CUDA: bf16, gradient checkpointing, QLoRA when asked or when bf16 weights would not fit, TRL's fused head
-    (Triton: the labelled positions only). CPU: fp32, no checkpointing, torch threads = physical cores,
+    (Triton: the labelled positions only). CPU: fp32, gradient checkpointing, torch threads = physical cores,
     length-grouped batches of MICRO_BATCH_CPU conversations at a time, the output head at the labelled positions only
     (trainer.loss); QLoRA when asked, its 4-bit layers computing in bf16 where the CPU has bf16 units (AVX512-BF16 or
     AMX; cpu_bf16 overrides the check), else in fp32. QLoRA runs the same code on both: only these values differ.
 
     Measured for the CPU on the 2-core AVX512-BF16 EPYC, SmolLM2-135M, the Quillmate conversations, 4 steps of batch
     8, one run, other engineers' tests sharing the cores (bench/train_throughput.py; ratios hold, absolutes do not):
-    - before (whole batch at once, TRL's head at every position): 32.3 tokens/s, peak RSS 13.8 GB, eval loss 2.8532;
-    - the head at the labelled positions, 2 conversations at a time: 77.3 tokens/s (2.4x), 3.59 GB, 2.8524;
-    - the same with bf16 autocast: 26.3 tokens/s, 3.00 GB, 2.8791: plain LoRA stays fp32 (autocast casts the fp32
-      weights to bf16 in every pass; the 1.4x of bf16 is QLoRA's, whose 4-bit layers dequantise to bf16 anyway);
+    - run 1: before (whole batch at once, TRL's head at every position): 32.3 tokens/s, peak RSS 13.8 GB, eval loss
+      2.8532; the head at the labelled positions, 2 conversations at a time: 77.3 tokens/s (2.4x), 3.59 GB, 2.8524;
+      the same with bf16 autocast: 26.3 tokens/s, 3.00 GB, 2.8791, so plain LoRA stays fp32 (autocast casts the
+      fp32 weights in every pass; bf16's 1.4x is QLoRA's, whose 4-bit layers dequantise to bf16 anyway);
+    - run 2: TRL's default SFTConfig 21.6 tokens/s, 5.36 GB, 3.1253; 2 at a time with gradient checkpointing 65.1
+      tokens/s (3.0x), 2.29 GB, 2.8524; 1 at a time without it 29.6 tokens/s, 2.30 GB, 2.8534 (slower, same memory);
+      so 2 at a time, checkpointed: under 3 GB where 2 at a time alone peaked at 3.6;
     - padding-free (TRL padding_free) is not used: sdpa/eager on CPU do not stop attention at the boundaries of
       conversations packed in a row (notes/api-facts.md §11); length-grouped batches cut the padding instead.
-    MICRO_BATCH_CPU_NOTE"""
+    Threads were not re-measured (the cores were shared during these runs): physical cores, as measured before."""
     if cuda is None:
         import torch
 
@@ -209,7 +212,7 @@ def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: 
                               f"({gpu_free_bytes / 2**30:.1f} GiB): QLoRA")
         return DeviceSetup("cuda", "bfloat16", True, True, qlora, "bfloat16", cfg.threads or physical_cores(), True,
                            reason, fused_loss="trl")
-    reason = [f"CPU: fp32, no gradient checkpointing, {MICRO_BATCH_CPU} conversation(s) at a time"]
+    reason = [f"CPU: fp32, gradient checkpointing, {MICRO_BATCH_CPU} conversations at a time"]
     compute = "float32"
     if cfg.qlora:
         # Measured on the 2-core AVX512-BF16 EPYC (SmolLM2-135M, Quillmate, batch 8, 7 steps, twice): NF4 layers
@@ -217,5 +220,5 @@ def device_setup(cfg: TrainConfig, *, cuda: bool | None = None, gpu_free_bytes: 
         # with the same losses to 2-3 decimals.
         compute = "bfloat16" if (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16) else "float32"
         reason.append(f"QLoRA asked for: 4-bit NF4 base computing in {compute}")
-    return DeviceSetup("cpu", "float32", False, False, cfg.qlora, compute, cfg.threads or physical_cores(), True,
+    return DeviceSetup("cpu", "float32", False, True, cfg.qlora, compute, cfg.threads or physical_cores(), True,
                        reason, micro_batch=MICRO_BATCH_CPU)

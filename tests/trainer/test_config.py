@@ -28,18 +28,19 @@ def test_ranks_are_the_ones_vllm_serves():
         TrainConfig().with_overrides({"temperature": 1})
 
 
-def test_cpu_setup_is_fp32_without_checkpointing_on_physical_cores():
+def test_cpu_setup_is_fp32_checkpointed_on_physical_cores_with_the_head_at_the_labels():
     setup = device_setup(TrainConfig(), cuda=False)
     assert (setup.device, setup.dtype, setup.bf16, setup.gradient_checkpointing, setup.qlora, setup.compute_dtype) == \
-        ("cpu", "float32", False, False, False, "float32")
+        ("cpu", "float32", False, True, False, "float32")
     assert setup.threads == physical_cores() >= 1 and setup.group_by_length
+    assert setup.fused_loss == "gathered" and setup.micro_batch == 2
 
 
 @pytest.mark.parametrize("bf16_units", [True, False])
 def test_cpu_runs_qlora_when_asked_in_bf16_only_on_a_cpu_with_bf16_units(bf16_units):
     setup = device_setup(TrainConfig(qlora=True), cuda=False, cpu_bf16=bf16_units)
     assert (setup.device, setup.dtype, setup.bf16, setup.gradient_checkpointing, setup.qlora) == \
-        ("cpu", "float32", False, False, True)  # the same CPU setup, with a 4-bit base
+        ("cpu", "float32", False, True, True)  # the same CPU setup, with a 4-bit base
     assert setup.compute_dtype == ("bfloat16" if bf16_units else "float32")
     assert device_setup(TrainConfig(qlora=True), cuda=False).compute_dtype == \
         ("bfloat16" if cpu_has_bf16() else "float32")  # this machine's own flags
@@ -49,6 +50,7 @@ def test_cuda_setup_is_bf16_and_picks_qlora_when_the_model_does_not_fit(tiny_bas
     cfg = TrainConfig(base_model=str(tiny_base))
     roomy = device_setup(cfg, cuda=True, gpu_free_bytes=80 * 2**30)
     assert (roomy.dtype, roomy.bf16, roomy.gradient_checkpointing, roomy.qlora) == ("bfloat16", True, True, False)
+    assert roomy.fused_loss == "trl"  # TRL's Triton head scores the labelled positions alone on CUDA
     assert roomy.compute_dtype == "bfloat16"
     assert device_setup(cfg, cuda=True, gpu_free_bytes=1000).qlora  # tiny model, tinier GPU
     asked = device_setup(TrainConfig(qlora=True), cuda=True, gpu_free_bytes=80 * 2**30)
@@ -65,14 +67,14 @@ def test_saved_next_to_the_adapter_and_read_back(tmp_path):
 
 
 def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path):
-    """Activations, not weights, fill a CPU training's memory: one conversation at a time (no padding either), the
-    step still one of batch_size conversations (the optimisation is the same on every machine)."""
+    """Activations, not weights, fill a CPU training's memory: two conversations at a time, the step still one of
+    batch_size conversations (the optimisation is the same on every machine)."""
     from trainer.train import sft_config
 
     cfg = TrainConfig(batch_size=8)
     args = sft_config(cfg, device_setup(cfg, cuda=False), tmp_path, has_eval=True)
-    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 8)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)
     assert args.per_device_eval_batch_size == 8
     odd = TrainConfig(batch_size=5, grad_accum=2)
     args = sft_config(odd, device_setup(odd, cuda=False), tmp_path, has_eval=True)
-    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (1, 10)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (5, 2)
