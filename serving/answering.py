@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from serving.client import ModelClient
 from storage.contract import GROUNDING, GroundingSpec
 from storage.grounding import Grounding, declines, judge
-from storage.prompt import DONT_KNOW, REFUSAL_STOP, prompt_messages
+from storage.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP, prompt_messages, without_echo
 
 
 @dataclass
@@ -32,8 +32,9 @@ async def answer(client: ModelClient, model: str, question: str, hits: Sequence[
     context = [(h.question, h.answer) for h in hits] if hits is not None else None
     # A refusal is decided by its first words: the stop sequence saves generating the rest of the sentence (on the
     # CPU, two thirds of a refusal's time: nothing in the prompt lets prompt lookup draft it).
-    said = (await client.chat(model, prompt_messages(system_prompt, question, context), max_tokens=max_tokens,
-                              temperature=0.0, timeout_s=timeout_s, stop=[REFUSAL_STOP])).strip()
+    said = without_echo(await client.chat(model, prompt_messages(system_prompt, question, context),
+                                          max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s,
+                                          stop=[REFUSAL_STOP, *ECHO_STOPS]))
     if hits is None:  # nothing to check against; a refusal cut at the stop sequence is sent whole
         return Answer(DONT_KNOW if said and declines(said) else said, said, None)
     verdict = judge(question, said, [(h.answer, h.score) for h in hits], min_score=grounding.min_score,

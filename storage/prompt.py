@@ -29,6 +29,8 @@ It lives in storage because it is part of what a stored example means as a conve
 
 from __future__ import annotations
 
+import re
+
 from typing import Sequence
 
 CONTEXT_HEADER = "Approved answers to similar questions:"
@@ -39,6 +41,15 @@ DONT_KNOW = ("I don't know: none of our approved answers covers this. I've kept 
              "support team can follow up.")
 # Once the model starts the taught refusal, the rest is known: asking with this stop sequence ends it there.
 REFUSAL_STOP = "none of our approved answers"
+# A model never taught the prompt's shape (the base model drafting before any training) continues it: "A: <answer>
+# \n\nQuestion: …". The answer ends where the prompt's next part would start, and "A:" is the shape, not the answer.
+ECHO_STOPS = ("\nQuestion:", "\nQ:")
+_ECHOED_SHAPE = re.compile(r"^(?:Q:[^\n]*\n+)?A:[ \t]*")
+
+
+def without_echo(said: str) -> str:
+    """The answer without a leading echo of the prompt's Q:/A: shape."""
+    return _ECHOED_SHAPE.sub("", said.strip(), count=1).strip()
 
 
 def user_turn(question: str, context: Sequence[tuple[str, str]] | None = None) -> str:

@@ -65,13 +65,13 @@ async def test_a_mention_is_answered_in_the_thread_by_the_base_model(bot, store)
 
 
 async def test_without_retrieval_a_refusal_cut_at_its_stop_sequence_is_sent_whole(bot, store):
-    from storage.prompt import DONT_KNOW, REFUSAL_STOP
+    from storage.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP
 
     bot.model.answer = "I don't know:"  # what a server returns when asked with the refusal's stop sequence
     root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> do you sell scanners?")
     await bot.send.event(_mention("<@UFTBOT> do you sell scanners?", root))
     post = await _answer(bot)
-    assert bot.model.requests[0]["stop"] == [REFUSAL_STOP]
+    assert bot.model.requests[0]["stop"] == [REFUSAL_STOP, *ECHO_STOPS]
     assert DONT_KNOW.replace("'", "&#x27;") in post["text"] or DONT_KNOW in post["text"]
 
 

@@ -39,3 +39,12 @@ def test_an_answer_without_numbers_or_codes_is_backed_by_its_names_or_its_words(
     reconnect = ("QM-E42 means the bank link expired: open Settings and press Reconnect.", 0.66)
     assert judge("My bank says QM-E42", "Open Settings and press Reconnect.", [reconnect]).send
     assert not judge("My bank says QM-E42", "Open Billing and press Refresh.", [reconnect]).send
+
+
+def test_an_echo_of_the_prompts_shape_is_not_part_of_the_answer():
+    from storage.prompt import without_echo
+
+    assert without_echo("A: Up to 6 passengers per booking.") == "Up to 6 passengers per booking."
+    assert without_echo("Q: Can I pause my pass?\nA: Once a year, for up to 21 days.") == \
+        "Once a year, for up to 21 days."
+    assert without_echo("The trial lasts 21 days. A: nothing else") == "The trial lasts 21 days. A: nothing else"
