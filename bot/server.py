@@ -57,6 +57,41 @@ def slack_shaped(body: object, depth: int = 0) -> bool:
             return False
         if key in _IDS and value is not None and not isinstance(value, (str, dict)):  # "user", "channel", "team": an id or an object
             return False
+    return depth > 0 or _complete(body)
+
+
+# What the listeners take for granted, per event type and per interactive payload type: Slack always sends these.
+# A dotted name is a field of an object ("item.channel"); "item.channel?" only when item.type is "message".
+_EVENT_NEEDS = {"app_mention": ("channel", "user", "ts"), "message": ("channel", "ts"),
+                "reaction_added": ("user", "reaction", "item.type", "item.channel?", "item.ts?"),
+                "reaction_removed": ("user", "reaction", "item.type", "item.channel?", "item.ts?"),
+                "app_home_opened": ("user",)}
+_PAYLOAD_NEEDS = {"block_actions": ("user.id", "trigger_id", "actions.0.action_id"), "view_submission": ("user.id", "view.id"),
+                  "message_action": ("user.id", "trigger_id", "channel.id", "message.ts"),
+                  "shortcut": ("user.id", "trigger_id")}
+
+
+def _complete(body: dict) -> bool:
+    event = body.get("event")
+    if isinstance(event, dict):
+        return _has(event, _EVENT_NEEDS.get(event.get("type"), ()))
+    return _has(body, _PAYLOAD_NEEDS.get(body.get("type"), ())) if "command" not in body else True
+
+
+def _has(obj: dict, needs: tuple[str, ...]) -> bool:
+    for need in needs:
+        if need.endswith("?"):
+            if (obj.get("item") or {}).get("type") != "message":
+                continue
+            need = need[:-1]
+        value: object = obj
+        for part in need.split("."):
+            if isinstance(value, list) and part.isdigit():
+                value = value[int(part)] if len(value) > int(part) else None
+            else:
+                value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, str) or not value:
+            return False
     return True
 
 

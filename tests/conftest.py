@@ -7,8 +7,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from storage import open_store
+
+# The property tests draw the same examples on every run, so that CI passes or fails on the code and not on the
+# draw; `pytest --hypothesis-profile=explore` draws new ones, to look for what they have not found yet.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("ci")
 
 PG_URL = os.environ.get("FT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # beside the clone, as in CI

@@ -50,8 +50,10 @@ def _make(repo: Path, tmp_path: Path, version: str, **env: str) -> subprocess.Co
     fake = bin_dir / "python3"
     fake.write_text(FAKE_PYTHON.replace("VERSION", version))
     fake.chmod(0o755)
+    # As a person types it: not a sub-make of `make test` (whose MAKELEVEL would turn "make:" into "make[1]:").
+    outer = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(["make", "setup"], cwd=repo, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PIP_LOG": str(tmp_path / "pip.log"),
+                          env={**outer, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PIP_LOG": str(tmp_path / "pip.log"),
                                **env})
 
 

@@ -159,7 +159,7 @@ def test_jsonl_import_flags_too_long_answers_and_survives_a_deeply_nested_line(f
 def test_any_jsonl_file_imports_its_good_lines_and_reports_the_rest(ft_env, tmp_path):
     """Property-based over the JSONL reader and `ft examples import`: whatever the lines hold, each non-blank
     line is one pair or one reported bad line, nothing raises, and a file of bad lines stores nothing."""
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, example, given, settings, strategies as st
 
     from storage.jsonl import read_records
 
@@ -176,6 +176,10 @@ def test_any_jsonl_file_imports_its_good_lines_and_reports_the_rest(ft_env, tmp_
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(lines=st.lists(line, max_size=6), raw_tail=st.binary(max_size=20))
+    # One file with a good pair and one without, whatever the draw.
+    @example(lines=[json.dumps({"prompt": "How do I reset my password?", "completion": "Use the reset link."})],
+             raw_tail=b"")
+    @example(lines=["{not json"], raw_tail=b"\xff")
     def probe(lines, raw_tail) -> None:  # noqa: ANN001
         path = tmp_path / "probe.jsonl"
         data = "\n".join(lines).encode("utf-8", "surrogatepass") + b"\n" + raw_tail.replace(b"\n", b"")
