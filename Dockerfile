@@ -11,6 +11,7 @@ FROM scratch AS source
 COPY pyproject.toml README.md /app/
 COPY ftbot /app/ftbot
 COPY bot /app/bot
+COPY core /app/core
 COPY storage /app/storage
 COPY trainer /app/trainer
 COPY serving /app/serving

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serve_throughput import QUESTIONS, free_port, make_adapters, pct, wait_up  # noqa: E402
 from bench.train_quality import MODELS  # noqa: E402
-from storage.contract import DEFAULT_SYSTEM_PROMPT  # noqa: E402
+from core.contract import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 
 SYSTEM = DEFAULT_SYSTEM_PROMPT
 
@@ -46,7 +46,7 @@ def samples_for(model_dir: Path, adapter: Path, max_tokens: int) -> list[dict]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from storage.prompt import prompt_messages
+    from core.prompt import prompt_messages
     from trainer.evaluate import generate
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -66,7 +66,7 @@ async def run(args: argparse.Namespace) -> None:
     from serving.client import ModelClient
     from storage.jobs import enqueue
     from storage.models import JobStatus, ModelVersion
-    from storage.prompt import prompt_messages
+    from core.prompt import prompt_messages
     from storage.queue import claim, finish
     from tests.fake_slack import FakeSlack
     from tests.signed import SECRET, SlackSender

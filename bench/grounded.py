@@ -7,7 +7,7 @@ adapter, and answers every validation question four ways:
 
     adapter + retrieval (what the bot gives) · adapter alone · base + retrieval · base alone
 
-scored by key fact (storage.facts: the reference's numbers, codes or names stated). Also: questions
+scored by key fact (core.facts: the reference's numbers, codes or names stated). Also: questions
 the store cannot answer must get "I don't know" (questions not in trainer/unknown.jsonl), and the
 latency of the whole answer (retrieval + generation) with its p95 (goal < 2 s), beside the model
 server's time alone; then the baseline in the same run: the same answers from a server without prompt
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.serve_throughput import free_port, pct, wait_up  # noqa: E402
 from bench.train_quality import MODELS, RESULTS  # noqa: E402
 from bench.trust import hold_out_validation  # noqa: E402
-from storage.contract import DEFAULT_SYSTEM_PROMPT, RETRIEVAL  # noqa: E402
+from core.contract import DEFAULT_SYSTEM_PROMPT, RETRIEVAL  # noqa: E402
 
 OFF_STORE = [  # product questions nobody in the Quillmate export answered (and not in trainer/unknown.jsonl)
     "Do you have a kiosk mode for shared office tablets?",
@@ -61,9 +61,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage import open_store
-    from storage.facts import carries_key_fact
+    from core.facts import carries_key_fact
     from storage.models import DatasetSnapshot, Example, ExampleStatus
-    from storage.prompt import DONT_KNOW, prompt_messages
+    from core.prompt import DONT_KNOW, prompt_messages
     from trainer.base_model import prepare_base_model
 
     out = RESULTS / args.tag

@@ -8,10 +8,10 @@
    product + argpartition), and the whole `search()` call. Baselines in the same run: the same
    scores fully sorted (argsort), and a pure-Python loop over 10,000 rows scaled to 100,000.
    Target: a whole search under 50 ms at 100,000 rows.
-2. Quality, to choose RETRIEVAL.min_score (storage.contract). The Quillmate export imported as bench/train_quality.py does
+2. Quality, to choose RETRIEVAL.min_score (core.contract). The Quillmate export imported as bench/train_quality.py does
    (every unflagged candidate approved, 15 % validation by source key); the validation side is
    then rejected so the index holds the train side only. For each validation question: is the
-   top hit a pair stating the same fact (storage.facts.carries_key_fact against the reference
+   top hit a pair stating the same fact (core.facts.carries_key_fact against the reference
    answer), and how do right and wrong top hits score, beside off-topic questions.
 
 Run it alone (2 cores; BLAS threads fighting another busy process make numpy 10x slower, so this
@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from bench.train_quality import quillmate_rows  # noqa: E402
 from ftbot import wiring  # noqa: E402
 from storage import open_store  # noqa: E402
-from storage.contract import RETRIEVAL  # noqa: E402
-from storage.embedder import Embedder  # noqa: E402
+from core.contract import RETRIEVAL  # noqa: E402
+from core.embedder import Embedder  # noqa: E402
 from storage.embeddings import text_hash  # noqa: E402
 from storage.examples import set_status  # noqa: E402
 from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow  # noqa: E402
@@ -146,7 +146,7 @@ def quality(embedder: Embedder, workdir: Path) -> list[str]:
     print("\n== quality: Quillmate validation questions against the train side")
     from sqlmodel import select
 
-    from storage.facts import carries_key_fact
+    from core.facts import carries_key_fact
 
     db = workdir / "quillmate.db"
     train, val = quillmate_rows(db)

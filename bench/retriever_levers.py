@@ -3,10 +3,10 @@
 The Quillmate export imported as bench/train_quality.py does (every unflagged candidate approved, 15 %
 validation by source key). The index holds the train side only; each validation question (held out) is
 searched with the question alone, as the bot searches, and a hit is right when its answer carries the
-reference's key fact (storage.facts). Three retrievers, measured in the same run:
+reference's key fact (core.facts). Three retrievers, measured in the same run:
 
 - baseline: all-MiniLM-L6-v2 as shipped (question-and-answer rows, question queries);
-- distinct facts: the same scores, but a pair stating the same fact as a better one (storage.facts
+- distinct facts: the same scores, but a pair stating the same fact as a better one (core.facts
   groups) is skipped, so the k pairs are k different facts;
 - tuned: a query map learned on the train side's fact groups (fit_query_map below), then distinct facts.
 
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.train_quality import quillmate_rows  # noqa: E402
-from storage.contract import RETRIEVAL  # noqa: E402
-from storage.facts import carries_key_fact, fact_groups  # noqa: E402
+from core.contract import RETRIEVAL  # noqa: E402
+from core.facts import carries_key_fact, fact_groups  # noqa: E402
 
 TEMPERATURE = 0.05
 
@@ -71,8 +71,8 @@ def fit_query_map(queries: np.ndarray, rows: np.ndarray, groups: list[list[int]]
 
 
 def distinct_facts(query: np.ndarray, rows: np.ndarray, groups: list[list[int]], k: int = 3) -> list[tuple[int, float]]:
-    """The k best rows, skipping a row that states the fact of a better one (storage.facts groups)."""
-    from storage.nearest import nearest
+    """The k best rows, skipping a row that states the fact of a better one (core.facts groups)."""
+    from core.nearest import nearest
 
     picked: list[tuple[int, float]] = []
     taken: set[int] = set()
@@ -91,8 +91,8 @@ def map_queries(queries: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> None:
-    from storage.embedder import Embedder
-    from storage.nearest import nearest
+    from core.embedder import Embedder
+    from core.nearest import nearest
 
     with tempfile.TemporaryDirectory() as tmp:
         train, val = quillmate_rows(Path(tmp) / "q.db")

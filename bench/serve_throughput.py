@@ -9,7 +9,7 @@ baseline measured in the same run. Every request generates exactly --max-tokens 
 Then, in this process after the server has stopped, the engine alone (serving.generation.Engine):
 one adapter merged into the base weights (what `ft serve` does) against the same adapter on peft's
 LoRA path beside the base (the baseline: two extra small matmuls per linear layer per token), on a
-question with three retrieved answers in front (storage.prompt), as the bot asks.
+question with three retrieved answers in front (core.prompt), as the bot asks.
 
 Uses the real SmolLM2-135M-Instruct prepared at .ftbot/models (`ft model prepare`); skips with a
 message when it is not there, or when the machine is busy (1-minute load >= --max-load), since
@@ -137,7 +137,7 @@ async def wait_up(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> N
 def merged_vs_lora_path(model_dir: Path, adapter: Path, max_tokens: int, n: int = 6) -> dict[str, float]:
     """Seconds per answer (p50 of n) with the adapter merged, and on peft's LoRA path."""
     from serving.generation import Engine
-    from storage.prompt import prompt_messages
+    from core.prompt import prompt_messages
 
     engine = Engine(model_dir)
     engine.load_adapter("a", str(adapter))

@@ -3,7 +3,7 @@
 Imports the shared Quillmate export into a scratch SQLite store (curators: the team lead and the
 head of support), approves every unflagged candidate, snapshots it (15 % validation, by source
 key), trains with trainer.train.train_adapter and scores base vs adapter with trainer.evaluate on
-the held-out questions: key fact (the reference's numbers/codes/names, storage.facts), ROUGE-L F1
+the held-out questions: key fact (the reference's numbers/codes/names, core.facts), ROUGE-L F1
 and the general-knowledge probe (trainer/probe.jsonl).
 
 Target: key fact >= 0.5 on validation, probe >= 95 % of the base model's.
@@ -79,7 +79,7 @@ def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | 
     with the retrieved pairs in front, when val_ctx is given)."""
     from transformers import TrainerCallback
 
-    from storage.prompt import prompt_messages
+    from core.prompt import prompt_messages
     from trainer.evaluate import generate, load_probe, score
 
     probe = load_probe()

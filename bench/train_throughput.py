@@ -79,7 +79,7 @@ def run_side(side: str, job: dict) -> dict:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from storage.machine import peft_wraps_quietly
+    from core.machine import peft_wraps_quietly
     from trainer.config import device_setup
     from trainer.train import build_trainer, lora_config
 

@@ -7,8 +7,8 @@
    only (a held-out question never finds its own reference); `ft serve` with SmolLM2, `ft deploy` of the
    version, then `ft ask --json` for every validation question and every question of
    bench/offstore_questions.jsonl (43 product questions no approved answer covers, written before any
-   tuning). Each answer is judged: right (it states the reference's key fact: storage.facts), wrong (it
-   states something else), or "I don't know" (the bot declined: storage.grounding).
+   tuning). Each answer is judged: right (it states the reference's key fact: core.facts), wrong (it
+   states something else), or "I don't know" (the bot declined: core.grounding).
 3. The trade-off: the grounding check is a pure function of the answer, its retrieved pairs and the
    thresholds, so it is replayed over the recorded answers for other thresholds: right and wrong as
    min_score and max_gap move, and the off-store refusal rate. Baselines in the same run: the model's
@@ -178,8 +178,8 @@ def _up(port: int) -> bool:
 
 
 def report(asked: dict) -> None:
-    from storage.contract import GroundingSpec
-    from storage.facts import carries_key_fact
+    from core.contract import GroundingSpec
+    from core.facts import carries_key_fact
     from trainer.evaluate import outcomes
 
     def columns(rows: list[dict]) -> tuple[list, list, list, list]:

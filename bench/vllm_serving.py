@@ -8,7 +8,7 @@ bench/grounded.py, each asked as the bot asks (system prompt, the nearest approv
 1. Parity: the evaluation's answers to those prompts (trainer.evaluate.generate: fp32, padded batches,
    the adapter merged: what the deployment smoke test compares with) against each server's answer,
    asked one at a time. Counted: identical answers, answers the smoke test accepts (serving.smoke.agrees),
-   the first word where they differ, and key facts stated (storage.facts), so a difference that changes
+   the first word where they differ, and key facts stated (core.facts), so a difference that changes
    what the customer reads shows. The base model's answers against the adapter's evaluation answers are
    the negative control: the rule must still tell a wrong model apart.
 2. One answer at a time: p50/p95 over those prompts, base model and adapter.
@@ -60,7 +60,7 @@ def load(data_dir: Path, tmp: Path, k: int):  # noqa: ANN201
     from storage import open_store
     from storage.examples import set_status
     from storage.models import ExampleStatus, ModelVersion, SnapshotExample
-    from storage.prompt import prompt_messages
+    from core.prompt import prompt_messages
 
     settings = Settings(data_dir=data_dir)
     db = tmp / "ftbot.db"
@@ -149,7 +149,7 @@ async def measure_server(name: str, argv: list[str], env: dict, prompts: list, a
 
 def parity(served: list[str], expected: list[str], questions: list[str], references: list[str]) -> dict:
     from serving.smoke import agrees
-    from storage.facts import carries_key_fact
+    from core.facts import carries_key_fact
 
     diffs = [first_difference(s, e) for s, e in zip(served, expected)]
     facts_served = sum(bool(carries_key_fact(a, r, q)) for a, r, q in zip(served, references, questions))

@@ -24,7 +24,7 @@ from bot.periodic import Periodic
 from bot.render import approval as render
 from serving.deploy import deploy, reject
 from storage import jobs
-from storage.contract import VersionMetrics
+from core.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob, utcnow
 
 log = logging.getLogger("ftbot.bot")

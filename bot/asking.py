@@ -23,7 +23,7 @@ from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import channels, feedback
 from storage.audience import link_scope
 from storage.models import ChannelMode
-from storage.prompt import prompt_messages
+from core.prompt import prompt_messages
 from storage.versions import deployed
 
 log = logging.getLogger("ftbot.bot")

@@ -15,7 +15,7 @@ from bot.threads import Rules
 from serving.client import ModelClient
 from storage import Store
 from storage.channels import Ladder
-from storage.contract import GroundingSpec
+from core.contract import GroundingSpec
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class Deps:
     answer_timeout_s: float
     answer_max_tokens: int  # a support answer is short; a rambling model is cut here
     system_prompt: str  # the same prompt the trainer teaches with
-    grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (storage.grounding)
+    grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (core.grounding)
     draft_ttl_h: float  # a draft nobody acts on expires after this
     ladder: Ladder  # what earns auto mode (storage.channels)
     resolution_window_h: float  # an unconfirmed auto answer with no follow-up this long counts as resolved (assumed)

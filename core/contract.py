@@ -106,7 +106,7 @@ class RetrievalSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    model: str = "all-MiniLM-L6-v2"  # the embedder (storage.embedder), named in each stored vector
+    model: str = "all-MiniLM-L6-v2"  # the embedder (core.embedder), named in each stored vector
     k: int = 3  # pairs in front of a question
     # Cosine; measured on Quillmate (bench/retrieval.py): the lowest value that lets no off-topic question
     # through (they score at most 0.37 against question rows, 0.33 against question + answer rows) while
@@ -130,7 +130,7 @@ RETRIEVAL = RetrievalSpec()
 
 
 class GroundingSpec(BaseModel):
-    """When an answer is sent rather than "I don't know" (storage.grounding): its source, the retrieved approved
+    """When an answer is sent rather than "I don't know" (core.grounding): its source, the retrieved approved
     answer stating its key items, scores at least min_score, and no more than max_gap below the best hit.
 
     Measured on Quillmate through `ft ask` (bench/trust.py: 25 held-out questions, 43 off-store product questions
@@ -180,7 +180,7 @@ class RetrievalScores(_Record):
 
 
 class Outcomes(_Record):
-    """What the bot would send, asked as it asks and checked as it checks (storage.grounding): of n validation
+    """What the bot would send, asked as it asks and checked as it checks (core.grounding): of n validation
     questions with a key fact, how many it answers right, answers wrong, or declines; and how many of the
     off-store questions (no approved answer covers them) it declines."""
 
@@ -252,7 +252,7 @@ class TrainSummary(_Record):
 
 class LiveOutcomes(_Record):
     """One model's answers to the live questions (trainer.live), judged as the bot judges what it sends
-    (storage.grounding) and against what the team sent (storage.facts, as the held-out key fact)."""
+    (core.grounding) and against what the team sent (core.facts, as the held-out key fact)."""
 
     agrees: int = 0  # sent, and states the key facts of what the team sent
     other: int = 0  # sent, stating something else

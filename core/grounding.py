@@ -3,7 +3,7 @@
 A wrong answer stated with confidence costs more than "I don't know": the customer acts on an invented
 policy. So before the bot sends an answer it checks it against the pairs retrieved for the question:
 
-- the answer's key items (its numbers and codes, else its names: storage.facts) must each be stated by
+- the answer's key items (its numbers and codes, else its names: core.facts) must each be stated by
   a retrieved approved answer; the best-scoring such answer is its *source*;
 - the source must be near enough to the question (its cosine at least `min_score`), and near the best
   hit: an answer copied from the third pair while the first states another fact is a neighbour's policy;
@@ -19,10 +19,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from storage.contract import GROUNDING
-from storage.facts import found_items, key_items
-from storage.overlap import rouge_l_f1
-from storage.prompt import REFUSAL_STOP
+from core.contract import GROUNDING
+from core.facts import found_items, key_items
+from core.overlap import rouge_l_f1
+from core.prompt import REFUSAL_STOP
 
 # An answer with no numbers, codes or names is backed by a retrieved answer it mostly repeats.
 MIN_OVERLAP = 0.3
@@ -46,7 +46,7 @@ REFUSAL = re.compile(r"^\W*(?:sorry,?\s+)?(?:i|we)\s+(?:don[’']t|do not)\s+kno
 
 
 def declines(answer: str) -> bool:
-    """The model said it does not know: the taught refusal (storage.prompt.DONT_KNOW, cut at REFUSAL_STOP when asked
+    """The model said it does not know: the taught refusal (core.prompt.DONT_KNOW, cut at REFUSAL_STOP when asked
     as the bot asks), or its own wording of it ("We don't know: …" was seen from SmolLM2)."""
     text = answer.strip()
     return not text or bool(REFUSAL.match(text)) or REFUSAL_STOP in text

@@ -2,14 +2,14 @@
 
 An adapter answers best from the context it was taught with, so the trainer (trainer.context), the
 evaluation and the bot's retriever (serving.retrieval) all call `nearest` with the same spec
-(storage.contract.RETRIEVAL): a query vector of the question alone, the stored rows, k and the threshold.
+(core.contract.RETRIEVAL): a query vector of the question alone, the stored rows, k and the threshold.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from storage.contract import RETRIEVAL
+from core.contract import RETRIEVAL
 
 if TYPE_CHECKING:
     import numpy as np

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from storage.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING
+from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING
 
 
 class Settings(BaseSettings):
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     answer_max_tokens: int = Field(256, ge=1)  # the longest answer the bot asks the model for
     retrieval: bool = True  # the nearest approved pairs go in front of every question (serving.retrieval)
     # An answer is sent only when a retrieved approved answer states its key items and scores at least this,
-    # and no more than answer_max_gap below the best pair; otherwise "I don't know" (storage.grounding).
+    # and no more than answer_max_gap below the best pair; otherwise "I don't know" (core.grounding).
     answer_min_score: float = Field(GROUNDING.min_score, ge=-1, le=1)
     answer_max_gap: float = Field(GROUNDING.max_gap, ge=0)
     vllm_python: str = ""  # the Python of vLLM's own environment; empty: .venv-vllm (make vllm), /opt/vllm, PATH

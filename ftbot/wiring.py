@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from serving.retrieval import Retriever, TextEmbedder
     from storage import Store
     from storage.channels import Ladder
-    from storage.contract import GroundingSpec
+    from core.contract import GroundingSpec
     from trainer.config import TrainConfig
     from trainer.worker import WorkerConfig
 
@@ -57,9 +57,9 @@ def model_client(settings: Settings, *, url: str | None = None, timeout_s: float
 def retrieval_index(store: Store, embedder: TextEmbedder | None = None) -> Retriever:
     """The index of approved pairs (serving.retrieval), not yet synced, with the embedding model of the spec, or
     `embedder` when one is loaded already (bench/retrieval.py times it apart). Raises
-    storage.embedder.EmbedderError when the embedding model is not installed (the message says how to install it)."""
+    core.embedder.EmbedderError when the embedding model is not installed (the message says how to install it)."""
     from serving.retrieval import Retriever
-    from storage.embedder import Embedder
+    from core.embedder import Embedder
 
     return Retriever(store, embedder if embedder is not None else Embedder())
 
@@ -69,7 +69,7 @@ def retriever(settings: Settings, store: Store) -> Retriever | None:
     is not installed (then the bot still answers, without retrieved context, and the log says why)."""
     if not settings.retrieval:
         return None
-    from storage.embedder import EmbedderError
+    from core.embedder import EmbedderError
 
     try:
         found = retrieval_index(store)
@@ -120,7 +120,7 @@ def ladder(settings: Settings) -> Ladder:
 
 def grounding(settings: Settings) -> GroundingSpec:
     """When the bot sends an answer rather than "I don't know" (FT_ANSWER_MIN_SCORE, FT_ANSWER_MAX_GAP)."""
-    from storage.contract import GroundingSpec
+    from core.contract import GroundingSpec
 
     return GroundingSpec(min_score=settings.answer_min_score, max_gap=settings.answer_max_gap)
 

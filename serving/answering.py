@@ -1,5 +1,5 @@
 """One question answered as the bot answers it: retrieved pairs in front, the model's answer, and the
-decision to send it or say "I don't know" (storage.grounding). `ft ask`, the bot and the benchmarks
+decision to send it or say "I don't know" (core.grounding). `ft ask`, the bot and the benchmarks
 call this, so what a curator tries from the command line is what a customer gets in Slack.
 """
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from serving.client import ModelClient
-from storage.contract import GROUNDING, GroundingSpec
-from storage.grounding import Grounding, declines, judge
-from storage.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP, prompt_messages, without_echo
+from core.contract import GROUNDING, GroundingSpec
+from core.grounding import Grounding, declines, judge
+from core.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP, prompt_messages, without_echo
 
 
 @dataclass

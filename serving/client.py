@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from storage.contract import adapter_name_problem
+from core.contract import adapter_name_problem
 
 
 class ModelServerError(Exception):

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, ModelServerUnavailable
 from serving.smoke import SmokeResult, smoke_test
 from storage import Store
-from storage.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
+from core.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
 from storage.models import ModelVersion, VersionStatus, utcnow
 from storage.versions import by_name, deployed, deployed_for_update, previous, retired
 

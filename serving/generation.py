@@ -1,7 +1,7 @@
 """One base model, several LoRA adapters on it, and generation: what the embedded server runs.
 
 `Engine` is not thread-safe: the server calls it from a single worker thread only. Adapters are
-checked the way vLLM checks them (storage.contract.adapter_problems) before the model is
+checked the way vLLM checks them (core.contract.adapter_problems) before the model is
 touched, so an adapter this server accepts is one vLLM serves too, and a refused adapter leaves
 the loaded ones as they were.
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.contract import LORA_RANKS, PICKLED_WEIGHTS, adapter_files_problem, adapter_name_problem, adapter_problems
-from storage.machine import peft_wraps_quietly, physical_cores
+from core.contract import LORA_RANKS, PICKLED_WEIGHTS, adapter_files_problem, adapter_name_problem, adapter_problems
+from core.machine import peft_wraps_quietly, physical_cores
 
 log = logging.getLogger(__name__)
 

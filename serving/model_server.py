@@ -36,7 +36,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.generation import Engine, ServingError
-from storage.contract import adapter_name_problem
+from core.contract import adapter_name_problem
 
 log = logging.getLogger(__name__)
 

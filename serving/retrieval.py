@@ -1,6 +1,6 @@
 """The nearest approved (question, answer) pairs to a user's question: context for the model.
 
-The index is the approved examples' embeddings (what storage.contract.RETRIEVAL says a row is embedded
+The index is the approved examples' embeddings (what core.contract.RETRIEVAL says a row is embedded
 from, and how many pairs how close are kept), stored in the database (a restart
 embeds nothing) and held in memory as one float32 matrix; a search is one matrix-vector product,
 which stays well under the 50 ms target at 100,000 rows (bench/retrieval.py).
@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import Store, audience
 from storage import embeddings as stored
-from storage.contract import RETRIEVAL, RetrievalSpec
-from storage.nearest import nearest
+from core.contract import RETRIEVAL, RetrievalSpec
+from core.nearest import nearest
 
 EMBED_BATCH = 256  # rows embedded, then stored, at a time: an interrupted rebuild keeps its progress
 
@@ -52,7 +52,7 @@ class _Index:
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     hashes: dict[int, str] = field(default_factory=dict)  # example_id -> text hash of its row
     # Each row's audience and source channel ("" when none), aligned with ids: the asking channel's scope
-    # (storage.audience) becomes a row mask for storage.nearest.
+    # (storage.audience) becomes a row mask for core.nearest.
     kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     channels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 

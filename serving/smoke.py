@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
-from storage.contract import Sample
-from storage.overlap import numbers, rouge_l_f1
-from storage.prompt import prompt_messages
+from core.contract import Sample
+from core.overlap import numbers, rouge_l_f1
+from core.prompt import prompt_messages
 
 PARITY_WORDS = 12
 # An answer reworded by another engine's rounding still agrees at this word overlap with the same numbers.

@@ -30,7 +30,7 @@ import aiohttp
 
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError
 from serving.model_server import bind_problem
-from storage.contract import LORA_RANKS
+from core.contract import LORA_RANKS
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ A pair carries its source channel and that channel's kind (Example.channel_id, E
 - unknown counts as private.
 
 `scope_for` turns the rule into a Scope (the kinds usable everywhere, the channels usable here), and every
-consumer asks the Scope: retrieval (serving.retrieval, as a row mask for storage.nearest), the training snapshot
+consumer asks the Scope: retrieval (serving.retrieval, as a row mask for core.nearest), the training snapshot
 (storage.snapshots, as SQL) and the reply's source links (bot.asking). Nothing else restates the rule.
 """
 

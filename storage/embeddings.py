@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
-from storage.contract import RETRIEVAL
+from core.contract import RETRIEVAL
 from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow
 
 _CHUNK = 500  # bound on IN (…) lists, as in storage.examples

@@ -19,7 +19,7 @@ GONE, UPDATED = "gone", "updated"
 def record(session: Session, *, question: str, answer: str, user: str | None, version_name: str | None,
            source: dict[str, Any], declined: bool = False) -> Feedback:
     """One asked question (answered or not), unrated; flushed so its id can go on the buttons.
-    declined: the bot said it does not know (storage.grounding): the question waits in the curators' queue.
+    declined: the bot said it does not know (core.grounding): the question waits in the curators' queue.
 
     Redacted like every stored text: customers paste e-mail addresses and phone numbers into questions.
     """

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage.contract import LORA_RANKS
+from core.contract import LORA_RANKS
 from storage.models import JobStatus, TrainingJob, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from storage.prompt import prompt_messages
+from core.prompt import prompt_messages
 
 FORMATS = ("openai", "prompt-completion")  # examples, both ways
 PREFERENCE = "preference"

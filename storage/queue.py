@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
-from storage.contract import JobProgress
+from core.contract import JobProgress
 from storage.models import DatasetSnapshot, Example, ExampleStatus, JobStatus, SnapshotExample, TrainingJob, utcnow
 
 

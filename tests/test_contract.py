@@ -1,4 +1,4 @@
-"""The facts trainer, serving and bot share are written once (storage/contract.py), and every user takes
+"""The facts trainer, serving and bot share are written once (core/contract.py), and every user takes
 them from there; the packages import only what DESIGN.md allows."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from storage import contract
-from storage.contract import DEFAULT_SYSTEM_PROMPT, LORA_RANKS, RETRIEVAL, JobProgress, VersionMetrics
+from core import contract
+from core.contract import DEFAULT_SYSTEM_PROMPT, LORA_RANKS, RETRIEVAL, JobProgress, VersionMetrics
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("storage", "trainer", "serving", "bot", "ftbot", "demo", "bench")
+PACKAGES = ("core", "storage", "trainer", "serving", "bot", "ftbot", "demo", "bench")
 # Which of our packages each may import (DESIGN.md); ftbot, demo and bench wire everything together.
-ALLOWED = {"storage": set(), "trainer": {"storage"}, "serving": {"storage"}, "bot": {"storage", "serving"}}
+ALLOWED = {"core": set(), "storage": {"core"}, "trainer": {"core", "storage"}, "serving": {"core", "storage"},
+           "bot": {"core", "storage", "serving"}}
 
 
 def _sources() -> dict[Path, ast.Module]:
@@ -37,7 +38,7 @@ def _imports(tree: ast.Module) -> set[str]:
 
 
 def test_each_shared_fact_is_written_once():
-    owner = ROOT / "storage" / "contract.py"
+    owner = ROOT / "core" / "contract.py"
     prompt_start = DEFAULT_SYSTEM_PROMPT[:40]
     for path, tree in _sources().items():
         if path == owner:
@@ -82,7 +83,7 @@ def test_packages_import_only_what_the_design_allows():
 
 
 def test_the_contract_imports_nothing_heavy():
-    code = ("import sys, storage.contract; heavy = {'torch', 'numpy', 'transformers', 'peft', 'slack_bolt'} "
+    code = ("import sys, core.contract; heavy = {'torch', 'numpy', 'transformers', 'peft', 'slack_bolt'} "
             "& set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

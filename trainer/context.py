@@ -1,7 +1,7 @@
 """Retrieved context for training and evaluation, chosen exactly as the bot chooses it.
 
-The bot puts the nearest approved pairs in front of a question (storage.prompt), found by
-storage.nearest with the retrieval spec (storage.contract.RETRIEVAL): the question alone, embedded,
+The bot puts the nearest approved pairs in front of a question (core.prompt), found by
+core.nearest with the retrieval spec (core.contract.RETRIEVAL): the question alone, embedded,
 against the stored rows of the approved pairs. The trainer, the evaluation and so the deployment smoke
 test take their context from the same function, the same query, embedder, rows, k and threshold:
 
@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlmodel import Session
 
-from storage.contract import RETRIEVAL, RetrievalSpec
+from core.contract import RETRIEVAL, RetrievalSpec
 from storage.embeddings import text_hash, vectors
 
 Pairs = list[tuple[str, str]]
@@ -49,7 +49,7 @@ class TrainIndex:
         import numpy as np
 
         if embedder is None:
-            from storage.embedder import Embedder
+            from core.embedder import Embedder
 
             embedder = Embedder()
         self.pool, self.embedder, self.spec = list(pool), embedder, spec
@@ -69,8 +69,8 @@ class TrainIndex:
         return [[(q, a) for q, a, _ in hits] for hits in self.search(questions, own)]
 
     def search(self, questions: Sequence[str], own: Sequence[int | None] | None = None) -> list[Scored]:
-        """choose(), with each pair's cosine (what storage.grounding checks an answer against)."""
-        from storage.nearest import nearest
+        """choose(), with each pair's cosine (what core.grounding checks an answer against)."""
+        from core.nearest import nearest
 
         if not questions:
             return []

@@ -16,7 +16,7 @@ answer teaches a cut answer, and a cut prompt may leave no answer at all.
 wording, rarely from another (measured on Quillmate, bench/train_quality.py). The store often holds several customers'
 questions whose approved answers state the same fact ("21-day trial", "QM-E42 → Reconnect").
 `phrasing_pairs` finds them: two training answers state the same fact when they share a
-number-with-unit or a code (storage.facts.fact_signature, `21 day`, `€6`, `@QM-E42`) and at
+number-with-unit or a code (core.facts.fact_signature, `21 day`, `€6`, `@QM-E42`) and at
 least half of their signatures, or when half of their content words are shared. For every
 such pair (i, j) it adds "question i → answer j" (and j → i), so each fact is taught through
 every question the store holds for it. Only direct matches are paired (no transitive chains, so
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from storage.contract import RETRIEVAL
-from storage.facts import SAME_FACT_JACCARD, carries_key_fact, content_words, fact_groups
-from storage.prompt import DONT_KNOW, prompt_messages  # the prompt as training shows it; serving asks alike
+from core.contract import RETRIEVAL
+from core.facts import SAME_FACT_JACCARD, carries_key_fact, content_words, fact_groups
+from core.prompt import DONT_KNOW, prompt_messages  # the prompt as training shows it; serving asks alike
 
 if TYPE_CHECKING:
     from trainer.context import Contexts
@@ -50,7 +50,7 @@ class Pair:
     source_key: str = ""
     origin: str = "approved"  # "approved" | "phrasing" (question of one example, answer of another) | "replay"
     #                           | "unknown" (no approved answer: "I don't know")
-    context: tuple[tuple[str, str], ...] | None = None  # retrieved pairs in front of the question (storage.prompt)
+    context: tuple[tuple[str, str], ...] | None = None  # retrieved pairs in front of the question (core.prompt)
 
 
 @dataclass
@@ -147,7 +147,7 @@ def without_fact(rows: Sequence[Any], contexts: Mapping[str, Sequence[tuple[str,
     taken out of its context, answered "I don't know". The same question with and without its fact in
     front: what decides the answer is whether a pair states it, not how near the topic is. A pair
     counts as stating the fact when it is the row's own, a same-fact sibling (fact_groups), or its
-    answer carries the row's key fact (storage.facts); rows left with no pair are skipped."""
+    answer carries the row's key fact (core.facts); rows left with no pair are skipped."""
     import random
 
     rng = random.Random(seed + 1)

@@ -6,7 +6,7 @@ question, the base model's chat template), by (a) the base model, (b) the deploy
 there is one, (c) the new adapter. Each answer is scored against the approved reference:
 
 - rougeL: ROUGE-L F1 over lower-cased word tokens (longest common subsequence; written here);
-- key_fact: the share of answers that carry the reference's key fact (storage.facts: its numbers,
+- key_fact: the share of answers that carry the reference's key fact (core.facts: its numbers,
   codes, else names, minus what the question already says; at least half of them stated).
   References without any key item are left out of this share.
 
@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from storage.contract import GROUNDING, EvalScores, GroundingSpec, Outcomes, RetrievalScores, Sample, Scores
-from storage.facts import carries_key_fact
-from storage.machine import peft_wraps_quietly
-from storage.grounding import judge
-from storage.overlap import rouge_l_f1
-from storage.prompt import DONT_KNOW, prompt_messages
+from core.contract import GROUNDING, EvalScores, GroundingSpec, Outcomes, RetrievalScores, Sample, Scores
+from core.facts import carries_key_fact
+from core.machine import peft_wraps_quietly
+from core.grounding import judge
+from core.overlap import rouge_l_f1
+from core.prompt import DONT_KNOW, prompt_messages
 from trainer.data import field_of
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def score(answers: Sequence[str], questions: Sequence[str], references: Sequence
 
 
 def sends(question: str, answer: str, hits: Scored, grounding: GroundingSpec = GROUNDING) -> bool:
-    """Whether the bot would send this answer, given the pairs retrieved for the question (storage.grounding)."""
+    """Whether the bot would send this answer, given the pairs retrieved for the question (core.grounding)."""
     return judge(question, answer, [(a, s) for _, a, s in hits], min_score=grounding.min_score,
                  max_gap=grounding.max_gap).send
 
@@ -187,13 +187,13 @@ def evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path, 
     every time. val_hits: the retrieved pairs (with their cosines) for each validation question
     (trainer.context); given, every model also answers the validation questions with them in front, as
     the bot asks, scored under "with_retrieval", and what the bot would send after its grounding check
-    (storage.grounding) is counted right / wrong / don't know under "sent", with the share of
+    (core.grounding) is counted right / wrong / don't know under "sent", with the share of
     offstore_hits' questions (off-store, never taught) it refuses. on_model(name, model, tokenizer) is called
     while each model is loaded, so other questions are answered without loading it again (trainer.live).
     """
     import torch
 
-    from storage.machine import physical_cores
+    from core.machine import physical_cores
 
     cuda = torch.cuda.is_available()
     before = torch.get_num_threads()

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from storage.contract import JobProgress
+from core.contract import JobProgress
 from trainer.config import TrainConfig
 from trainer.context import Contexts
 from trainer.train import ProgressFn, StopFn, TrainResult, train_adapter
@@ -135,7 +135,7 @@ def train_launched(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequen
     for stale in (stop_file, result_file):
         stale.unlink(missing_ok=True)
     if launch.device == "cpu":
-        from storage.machine import physical_cores
+        from core.machine import physical_cores
 
         # The cores shared out: N processes of all-cores threads would only wait on each other.
         cfg = replace(cfg, threads=cfg.threads or max(1, physical_cores() // launch.processes))

@@ -5,9 +5,9 @@ evaluated, the worker also answers, without posting anything, the newest questio
 whose final answer the team sent: drafts sent unchanged, sent after an edit, or superseded by a hand
 reply (Draft.sent_text is that final answer). Both models answer in the process that already has them
 loaded for the held-out evaluation (trainer.evaluate's on_model), asked exactly as the bot asks: the
-nearest approved pairs in front (storage.nearest through trainer.context.TrainIndex: the bot's spec, its
-stored rows), greedy, then the bot's grounding check (storage.grounding). What the bot would send is
-compared with what the team sent by the held-out evaluation's key-fact judgement (storage.facts):
+nearest approved pairs in front (core.nearest through trainer.context.TrainIndex: the bot's spec, its
+stored rows), greedy, then the bot's grounding check (core.grounding). What the bot would send is
+compared with what the team sent by the held-out evaluation's key-fact judgement (core.facts):
 
 - agrees: sent, and it states the key facts (numbers, codes, else names) of what the team sent;
 - other: sent, stating something else;
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from sqlmodel import Session, col, select
 
 from storage.audience import scope_for, shareable_channels
-from storage.contract import GroundingSpec, LiveEval, LiveExample, LiveOutcomes
-from storage.facts import carries_key_fact
-from storage.grounding import declines
+from core.contract import GroundingSpec, LiveEval, LiveExample, LiveOutcomes
+from core.facts import carries_key_fact
+from core.grounding import declines
 from storage.models import Draft, DraftStatus, Example, ExampleStatus, SlackChannel
-from storage.prompt import DONT_KNOW, prompt_messages
+from core.prompt import DONT_KNOW, prompt_messages
 
 if TYPE_CHECKING:
     from trainer.config import TrainConfig
@@ -199,7 +199,7 @@ def _own_pairs(draft: Draft, approved: Sequence[Example]) -> set[int]:
 def search(index: TrainIndex, questions: Sequence[str], exclude: Sequence[set[int]]) -> list[Scored]:
     """index.search, each question leaving out its own pairs (rows zeroed while it searches: a zero row never scores
     the threshold)."""
-    from storage.nearest import nearest
+    from core.nearest import nearest
 
     position = {row.example_id: n for n, row in enumerate(index.pool)}
     queries = index.embedder.embed([index.spec.query_text(q) for q in questions])

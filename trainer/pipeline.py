@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import Store
-from storage.contract import GroundingSpec, JobProgress, Scores, TrainSummary, VersionMetrics
+from core.contract import GroundingSpec, JobProgress, Scores, TrainSummary, VersionMetrics
 from storage.models import ModelVersion, TrainingJob, VersionStatus
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
@@ -139,7 +139,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     train_rows, val_rows = _plain(train_snap), _plain(val_snap)
     contexts = None
     if vectors is not None:  # embedding from here on, with no session open
-        from storage.embedder import Embedder
+        from core.embedder import Embedder
         from trainer.context import TrainIndex
 
         embedder = Embedder()

@@ -33,7 +33,7 @@ def replay_pairs(model: Any, tokenizer: Any, *, system_prompt: str, cache: Path,
     cache = Path(cache)
     if cache.is_file():
         return [tuple(p) for p in json.loads(cache.read_text(encoding="utf-8"))]
-    from storage.prompt import prompt_messages
+    from core.prompt import prompt_messages
     from trainer.evaluate import generate
 
     questions = questions if questions is not None else replay_questions()

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from storage.contract import JobProgress, TrainSummary, adapter_problems
-from storage.machine import peft_wraps_quietly
+from core.contract import JobProgress, TrainSummary, adapter_problems
+from core.machine import peft_wraps_quietly
 from trainer.config import DeviceSetup, TrainConfig, device_setup
 from trainer.context import Contexts
 
@@ -33,7 +33,7 @@ class TrainingStopped(Exception):
 
 
 class TrainResult(TrainSummary):
-    """One training run: the summary a version records (storage.contract.TrainSummary), and what only the trainer
+    """One training run: the summary a version records (core.contract.TrainSummary), and what only the trainer
     and its tests read."""
 
     adapter_dir: str
@@ -102,7 +102,7 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
 
 
 def check_adapter(adapter_dir: Path) -> dict[str, Any]:
-    """The adapter_config.json, verified to be one vLLM serves (storage.contract); ValueError says what is wrong."""
+    """The adapter_config.json, verified to be one vLLM serves (core.contract); ValueError says what is wrong."""
     config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
     problems = adapter_problems(config)
     if not (Path(adapter_dir) / "adapter_model.safetensors").is_file():

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from sqlmodel import Session
 
 from storage import Store, open_store
-from storage.contract import JobProgress
+from core.contract import JobProgress
 from storage.db import is_transient, one_line
 from storage.models import JobStatus
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress

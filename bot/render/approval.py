@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.render.live import live_blocks
 from bot.render.review import clip, escape
-from storage.contract import JobProgress, Sample, VersionMetrics
+from core.contract import JobProgress, Sample, VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
 from bot.render.home import auto_line, draft_line, progress, response
 from bot.render.review import clip, escape
 from storage.audience import version_warnings
-from storage.contract import VersionMetrics
+from core.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
 from storage.outcomes import ChannelFigures, Figures, Report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.review import clip, escape
-from storage.contract import JobProgress
+from core.contract import JobProgress
 from storage.models import Example, Feedback, ModelVersion, TrainingJob
 from storage.outcomes import AutoFigures, DraftFigures, Report, ResponseTimes
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.review import clip, escape
-from storage.contract import LiveEval, LiveExample
+from core.contract import LiveEval, LiveExample
 
 WORDS = {"agrees": "agrees", "other": "states something else", "declined": "declined", "unchecked": "not comparable"}
 

@@ -28,7 +28,7 @@ def _with_client(ctx: typer.Context, fn: Callable[[Any], Awaitable[Any]]) -> Any
 def _retrieve(ctx: typer.Context, question: str, channel: str | None = None) -> list | None:
     """The nearest approved pairs, as the bot finds them in `channel` (None: as in a DM); None (asked plainly)
     without the embedding model."""
-    from storage.embedder import EmbedderError
+    from core.embedder import EmbedderError
 
     try:
         retriever = wiring.retrieval_index(common.store(ctx))

@@ -285,7 +285,7 @@ def check_base_model(settings: Any) -> Check:
 
 def check_embedder(settings: Any) -> Check:
     def run() -> Check:
-        from storage.embedder import NAME, EmbedderError, find_model_dir
+        from core.embedder import NAME, EmbedderError, find_model_dir
 
         try:
             return Check("embedding model", OK, f"{NAME} at {find_model_dir()}")

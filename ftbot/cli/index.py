@@ -40,7 +40,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 @index_app.command("rebuild")
 def rebuild(ctx: typer.Context) -> None:
     """Drop every stored embedding and embed all approved examples again."""
-    from storage.embedder import EmbedderError
+    from core.embedder import EmbedderError
 
     try:
         retriever = wiring.retrieval_index(common.store(ctx))

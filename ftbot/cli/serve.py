@@ -52,7 +52,7 @@ def serve(
     """Serve the base model and its LoRA adapters over vLLM's OpenAI-compatible API (re-loading the
     deployed and previous versions' adapters on start)."""
     from ftbot import logs
-    from storage.contract import LORA_RANKS
+    from core.contract import LORA_RANKS
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
@@ -102,7 +102,7 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
 
     from serving.vllm import (SupervisorError, VllmNotFound, cpu_env, find_vllm, max_lora_rank_for, supervise,
                               visible_gpus, vllm_command)
-    from storage.machine import physical_core_cpus
+    from core.machine import physical_core_cpus
 
     try:
         env_found = find_vllm(common.settings(ctx).vllm_python or None)

@@ -13,7 +13,7 @@ from rich.table import Table
 from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
-from storage.contract import Outcomes, Scores, VersionMetrics
+from core.contract import Outcomes, Scores, VersionMetrics
 from storage.db import is_transient
 from storage.models import JobStatus, TrainingJob
 

@@ -14,7 +14,7 @@ from bot.approvals import Announcer
 from bot.render import approval
 from bot.server import serve_http
 from ftbot import wiring
-from storage.contract import JobProgress, VersionMetrics
+from core.contract import JobProgress, VersionMetrics
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob, VersionStatus

@@ -65,7 +65,7 @@ async def test_a_mention_is_answered_in_the_thread_by_the_base_model(bot, store)
 
 
 async def test_without_retrieval_a_refusal_cut_at_its_stop_sequence_is_sent_whole(bot, store):
-    from storage.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP
+    from core.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP
 
     bot.model.answer = "I don't know:"  # what a server returns when asked with the refusal's stop sequence
     root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> do you sell scanners?")
@@ -216,9 +216,9 @@ async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store)
 
 async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_threads_are_linked(bot, store):
     from serving.retrieval import Retriever
-    from storage.embedder import Embedder, EmbedderError
+    from core.embedder import Embedder, EmbedderError
     from storage.examples import NewExample, add_examples
-    from storage.prompt import CONTEXT_HEADER, NO_CONTEXT
+    from core.prompt import CONTEXT_HEADER, NO_CONTEXT
 
     try:
         embedder = Embedder()

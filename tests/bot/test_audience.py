@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from serving.retrieval import Retriever
 from storage import audience
-from storage.contract import RetrievalSpec
-from storage.embedder import Embedder, EmbedderError, find_model_dir
+from core.contract import RetrievalSpec
+from core.embedder import Embedder, EmbedderError, find_model_dir
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, ExampleStatus, ModelVersion, SnapshotExample
 from storage.snapshots import create_snapshot, snapshot_rows

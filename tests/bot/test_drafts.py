@@ -147,7 +147,7 @@ async def test_the_teams_messages_bots_thread_replies_edits_and_joins_draft_noth
 
 async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair(drafting_bot, store):
     from serving.retrieval import Retriever
-    from storage.embedder import Embedder, EmbedderError
+    from core.embedder import Embedder, EmbedderError
 
     bot = drafting_bot
     try:
@@ -354,7 +354,7 @@ async def test_auto_mode_is_earned_or_confirmed_and_answers_or_hands_off(draftin
     await bot.slack.wait_for(lambda: _drafts(store)[0].followed_up_at is not None)
 
     # The model says it does not know: the asker is told the team follows up, and the team gets a hand-off card.
-    from storage.prompt import DONT_KNOW
+    from core.prompt import DONT_KNOW
 
     bot.deps.retriever = _NothingClose()
     bot.model.answer = DONT_KNOW

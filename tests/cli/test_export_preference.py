@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from storage import open_store
-from storage.contract import DEFAULT_SYSTEM_PROMPT
+from core.contract import DEFAULT_SYSTEM_PROMPT
 from storage.models import Draft, DraftStatus, Example, ExampleStatus, Preference
-from storage.prompt import prompt_messages
+from core.prompt import prompt_messages
 from tests.cli.test_cli import ft
 from tests.tiny_model import build_tokenizer
 

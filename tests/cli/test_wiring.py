@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ftbot import wiring
 from ftbot.settings import Settings
-from storage.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec
+from core.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec
 
 
 def test_ft_bot_deps_take_their_values_from_settings(tmp_path):

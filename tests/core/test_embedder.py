@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storage import embedder as embedder_module
-from storage.embedder import Embedder, EmbedderError, find_model_dir
+from core import embedder as embedder_module
+from core.embedder import Embedder, EmbedderError, find_model_dir
 
 try:
     MODEL_DIR = find_model_dir()

@@ -1,7 +1,7 @@
 """Key facts, ROUGE-L, and grouping the answers that state the same fact."""
 
-from storage.facts import carries_key_fact, fact_groups, key_items
-from storage.overlap import lcs_length, rouge_l_f1
+from core.facts import carries_key_fact, fact_groups, key_items
+from core.overlap import lcs_length, rouge_l_f1
 from tests.trainer.conftest import rows
 from trainer.data import phrasing_pairs
 from trainer.evaluate import probe_hit

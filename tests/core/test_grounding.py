@@ -1,8 +1,8 @@
-"""The decision to send an answer or say "I don't know" (storage.grounding), on the cases a support team meets."""
+"""The decision to send an answer or say "I don't know" (core.grounding), on the cases a support team meets."""
 
 from __future__ import annotations
 
-from storage.grounding import declines, judge
+from core.grounding import declines, judge
 
 TRIAL = ("The free trial lasts 21 days, no card needed.", 0.71)
 SOLO = ("Solo allows 25 active clients; Studio has no cap.", 0.55)
@@ -42,7 +42,7 @@ def test_an_answer_without_numbers_or_codes_is_backed_by_its_names_or_its_words(
 
 
 def test_an_echo_of_the_prompts_shape_is_not_part_of_the_answer():
-    from storage.prompt import without_echo
+    from core.prompt import without_echo
 
     assert without_echo("A: Up to 6 passengers per booking.") == "Up to 6 passengers per booking."
     assert without_echo("Q: Can I pause my pass?\nA: Once a year, for up to 21 days.") == \

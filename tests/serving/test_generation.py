@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.prompt import prompt_messages
+from core.prompt import prompt_messages
 
 CONTEXT = [("How long is the trial?", "The free trial lasts 21 days, no card needed, and you keep your data."),
            ("Can I change plans?", "Yes, switch plans any time under Settings > Billing; the price is prorated.")]

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import func, select
 
 from serving.retrieval import Retriever
-from storage.contract import RETRIEVAL
-from storage.embedder import Embedder, EmbedderError, find_model_dir
+from core.contract import RETRIEVAL
+from core.embedder import Embedder, EmbedderError, find_model_dir
 from storage.examples import NewExample, add_examples, edit, set_status, withdraw
 from storage.models import ExampleEmbedding, ExampleStatus
 
@@ -163,7 +163,7 @@ def test_ft_index_rebuild_and_status(ft_env, monkeypatch):
     from typer.testing import CliRunner
 
     from ftbot.cli.main import app
-    from storage import embedder as embedder_module
+    from core import embedder as embedder_module
     from storage import open_store
 
     store = open_store(ft_env)

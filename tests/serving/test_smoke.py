@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from serving.client import ModelClient
 from serving.smoke import agrees, smoke_test
-from storage.contract import Sample
-from storage.prompt import prompt_messages
+from core.contract import Sample
+from core.prompt import prompt_messages
 
 SYSTEM = "You are the support assistant."
 QUESTIONS = ["How long does the free trial last?", "Can I export my invoices as PDF?", "How do I reset my password?",

@@ -6,11 +6,11 @@ import pytest
 from sqlmodel import select
 
 from serving.retrieval import Retriever
-from storage.embedder import Embedder, EmbedderError, find_model_dir
+from core.embedder import Embedder, EmbedderError, find_model_dir
 from storage.examples import NewExample, add_examples
-from storage.facts import fact_groups
+from core.facts import fact_groups
 from storage.models import Example, ExampleStatus
-from storage.prompt import CONTEXT_HEADER, DONT_KNOW, NO_CONTEXT
+from core.prompt import CONTEXT_HEADER, DONT_KNOW, NO_CONTEXT
 from tests.trainer.conftest import ROWS
 from trainer.context import Contexts, Row, retrieved
 from trainer.data import build_data, unknown_questions

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 
 from serving.retrieval import Retriever
-from storage.contract import VersionMetrics
-from storage.embedder import Embedder, EmbedderError, find_model_dir
+from core.contract import VersionMetrics
+from core.embedder import Embedder, EmbedderError, find_model_dir
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import Draft, DraftStatus, Example, ExampleStatus, ModelVersion, SlackChannel, VersionStatus

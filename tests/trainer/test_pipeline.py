@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from storage.contract import VersionMetrics
+from core.contract import VersionMetrics
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ExampleStatus, ModelVersion, TrainingJob, VersionStatus

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from storage.contract import LORA_RANKS
+from core.contract import LORA_RANKS
 from tests.trainer.conftest import rows
 from trainer.train import check_adapter, train_adapter
 

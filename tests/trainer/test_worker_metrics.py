@@ -6,7 +6,7 @@ import urllib.request
 
 from ftbot import wiring
 from ftbot.settings import Settings
-from storage.contract import JobProgress
+from core.contract import JobProgress
 from storage.jobs import enqueue
 from storage.models import JobStatus
 from storage.queue import finish, set_progress
