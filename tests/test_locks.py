@@ -128,7 +128,8 @@ def test_the_bot_lock_installs_the_bot_without_torch(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("ftbot", "bot", "storage", "trainer", "serving"):
+    packages = re.findall(r"^COPY (\w+) /app/\1$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    for package in packages:
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     for args in (["-r", str(LOCKS / "bot.txt")], [str(source)]):
         result = subprocess.run([str(UV), "pip", "install", "--quiet", "--no-deps", "--python", str(python), *args],
