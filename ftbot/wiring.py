@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ftbot.settings import Settings
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from slack_bolt.async_app import AsyncApp
 
     from bot.deps import Deps
     from bot.metrics import BotMetrics
+    from bot.periodic import Periodic
     from serving.client import ModelClient
     from serving.retrieval import Retriever, TextEmbedder
     from storage import Store
@@ -134,8 +136,8 @@ def bolt_app(settings: Settings, deps: Deps, metrics: BotMetrics) -> AsyncApp:
 
 
 def bot(settings: Settings, **overrides: Any) -> tuple[AsyncApp, Deps, BotMetrics]:
-    """Everything `ft bot` serves: (Bolt app, Deps, metrics). overrides: Deps fields; a store, model or
-    retriever given there is used instead of the one these settings would open."""
+    """Everything `ft bot` serves: (Bolt app, Deps with its periodic work, metrics). overrides: Deps fields; a
+    store, model or retriever given there is used instead of the one these settings would open."""
     from bot.metrics import BotMetrics
 
     opened = overrides.pop("store", None)
@@ -147,7 +149,21 @@ def bot(settings: Settings, **overrides: Any) -> tuple[AsyncApp, Deps, BotMetric
         overrides["retriever"] = retriever(settings, opened)
     built = deps(settings, store=opened, **overrides)
     metrics = BotMetrics()
-    return bolt_app(settings, built, metrics), built, metrics
+    app = bolt_app(settings, built, metrics)
+    built.periodic.extend(periodic(built, app, metrics))
+    return app, built, metrics
+
+
+def periodic(deps: Deps, app: AsyncApp, metrics: BotMetrics) -> list[Periodic]:
+    """What the bot repeats in its own loop while its HTTP app runs (bot.server): training progress and approval
+    requests in FT_APPROVALS_CHANNEL (every Deps.announce_every_s), drafts nobody acted on expired
+    (FT_DRAFT_TTL_H), and Slack event ids older than a week forgotten (every hour)."""
+    from bot.approvals import Announcer
+    from bot.drafting import Sweeper
+    from bot.seen_events import EventForgetter
+
+    return [Announcer(deps, app.client, every_s=deps.announce_every_s), Sweeper(deps, app.client, metrics),
+            EventForgetter(deps.store)]
 
 
 # --- trainer ----------------------------------------------------------------------------------------
@@ -175,3 +191,12 @@ def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:
         before_job=sync_index if settings.retrieval else None,
     )
     return WorkerConfig(**{**values, **overrides})
+
+
+def scheduler(settings: Settings, store: Store) -> AsyncIOScheduler:
+    """The training schedule `ft bot` runs (FT_TRAIN_SCHEDULE, FT_MIN_NEW_EXAMPLES, FT_RETENTION_DAYS), started
+    inside the running event loop (`ft bot` starts it through bot.server.run's on_start: bot/ itself does not
+    import the trainer)."""
+    from trainer import scheduler as training
+
+    return training.start(store, settings.train_schedule, settings.min_new_examples, settings.retention_days)
