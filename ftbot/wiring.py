@@ -1,8 +1,10 @@
 """The one place that builds ftbot's parts from Settings.
 
 Every entry point (`ft …`, demo/run.py, bench/) wires through here: the store, the retrieval index, the model
-client, the bot's Deps and Bolt app, the worker's config. So a setting reaches each part one way, and the
-parts themselves keep no defaults of their own that repeat Settings'.
+client, `ft serve`'s embedded server and vLLM command line, the bot's Deps, Bolt app and periodic work (the
+announcer, the draft sweeper, the event ids forgotten), the training scheduler `ft bot` runs, the worker's config.
+So a setting reaches each part one way, and the parts themselves keep no defaults of their own that repeat
+Settings'.
 
 The composition root: it may import every package; no package imports it. Heavy imports stay inside the
 functions, so `ft status` loads neither the bot nor the trainer.
