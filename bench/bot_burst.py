@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from tests.fake_slack import FakeSlack  # noqa: E402
-from tests.signed import SECRET, SlackSender  # noqa: E402
+from fakes.fake_slack import FakeSlack  # noqa: E402
+from fakes.signed import SECRET, SlackSender  # noqa: E402
 
 
 def free_port() -> int:

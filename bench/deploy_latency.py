@@ -68,8 +68,8 @@ async def run(args: argparse.Namespace) -> None:
     from storage.models import JobStatus, ModelVersion
     from core.prompt import prompt_messages
     from storage.queue import claim, finish
-    from tests.fake_slack import FakeSlack
-    from tests.signed import SECRET, SlackSender
+    from fakes.fake_slack import FakeSlack
+    from fakes.signed import SECRET, SlackSender
     from trainer.base_model import prepare_base_model
 
     model_dir = prepare_base_model(args.models_dir)

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from bench.serve_throughput import free_port, pct  # noqa: E402
-from tests.fake_slack import FakeSlack  # noqa: E402
-from tests.signed import SECRET, SlackSender  # noqa: E402
+from fakes.fake_slack import FakeSlack  # noqa: E402
+from fakes.signed import SECRET, SlackSender  # noqa: E402
 
 QUILLMATE = ROOT.parent / "shared" / "data" / "quillmate-slack-export"
 DEMO = ROOT / "demo" / "slack-export"

@@ -45,7 +45,7 @@ def build_base(path: Path, tiny: bool) -> dict:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tests.tiny_model import build_tokenizer
+    from fakes.tiny_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     sizes = (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

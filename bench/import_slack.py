@@ -20,7 +20,7 @@ from bot.export import load_export  # noqa: E402
 from bot.importer import import_slack_export  # noqa: E402
 from bot.threads import Rules  # noqa: E402
 from storage import open_store  # noqa: E402
-from tests.slack_export import ExportBuilder  # noqa: E402
+from fakes.slack_export import ExportBuilder  # noqa: E402
 
 
 def generate(n_threads: int, path: Path) -> Path:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from bot.audience import ChannelKinds
 from bot.backlog import Backlog
+from bot.periodic import Periodic
 from bot.threads import Rules
 from serving.client import ModelClient
 from storage import Store
@@ -45,6 +46,8 @@ class Deps:
     backlog: Backlog = field(default_factory=Backlog)
     channels: ChannelKinds = field(default_factory=ChannelKinds)  # each channel's kind (storage.audience)
     data_dir: Path | None = None  # FT_DATA_DIR: `/ft forget` erases text from its files too
+    # What the bot repeats in its own loop (ftbot.wiring builds it), started and stopped with its HTTP app.
+    periodic: list[Periodic] = field(default_factory=list)
 
     @property
     def rules(self) -> Rules:

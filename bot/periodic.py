@@ -1,4 +1,5 @@
-"""Work the bot repeats in its own event loop (announcing jobs, expiring drafts), surviving a bad round."""
+"""Work the bot repeats in its own event loop (announcing jobs, expiring drafts, forgetting old event ids),
+surviving a bad round."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ class Periodic:
     tries again (Slack or the database away for a moment)."""
 
     every_s: float = 60.0
+    first_after_s: float = 0.0  # the first round this long after start()
     what = "periodic work"  # for the log line of a failed round
 
     def __init__(self) -> None:
@@ -32,6 +34,8 @@ class Periodic:
             self._task = None
 
     async def _loop(self) -> None:
+        if self.first_after_s:
+            await asyncio.sleep(self.first_after_s)
         while True:
             try:
                 await self.tick()

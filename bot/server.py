@@ -101,12 +101,8 @@ def _bad(status: int, reason: str) -> web.Response:
 
 def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: str | None = None) -> web.Application:
     """signing_secret: SLACK_SIGNING_SECRET; None: the one the Bolt app was built with (Bolt names it no other way).
-    Empty (Socket Mode): POST /slack/events refuses everything."""
-    from bot.approvals import Announcer
-    from bot.drafting import Sweeper
-
-    announcer = Announcer(deps, app.client, every_s=deps.announce_every_s)
-    sweeper = Sweeper(deps, app.client, metrics)  # drafts nobody acted on expire (FT_DRAFT_TTL_H)
+    Empty (Socket Mode): POST /slack/events refuses everything. deps.periodic (ftbot.wiring builds it: the
+    announcer, the draft sweeper, the event ids forgotten) runs while the app does."""
     secret = getattr(app, "_signing_secret", "") if signing_secret is None else signing_secret
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -150,12 +146,12 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
         # which dominated the cost of a label in a burst.
         if app.client.session is None:
             app.client.session = aiohttp.ClientSession()
-        announcer.start()  # training progress and approval requests in FT_APPROVALS_CHANNEL
-        sweeper.start()
+        for work in deps.periodic:
+            work.start()
 
     async def drain(_: web.Application) -> None:
-        await announcer.stop()
-        await sweeper.stop()
+        for work in deps.periodic:
+            await work.stop()
         await deps.backlog.drain()
         await deps.model.close()
         if app.client.session is not None:

@@ -3,7 +3,7 @@
 Real parts, as in production, with a simulated Slack workspace standing in for Slack itself:
 
 - `ft serve` (its own process): the embedded model server with SmolLM2-135M-Instruct;
-- a local Slack Web API (tests/fake_slack.py, the one the tests use) holding the demo export's
+- a local Slack Web API (fakes/fake_slack.py, the one the tests use) holding the demo export's
   people and #help-desk channel;
 - the bot (real Bolt over signed HTTP), with retrieval of approved answers;
 - a worker (`trainer.worker`), training in its own process.
@@ -95,8 +95,8 @@ async def run() -> None:
     from storage.examples import list_examples
     from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
     from storage.stats import status
-    from tests.fake_slack import FakeSlack
-    from tests.signed import SECRET, SlackSender
+    from fakes.fake_slack import FakeSlack
+    from fakes.signed import SECRET, SlackSender
     from trainer.base_model import prepare_base_model
     from trainer.worker import Worker
 

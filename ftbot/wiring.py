@@ -1,8 +1,10 @@
 """The one place that builds ftbot's parts from Settings.
 
 Every entry point (`ft …`, demo/run.py, bench/) wires through here: the store, the retrieval index, the model
-client, the bot's Deps and Bolt app, the worker's config. So a setting reaches each part one way, and the
-parts themselves keep no defaults of their own that repeat Settings'.
+client, `ft serve`'s embedded server and vLLM command line, the bot's Deps, Bolt app and periodic work (the
+announcer, the draft sweeper, the event ids forgotten), the training scheduler `ft bot` runs, the worker's config.
+So a setting reaches each part one way, and the parts themselves keep no defaults of their own that repeat
+Settings'.
 
 The composition root: it may import every package; no package imports it. Heavy imports stay inside the
 functions, so `ft status` loads neither the bot nor the trainer.
@@ -12,17 +14,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ftbot.settings import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from slack_bolt.async_app import AsyncApp
 
     from bot.deps import Deps
     from bot.metrics import BotMetrics
+    from bot.periodic import Periodic
     from serving.client import ModelClient
+    from serving.model_server import ModelServer
     from serving.retrieval import Retriever, TextEmbedder
+    from serving.vllm import VllmEnv
     from storage import Store
     from storage.channels import Ladder
     from core.contract import GroundingSpec
@@ -81,6 +90,76 @@ def retriever(settings: Settings, store: Store) -> Retriever | None:
     return found
 
 
+def model_server(settings: Settings, base: Path, *, served_name: str | None, max_lora_rank: int,
+                 prompt_lookup_tokens: int, max_queue: int) -> ModelServer:
+    """`ft serve`'s embedded server: an Engine on `base` (transformers + peft) that answers behind
+    FT_MODEL_SERVER_API_KEY. Raises OSError or ValueError when the base model does not load."""
+    from serving.generation import Engine
+    from serving.model_server import ModelServer
+
+    engine = Engine(base, served_name=served_name, max_lora_rank=max_lora_rank,
+                    prompt_lookup_tokens=prompt_lookup_tokens)
+    return ModelServer(engine, max_queue=max_queue, api_key=settings.model_server_key)
+
+
+def vllm_env(settings: Settings) -> VllmEnv:
+    """The vLLM environment `ft serve --vllm` runs: FT_VLLM_PYTHON, else the known places (serving.vllm.find_vllm).
+    Raises VllmNotFound saying where it looked."""
+    from serving.vllm import find_vllm
+
+    return find_vllm(settings.vllm_python or None)
+
+
+@dataclass(frozen=True)
+class VllmLaunch:
+    """`vllm serve`'s command line and the environment it adds, with the choices made for it."""
+
+    argv: list[str]
+    env: dict[str, str]
+    max_lora_rank: int
+    tensor_parallel: int
+
+
+def vllm_launch(settings: Settings, found: VllmEnv, base: Path, store: Store | None, *, host: str, port: int,
+                served_name: str | None, max_loras: int, max_lora_rank: int | None, max_cpu_loras: int | None,
+                kv_cache_gib: int, tensor_parallel: int | None, extra: list[str]) -> VllmLaunch:
+    """`ft serve --vllm`'s command line, vLLM's key FT_MODEL_SERVER_API_KEY. max_lora_rank None: the smallest
+    that holds the stored adapters, else the rank a job trains by default (so the next version loads without a
+    restart); tensor_parallel None: every GPU this process is given (1 on the CPU build). Raises ValueError for
+    what vLLM would refuse."""
+    from core.machine import physical_core_cpus
+    from serving.vllm import cpu_env, max_lora_rank_for, visible_gpus, vllm_command
+
+    if max_lora_rank is None:
+        max_lora_rank = max_lora_rank_for(_stored_ranks(store), default=_default_rank())
+    if tensor_parallel is None:  # a GPU build shards the model over every GPU it is given
+        tensor_parallel = 1 if found.cpu else max(1, visible_gpus())
+    argv, env = vllm_command(str(base), python=str(found.python), host=host, port=port, max_loras=max_loras,
+                             max_lora_rank=max_lora_rank, max_cpu_loras=max_cpu_loras, served_name=served_name,
+                             tensor_parallel_size=tensor_parallel, extra=extra, api_key=settings.model_server_key)
+    if found.cpu:
+        env.update(cpu_env(physical_core_cpus(), kv_cache_gib))
+    return VllmLaunch(argv, env, max_lora_rank, tensor_parallel)
+
+
+def _stored_ranks(store: Store | None) -> list[int | None]:
+    """The ranks of the adapters this server may be asked to load."""
+    from serving.vllm import adapter_rank
+    from storage.versions import loadable
+
+    if store is None:
+        return []
+    with store.session() as session:
+        return [adapter_rank(v.adapter_path) for v in loadable(session)]
+
+
+def _default_rank() -> int:
+    """The rank a training job makes unless told otherwise."""
+    from trainer.config import TrainConfig
+
+    return TrainConfig.rank
+
+
 def sync_index(store: Store) -> None:
     """Embed what the retrieval index lacks. The worker runs it before each job, so the job's snapshot finds
     its examples' vectors (jobs train with the pairs the bot would retrieve)."""
@@ -134,8 +213,8 @@ def bolt_app(settings: Settings, deps: Deps, metrics: BotMetrics) -> AsyncApp:
 
 
 def bot(settings: Settings, **overrides: Any) -> tuple[AsyncApp, Deps, BotMetrics]:
-    """Everything `ft bot` serves: (Bolt app, Deps, metrics). overrides: Deps fields; a store, model or
-    retriever given there is used instead of the one these settings would open."""
+    """Everything `ft bot` serves: (Bolt app, Deps with its periodic work, metrics). overrides: Deps fields; a
+    store, model or retriever given there is used instead of the one these settings would open."""
     from bot.metrics import BotMetrics
 
     opened = overrides.pop("store", None)
@@ -147,7 +226,21 @@ def bot(settings: Settings, **overrides: Any) -> tuple[AsyncApp, Deps, BotMetric
         overrides["retriever"] = retriever(settings, opened)
     built = deps(settings, store=opened, **overrides)
     metrics = BotMetrics()
-    return bolt_app(settings, built, metrics), built, metrics
+    app = bolt_app(settings, built, metrics)
+    built.periodic.extend(periodic(built, app, metrics))
+    return app, built, metrics
+
+
+def periodic(deps: Deps, app: AsyncApp, metrics: BotMetrics) -> list[Periodic]:
+    """What the bot repeats in its own loop while its HTTP app runs (bot.server): training progress and approval
+    requests in FT_APPROVALS_CHANNEL (every Deps.announce_every_s), drafts nobody acted on expired
+    (FT_DRAFT_TTL_H), and Slack event ids older than a week forgotten (every hour)."""
+    from bot.approvals import Announcer
+    from bot.drafting import Sweeper
+    from bot.seen_events import EventForgetter
+
+    return [Announcer(deps, app.client, every_s=deps.announce_every_s), Sweeper(deps, app.client, metrics),
+            EventForgetter(deps.store)]
 
 
 # --- trainer ----------------------------------------------------------------------------------------
@@ -175,3 +268,12 @@ def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:
         before_job=sync_index if settings.retrieval else None,
     )
     return WorkerConfig(**{**values, **overrides})
+
+
+def scheduler(settings: Settings, store: Store) -> AsyncIOScheduler:
+    """The training schedule `ft bot` runs (FT_TRAIN_SCHEDULE, FT_MIN_NEW_EXAMPLES, FT_RETENTION_DAYS), started
+    inside the running event loop (`ft bot` starts it through bot.server.run's on_start: bot/ itself does not
+    import the trainer)."""
+    from trainer import scheduler as training
+
+    return training.start(store, settings.train_schedule, settings.min_new_examples, settings.retention_days)

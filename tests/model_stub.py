@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests import local_http
+from fakes import local_http
 
 
 class ModelStub:

@@ -1,9 +1,10 @@
-"""The scheduler: on FT_TRAIN_SCHEDULE, enqueue a training job when enough new examples were approved;
-every hour, forget the Slack event ids older than a week (the retry guard's table would grow without end), and,
-with FT_RETENTION_DAYS, delete the questions and feedback older than that which never became an approved pair.
+"""The scheduler: on FT_TRAIN_SCHEDULE, enqueue a training job when enough new examples were approved, and,
+with FT_RETENTION_DAYS, every hour delete the questions and feedback older than that which never became an
+approved pair.
 
-Started inside `ft bot` (one process: APScheduler 3 has no cross-process locking, and the
-database queue makes a second scheduler harmless anyway: it finds the job already queued).
+Started inside `ft bot` (ftbot.wiring.scheduler; one process: APScheduler 3 has no cross-process locking, and
+the database queue makes a second scheduler harmless anyway: it finds the job already queued). The bot forgets
+the Slack event ids it has seen itself (bot.seen_events).
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from datetime import datetime, timezone
 from sqlmodel import Session
 
 from storage import Store
-from storage.events import forget_older_than
 from storage.jobs import active, enqueue
 from storage.models import TrainingJob
 from storage.queue import approved_since_last_snapshot
 
 log = logging.getLogger("ftbot.scheduler")
 REQUESTED_BY = "scheduler"
-EVENTS_KEPT_DAYS = 7  # Slack stops retrying an event after minutes
 
 
 def maybe_enqueue(session: Session, min_new: int) -> TrainingJob | None:
@@ -62,17 +61,8 @@ def start(store: Store, cron: str, min_new: int, retention_days: int | None = No
 
         await asyncio.to_thread(run)
 
-    async def forget_events() -> None:
-        def run() -> int:
-            with store.session() as session:
-                return forget_older_than(session, EVENTS_KEPT_DAYS)
-
-        if forgotten := await asyncio.to_thread(run):
-            log.info("forgot %d Slack event ids older than %d days", forgotten, EVENTS_KEPT_DAYS)
-
     scheduler = AsyncIOScheduler()
     scheduler.add_job(tick, trigger, id="ftbot-train", coalesce=True, max_instances=1, misfire_grace_time=3600)
-    scheduler.add_job(forget_events, "interval", hours=1, id="ftbot-forget-events", coalesce=True, max_instances=1)
     if retention_days:
         async def retention() -> None:
             await asyncio.to_thread(apply_retention, store, retention_days)

@@ -133,13 +133,9 @@ def bot(
                                                  s.model_server_key or ""])
     from bot.server import run
 
-    def start_scheduler(deps) -> None:  # noqa: ANN001
-        from trainer import scheduler
-
-        scheduler.start(deps.store, s.train_schedule, s.min_new_examples, s.retention_days)
-
     bolt, deps, metrics = wiring.bot(s)
-    run(bolt, deps, metrics, port=port or 3000, app_token=s.slack_app_token, on_start=start_scheduler)
+    run(bolt, deps, metrics, port=port or 3000, app_token=s.slack_app_token,
+        on_start=lambda started: wiring.scheduler(s, started.store))
 
 
 @app.command()

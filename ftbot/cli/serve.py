@@ -69,16 +69,15 @@ def serve(
         return
     max_lora_rank = max_lora_rank or 64
     base = _base_model(ctx, model)
-    from serving.generation import Engine
-    from serving.model_server import ModelServer, serve_forever
+    from serving.model_server import serve_forever
 
     with console.status(f"loading {base} …"):
         try:
-            engine = Engine(base, served_name=served_model_name, max_lora_rank=max_lora_rank,
-                            prompt_lookup_tokens=prompt_lookup)
+            server = wiring.model_server(s, base, served_name=served_model_name, max_lora_rank=max_lora_rank,
+                                         prompt_lookup_tokens=prompt_lookup, max_queue=max_queue)
         except (OSError, ValueError) as exc:
             fail(f"cannot load the base model {base}: {str(exc).strip().splitlines()[0]}")
-    server = ModelServer(engine, max_queue=max_queue, api_key=s.model_server_key)
+    engine = server.engine
     store = _store_or_none(ctx)
 
     async def ready(url: str) -> None:
@@ -100,33 +99,26 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
                 extra: list[str], tensor_parallel: Optional[int] = None) -> None:
     import signal
 
-    from serving.vllm import (SupervisorError, VllmNotFound, cpu_env, find_vllm, max_lora_rank_for, supervise,
-                              visible_gpus, vllm_command)
-    from core.machine import physical_core_cpus
+    from serving.vllm import SupervisorError, VllmNotFound, supervise
 
     try:
-        env_found = find_vllm(common.settings(ctx).vllm_python or None)
+        env_found = wiring.vllm_env(common.settings(ctx))
     except VllmNotFound as exc:
         fail(str(exc))
     base = _base_model(ctx, model)
     store = _store_or_none(ctx)
-    if max_lora_rank is None:
-        max_lora_rank = max_lora_rank_for(_stored_ranks(store), default=_default_rank())
-    if tensor_parallel is None:  # a GPU build shards the model over every GPU it is given
-        tensor_parallel = 1 if env_found.cpu else max(1, visible_gpus())
     try:
-        argv, env = vllm_command(str(base), python=str(env_found.python), host=host, port=port, max_loras=max_loras,
-                                 max_lora_rank=max_lora_rank, max_cpu_loras=max_cpu_loras, served_name=served_name,
-                                 tensor_parallel_size=tensor_parallel, extra=extra,
-                                 api_key=common.settings(ctx).model_server_key)
-        if env_found.cpu:
-            env.update(cpu_env(physical_core_cpus(), kv_cache_gib))
+        launch = wiring.vllm_launch(common.settings(ctx), env_found, base, store, host=host, port=port,
+                                    served_name=served_name, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                    max_cpu_loras=max_cpu_loras, kv_cache_gib=kv_cache_gib,
+                                    tensor_parallel=tensor_parallel, extra=extra)
     except ValueError as exc:
         fail(str(exc))
+    argv, env = launch.argv, launch.env
     console.print(f"vLLM {env_found.version}{' (CPU build)' if env_found.cpu else ''} from {env_found.python}, "
-                  f"--max-lora-rank {max_lora_rank}"
-                  f"{f', --tensor-parallel-size {tensor_parallel}' if tensor_parallel > 1 else ''}, on port {port}",
-                  highlight=False, soft_wrap=True)
+                  f"--max-lora-rank {launch.max_lora_rank}"
+                  f"{f', --tensor-parallel-size {launch.tensor_parallel}' if launch.tensor_parallel > 1 else ''}, "
+                  f"on port {port}", highlight=False, soft_wrap=True)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -139,24 +131,6 @@ def _serve_vllm(ctx: typer.Context, model: Optional[Path], host: str, port: int,
         asyncio.run(run())
     except SupervisorError as exc:
         fail(str(exc))
-
-
-def _stored_ranks(store) -> list[int | None]:  # noqa: ANN001
-    """The ranks of the adapters this server may be asked to load."""
-    from serving.vllm import adapter_rank
-    from storage.versions import loadable
-
-    if store is None:
-        return []
-    with store.session() as session:
-        return [adapter_rank(v.adapter_path) for v in loadable(session)]
-
-
-def _default_rank() -> int:
-    """The rank a training job makes unless told otherwise, so the next version loads without a restart."""
-    from trainer.config import TrainConfig
-
-    return TrainConfig.rank
 
 
 def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:

@@ -13,9 +13,9 @@ from bot.server import serve_http
 from ftbot import wiring
 from ftbot.settings import Settings
 from storage.models import Example
-from tests.fake_slack import FakeSlack
+from fakes.fake_slack import FakeSlack
 from tests.model_stub import ModelStub
-from tests.signed import SECRET, SlackSender
+from fakes.signed import SECRET, SlackSender
 
 CURATOR, ADMIN, AGENT, ASKER, OTHER = "UCURATOR", "UADMIN", "UAGENT", "UASKER", "UOTHER"
 

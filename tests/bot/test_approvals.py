@@ -20,9 +20,9 @@ from storage.jobs import enqueue
 from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob, VersionStatus
 from storage.queue import claim, finish, set_progress
 from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER, bot_settings
-from tests.fake_slack import FakeSlack
-from tests.signed import SlackSender
-from tests.tiny_model import build_tiny_model
+from fakes.fake_slack import FakeSlack
+from fakes.signed import SlackSender
+from fakes.tiny_model import build_tiny_model
 from tests.trainer.conftest import ROWS as TRAIN_ROWS
 from tests.trainer.conftest import tiny_config
 

@@ -12,7 +12,7 @@ from bot.threads import Rules
 from storage.models import ExampleStatus
 from tests.bot.conftest import ASKER, CURATOR, stored_examples
 from tests.bot.test_labelling import _reaction, _thread
-from tests.slack_export import ExportBuilder
+from fakes.slack_export import ExportBuilder
 
 
 async def _labelled(bot, store):  # noqa: ANN001

@@ -9,7 +9,7 @@ from bot.export import ExportError
 from bot.importer import import_slack_export
 from bot.threads import Rules
 from storage.models import Example, ExampleStatus
-from tests.slack_export import ExportBuilder, support_workspace
+from fakes.slack_export import ExportBuilder, support_workspace
 
 RULES = Rules(curators=frozenset({"UCURATOR"}), max_answer_chars=200)
 

@@ -11,7 +11,7 @@ import aiohttp
 import yaml
 
 from ftbot import logs
-from tests.signed import SECRET
+from fakes.signed import SECRET
 from tests.bot.conftest import AGENT, ASKER, OTHER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,9 +172,9 @@ async def test_the_bot_asks_the_model_server_with_its_key(store):
     from bot.server import serve_http
     from ftbot import wiring
     from tests.bot.conftest import bot_settings
-    from tests.fake_slack import FakeSlack
+    from fakes.fake_slack import FakeSlack
     from tests.model_stub import ModelStub
-    from tests.signed import SlackSender
+    from fakes.signed import SlackSender
 
     for server_key, outcome in (("bot-key-1", "answered"), ("another-key", "refused")):
         stub = await ModelStub(api_key=server_key).start()

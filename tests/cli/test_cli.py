@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ftbot.cli.main import app
-from tests.slack_export import support_workspace
+from fakes.slack_export import support_workspace
 
 runner = CliRunner()
 FT = shutil.which("ft", path=str(Path(sys.executable).parent))

@@ -1,7 +1,7 @@
 """`ft doctor` as a user runs it: what passes here passes, and what is broken is named in one line.
 
 No model server runs in tests, so its check is shown failing against a closed port; Slack is the fake
-Web API server (tests/fake_slack.py), reached through FT_SLACK_API_URL as the bot reaches it.
+Web API server (fakes/fake_slack.py), reached through FT_SLACK_API_URL as the bot reaches it.
 """
 
 import asyncio
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ftbot.cli import doctor
 from ftbot.cli.main import app
-from tests.fake_slack import FakeSlack
+from fakes.fake_slack import FakeSlack
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from core.contract import DEFAULT_SYSTEM_PROMPT
 from storage.models import Draft, DraftStatus, Example, ExampleStatus, Preference
 from core.prompt import prompt_messages
 from tests.cli.test_cli import ft
-from tests.tiny_model import build_tokenizer
+from fakes.tiny_model import build_tokenizer
 
 CONTEXT = [("How long does the free trial last?", "The trial lasts 21 days.")]
 EDITS = [  # question, the draft (rejected), what the agent sent (chosen)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_model import build_tiny_model, make_lora_adapter
+from fakes.tiny_model import build_tiny_model, make_lora_adapter
 
 BASE = "tiny-llama"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tiny_model import build_tiny_model
+from fakes.tiny_model import build_tiny_model
 
 ROWS = [
     ("How long does the free trial last?", "The trial lasts 21 days."),

@@ -141,7 +141,7 @@ def test_metrics_written_before_live_evaluation_still_load():
 
 def test_models_the_evaluation_did_not_load_are_loaded_for_the_live_questions(tiny_cfg, tiny_base, tmp_path):
     """When the held-out evaluation reused cached answers of a model, the live questions still get its answers."""
-    from tests.tiny_model import make_lora_adapter
+    from fakes.tiny_model import make_lora_adapter
     from trainer.live import LiveQuestions
 
     adapter = make_lora_adapter(tiny_base, tmp_path / "new", seed=1)

@@ -53,30 +53,6 @@ async def test_cron_trigger_fires_in_the_loop(store):
         sched.shutdown(wait=False)
 
 
-async def test_seen_slack_events_stay_bounded_to_a_week(store):
-    from datetime import timedelta
-
-    from storage.events import first_delivery
-    from storage.models import SeenEvent, utcnow
-
-    with store.session() as s:  # a bot that ran for 30 days, 20 events a day
-        for day in range(30):
-            for n in range(20):
-                s.add(SeenEvent(event_id=f"Ev{day}-{n}", received_at=utcnow() - timedelta(days=day, minutes=n)))
-        assert first_delivery(s, "Ev-now")
-    sched = scheduler.start(store, "0 2 * * *", min_new=1)
-    try:
-        await run_now(store, sched, "ftbot-forget-events", lambda s: len(s.exec(select(SeenEvent)).all()) < 601)
-        with store.session() as s:
-            kept = s.exec(select(SeenEvent)).all()
-            assert len(kept) == 7 * 20 + 1  # the last 7 days and the new one
-            assert all(e.received_at.replace(tzinfo=None) > (utcnow() - timedelta(days=7)).replace(tzinfo=None)
-                       for e in kept)
-            assert not first_delivery(s, "Ev0-3")  # a retry within the week is still recognised
-    finally:
-        sched.shutdown(wait=False)
-
-
 async def test_retention_deletes_old_questions_and_feedback_that_never_became_an_approved_pair(store):
     """FT_RETENTION_DAYS on the scheduler: what is older and never became an approved pair goes; the rest stays."""
     from datetime import timedelta

@@ -83,7 +83,7 @@ def test_a_stopped_job_resumes_from_its_checkpoint(tiny_cfg, tmp_path):
 
 
 def test_refuses_adapters_vllm_would_refuse(tiny_base, tmp_path):
-    from tests.tiny_model import make_lora_adapter
+    from fakes.tiny_model import make_lora_adapter
 
     bad = make_lora_adapter(tiny_base, tmp_path / "bad", seed=1, bias="all", modules_to_save=["lm_head"])
     with pytest.raises(ValueError, match="bias.*modules_to_save"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests import local_http
+from fakes import local_http
 
 
 class FakeSlack:
