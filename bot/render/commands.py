@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
+from bot.render.blocks import escape
 from bot.render.home import auto_line, draft_line, progress, response
-from bot.render.review import clip, escape
+from core.text import clip
 from storage.audience import version_warnings
 from core.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
