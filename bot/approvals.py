@@ -19,6 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
+from bot.listeners import on_actions
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
 from bot.render import approval as render
@@ -161,10 +162,4 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         else:
             await respond(text=line, response_type="ephemeral", replace_original=False)
 
-    @app.action(render.APPROVE)
-    async def on_approve(ack, body, respond, client):  # noqa: ANN001
-        await on_decision(ack, body, respond, client, render.APPROVE)
-
-    @app.action(render.REJECT)
-    async def on_reject(ack, body, respond, client):  # noqa: ANN001
-        await on_decision(ack, body, respond, client, render.REJECT)
+    on_actions(app, on_decision, {render.APPROVE: render.APPROVE, render.REJECT: render.REJECT})

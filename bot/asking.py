@@ -18,6 +18,7 @@ from bot.deps import Deps
 from bot.markup import strip_emoji, to_plain
 from bot.metrics import BotMetrics
 from bot.render import answer as render
+from bot.tell import tell
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import channels, feedback
@@ -281,20 +282,5 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await ack(response_action="errors", errors={render.CORRECTION: render.correction_stored(outcome, None)})
             return
         await ack()
-        await _tell(client, fb.source.get("channel"), fb.source.get("thread_ts"), user,
-                    render.correction_stored(outcome, example))
-
-
-async def _tell(client, channel: str | None, thread_ts: str | None, user: str, text: str) -> None:  # noqa: ANN001
-    """Ephemeral where the answer was; a DM when that is not possible."""
-    if channel:
-        try:
-            await client.chat_postEphemeral(channel=channel, user=user, text=text,
-                                            **({"thread_ts": thread_ts} if thread_ts else {}))
-            return
-        except SlackApiError:
-            pass
-    try:
-        await client.chat_postMessage(channel=user, text=text)
-    except SlackApiError as exc:
-        log.warning("could not confirm a correction: %s", exc.response.get("error"))
+        await tell(client, user, render.correction_stored(outcome, example), channel=fb.source.get("channel"),
+                   thread_ts=fb.source.get("thread_ts"), failed="could not confirm a correction")

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.text import clip
 from storage.jobs import check_params
 from storage.models import ChannelMode
 from storage.outcomes import parse_since
@@ -196,5 +197,4 @@ def _job_id(args: list[str]) -> int:
 
 def _shown(text: str, limit: int = 40) -> str:
     """User text echoed inside backticks: short, and unable to close them."""
-    text = text.replace("`", "'")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return clip(text.replace("`", "'"), limit, trim=False)

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlmodel import Session
 
@@ -16,6 +15,7 @@ from bot.metrics import BotMetrics
 from bot.render import capture, review
 from bot.render.commands import share_notes
 from bot.render.review import CLASH, DONE, GONE, STALE
+from bot.tell import tell
 from storage import audience, feedback
 from storage.examples import edit, list_examples, same_content, set_status
 from storage.models import Example, ExampleStatus, Feedback
@@ -213,7 +213,4 @@ async def _after_edit(deps: Deps, client, user: str, origin: str | None, note: s
                 return
         except Exception as exc:  # noqa: BLE001  (an expired response_url: fall back to a DM)
             log.warning("could not refresh the review list: %s", exc)
-    try:
-        await client.chat_postMessage(channel=user, text=note)
-    except SlackApiError as exc:
-        log.warning("could not confirm an edit: %s", exc.response.get("error"))
+    await tell(client, user, note, failed="could not confirm an edit")

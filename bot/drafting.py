@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import asking
 from bot.deps import Deps
+from bot.listeners import on_actions
 from bot.markup import strip_emoji
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
@@ -287,17 +288,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             log.warning("could not open a draft form: %s", exc.response.get("error"))
             await respond(text=render.FORM_TOO_SLOW, response_type="ephemeral", replace_original=False)
 
-    @app.action(render.EDIT)
-    async def on_edit(ack, body, respond, client):  # noqa: ANN001
-        await open_form(ack, body, respond, client, render.edit_modal)
-
-    @app.action(render.ANSWER)
-    async def on_answer(ack, body, respond, client):  # noqa: ANN001
-        await open_form(ack, body, respond, client, render.edit_modal)
-
-    @app.action(render.DISCARD)
-    async def on_discard(ack, body, respond, client):  # noqa: ANN001
-        await open_form(ack, body, respond, client, render.discard_modal)
+    on_actions(app, open_form, {render.EDIT: render.edit_modal, render.ANSWER: render.edit_modal,
+                                render.DISCARD: render.discard_modal})
 
     @app.view(render.EDIT_MODAL)
     async def on_edit_submit(ack, body, view, client):  # noqa: ANN001

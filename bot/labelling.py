@@ -11,6 +11,7 @@ from bot import texts
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.slack_api import People, fetch_thread
+from bot.tell import tell
 from bot.threads import Skipped, extract, source_key
 from storage.examples import CREATED, DUPLICATE, UPGRADED, add_examples, withdraw
 
@@ -84,7 +85,4 @@ async def _react(client, channel: str, ts: str) -> None:  # noqa: ANN001
 
 
 async def _ephemeral(client, channel: str, user: str, text: str) -> None:  # noqa: ANN001
-    try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=text)
-    except SlackApiError as exc:
-        log.warning("could not send an ephemeral note: %s", exc.response.get("error"))
+    await tell(client, user, text, channel=channel, dm=False, failed="could not send an ephemeral note")

@@ -13,6 +13,7 @@ from bot.metrics import BotMetrics
 from bot.render import capture
 from bot.slack_api import People, fetch_thread
 from bot.slack_api import channel_name as lookup_channel_name
+from bot.tell import tell
 from bot.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
 from storage.examples import NewExample, add_examples, flag
 from storage.models import ExampleStatus
@@ -80,7 +81,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                       rules=deps.rules)
         [(outcome, example)] = await deps.db(lambda s: add_examples(s, [item]))
         metrics.events.labels(kind="capture", outcome=outcome).inc()
-        await _tell(client, channel, user, capture.stored(outcome, example, by_curator=deps.is_curator(user)))
+        await tell(client, user, capture.stored(outcome, example, by_curator=deps.is_curator(user)), channel=channel,
+                   failed="could not tell the user about a capture")
 
 
 def edited(base: NewExample | Skipped | None, question: str, answer: str, *, channel: str, ts: str,
@@ -100,14 +102,3 @@ def edited(base: NewExample | Skipped | None, question: str, answer: str, *, cha
         labelled_by=user, approved_by=user if approved else None,
         channel_id=channel, audience=extracted.audience if extracted else None,
     )
-
-
-async def _tell(client, channel: str, user: str, text: str) -> None:  # noqa: ANN001
-    """Ephemeral where the message was; a DM when the bot cannot post there."""
-    try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=text)
-    except SlackApiError:
-        try:
-            await client.chat_postMessage(channel=user, text=text)
-        except SlackApiError as exc:
-            log.warning("could not tell the user about a capture: %s", exc.response.get("error"))

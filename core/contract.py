@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from core.text import clip
+
 # --- Adapters -------------------------------------------------------------------------------------------------
 
 # vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py): an adapter of any other rank cannot be served.
@@ -43,7 +45,7 @@ def adapter_name_problem(name: object) -> str | None:
     if not isinstance(name, str) or not name:
         return "the adapter name must be a non-empty string"
     if not ADAPTER_NAME.fullmatch(name):
-        shown = name if len(name) <= 60 else name[:59] + "…"
+        shown = clip(name, 60, trim=False)
         return (f"the adapter name {shown!r} is not allowed: use letters, digits, '-' and '_' (at most 100, "
                 "starting with a letter or digit)")
     return None

@@ -33,6 +33,8 @@ import re
 
 from typing import Sequence
 
+from core.text import clip
+
 CONTEXT_HEADER = "Approved answers to similar questions:"
 NO_CONTEXT = "No approved answer is close to this question."
 # What the model is taught to say when nothing close was approved (trainer/unknown.jsonl questions).
@@ -62,8 +64,7 @@ def user_turn(question: str, context: Sequence[tuple[str, str]] | None = None) -
 
 
 def _clip(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= CONTEXT_ANSWER_CHARS else text[:CONTEXT_ANSWER_CHARS - 1].rstrip() + "…"
+    return clip(text.strip(), CONTEXT_ANSWER_CHARS)
 
 
 def prompt_messages(system_prompt: str, question: str,

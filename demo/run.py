@@ -90,6 +90,7 @@ async def run() -> None:
     from bot.export import load_export
     from bot.render import approval, review
     from bot.server import serve_http
+    from core.text import clip
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage.examples import list_examples
@@ -249,7 +250,8 @@ async def run() -> None:
             ok_base, ok_new = (any(e.lower() in a.lower() for e in q["expect"]) for a in (a_base, a_new))
             hits["base"] += ok_base
             hits["new"] += ok_new
-            table.add_row(q["question"], ("✓ " if ok_base else "✗ ") + _clip(a_base), ("✓ " if ok_new else "✗ ") + _clip(a_new))
+            base, new = (clip(a, 220, one_line=True, trim=False) for a in (a_base, a_new))
+            table.add_row(q["question"], ("✓ " if ok_base else "✗ ") + base, ("✓ " if ok_new else "✗ ") + new)
         console.print(table)
         say(f"states the expected fact: base model {hits['base']}/{len(questions)}, {version.name} "
             f"{hits['new']}/{len(questions)} (answered by: {after[0][1]})")
@@ -311,11 +313,6 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:  # noq
         done = await _until(lambda: deps.db(lambda s: stored.get(s, draft.id)),
                             lambda d: d.status not in ("pending", "sending"), timeout=60)
         say(f"{cards.outcome_line(done).replace('<@' + LEAD + '>', 'the lead')}")
-
-
-def _clip(text: str, limit: int = 220) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 async def _wait_up(model, server: subprocess.Popen) -> None:  # noqa: ANN001

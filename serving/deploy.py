@@ -16,6 +16,7 @@ from typing import Callable, TypeVar
 
 from sqlmodel import Session, select
 
+from core.text import clip
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, ModelServerUnavailable
 from serving.smoke import SmokeResult, smoke_test
 from storage import Store
@@ -153,9 +154,9 @@ async def _load(client: ModelClient, version: ModelVersion) -> str | None:
     except AdapterAlreadyLoaded:
         return None
     except ModelServerError as exc:
-        return f"it answered {exc.status}: {_short(exc.message)}"
+        return f"it answered {exc.status}: {clip(exc.message, 200, one_line=True, trim=False)}"
     except ModelServerUnavailable as exc:
-        return f"it is unreachable: {_short(str(exc))}"
+        return f"it is unreachable: {clip(str(exc), 200, one_line=True, trim=False)}"
     return None
 
 
@@ -210,11 +211,6 @@ def _still(current: str | None) -> str:
 
 def _name(version: ModelVersion | None) -> str | None:
     return version.name if version else None
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 async def _db(store: Store, fn: Callable[[Session], T]) -> T:

@@ -34,6 +34,7 @@ from core.facts import carries_key_fact
 from core.grounding import declines
 from storage.models import Draft, DraftStatus, Example, ExampleStatus, SlackChannel
 from core.prompt import DONT_KNOW, prompt_messages
+from core.text import clip
 
 if TYPE_CHECKING:
     from trainer.config import TrainConfig
@@ -233,7 +234,7 @@ def _count(judged: Sequence[tuple[str, str]]) -> LiveOutcomes:
 
 
 def _keep(text: str) -> str:
-    return text if len(text) <= KEEP_CHARS else text[:KEEP_CHARS - 1].rstrip() + "…"
+    return clip(text, KEEP_CHARS)
 
 
 def _load(base_model: str, adapter: str | Path | None) -> tuple[Any, Any]:

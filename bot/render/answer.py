@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.review import clip, escape
+from bot.render.blocks import SECTION_LIMIT, button, context, escape, section
+from core.text import clip
 from storage.examples import CREATED, DUPLICATE, EXISTS
 from storage.feedback import GONE, UPDATED
 from storage.models import Example, Feedback
@@ -14,7 +15,6 @@ SOLVED = "draft_solved"  # bot.render.drafts answers it
 CORRECTION_MODAL = "feedback_correction"
 CORRECTION, VALUE = "correction", "value"  # block id, and the action id inside it
 FIELD_LIMIT = 3000  # the most a plain_text_input holds
-_SECTION_LIMIT = 2800  # Slack caps a section's text at 3000 characters; escaping adds a little
 
 USAGE = "Ask me a question after the mention, for example: “@ftbot how long is the free trial?”"
 UNAVAILABLE = ("I couldn't get an answer from the model right now — your question is saved and "
@@ -22,15 +22,6 @@ UNAVAILABLE = ("I couldn't get an answer from the model right now — your quest
 THANKS = "Thanks for the feedback!"
 NOT_FOUND = "That answer is no longer stored, so it can't be rated."
 FORM_TOO_SLOW = "Slack took too long to open the form; please press 👎 again."
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _button(text: str, action_id: str, value: str) -> dict[str, Any]:
-    return {"type": "button", "text": {"type": "plain_text", "text": text, "emoji": True},
-            "action_id": action_id, "value": value}
 
 
 def answered_by(model: str, version_name: str | None) -> str:
@@ -43,15 +34,15 @@ def answer_message(answer: str, *, model: str, version_name: str | None, feedbac
     """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone.
     sources: mrkdwn links to the threads whose approved answers were given to the model."""
     text = answer.strip()
-    chunks = [text[i:i + _SECTION_LIMIT] for i in range(0, len(text), _SECTION_LIMIT)]
-    blocks = [_section(escape(chunk)) for chunk in chunks]
+    chunks = [text[i:i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)]
+    blocks = [section(escape(chunk)) for chunk in chunks]
     line = answered_by(model, version_name)
     if sources:
         line += " · drawn from " + ", ".join(sources)
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
-    buttons = [_button("👍", UP, str(feedback_id)), _button("👎", DOWN, str(feedback_id))]
+    blocks.append(context(line))
+    buttons = [button("👍", UP, str(feedback_id), emoji=True), button("👎", DOWN, str(feedback_id), emoji=True)]
     if solved_id is not None:  # auto mode: the asker confirms a resolution
-        buttons.append(_button("This solved it", SOLVED, str(solved_id)))
+        buttons.append(button("This solved it", SOLVED, str(solved_id), emoji=True))
     blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": buttons})
     return {"text": clip(escape(text), 3000), "blocks": blocks}
 
@@ -65,8 +56,8 @@ def correction_modal(fb: Feedback) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Send"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _section(f"*Question:* {escape(clip(fb.question, 1200))}"),
-            _section(f"*The bot answered:* {escape(clip(fb.answer, 1500))}"),
+            section(f"*Question:* {escape(clip(fb.question, 1200))}"),
+            section(f"*The bot answered:* {escape(clip(fb.answer, 1500))}"),
             {"type": "input", "block_id": CORRECTION,
              "label": {"type": "plain_text", "text": "The right answer"},
              "element": {"type": "plain_text_input", "action_id": VALUE, "multiline": True,

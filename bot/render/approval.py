@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.render.blocks import context, escape, section
 from bot.render.live import live_blocks
-from bot.render.review import clip, escape
 from core.contract import JobProgress, Sample, VersionMetrics
+from core.text import clip
 from storage.models import JobStatus, ModelVersion, TrainingJob
 
 if TYPE_CHECKING:
@@ -16,14 +17,6 @@ if TYPE_CHECKING:
 
 APPROVE, REJECT = "version_approve", "version_reject"
 BAR_CELLS = 20
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def bar(step: int, total: int) -> str:
@@ -49,7 +42,7 @@ def progress_message(job: TrainingJob) -> dict[str, Any]:
     p = JobProgress.from_json(job.progress)
     title = f":hourglass_flowing_sand: Training job {job.id} ({_by(job)}): *{job.status}*"
     if job.status == JobStatus.QUEUED:
-        return {"text": f"Training job {job.id} is queued", "blocks": [_section(title + " — waiting for a worker")]}
+        return {"text": f"Training job {job.id} is queued", "blocks": [section(title + " — waiting for a worker")]}
     if p.phase == "evaluating":
         line = "training done; evaluating against the base model and the deployed version…"
     elif p.total:
@@ -65,9 +58,9 @@ def progress_message(job: TrainingJob) -> dict[str, Any]:
         facts.append(f"{p.tokens_per_s:.0f} tokens/s")
     if p.eta_s is not None and p.phase != "evaluating":
         facts.append(f"about {_minutes(p.eta_s)} left")
-    blocks = [_section(title), _section(line)]
+    blocks = [section(title), section(line)]
     if facts:
-        blocks.append(_context(" · ".join(facts)))
+        blocks.append(context(" · ".join(facts)))
     return {"text": f"Training job {job.id}: {job.status} {line}", "blocks": blocks}
 
 
@@ -120,7 +113,7 @@ def _sample_block(sample: Sample) -> dict[str, Any]:
             parts.append(f"_(not sent, no retrieved answer backs it: {escape(clip(sample.new_with_retrieval, 160, one_line=True))})_")
     else:
         parts.append(f"*new:* {escape(clip(sample.new, 200, one_line=True))}")
-    return _section("\n".join(parts))
+    return section("\n".join(parts))
 
 
 def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: str | None = None,
@@ -129,40 +122,40 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
     m = VersionMetrics.from_json(version.metrics)
     head = (f":white_check_mark: Training job {job.id} ({_by(job)}) produced *{escape(version.name)}*: "
             f"{m.train.steps} steps, {m.train.epochs_done} epochs, {m.train.n_train} training conversations")
-    blocks: list[dict[str, Any]] = [_section(head)]
+    blocks: list[dict[str, Any]] = [section(head)]
     if job.reason:  # a job nobody asked for says why it exists
-        blocks.append(_section(f":information_source: *Why this job:* {escape(job.reason)}"))
+        blocks.append(section(f":information_source: *Why this job:* {escape(job.reason)}"))
     for f in version.flags:  # trained on erased data, or on a channel no longer shareable (storage.audience)
-        blocks.append(_section(f":warning: {escape(f.get('reason', f.get('code', '')))}"))
+        blocks.append(section(f":warning: {escape(f.get('reason', f.get('code', '')))}"))
     if version.below_deployed:
-        blocks.append(_section(":warning: *It scores below the deployed version.* Look before you approve."))
-    blocks.append(_section(eval_table(m)))
+        blocks.append(section(":warning: *It scores below the deployed version.* Look before you approve."))
+    blocks.append(section(eval_table(m)))
     blocks += live_blocks(m.live)  # the newest real questions, beside the held-out figures (trainer.live)
     if plot_file_id:
         blocks.append({"type": "image", "slack_file": {"id": plot_file_id}, "alt_text": "train and eval loss per step",
                        "title": {"type": "plain_text", "text": "loss per step"}})
     elif m.loss_plot:
-        blocks.append(_context(f"loss curve: `{escape(m.loss_plot)}` (not readable from the bot)"))
+        blocks.append(context(f"loss curve: `{escape(m.loss_plot)}` (not readable from the bot)"))
     samples = m.samples[:3]
     if samples:
-        blocks.append(_context("What the bot would send for some held-out questions:"))
+        blocks.append(context("What the bot would send for some held-out questions:"))
         blocks += [_sample_block(s) for s in samples]
     long = m.long_examples
     if long:
-        blocks.append(_context(f"{len(long)} example(s) were longer than the maximum length and left out."))
+        blocks.append(context(f"{len(long)} example(s) were longer than the maximum length and left out."))
     if decided:
-        blocks.append(_context(decided))
+        blocks.append(context(decided))
     elif version.status == "awaiting_approval":
         blocks.append({"type": "actions", "block_id": f"decide:{version.name}", "elements": [
             {"type": "button", "action_id": APPROVE, "value": version.name, "style": "primary",
              "text": {"type": "plain_text", "text": "Approve and deploy"}},
             {"type": "button", "action_id": REJECT, "value": version.name, "style": "danger",
              "text": {"type": "plain_text", "text": "Reject"}}]})
-        blocks.append({**_context("Admins only. Approving loads the adapter, runs a smoke test, then switches the "
-                                  "bot to it; the deployed version stays loaded for a rollback."),
+        blocks.append({**context("Admins only. Approving loads the adapter, runs a smoke test, then switches the "
+                                 "bot to it; the deployed version stays loaded for a rollback."),
                        "block_id": "decide-note"})
     else:
-        blocks.append(_context(f"{escape(version.name)} is {version.status.replace('_', ' ')}."))
+        blocks.append(context(f"{escape(version.name)} is {version.status.replace('_', ' ')}."))
     return {"text": f"Training job {job.id} produced {version.name}: approve or reject", "blocks": blocks}
 
 
@@ -173,7 +166,7 @@ def job_ended(job: TrainingJob) -> dict[str, Any]:
     else:
         error = (job.error or "unknown error").strip().splitlines()
         text = f":x: Training job {job.id} ({_by(job)}) failed: {escape(clip(error[-1] if error else '', 300))}"
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}
 
 
 def decision_line(action: str, user: str, when: datetime, result: "DeployResult") -> str:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bot.markup import strip_emoji
+from bot.render.blocks import context
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED
 from storage.models import Example, ExampleStatus
 
@@ -34,10 +35,8 @@ def qa_inputs(question: str, answer: str) -> list[dict[str, Any]]:
     """Two editable fields; a note when a text had to be shortened to fit Slack's field."""
     blocks = []
     if len(question) > FIELD_LIMIT or len(answer) > FIELD_LIMIT:
-        blocks.append({"type": "context", "elements": [{
-            "type": "mrkdwn",
-            "text": f":warning: The text is longer than a Slack form holds; it is shown cut to {FIELD_LIMIT} "
-                    "characters, and that is what will be saved."}]})
+        blocks.append(context(f":warning: The text is longer than a Slack form holds; it is shown cut to "
+                              f"{FIELD_LIMIT} characters, and that is what will be saved."))
     blocks.append(_input(QUESTION, "Question", question, "What the customer asked, readable on its own."))
     blocks.append(_input(ANSWER, "Answer", answer, "The answer the model should learn to give."))
     return blocks
@@ -53,7 +52,7 @@ def capture_modal(question: str, answer: str, *, channel: str, ts: str, channel_
         "title": _plain("Add to training data"),
         "submit": _plain("Add"),
         "close": _plain("Cancel"),
-        "blocks": [{"type": "context", "elements": [{"type": "mrkdwn", "text": intro}]}, *qa_inputs(question, answer)],
+        "blocks": [context(intro), *qa_inputs(question, answer)],
     }
 
 

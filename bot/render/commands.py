@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
+from bot.render.blocks import escape
 from bot.render.home import auto_line, draft_line, progress, response
-from bot.render.review import clip, escape
+from core.text import clip
 from storage.audience import version_warnings
 from core.contract import VersionMetrics
 from storage.models import JobStatus, ModelVersion, TrainingJob
@@ -66,9 +67,8 @@ def train_queued(job: TrainingJob) -> str:
 
 
 def jobs(rows: list[TrainingJob]) -> str:
-    if not rows:
-        return "No training jobs yet. A curator starts one with `/ft train`."
-    return "*Recent training jobs*\n" + "\n".join(_job_line(job) for job in rows)
+    return _listing("Recent training jobs", [_job_line(job) for job in rows],
+                    "No training jobs yet. A curator starts one with `/ft train`.")
 
 
 def _job_line(job: TrainingJob) -> str:
@@ -97,9 +97,13 @@ def cancel_refused(reason: str) -> str:
 
 
 def versions(rows: list[ModelVersion]) -> str:
-    if not rows:
-        return "No model versions yet: a finished training job makes one."
-    return "*Recent model versions*\n" + "\n".join(_version_line(v) for v in rows)
+    return _listing("Recent model versions", [_version_line(v) for v in rows],
+                    "No model versions yet: a finished training job makes one.")
+
+
+def _listing(title: str, lines: list[str], empty: str) -> str:
+    """`/ft jobs` and `/ft versions`: a bold title over one line a row, or a sentence when there are none."""
+    return f"*{title}*\n" + "\n".join(lines) if lines else empty
 
 
 def _version_line(v: ModelVersion) -> str:
@@ -154,17 +158,15 @@ def _channel(ch: ChannelFigures) -> str:
 
 def _figures(f: Figures, *, detail: bool, oneline: bool = False) -> str:
     lines = []
-    if f.draft.questions:
-        line = f"Drafts: {draft_line(f.draft, detail=detail)}"
+    # (label, figures, their summary, who answers first, who answers after): drafts, then auto answers.
+    for label, mode, summary, first, person in (("Drafts", f.draft, draft_line, "draft card", "a person's answer"),
+                                                ("Auto", f.auto, auto_line, "the bot", "a person")):
+        if not mode.questions:
+            continue
+        line = f"{label}: {summary(mode, detail=detail)}"
         if detail:
-            line += (f"\n  first response: draft card {response(f.draft.bot_response)}; "
-                     f"a person's answer {response(f.draft.human_response)}")
-        lines.append(line)
-    if f.auto.questions:
-        line = f"Auto: {auto_line(f.auto, detail=detail)}"
-        if detail:
-            line += (f"\n  first response: the bot {response(f.auto.bot_response)}; "
-                     f"a person {response(f.auto.human_response)}")
+            line += (f"\n  first response: {first} {response(mode.bot_response)}; "
+                     f"{person} {response(mode.human_response)}")
         lines.append(line)
     return ("; " if oneline else "\n").join(lines)
 

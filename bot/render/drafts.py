@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.review import clip, escape
+from bot.render.blocks import SECTION_LIMIT, button, context, escape, section
+from core.text import clip
 from storage.channels import NEEDS_DRAFTS_CHANNEL, NOT_EARNED, SAME_CHANNEL, Ladder, ModeChange
 from storage.models import ChannelMode, DiscardReason, Draft, DraftStatus
 
@@ -15,7 +16,6 @@ SEND, EDIT, DISCARD, ANSWER = "draft_send", "draft_edit", "draft_discard", "draf
 EDIT_MODAL, DISCARD_MODAL = "draft_edit_modal", "draft_discard_modal"
 TEXT, REASON, VALUE = "text", "reason", "value"  # block ids, and the action id inside each
 FIELD_LIMIT = 3000  # the most a plain_text_input holds
-_SECTION_LIMIT = 2800  # a section holds 3000 characters; escaping adds a little
 
 REASONS = {DiscardReason.WRONG: "Wrong", DiscardReason.OUTDATED: "Outdated",
            DiscardReason.NOT_A_QUESTION: "Not a question", DiscardReason.OTHER: "Other"}
@@ -32,22 +32,6 @@ HANDOFF_REPLY = ("I don't have an approved answer for this yet, so I've passed y
                  "someone will follow up here.")
 SOLVED_THANKS = "Glad it helped — thanks for letting us know!"
 SOLVED_ONLY_ASKER = "Only the person who asked can mark this as solved."
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _button(text: str, action_id: str, value: int, style: str | None = None) -> dict[str, Any]:
-    button = {"type": "button", "text": {"type": "plain_text", "text": text, "emoji": True},
-              "action_id": action_id, "value": str(value)}
-    if style:
-        button["style"] = style
-    return button
 
 
 def thread_link(workspace_url: str, channel: str, ts: str) -> str:
@@ -75,21 +59,21 @@ def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[s
     asker = f"<@{draft.asker}>" if draft.asker else "someone"
     head = (f"*Question* from {asker} · {thread_link(workspace_url, draft.channel_id, draft.question_ts)}\n"
             f">{escape(clip(draft.question, 1200)).replace(chr(10), chr(10) + '>')}")
-    blocks = [_section(head)]
+    blocks = [section(head)]
     if draft.status == DraftStatus.FAILED:
-        blocks.append(_section(":warning: *The model server gave no answer* (see the bot's log). Answer it here; "
-                               "the question also waits in the curators' queue (`/ft review`)."))
+        blocks.append(section(":warning: *The model server gave no answer* (see the bot's log). Answer it here; "
+                              "the question also waits in the curators' queue (`/ft review`)."))
     elif draft.declined:
-        blocks.append(_section(":grey_question: *No approved answer backs a reply.* The question also waits in "
-                               "the curators' queue (`/ft review`)."))
+        blocks.append(section(":grey_question: *No approved answer backs a reply.* The question also waits in "
+                              "the curators' queue (`/ft review`)."))
     else:
         text = draft.answer.strip()
-        blocks += [_section(("*Draft:*\n" if i == 0 else "") + escape(text[i:i + _SECTION_LIMIT]))
-                   for i in range(0, max(len(text), 1), _SECTION_LIMIT)]
+        blocks += [section(("*Draft:*\n" if i == 0 else "") + escape(text[i:i + SECTION_LIMIT]))
+                   for i in range(0, max(len(text), 1), SECTION_LIMIT)]
     line = f"{_who(draft)} · {_verdict(draft)}"
     if sources:
         line += " · sources: " + ", ".join(sources)
-    blocks.append(_context(line))
+    blocks.append(context(line))
     blocks.append(_actions(draft))
     text = f"Draft for a question from {asker}" if not draft.declined else f"Question from {asker} needs an answer"
     return {"text": text, "blocks": blocks}
@@ -97,10 +81,12 @@ def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[s
 
 def _actions(draft: Draft) -> dict[str, Any]:
     if draft.declined:
-        elements = [_button("Answer", ANSWER, draft.id, "primary"), _button("Discard", DISCARD, draft.id)]
+        elements = [button("Answer", ANSWER, draft.id, style="primary", emoji=True),
+                    button("Discard", DISCARD, draft.id, emoji=True)]
     else:
-        elements = [_button("Send", SEND, draft.id, "primary"), _button("Edit & send", EDIT, draft.id),
-                    _button("Discard", DISCARD, draft.id, "danger")]
+        elements = [button("Send", SEND, draft.id, style="primary", emoji=True),
+                    button("Edit & send", EDIT, draft.id, emoji=True),
+                    button("Discard", DISCARD, draft.id, style="danger", emoji=True)]
     return {"type": "actions", "block_id": f"draft_{draft.id}", "elements": elements}
 
 
@@ -108,19 +94,19 @@ def handoff_card(draft: Draft, *, workspace_url: str = "") -> dict[str, Any]:
     """Auto mode declined: the team is asked to answer; Answer posts in the customer's thread."""
     asker = f"<@{draft.asker}>" if draft.asker else "someone"
     return {"text": f"Hand-off: a question from {asker} needs an answer", "blocks": [
-        _section(f":raising_hand: *Hand-off* · question from {asker} · "
-                 f"{thread_link(workspace_url, draft.channel_id, draft.question_ts)}\n"
-                 f">{escape(clip(draft.question, 1200)).replace(chr(10), chr(10) + '>')}"),
-        _context(f"The bot told the asker the team will follow up ({_verdict(draft)}). Answer here, or reply in "
-                 "the thread."),
-        {"type": "actions", "block_id": f"draft_{draft.id}", "elements": [_button("Answer", ANSWER, draft.id,
-                                                                                   "primary")]}]}
+        section(f":raising_hand: *Hand-off* · question from {asker} · "
+                f"{thread_link(workspace_url, draft.channel_id, draft.question_ts)}\n"
+                f">{escape(clip(draft.question, 1200)).replace(chr(10), chr(10) + '>')}"),
+        context(f"The bot told the asker the team will follow up ({_verdict(draft)}). Answer here, or reply in "
+                "the thread."),
+        {"type": "actions", "block_id": f"draft_{draft.id}", "elements": [button("Answer", ANSWER, draft.id,
+                                                                                 style="primary", emoji=True)]}]}
 
 
 def closed(blocks: list[dict[str, Any]], outcome: str) -> list[dict[str, Any]]:
     """The card once acted on: the buttons give way to what happened."""
     kept = [b for b in blocks or [] if b.get("type") != "actions"]
-    return kept + [_context(outcome)]
+    return kept + [context(outcome)]
 
 
 def outcome_line(draft: Draft) -> str:
@@ -153,8 +139,8 @@ def already(draft: Draft | None) -> str:
 def sent_message(text: str, *, agent: str, draft: Draft) -> dict[str, Any]:
     """The answer in the customer's thread, posted as the bot, naming the agent who sent it."""
     body = text.strip()
-    blocks = [_section(escape(body[i:i + _SECTION_LIMIT])) for i in range(0, len(body), _SECTION_LIMIT)]
-    blocks.append(_context(f"Sent by <@{agent}> · ftbot"))
+    blocks = [section(escape(body[i:i + SECTION_LIMIT])) for i in range(0, len(body), SECTION_LIMIT)]
+    blocks.append(context(f"Sent by <@{agent}> · ftbot"))
     return {"text": clip(escape(body), 3000), "blocks": blocks}
 
 
@@ -174,7 +160,7 @@ def edit_modal(draft: Draft) -> dict[str, Any]:
         "title": {"type": "plain_text", "text": "Answer the customer" if answering else "Edit and send"},
         "submit": {"type": "plain_text", "text": "Send"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [_section(f"*Question:* {escape(clip(draft.question, 1500))}"),
+        "blocks": [section(f"*Question:* {escape(clip(draft.question, 1500))}"),
                    _text_input("Your answer" if answering else "The answer to send",
                                "" if answering else draft.answer)],
     }

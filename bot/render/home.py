@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.review import clip, escape
+from bot.render.blocks import context, escape, header, section
 from core.contract import JobProgress
+from core.text import clip
 from storage.models import Example, Feedback, ModelVersion, TrainingJob
 from storage.outcomes import AutoFigures, DraftFigures, Report, ResponseTimes
 
 _EXAMPLE_ICON = {"candidate": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "rejected": ":x:"}
 _JOB_ICON = {"queued": ":hourglass:", "running": ":gear:", "succeeded": ":white_check_mark:",
              "failed": ":x:", "cancelled": ":no_entry_sign:"}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text}}
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -112,18 +105,18 @@ def live_record(report: Report, limit: int = 8) -> list[dict[str, Any]]:
     """App Home's "Live record": each watched channel's outcomes, compact; nothing before the first question."""
     if not report.channels:
         return []
-    blocks: list[dict[str, Any]] = [{"type": "divider"}, _header("Live record")]
+    blocks: list[dict[str, Any]] = [{"type": "divider"}, header("Live record")]
     for ch in report.channels[:limit]:
         lines = [f"*<#{ch.channel_id}>*"]
         if ch.draft.questions:
             lines.append(f"Drafts: {draft_line(ch.draft, detail=False)}")
         if ch.auto.questions:
             lines.append(f"Auto: {auto_line(ch.auto, detail=False)}")
-        blocks.append(_section("\n".join(lines)))
+        blocks.append(section("\n".join(lines)))
     more = len(report.channels) - limit
     note = (f"{more} more channel{'s' if more != 1 else ''}: " if more > 0 else "") + (
         "`/ft stats` gives every figure, per version; the README defines each (“Live outcome metrics”).")
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    blocks.append(context(note))
     return blocks
 
 
@@ -132,26 +125,26 @@ def home_view(stats: dict[str, Any], examples: list[Example], jobs: list[Trainin
               outcomes: Report | None = None) -> dict[str, Any]:
     model = f"*{escape(deployed.name)}*" if deployed else "the base model (nothing deployed)"
     blocks = [
-        _header("Support answers bot"),
-        _section(f"Answering questions with {model}."),
-        _section(f"*Examples:* {_counts(stats['examples'])}\n*Training jobs:* {_counts(stats['jobs'])}"),
+        header("Support answers bot"),
+        section(f"Answering questions with {model}."),
+        section(f"*Examples:* {_counts(stats['examples'])}\n*Training jobs:* {_counts(stats['jobs'])}"),
         {"type": "divider"},
-        _header("Newest examples"),
+        header("Newest examples"),
     ]
-    blocks += [_section(_example_line(ex)) for ex in examples] or [
-        _section("No examples yet. React with ✅ to a good answer in a thread, or use "
-                 "“Add to training data” from a message's menu.")]
+    blocks += [section(_example_line(ex)) for ex in examples] or [
+        section("No examples yet. React with ✅ to a good answer in a thread, or use "
+                "“Add to training data” from a message's menu.")]
     if unanswered:
-        blocks += [{"type": "divider"}, _header("Questions the bot could not answer")]
-        blocks += [_section("\n".join(f"• {escape(clip(fb.question, 150, one_line=True))}" for fb in unanswered))]
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-            "A curator answers them in `/ft review`; an answer is used for the next question at once.")}]})
+        blocks += [{"type": "divider"}, header("Questions the bot could not answer")]
+        blocks += [section("\n".join(f"• {escape(clip(fb.question, 150, one_line=True))}" for fb in unanswered))]
+        blocks.append(context("A curator answers them in `/ft review`; an answer is used for the next question "
+                              "at once."))
     if outcomes is not None:
         blocks += live_record(outcomes)
-    blocks += [{"type": "divider"}, _header("Newest training jobs")]
-    blocks += [_section("\n".join(_job_line(job) for job in jobs) if jobs else "No training jobs yet.")]
+    blocks += [{"type": "divider"}, header("Newest training jobs")]
+    blocks += [section("\n".join(_job_line(job) for job in jobs) if jobs else "No training jobs yet.")]
     hint = ("You are a curator: `/ft review` lists candidates to approve and questions to answer, "
             "`/ft train` starts a run."
             if is_curator else "Label good answers with ✅; curators review them before training.")
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]})
+    blocks.append(context(hint))
     return {"type": "home", "blocks": blocks}

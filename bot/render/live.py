@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.review import clip, escape
+from bot.render.blocks import context, escape, section
 from core.contract import LiveEval, LiveExample
+from core.text import clip
 
 WORDS = {"agrees": "agrees", "other": "states something else", "declined": "declined", "unchecked": "not comparable"}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def live_table(live: LiveEval) -> str:
@@ -46,18 +39,18 @@ def _example(e: LiveExample, deployed_label: str) -> dict[str, Any]:
     def line(label: str, text: str, outcome: str) -> str:
         return f"*{label}* ({WORDS.get(outcome, outcome)}): {escape(clip(text, 200, one_line=True))}"
 
-    return _section("\n".join([f"*Q:* {escape(clip(e.question, 200, one_line=True))}",
-                               f"*the team sent:* {escape(clip(e.team, 200, one_line=True))}",
-                               line(deployed_label, e.deployed, e.deployed_outcome),
-                               line("new", e.new, e.new_outcome)]))
+    return section("\n".join([f"*Q:* {escape(clip(e.question, 200, one_line=True))}",
+                              f"*the team sent:* {escape(clip(e.team, 200, one_line=True))}",
+                              line(deployed_label, e.deployed, e.deployed_outcome),
+                              line("new", e.new, e.new_outcome)]))
 
 
 def live_blocks(live: LiveEval, shown: int = 3) -> list[dict[str, Any]]:
     """The table, then a few questions side by side (those where the two differ first)."""
-    blocks = [_section(live_table(live))]
+    blocks = [section(live_table(live))]
     examples = live.examples[:shown] if live.n else []
     if examples:
         label = clip(f"deployed {live.deployed_name}" if live.deployed_name else "base model", 60)
-        blocks.append(_context("What each would send for some live questions:"))
+        blocks.append(context("What each would send for some live questions:"))
         blocks += [_example(e, escape(label)) for e in examples]
     return blocks

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.render.blocks import button, context, escape, section
 from bot.render.capture import qa_inputs
+from core.text import clip
 from storage.models import Example, ExampleStatus, Feedback
 
 APPROVE, EDIT, REJECT = "example_approve", "example_edit", "example_reject"
@@ -18,35 +20,9 @@ VERBS = {APPROVE: "approve", EDIT: "edit", REJECT: "reject", ANSWER: "answer", D
 DONE, STALE, GONE, CLASH = "done", "stale", "gone", "clash"
 
 
-def escape(text: str) -> str:
-    """User text in mrkdwn: no accidental mentions, links or broken markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int, *, one_line: bool = False) -> str:
-    text = " ".join(text.split()) if one_line else text
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
 def only_curators(action_id: str) -> str:
     what = "questions" if action_id in (ANSWER, DISMISS) else "examples"
     return f"Only curators can {VERBS.get(action_id, 'review')} {what}. Ask a curator, or label with ✅."
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _button(text: str, action_id: str, ex_id: int, style: str | None = None) -> dict[str, Any]:
-    button = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
-              "value": str(ex_id)}
-    if style:
-        button["style"] = style
-    return button
 
 
 def _example_blocks(ex: Example) -> list[dict[str, Any]]:
@@ -54,14 +30,14 @@ def _example_blocks(ex: Example) -> list[dict[str, Any]]:
     where = ex.source.get("channel")
     origin = f"labelled by {who}" + (f" in #{escape(where)}" if where else "")
     # Section text is capped at 3000 characters by Slack: the full text is one Edit away.
-    blocks = [_section(f"*Example {ex.id}* · {origin}\n*Q:* {escape(clip(ex.question, 900))}\n"
-                       f"*A:* {escape(clip(ex.answer, 1600))}")]
+    blocks = [section(f"*Example {ex.id}* · {origin}\n*Q:* {escape(clip(ex.question, 900))}\n"
+                      f"*A:* {escape(clip(ex.answer, 1600))}")]
     if ex.flags:
-        blocks.append(_context("\n".join(f":warning: {escape(f.get('reason') or f.get('code', ''))}"
-                                         for f in ex.flags)))
+        blocks.append(context("\n".join(f":warning: {escape(f.get('reason') or f.get('code', ''))}"
+                                        for f in ex.flags)))
     blocks.append({"type": "actions", "block_id": f"example_{ex.id}", "elements": [
-        _button("Approve", APPROVE, ex.id, "primary"), _button("Edit", EDIT, ex.id),
-        _button("Reject", REJECT, ex.id, "danger")]})
+        button("Approve", APPROVE, ex.id, style="primary"), button("Edit", EDIT, ex.id),
+        button("Reject", REJECT, ex.id, style="danger")]})
     return blocks
 
 
@@ -72,32 +48,32 @@ def _unanswered_blocks(fb: Feedback) -> list[dict[str, Any]]:
     text = f"*Question {fb.id}* · {asker} · {why}\n*Q:* {escape(clip(fb.question, 900))}"
     if said and not fb.source.get("declined"):
         text += f"\n*The bot answered:* {escape(clip(said, 600))}"
-    return [_section(text), {"type": "actions", "block_id": f"unanswered_{fb.id}", "elements": [
-        _button("Answer", ANSWER, fb.id, "primary"), _button("Dismiss", DISMISS, fb.id)]}]
+    return [section(text), {"type": "actions", "block_id": f"unanswered_{fb.id}", "elements": [
+        button("Answer", ANSWER, fb.id, style="primary"), button("Dismiss", DISMISS, fb.id)]}]
 
 
 def review_list(candidates: list[Example], total: int, note: str | None = None,
                 unanswered: list[Feedback] | None = None) -> dict[str, Any]:
     """An ephemeral message: `text` is the notification fallback, `blocks` what people see."""
-    blocks = [_context(note)] if note else []
+    blocks = [context(note)] if note else []
     unanswered = unanswered or []
     if not candidates and not unanswered:
         text = "All caught up: no candidates are waiting for review and every question has an answer."
-        return {"text": (note + " " if note else "") + text, "blocks": blocks + [_section(f":tada: {text}")]}
+        return {"text": (note + " " if note else "") + text, "blocks": blocks + [section(f":tada: {text}")]}
     parts = []
     if candidates:
         shown = f"the oldest {len(candidates)} of {total}" if total > len(candidates) else f"all {total}"
         text = f"{total} candidate{'s' if total != 1 else ''} waiting for review"
         parts.append(text)
-        blocks.append(_section(f"*{text}* (showing {shown})"))
+        blocks.append(section(f"*{text}* (showing {shown})"))
         for ex in candidates:
             blocks.append({"type": "divider"})
             blocks.extend(_example_blocks(ex))
     if unanswered:
         text = f"{len(unanswered)} question{'s' if len(unanswered) != 1 else ''} the bot could not answer"
         parts.append(text)
-        blocks.append(_section(f"*{text}* (newest first): an answer here is approved at once and used for the "
-                               f"next question"))
+        blocks.append(section(f"*{text}* (newest first): an answer here is approved at once and used for the "
+                              f"next question"))
         for fb in unanswered:
             blocks.append({"type": "divider"})
             blocks.extend(_unanswered_blocks(fb))

@@ -27,6 +27,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def safe_url(url: str) -> str:
+    """Database URLs may carry a password; never print it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def settings(ctx: typer.Context) -> Settings:
     return ctx.find_root().obj["settings"]
 

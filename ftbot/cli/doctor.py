@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import typer
 
-from ftbot.cli.common import console, print_json
+from ftbot.cli.common import console, print_json, safe_url
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARK = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[red]✗[/]"}
@@ -91,12 +91,6 @@ def setting_problem(error: dict) -> str:
 
 
 # --- database ---------------------------------------------------------------------------------------
-
-def safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
 
 def check_database(settings: Any) -> tuple[Check, str | None]:
     """Reachable, and its schema at the newest migration. Also returns the deployed version's name."""

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from core.text import clip
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 from storage.jsonl import EXPORT_FORMATS, PREFERENCE
@@ -41,7 +42,8 @@ def list_(
     for column in ("id", "status", "question", "answer", "flags", "source"):
         table.add_column(column, overflow="fold")
     for ex in rows:
-        table.add_row(str(ex.id), ex.status, _short(ex.question), _short(ex.answer),
+        question, answer = (clip(text, 160, one_line=True, trim=False) for text in (ex.question, ex.answer))
+        table.add_row(str(ex.id), ex.status, question, answer,
                       ", ".join(f["code"] for f in ex.flags), ex.source.get("channel", ex.source_key))
     console.print(table)
 
@@ -204,8 +206,3 @@ def snapshot(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
     word = "created" if created else "unchanged since"
     console.print(f"snapshot {snap.id} {word}: {snap.n_examples} examples "
                   f"({snap.n_train} train, {snap.n_validation} validation), sha256 {snap.content_hash[:12]}")
-
-
-def _short(text: str, width: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

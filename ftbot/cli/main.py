@@ -55,7 +55,7 @@ def init(ctx: typer.Context) -> None:
     except OSError as exc:
         fail(f"FT_DATA_DIR={s.data_dir}: cannot be created ({exc.strerror or exc})")
     common.store(ctx)
-    console.print(f"data dir: [bold]{s.data_dir.resolve()}[/]\ndatabase: [bold]{_safe_url(s.db_url)}[/] (schema up to date)")
+    console.print(f"data dir: [bold]{s.data_dir.resolve()}[/]\ndatabase: [bold]{common.safe_url(s.db_url)}[/] (schema up to date)")
 
 
 @app.command()
@@ -166,13 +166,6 @@ def worker(ctx: typer.Context, once: bool = typer.Option(False, "--once", help="
         w.stopping.set()
         ran = 0
     console.print(f"worker {w.name} stopped after {ran} job(s)")
-
-
-def _safe_url(url: str) -> str:
-    """Database URLs may carry a password; never print it."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def main() -> None:

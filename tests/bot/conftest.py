@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,3 +67,21 @@ async def bot(store, model_stub):
 def stored_examples(store) -> list[Example]:  # noqa: ANN001
     with store.session() as s:
         return list(s.exec(select(Example)))
+
+
+async def command_text(bot: Bot, text: str, user: str, *, within_s: float | None = None) -> str:
+    """A `/ft` command's HTTP answer (status 200; within `within_s` seconds where given), as its text."""
+    started = time.perf_counter()
+    status, body = await bot.send.command(text, user)
+    elapsed = time.perf_counter() - started
+    assert status == 200 and (within_s is None or elapsed < within_s), (status, elapsed)
+    return json.loads(body)["text"] if body.startswith("{") else body
+
+
+async def command_reply(bot: Bot, text: str, user: str, *, within_s: float | None = None) -> dict[str, Any]:
+    """A command answered after an empty ack: what it then sent to the response_url."""
+    before = len(bot.slack.responses)
+    assert await command_text(bot, text, user, within_s=within_s) == ""
+    reply = await bot.slack.wait_for(lambda: len(bot.slack.responses) > before and bot.slack.responses[-1])
+    assert reply["response_type"] == "ephemeral"
+    return reply

@@ -1,31 +1,18 @@
 """`/ft` through real Bolt over signed HTTP: acks in time, roles, jobs, versions, deploy and rollback."""
 
 import json
-import time
+from functools import partial
 
 from sqlmodel import select
 
 from storage.examples import NewExample, add_examples
 from storage.models import JobStatus, ModelVersion, TrainingJob, VersionStatus
-from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER
+from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, command_reply, command_text
 
 
-async def _send(bot, text, user):
-    """The command's HTTP answer (status 200 within 1 s, well inside Slack's 3), as its text."""
-    started = time.perf_counter()
-    status, body = await bot.send.command(text, user)
-    elapsed = time.perf_counter() - started
-    assert status == 200 and elapsed < 1.0, (status, elapsed)
-    return json.loads(body)["text"] if body.startswith("{") else body
-
-
-async def _reply(bot, text, user):
-    """A command answered after an empty ack: what it then sent to the response_url."""
-    before = len(bot.slack.responses)
-    assert await _send(bot, text, user) == ""
-    reply = await bot.slack.wait_for(lambda: len(bot.slack.responses) > before and bot.slack.responses[-1])
-    assert reply["response_type"] == "ephemeral"
-    return reply
+# Each command's HTTP answer comes within 1 s, well inside Slack's 3.
+_send = partial(command_text, within_s=1.0)
+_reply = partial(command_reply, within_s=1.0)
 
 
 def _all(reply):

@@ -1,6 +1,5 @@
 """`/ft stats` over signed HTTP, and the Prometheus counters of draft outcomes."""
 
-import json
 from datetime import datetime, timedelta, timezone
 
 from prometheus_client import generate_latest
@@ -9,22 +8,15 @@ from bot.metrics import BotMetrics
 from bot.render.commands import STATS_CHARS, stats
 from storage.models import ChannelMode, DraftStatus
 from storage.outcomes import ChannelFigures, DraftFigures, Report
-from tests.bot.conftest import ADMIN, OTHER
+from tests.bot.conftest import ADMIN, OTHER, command_reply, command_text
 from tests.outcome_rows import AUTO, DRAFTS, V1, H, M, S, draft, seed
 
 
-async def _send(bot, text, user):
-    status, body = await bot.send.command(text, user)
-    assert status == 200
-    return json.loads(body)["text"] if body.startswith("{") else body
+_send = command_text
 
 
 async def _reply(bot, text, user):
-    before = len(bot.slack.responses)
-    assert await _send(bot, text, user) == ""
-    reply = await bot.slack.wait_for(lambda: len(bot.slack.responses) > before and bot.slack.responses[-1])
-    assert reply["response_type"] == "ephemeral"
-    return reply["text"]
+    return (await command_reply(bot, text, user))["text"]
 
 
 async def test_anyone_sees_the_live_outcomes_of_every_watched_channel(bot, store):
