@@ -18,11 +18,11 @@ from bot.deps import Deps
 from bot.markup import strip_emoji, to_plain
 from bot.metrics import BotMetrics
 from bot.render import answer as render
+from core.states import ChannelMode
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import channels, feedback
 from storage.audience import link_scope
-from storage.models import ChannelMode
 from core.prompt import prompt_messages
 from storage.versions import deployed
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.states import ChannelMode
 from storage.jobs import check_params
-from storage.models import ChannelMode
 from storage.outcomes import parse_since
 
 EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
@@ -112,7 +112,7 @@ def _channel(args: list[str]) -> Command:
     if args[0].lower() != "mode" or len(args) < 2:
         raise UsageError("Write `/ft channel` to see this channel's mode, or `/ft channel mode draft #drafts` to set it.")
     mode = args[1].lower()
-    if mode not in ChannelMode.ALL:
+    if mode not in tuple(ChannelMode):
         raise UsageError(f"`{_shown(args[1])}` is no mode: use off, mention, draft or auto.")
     drafts_channel, confirm = None, False
     for arg in args[2:]:

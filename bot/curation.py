@@ -16,9 +16,10 @@ from bot.metrics import BotMetrics
 from bot.render import capture, review
 from bot.render.commands import share_notes
 from bot.render.review import CLASH, DONE, GONE, STALE
+from core.states import ExampleStatus
 from storage import audience, feedback
 from storage.examples import edit, list_examples, same_content, set_status
-from storage.models import Example, ExampleStatus, Feedback
+from storage.models import Example, Feedback
 from storage.stats import status as store_status
 
 log = logging.getLogger("ftbot.bot")

@@ -12,10 +12,11 @@ from sqlmodel import Session, col, select
 
 from bot.export import Export, load_export
 from bot.threads import Rules, Skipped, extract
+from core.states import ExampleStatus
 from storage import Store, audience
 from storage.examples import (CREATED, DELETED_IN_SLACK, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples,
                               edited_since, revise, withdraw_deleted)
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 
 
 @dataclass

@@ -35,7 +35,7 @@ async def channel_name(client: AsyncWebClient, channel: str) -> str:
 
 
 async def channel_info(client: AsyncWebClient, channel: str) -> tuple[str, str]:
-    """(name, kind) of a channel; (its id, "unknown") when Slack will not say. Kind: storage.models.ChannelKind."""
+    """(name, kind) of a channel; (its id, "unknown") when Slack will not say. Kind: core.states.ChannelKind."""
     try:
         info = (await client.conversations_info(channel=channel))["channel"]
     except SlackApiError:

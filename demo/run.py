@@ -90,10 +90,11 @@ async def run() -> None:
     from bot.export import load_export
     from bot.render import approval, review
     from bot.server import serve_http
+    from core.states import ExampleStatus, JobStatus
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage.examples import list_examples
-    from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
+    from storage.models import ModelVersion, TrainingJob
     from storage.stats import status
     from tests.fake_slack import FakeSlack
     from tests.signed import SECRET, SlackSender

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from storage.models import ChannelChange, ChannelMode, SlackChannel, utcnow
+from core.states import ChannelMode
+from storage.models import ChannelChange, SlackChannel, utcnow
 
 
 def get(session: Session, channel_id: str) -> SlackChannel | None:
@@ -36,8 +37,8 @@ def remember(session: Session, channel_id: str, *, name: str | None = None, kind
 def set_mode(session: Session, channel_id: str, mode: str, *, by: str | None, drafts_channel: str | None = None,
              note: str = "") -> SlackChannel:
     """Set a channel's mode (and, for draft and auto, where its cards go), recorded with who did it."""
-    if mode not in ChannelMode.ALL:
-        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode.ALL)}")
+    if mode not in tuple(ChannelMode):
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode)}")
     row = remember(session, channel_id)
     if drafts_channel is not None and drafts_channel != row.drafts_channel:
         _record(session, channel_id, "drafts_channel", row.drafts_channel, drafts_channel, by, note)
@@ -93,8 +94,8 @@ def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None,
     channel other than the channel itself, and auto mode is earned by the record, or confirmed below it."""
     from storage.outcomes import record as track_record
 
-    if mode not in ChannelMode.ALL:
-        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode.ALL)}")
+    if mode not in tuple(ChannelMode):
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode)}")
     row = session.get(SlackChannel, channel_id)
     found = track_record(session, channel_id, ladder.last_n)
     record = (found.sent_unchanged, found.acted_on)

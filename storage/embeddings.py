@@ -14,7 +14,8 @@ from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
 from core.contract import RETRIEVAL
-from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow
+from core.states import ExampleStatus
+from storage.models import Example, ExampleEmbedding, utcnow
 
 _CHUNK = 500  # bound on IN (…) lists, as in storage.examples
 

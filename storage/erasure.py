@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import delete, false, or_, text
 from sqlmodel import Session, col, select
 
+from core.states import VersionStatus
 from storage import Store, audience
 from storage.jobs import ACTIVE, enqueue
 from storage.models import (ChannelChange, DatasetSnapshot, Draft, Erasure, Example, ExampleEmbedding, Feedback,
-                            ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob, VersionStatus)
+                            ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob)
 
 log = logging.getLogger("ftbot.erasure")
 ERASED = "[erased]"

@@ -9,9 +9,10 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, select
 
+from core.states import ChannelKind, ExampleStatus
 from storage import audience
 from storage.dedup import dedup_key
-from storage.models import ChannelKind, Example, ExampleStatus, SnapshotExample, utcnow
+from storage.models import Example, SnapshotExample, utcnow
 from storage.redact import redact
 
 # Outcomes of add_examples, for import summaries.
@@ -152,7 +153,7 @@ def _decide(ex: Example, status: str, by: str | None) -> None:
 
 def set_status(session: Session, ids: Iterable[int], status: str, by: str | None) -> tuple[list[int], list[int]]:
     """Approve or reject by id. Returns (changed ids, unknown ids)."""
-    if status not in ExampleStatus.ALL:
+    if status not in tuple(ExampleStatus):
         raise ValueError(f"unknown status {status!r}")
     wanted = list(dict.fromkeys(ids))
     rows = {ex.id: ex for ex in session.exec(select(Example).where(col(Example.id).in_(wanted)))}

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from core.states import ExampleStatus
 from storage.examples import (CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples, edit, same_content,
                               set_status)
-from storage.models import Example, ExampleStatus, Feedback
+from storage.models import Example, Feedback
 from storage.redact import redact
 
 UP, DOWN, NONE = "up", "down", "none"

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import ChannelMode, DiscardReason, Draft, DraftStatus, Feedback, SlackChannel, utcnow
+from core.states import OPEN_DRAFTS, ChannelMode, DiscardReason, DraftStatus
+from storage.models import Draft, Feedback, SlackChannel, utcnow
 
 # `version=BASE` selects the questions the base model answered (Draft.version_name is NULL then).
 BASE = "base"
@@ -193,7 +194,7 @@ def record(session: Session, channel: str, last_n: int) -> Record:
 
 def _draft(rows: list) -> DraftFigures:
     count = _counter(rows)
-    reasons = dict.fromkeys(DiscardReason.ALL, 0)
+    reasons = dict.fromkeys(DiscardReason, 0)
     for r in rows:
         if r.status == DraftStatus.DISCARDED:
             reason = r.discard_reason or DiscardReason.OTHER
@@ -205,7 +206,7 @@ def _draft(rows: list) -> DraftFigures:
         edit_chars_median=float(statistics.median(edits)) if edits else None,
         edit_chars_mean=round(statistics.fmean(edits), 1) if edits else None,
         discarded=count(DraftStatus.DISCARDED), discarded_by_reason=reasons, superseded=count(DraftStatus.SUPERSEDED),
-        expired=count(DraftStatus.EXPIRED), pending=sum(count(s) for s in DraftStatus.OPEN),
+        expired=count(DraftStatus.EXPIRED), pending=sum(count(s) for s in OPEN_DRAFTS),
         failed=count(DraftStatus.FAILED), declined=sum(1 for r in rows if r.declined), acted_on=acted,
         sent_unchanged_share=count(DraftStatus.SENT) / acted if acted else None,
         bot_response=_times(r.bot_s for r in rows), human_response=_times(r.human_s for r in rows))

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from bot.render.live import live_blocks
 from bot.render.review import clip, escape
 from core.contract import JobProgress, Sample, VersionMetrics
-from storage.models import JobStatus, ModelVersion, TrainingJob
+from core.states import JobStatus
+from storage.models import ModelVersion, TrainingJob
 
 if TYPE_CHECKING:
     from serving.deploy import DeployResult

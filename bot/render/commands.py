@@ -9,7 +9,8 @@ from bot.render.home import auto_line, draft_line, progress, response
 from bot.render.review import clip, escape
 from storage.audience import version_warnings
 from core.contract import VersionMetrics
-from storage.models import JobStatus, ModelVersion, TrainingJob
+from core.states import JobStatus
+from storage.models import ModelVersion, TrainingJob
 from storage.outcomes import ChannelFigures, Figures, Report
 
 if TYPE_CHECKING:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.review import clip, escape
+from core.states import ChannelMode, DiscardReason, DraftStatus
 from storage.channels import NEEDS_DRAFTS_CHANNEL, NOT_EARNED, SAME_CHANNEL, Ladder, ModeChange
-from storage.models import ChannelMode, DiscardReason, Draft, DraftStatus
+from storage.models import Draft
 
 from bot.render.answer import SOLVED  # noqa: E402  (the auto answer carries the button)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.capture import qa_inputs
-from storage.models import Example, ExampleStatus, Feedback
+from core.states import ExampleStatus
+from storage.models import Example, Feedback
 
 APPROVE, EDIT, REJECT = "example_approve", "example_edit", "example_reject"
 EDIT_MODAL = "example_edit_modal"

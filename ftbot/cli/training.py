@@ -14,8 +14,9 @@ from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 from core.contract import Outcomes, Scores, VersionMetrics
+from core.states import JobStatus
 from storage.db import is_transient
-from storage.models import JobStatus, TrainingJob
+from storage.models import TrainingJob
 
 model_app = typer.Typer(help="Base models.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Training jobs: `ft jobs` lists them.", invoke_without_command=True)

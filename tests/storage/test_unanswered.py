@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from core.states import ExampleStatus
 from storage import feedback
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 
 
 def test_declined_and_downvoted_questions_wait_until_a_curator_answers(store):
