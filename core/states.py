@@ -80,6 +80,15 @@ class DiscardReason(StrEnum):
     OTHER = "other"
 
 
+class ModeProblem(StrEnum):
+    """Why a channel's mode change was refused (storage.channels; the bot and `ft channels set` each say it in
+    their own words)."""
+
+    NEEDS_DRAFTS_CHANNEL = "needs_drafts_channel"
+    SAME_CHANNEL = "same_channel"  # the drafts channel is the customers' channel
+    NOT_EARNED = "not_earned"      # auto mode, without the record it asks for and without --confirm
+
+
 class Rating(StrEnum):
     """A Feedback row's rating of the bot's answer."""
 
@@ -120,6 +129,22 @@ class ChangeOutcome(StrEnum):
     GONE = "gone"              # the example was deleted meanwhile
 
 
+class AnswerOutcome(StrEnum):
+    """What asking the model for one question came to (bot.asking; the answers metric's label)."""
+
+    OK = "ok"
+    DECLINED = "declined"        # the grounding check, or the model, said it does not know
+    UNAVAILABLE = "unavailable"  # the model server did not answer
+    ERROR = "error"              # it answered with an error, an empty or a malformed reply
+
+
+class JobPhase(StrEnum):
+    """Where a running job is (core.contract.JobProgress.phase)."""
+
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+
+
 class JobOutcome(StrEnum):
     """How a worker's run of one job ended (trainer.worker): the job's status, or LOST."""
 
@@ -128,6 +153,15 @@ class JobOutcome(StrEnum):
     CANCELLED = "cancelled"
     QUEUED = "queued"  # stopped before its end: back in the queue, resumes from its checkpoint
     LOST = "lost"      # the lease could not be kept: another worker may hold the job now
+
+
+class LiveOutcome(StrEnum):
+    """What a version would send for a live question, against what the team sent (trainer.live)."""
+
+    AGREES = "agrees"        # states the numbers, codes or names the team's answer states
+    OTHER = "other"          # states something else
+    DECLINED = "declined"    # would say it does not know
+    UNCHECKED = "unchecked"  # the team's answer has nothing to compare
 
 
 class GroundingReason(StrEnum):

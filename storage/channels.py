@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from core.states import ChannelMode
+from core.states import ChannelMode, ModeProblem
 from storage.models import ChannelChange, SlackChannel, utcnow
 
 
@@ -66,10 +66,6 @@ def changes(session: Session, channel_id: str, limit: int = 20) -> list[ChannelC
                              .order_by(col(ChannelChange.id).desc()).limit(limit)))
 
 
-# Why a mode change was refused (the bot and `ft channels set` each say it in their own words).
-NEEDS_DRAFTS_CHANNEL, SAME_CHANNEL, NOT_EARNED = "needs_drafts_channel", "same_channel", "not_earned"
-
-
 @dataclass(frozen=True)
 class Ladder:
     """What auto mode asks of a channel's record: at least min_drafts judged drafts among the last last_n, of which
@@ -82,7 +78,7 @@ class Ladder:
 
 @dataclass(frozen=True)
 class ModeChange:
-    problem: str | None  # None: allowed (and, unless checking only, made)
+    problem: ModeProblem | None  # None: allowed (and, unless checking only, made)
     record: tuple[int, int]  # (sent unchanged, judged) over the last N
     drafts_channel: str | None  # where the cards go after the change
     note: str = ""  # recorded with the change: the record the person saw
@@ -101,15 +97,15 @@ def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None,
     record = (found.sent_unchanged, found.acted_on)
     target = drafts_channel or (row.drafts_channel if row else None)
     if mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
-        return ModeChange(NEEDS_DRAFTS_CHANNEL, record, target)
+        return ModeChange(ModeProblem.NEEDS_DRAFTS_CHANNEL, record, target)
     if target == channel_id:
-        return ModeChange(SAME_CHANNEL, record, target)
+        return ModeChange(ModeProblem.SAME_CHANNEL, record, target)
     note = ""
     if mode == ChannelMode.AUTO and (row is None or row.mode != ChannelMode.AUTO):
         unchanged, judged = record
         earned = judged >= ladder.min_drafts and unchanged >= ladder.min_unchanged * judged
         if not earned and not confirm:
-            return ModeChange(NOT_EARNED, record, target)
+            return ModeChange(ModeProblem.NOT_EARNED, record, target)
         note = f"{unchanged} of the last {judged} drafts sent unchanged" + ("" if earned else "; confirmed below the bar")
     set_mode(session, channel_id, mode, by=by, drafts_channel=drafts_channel, note=note)
     return ModeChange(None, record, target, note)

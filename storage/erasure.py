@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from core.states import VersionStatus
 from storage import Store, audience
+from storage.feedback import FeedbackState
 from storage.jobs import ACTIVE, enqueue
 from storage.models import (ChannelChange, DatasetSnapshot, Draft, Erasure, Example, ExampleEmbedding, Feedback,
                             ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob)
@@ -140,7 +141,7 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
         session.delete(fb)
     report.feedback = len(asked)
     for fb in session.exec(select(Feedback)):
-        if fb.source.get("rated_by") == user_id and fb.correction:
+        if FeedbackState.of(fb).rated_by == user_id and fb.correction:
             texts.add(fb.correction)
             fb.correction = None
             report.corrections += 1

@@ -1,4 +1,7 @@
-"""The tables. Schema changes go through a new migration in storage/migrations/versions/."""
+"""The tables. Schema changes go through a new migration in storage/migrations/versions/.
+
+Status columns stay `str` and hold the values of core.states' StrEnums (ExampleStatus, JobStatus, …).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ class Example(SQLModel, table=True):
     # Who may read the pair (storage.audience): the Slack channel it came from and that channel's kind
     # (ChannelKind) when it was stored; "unknown" counts as private.
     channel_id: Optional[str] = Field(default=None, index=True, max_length=32)
-    audience: str = Field(default="unknown", max_length=16)
+    audience: str = Field(default=ChannelKind.UNKNOWN, max_length=16)
 
 
 class DatasetSnapshot(SQLModel, table=True):

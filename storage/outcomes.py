@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core.states import OPEN_DRAFTS, ChannelMode, DiscardReason, DraftStatus
+from core.states import OPEN_DRAFTS, ChannelMode, DiscardReason, DraftStatus, Rating
 from storage.models import Draft, Feedback, SlackChannel, utcnow
 
 # `version=BASE` selects the questions the base model answered (Draft.version_name is NULL then).
@@ -77,8 +77,8 @@ class AutoFigures(_Figures):
     declined: int = 0  # the grounding check declined (the bot said the team will follow up)
     handed_off: int = 0  # the bot told the asker the team will follow up and posted a hand-off card
     failed: int = 0  # the model server gave no answer
-    thumbs_up: int = 0  # answers whose linked Feedback row is rated "up" (👍)
-    thumbs_down: int = 0  # ... rated "down" (👎)
+    thumbs_up: int = 0  # answers whose linked Feedback row is rated up (👍)
+    thumbs_down: int = 0  # ... rated down (👎)
     resolved_confirmed: int = 0  # the asker pressed "This solved it" (resolved_at set)
     # Answered, not confirmed, no follow-up from the asker within the window after the question, and the
     # question is older than the window: taken as solved, never counted with the confirmed ones.
@@ -217,7 +217,8 @@ def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
     figures = AutoFigures(
         questions=len(rows), answered=count(DraftStatus.ANSWERED), declined=sum(1 for r in rows if r.declined),
         handed_off=count(DraftStatus.HANDED_OFF), failed=count(DraftStatus.FAILED),
-        thumbs_up=sum(1 for r in rows if r.rating == "up"), thumbs_down=sum(1 for r in rows if r.rating == "down"),
+        thumbs_up=sum(1 for r in rows if r.rating == Rating.UP),
+        thumbs_down=sum(1 for r in rows if r.rating == Rating.DOWN),
         resolved_confirmed=sum(1 for r in rows if r.resolved),
         bot_response=_times(r.bot_s for r in rows), human_response=_times(r.human_s for r in rows))
     for r in rows:

@@ -7,8 +7,10 @@ from typing import Any
 
 from bot.render.review import clip, escape
 from core.contract import LiveEval, LiveExample
+from core.states import LiveOutcome
 
-WORDS = {"agrees": "agrees", "other": "states something else", "declined": "declined", "unchecked": "not comparable"}
+WORDS = {LiveOutcome.AGREES: "agrees", LiveOutcome.OTHER: "states something else", LiveOutcome.DECLINED: "declined",
+         LiveOutcome.UNCHECKED: "not comparable"}
 
 
 def _section(text: str) -> dict[str, Any]:

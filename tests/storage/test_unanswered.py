@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.states import ExampleStatus
+from core.states import ExampleStatus, Rating
 from storage import feedback
 from storage.models import Example
 
@@ -15,7 +15,7 @@ def test_declined_and_downvoted_questions_wait_until_a_curator_answers(store):
                                    version_name="ft-1-v1", source={}).id
         disliked = feedback.record(s, question="Is there a Zapier app?", answer="Yes, in Settings.", user="U3",
                                    version_name="ft-1-v1", source={}).id
-        feedback.rate(s, disliked, feedback.DOWN, "U3")
+        feedback.rate(s, disliked, Rating.DOWN, "U3")
         small_talk = feedback.record(s, question="hello?", answer="", user="U4", version_name=None, source={},
                                      declined=True).id
     with store.session() as s:
