@@ -66,7 +66,8 @@ def judge(question: str, answer: str, hits: Sequence[tuple[str, float]], *,
         stating = [n for n, (text, _) in enumerate(hits) if found_items(text, set(items)) == set(items)]
         if not stating:
             stated = set().union(*(found_items(text, set(items)) for text, _ in hits))
-            return Grounding(False, GroundingReason.UNSUPPORTED, top, items=items, unsupported=sorted(set(items) - stated))
+            return Grounding(False, GroundingReason.UNSUPPORTED, top, items=items,
+                             unsupported=sorted(set(items) - stated))
         rank = stating[0]
     else:
         overlaps = [rouge_l_f1(answer, text) for text, _ in hits]
