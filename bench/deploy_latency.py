@@ -61,11 +61,12 @@ async def run(args: argparse.Namespace) -> None:
     from bot.approvals import Announcer
     from bot.render import approval
     from bot.server import serve_http
+    from core.states import JobStatus
     from ftbot import wiring
     from ftbot.settings import Settings
     from serving.client import ModelClient
     from storage.jobs import enqueue
-    from storage.models import JobStatus, ModelVersion
+    from storage.models import ModelVersion
     from core.prompt import prompt_messages
     from storage.queue import claim, finish
     from fakes.fake_slack import FakeSlack

@@ -62,7 +62,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     from ftbot.settings import Settings
     from storage import open_store
     from core.facts import carries_key_fact
-    from storage.models import DatasetSnapshot, Example, ExampleStatus
+    from core.states import ExampleStatus
+    from storage.models import DatasetSnapshot, Example
     from core.prompt import DONT_KNOW, prompt_messages
     from trainer.base_model import prepare_base_model
 

@@ -40,9 +40,10 @@ from ftbot import wiring  # noqa: E402
 from storage import open_store  # noqa: E402
 from core.contract import RETRIEVAL  # noqa: E402
 from core.embedder import Embedder  # noqa: E402
+from core.states import ExampleStatus  # noqa: E402
 from storage.embeddings import text_hash  # noqa: E402
 from storage.examples import set_status  # noqa: E402
-from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow  # noqa: E402
+from storage.models import Example, ExampleEmbedding, utcnow  # noqa: E402
 
 OFF_TOPIC = [
     "What is the capital of France?", "Do you sell hardware scanners?", "hello", "thanks a lot!",

@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from bot.importer import import_slack_export  # noqa: E402
 from bot.threads import Rules  # noqa: E402
+from core.states import ExampleStatus  # noqa: E402
 from storage import open_store  # noqa: E402
 from storage.examples import set_status  # noqa: E402
-from storage.models import Example, ExampleStatus  # noqa: E402
+from storage.models import Example  # noqa: E402
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 

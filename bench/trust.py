@@ -48,9 +48,10 @@ def ft(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess
 def train(env: dict) -> None:
     from sqlmodel import select
 
+    from core.states import ExampleStatus
     from storage import open_store
     from storage.examples import set_status
-    from storage.models import Example, ExampleStatus
+    from storage.models import Example
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -75,8 +76,9 @@ def hold_out_validation(session, snapshot_id: int) -> list:  # noqa: ANN001
     question never finds its own reference."""
     from sqlmodel import select
 
+    from core.states import ExampleStatus
     from storage.examples import set_status
-    from storage.models import ExampleStatus, SnapshotExample
+    from storage.models import SnapshotExample
 
     val = list(session.exec(select(SnapshotExample).where(SnapshotExample.snapshot_id == snapshot_id,
                                                           SnapshotExample.side == "validation")))

@@ -55,11 +55,12 @@ def load(data_dir: Path, tmp: Path, k: int):  # noqa: ANN201
     """(version, prompts, validation rows) from a copy of the store, validation held out of the index."""
     from sqlmodel import select
 
+    from core.states import ExampleStatus
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage import open_store
     from storage.examples import set_status
-    from storage.models import ExampleStatus, ModelVersion, SnapshotExample
+    from storage.models import ModelVersion, SnapshotExample
     from core.prompt import prompt_messages
 
     settings = Settings(data_dir=data_dir)

@@ -26,7 +26,8 @@ from bot.render import approval as render
 from serving.deploy import deploy, reject
 from storage import jobs
 from core.contract import VersionMetrics
-from storage.models import JobStatus, ModelVersion, TrainingJob, utcnow
+from core.states import JobStatus
+from storage.models import ModelVersion, TrainingJob, utcnow
 
 log = logging.getLogger("ftbot.bot")
 ANNOUNCE_WINDOW = timedelta(days=1)  # jobs that ended longer ago than this are not announced late

@@ -19,11 +19,11 @@ from bot.markup import strip_emoji, to_plain
 from bot.metrics import BotMetrics
 from bot.render import answer as render
 from bot.tell import tell
+from core.states import AnswerOutcome, ChannelKind, ChannelMode, Rating
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import channels, feedback
 from storage.audience import link_scope
-from storage.models import ChannelMode
 from core.prompt import prompt_messages
 from storage.versions import deployed
 
@@ -62,7 +62,7 @@ class Composed:
     version_name: str | None  # the deployed version; None: the base model
     hits: list | None  # the retrieved pairs (None: retrieval off or failed)
     reply: answering.Answer | None
-    outcome: str  # "ok" | "declined" | "unavailable" | "error" (the metrics' label)
+    outcome: AnswerOutcome  # the metrics' label
     error: str | None = None
     messages: list[dict[str, str]] = field(default_factory=list)  # what the model was asked
     channel: str | None = None  # where it was asked: it decides what may be retrieved and linked
@@ -93,7 +93,7 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
     hits = await retrieve(deps, question, channel=channel)
     context = [(h.question, h.answer) for h in hits] if hits is not None else None
     composed = Composed(question=question, model=version_name or "", version_name=version_name, hits=hits,
-                        reply=None, outcome="ok", channel=channel,
+                        reply=None, outcome=AnswerOutcome.OK, channel=channel,
                         messages=prompt_messages(deps.system_prompt, question, context))
     try:
         composed.model = version_name or await _base_model(deps.model)
@@ -101,18 +101,18 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
                                                 system_prompt=deps.system_prompt, max_tokens=deps.answer_max_tokens,
                                                 timeout_s=deps.answer_timeout_s, grounding=deps.grounding)
         if not composed.reply.model_answer:
-            composed.outcome, composed.error = "error", "the model returned an empty answer"
+            composed.outcome, composed.error = AnswerOutcome.ERROR, "the model returned an empty answer"
         elif composed.reply.declined:
-            composed.outcome = "declined"
+            composed.outcome = AnswerOutcome.DECLINED
     except ModelServerUnavailable as exc:
-        composed.outcome, composed.error = "unavailable", str(exc)
+        composed.outcome, composed.error = AnswerOutcome.UNAVAILABLE, str(exc)
     except ModelServerError as exc:
-        composed.outcome, composed.error = "error", str(exc)
+        composed.outcome, composed.error = AnswerOutcome.ERROR, str(exc)
         if not version_name:
             _base_names.pop(deps.model, None)  # the server may now serve another base model
     except Exception as exc:  # noqa: BLE001  (a malformed reply: the person still gets a sentence)
         log.exception("unexpected reply from the model server")
-        composed.outcome, composed.error = "error", f"{exc.__class__.__name__}: {exc}"
+        composed.outcome, composed.error = AnswerOutcome.ERROR, f"{exc.__class__.__name__}: {exc}"
     if composed.error:
         log.warning("no answer for a question (%s): %s", composed.outcome, composed.error)
     return composed
@@ -218,7 +218,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             return
         # The channel's kind, recorded now, gives a correction of this answer its audience (storage.audience).
         await deps.channels.learn(client, event["channel"], deps.db,
-                                  kind_hint="dm" if event.get("channel_type") == "im" else None)
+                                  kind_hint=ChannelKind.DM if event.get("channel_type") == "im" else None)
         await answer_question(deps, client, metrics, question=event.get("text", ""), user=event["user"],
                               channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
                               ts=event["ts"], bot_user_id=bot_user_id)
@@ -247,7 +247,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     async def on_up(ack, body, respond):  # noqa: ANN001
         await ack()
         fb_id, user = _feedback_id(body["actions"][0].get("value")), body["user"]["id"]
-        fb = await deps.db(lambda s: feedback.rate(s, fb_id, feedback.UP, user)) if fb_id else None
+        fb = await deps.db(lambda s: feedback.rate(s, fb_id, Rating.UP, user)) if fb_id else None
         metrics.events.labels(kind="feedback", outcome="up" if fb else "gone").inc()
         await respond(text=render.THANKS if fb else render.NOT_FOUND, response_type="ephemeral",
                       replace_original=False)

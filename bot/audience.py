@@ -6,6 +6,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from bot.slack_api import channel_info
+from core.states import ChannelKind
 from storage import audience
 
 RECHECK_S = 600.0  # a channel made private or shared is noticed within this
@@ -28,7 +29,7 @@ class ChannelKinds:
             name, kind = channel, kind_hint
         else:
             name, kind = await channel_info(client, channel)
-        if kind != "unknown":
+        if kind != ChannelKind.UNKNOWN:
             await db(lambda s: audience.remember(s, channel, kind, name if name != channel else None))
         self._known[channel] = (name, kind, time.monotonic())
         return name, kind

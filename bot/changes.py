@@ -16,6 +16,7 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.slack_api import People, fetch_thread
 from bot.threads import Skipped, extract
+from core.states import ChangeOutcome
 from storage.examples import from_message, revise, withdraw_deleted
 
 log = logging.getLogger("ftbot.bot")
@@ -46,7 +47,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         for ex_id, key, source in found:
             which = "reply" if key.endswith(f":{ts}") else "question"
             if deleted:
-                outcome = "withdrawn" if await deps.db(lambda s: _withdraw(s, ex_id, which)) else "unchanged"
+                outcome = (ChangeOutcome.WITHDRAWN if await deps.db(lambda s: _withdraw(s, ex_id, which))
+                           else ChangeOutcome.UNCHANGED)
             else:
                 outcome = await _revise(deps, client, channel, ex_id, source, which, message)
             metrics.events.labels(kind=event["subtype"], outcome=outcome).inc()
@@ -62,30 +64,30 @@ def _withdraw(session, ex_id: int, which: str) -> bool:  # noqa: ANN001
 
 
 async def _revise(deps: Deps, client, channel: str, ex_id: int, source: dict, which: str,  # noqa: ANN001
-                  message: dict) -> str:
+                  message: dict) -> ChangeOutcome:
     """Read the thread again and extract the pair as a label would: the question keeps the asker's follow-ups."""
     from storage.models import Example
 
     answer_ts = source.get("ts")
     if not answer_ts:
-        return "unreadable"
+        return ChangeOutcome.UNREADABLE
     try:
         thread = await fetch_thread(client, channel, answer_ts)
         people = People(client)
         await people.learn(thread)
     except SlackApiError as exc:
         log.warning("could not read an edited thread: %s", exc.response.get("error"))
-        return "unreadable"
+        return ChangeOutcome.UNREADABLE
     result = extract(thread, answer_ts, [], channel_id=channel, channel_name=source.get("channel") or channel,
                      names=people.names, rules=deps.rules, bots=frozenset(people.bots))
     edited = (message.get("edited") or {}).get("ts") or message.get("ts")
 
-    def apply(session) -> str:  # noqa: ANN001
+    def apply(session) -> ChangeOutcome:  # noqa: ANN001
         ex = session.get(Example, ex_id, with_for_update=True)
         if ex is None:
-            return "gone"
+            return ChangeOutcome.GONE
         if isinstance(result, Skipped):
-            return "withdrawn" if withdraw_deleted(session, ex, which) else "unchanged"
+            return ChangeOutcome.WITHDRAWN if withdraw_deleted(session, ex, which) else ChangeOutcome.UNCHANGED
         return revise(session, ex, result.question, result.answer, which, edited)
 
     return await deps.db(apply)

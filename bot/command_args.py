@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.text import clip
+from core.contract import RANK_CHOICES
+from core.states import ChannelMode
 from storage.jobs import check_params
-from storage.models import ChannelMode
 from storage.outcomes import parse_since
 
 EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
@@ -27,8 +28,9 @@ SPECS = {spec.name: spec for spec in (
     Spec("status", "status", EVERYONE, "examples, training jobs and the deployed version at a glance"),
     Spec("ask", "ask QUESTION", EVERYONE, "ask the deployed model; the answer is posted in this channel"),
     Spec("review", "review", CURATORS, "the oldest candidate examples, with Approve / Edit / Reject"),
-    Spec("train", "train [epochs=N] [lr=X] [rank=R]", CURATORS,
-         "queue a training run on the approved examples (epochs 1–50, lr in (0, 1], rank 8, 16, 32, 64, 128 or 256)"),
+    Spec("train", "train [epochs=N] [lr=X] [rank=R] [qlora=true]", CURATORS,
+         f"queue a training run on the approved examples (epochs 1–50, lr in (0, 1], rank {RANK_CHOICES}; "
+         "qlora=true: 4-bit NF4 QLoRA)"),
     Spec("jobs", "jobs", EVERYONE, "recent training jobs, their status and progress"),
     Spec("cancel", "cancel JOB", CURATORS, "cancel a queued job, or stop a running one"),
     Spec("versions", "versions", EVERYONE, "recent model versions, their status and key metric"),
@@ -113,7 +115,7 @@ def _channel(args: list[str]) -> Command:
     if args[0].lower() != "mode" or len(args) < 2:
         raise UsageError("Write `/ft channel` to see this channel's mode, or `/ft channel mode draft #drafts` to set it.")
     mode = args[1].lower()
-    if mode not in ChannelMode.ALL:
+    if mode not in tuple(ChannelMode):
         raise UsageError(f"`{_shown(args[1])}` is no mode: use off, mention, draft or auto.")
     drafts_channel, confirm = None, False
     for arg in args[2:]:

@@ -17,9 +17,9 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import commands as render
 from bot.render import drafts as render_drafts
+from core.states import ChannelMode
 from serving.deploy import deploy, rollback
 from storage import audience, channels, jobs, outcomes, stats, versions
-from storage.models import ChannelMode
 
 RECENT = 10
 

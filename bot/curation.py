@@ -14,11 +14,11 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.render import capture, review
 from bot.render.commands import share_notes
-from bot.render.review import CLASH, DONE, GONE, STALE
 from bot.tell import tell
+from core.states import CurationOutcome, ExampleStatus
 from storage import audience, feedback
 from storage.examples import edit, list_examples, same_content, set_status
-from storage.models import Example, ExampleStatus, Feedback
+from storage.models import Example, Feedback
 from storage.stats import status as store_status
 
 log = logging.getLogger("ftbot.bot")
@@ -40,30 +40,31 @@ async def review_message(deps: Deps, limit: int = 5, *, note: str | None = None)
     return review.review_list(candidates, total, notes, unanswered)
 
 
-def decide(session: Session, ex_id: int, status: str, by: str) -> tuple[str, Example | None]:
+def decide(session: Session, ex_id: int, status: str, by: str) -> tuple[CurationOutcome, Example | None]:
     """Approve or reject one candidate; a decided or deleted example is left as it is."""
     ex = session.get(Example, ex_id, with_for_update=True)  # two curators clicking at once: one wins
     if ex is None:
-        return GONE, None
+        return CurationOutcome.GONE, None
     if ex.status != ExampleStatus.CANDIDATE:
-        return STALE, ex
+        return CurationOutcome.STALE, ex
     set_status(session, [ex_id], status, by)
-    return DONE, ex
+    return CurationOutcome.DONE, ex
 
 
-def save_edit(session: Session, ex_id: int, question: str, answer: str, by: str) -> tuple[str, Example | None]:
+def save_edit(session: Session, ex_id: int, question: str, answer: str, by: str
+              ) -> tuple[CurationOutcome, Example | None]:
     """A curator's edit of a candidate, approved in the same transaction."""
     ex = session.get(Example, ex_id, with_for_update=True)
     if ex is None:
-        return GONE, None
+        return CurationOutcome.GONE, None
     if ex.status != ExampleStatus.CANDIDATE:
-        return STALE, ex
+        return CurationOutcome.STALE, ex
     other = same_content(session, question, answer)
     if other is not None and other.id != ex_id:
-        return CLASH, other  # the unique dedup_key would refuse it at commit
+        return CurationOutcome.CLASH, other  # the unique dedup_key would refuse it at commit
     edit(session, ex_id, question, answer)
     set_status(session, [ex_id], ExampleStatus.APPROVED, by)
-    return DONE, ex
+    return CurationOutcome.DONE, ex
 
 
 def _example_id(value: str | None) -> int | None:
@@ -118,7 +119,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             return
         ex = await deps.db(lambda s: s.get(Example, ex_id))
         if ex is None or ex.status != ExampleStatus.CANDIDATE:
-            note = review.stale(ex) if ex else review.decided_note(GONE, ex_id, None, "")
+            note = review.stale(ex) if ex else review.decided_note(CurationOutcome.GONE, ex_id, None, "")
             await respond(replace_original=True, **await review_message(deps, note=note))
             return
         if body.get("response_url"):
@@ -156,9 +157,10 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         # shown in the form itself, where the curator can still act on it.
         outcome, ex = await deps.db(lambda s: save_edit(s, ex_id, question, answer, user))
         metrics.events.labels(kind="curation", outcome=f"edit:{outcome}").inc()
-        if outcome != DONE:
-            message = (review.clash(ex.id) if outcome == CLASH else review.stale(ex) if outcome == STALE
-                       else review.decided_note(GONE, ex_id, None, ""))
+        if outcome != CurationOutcome.DONE:
+            message = (review.clash(ex.id) if outcome == CurationOutcome.CLASH
+                       else review.stale(ex) if outcome == CurationOutcome.STALE
+                       else review.decided_note(CurationOutcome.GONE, ex_id, None, ""))
             await ack(response_action="errors", errors={capture.ANSWER: message})
             return
         await ack()

@@ -24,9 +24,10 @@ from bot.periodic import Periodic
 from bot.render import drafts as render
 from bot.slack_api import People, channel_name, fetch_thread
 from bot.threads import Skipped, extract
+from core.states import ChannelMode, DraftStatus
 from storage import channels, drafts, feedback
 from storage.examples import add_examples
-from storage.models import ChannelMode, Draft, DraftStatus
+from storage.models import Draft
 
 log = logging.getLogger("ftbot.bot")
 CONTENT_SUBTYPES = (None, "file_share", "thread_broadcast")  # edits, joins and deletions are no questions

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from core.states import ChannelKind
+
 
 class ExportError(Exception):
     """A problem with the export, naming the file it is in."""
@@ -28,7 +30,7 @@ class Export:
     days: dict[str, set[str]] = field(default_factory=dict)  # by channel name: the dates ("2026-09-01") it covers
 
     def kind(self, channel: dict[str, Any]) -> str:
-        return self.kinds.get(channel.get("name", ""), "unknown")
+        return self.kinds.get(channel.get("name", ""), ChannelKind.UNKNOWN)
     # Items left out or fields ignored because they do not have Slack's shape: {"file: what": count}.
     skipped: Counter = field(default_factory=Counter)
 
@@ -103,9 +105,10 @@ def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
     kinds: dict[str, str] = {}  # by channel name: who can read it (storage.audience)
     if isinstance(all_channels, list):
         all_channels = list(all_channels)
-        kinds.update(_kinds(all_channels, "public"))
+        kinds.update(_kinds(all_channels, ChannelKind.PUBLIC))
         # Private channels, DMs and group DMs, in exports that include them (DM folders are named by id).
-        for file, kind in (("groups.json", "private"), ("dms.json", "dm"), ("mpims.json", "dm")):
+        for file, kind in (("groups.json", ChannelKind.PRIVATE), ("dms.json", ChannelKind.DM),
+                           ("mpims.json", ChannelKind.DM)):
             if src.has(file):
                 more = src.read(file)
                 if not isinstance(more, list):
@@ -160,7 +163,7 @@ def _kinds(channels: list[Any], kind: str) -> dict[str, str]:
     for c in channels:
         if isinstance(c, dict) and isinstance(c.get("name"), str):
             shared = c.get("is_ext_shared") or c.get("is_shared")
-            out[c["name"]] = "shared" if shared else kind
+            out[c["name"]] = ChannelKind.SHARED if shared else kind
     return out
 def _is_ts(value: object) -> bool:
     """A Slack timestamp: "1726000000.000100"."""

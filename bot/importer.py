@@ -12,10 +12,11 @@ from sqlmodel import Session, col, select
 
 from bot.export import Export, load_export
 from bot.threads import Rules, Skipped, extract
+from core.states import ChangeOutcome, ExampleStatus
 from storage import Store, audience
 from storage.examples import (CREATED, DELETED_IN_SLACK, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples,
                               edited_since, revise, withdraw_deleted)
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 
 
 @dataclass
@@ -139,7 +140,8 @@ def _slack_changes(session: Session, export: Export, channel: dict[str, Any], na
         if isinstance(result, Skipped):
             withdraw_deleted(session, ex, "reply")
             summary.withdrawn += 1
-        elif revise(session, ex, result.question, result.answer, "message", max(edits, key=float)) != "unchanged":
+        elif (revise(session, ex, result.question, result.answer, "message", max(edits, key=float))
+              != ChangeOutcome.UNCHANGED):
             summary.revised += 1
 
 

@@ -13,6 +13,7 @@ from bot.metrics import BotMetrics
 from bot.slack_api import People, fetch_thread
 from bot.tell import tell
 from bot.threads import Skipped, extract, source_key
+from core.states import WithdrawOutcome
 from storage.examples import CREATED, DUPLICATE, UPGRADED, add_examples, withdraw
 
 log = logging.getLogger("ftbot.bot")
@@ -67,12 +68,12 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         channel, ts, user = event["item"]["channel"], event["item"]["ts"], event["user"]
         outcome = await deps.db(lambda s: withdraw(s, source_key(channel, ts), user))
         metrics.events.labels(kind="unlabel", outcome=outcome).inc()
-        if outcome == "withdrawn":
+        if outcome == WithdrawOutcome.WITHDRAWN:
             try:
                 await client.reactions_remove(channel=channel, timestamp=ts, name=ACK_REACTION)
             except SlackApiError:
                 pass
-        elif outcome == "in_snapshot":
+        elif outcome == WithdrawOutcome.IN_SNAPSHOT:
             await _ephemeral(client, channel, user, texts.UNLABEL_TOO_LATE)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from storage.models import Draft, DraftStatus
+from core.states import DraftStatus
+from storage.models import Draft
 from storage.outcomes import first_response_s
 
 # When a Draft row's new status means a first response reached someone: the bot's card or answer, a person's answer.

@@ -15,8 +15,8 @@ from bot.slack_api import People, fetch_thread
 from bot.slack_api import channel_name as lookup_channel_name
 from bot.tell import tell
 from bot.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
+from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples, flag
-from storage.models import ExampleStatus
 
 log = logging.getLogger("ftbot.bot")
 SHORTCUT = "add_to_training"

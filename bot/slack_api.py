@@ -8,6 +8,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core.states import ChannelKind
+
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
 
 
@@ -35,11 +37,11 @@ async def channel_name(client: AsyncWebClient, channel: str) -> str:
 
 
 async def channel_info(client: AsyncWebClient, channel: str) -> tuple[str, str]:
-    """(name, kind) of a channel; (its id, "unknown") when Slack will not say. Kind: storage.models.ChannelKind."""
+    """(name, kind) of a channel; (its id, UNKNOWN) when Slack will not say. Kind: core.states.ChannelKind."""
     try:
         info = (await client.conversations_info(channel=channel))["channel"]
     except SlackApiError:
-        return channel, "unknown"
+        return channel, ChannelKind.UNKNOWN
     return info.get("name") or channel, channel_kind(info)
 
 
@@ -47,14 +49,14 @@ def channel_kind(info: dict[str, Any]) -> str:
     """Who can read a channel, from conversations.info's flags. Shared first: a Slack Connect channel is also
     `is_channel`, and people of another organisation read it. A group DM counts as a DM."""
     if info.get("is_ext_shared") or info.get("is_shared") or info.get("is_pending_ext_shared"):
-        return "shared"
+        return ChannelKind.SHARED
     if info.get("is_im") or info.get("is_mpim"):
-        return "dm"
+        return ChannelKind.DM
     if info.get("is_private") or info.get("is_group"):
-        return "private"
+        return ChannelKind.PRIVATE
     if info.get("is_channel"):
-        return "public"
-    return "unknown"
+        return ChannelKind.PUBLIC
+    return ChannelKind.UNKNOWN
 
 
 class People:

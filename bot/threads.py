@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from bot.markup import strip_emoji, to_plain
+from core.states import ExampleStatus
 from storage.examples import NewExample, flag
-from storage.models import ExampleStatus
 
 # Flag codes and the sentence a curator (or the reactor, in an ephemeral note) reads.
 ASKER_ANSWER = "asker_answer"
@@ -54,7 +54,7 @@ def extract(
     channel_kind: str | None = None,
 ) -> NewExample | Skipped:
     """question = the thread's root plus the asker's follow-ups before the answer; answer = the reply.
-    channel_kind: who can read the channel (storage.models.ChannelKind); None: what ftbot recorded for it."""
+    channel_kind: who can read the channel (core.states.ChannelKind); None: what ftbot recorded for it."""
     by_ts = {m["ts"]: m for m in thread}
     answer = by_ts.get(answer_ts)
     if answer is None:

@@ -21,12 +21,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from core.states import JobPhase
 from core.text import clip
 
 # --- Adapters -------------------------------------------------------------------------------------------------
 
 # vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py): an adapter of any other rank cannot be served.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+RANK_CHOICES = f"{', '.join(map(str, LORA_RANKS[:-1]))} or {LORA_RANKS[-1]}"  # LORA_RANKS in help prose
 
 
 # Adapter names both servers take: vLLM accepts any non-empty name but a served base model's, yet a name
@@ -172,7 +174,7 @@ class JobProgress(_Record):
     eval_loss: float | None = None
     tokens_per_s: float | None = None
     eta_s: float | None = None
-    phase: str = "training"  # "training" | "evaluating"
+    phase: str = JobPhase.TRAINING  # a JobPhase
 
 
 class RetrievalScores(_Record):
@@ -269,7 +271,7 @@ class LiveExample(_Record):
     team: str = ""
     deployed: str = ""
     new: str = ""
-    deployed_outcome: str = ""  # "agrees" | "other" | "declined" | "unchecked"
+    deployed_outcome: str = ""  # a LiveOutcome
     new_outcome: str = ""
 
 

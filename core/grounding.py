@@ -23,6 +23,7 @@ from core.contract import GROUNDING
 from core.facts import found_items, key_items
 from core.overlap import rouge_l_f1
 from core.prompt import REFUSAL_STOP
+from core.states import GroundingReason
 
 # An answer with no numbers, codes or names is backed by a retrieved answer it mostly repeats.
 MIN_OVERLAP = 0.3
@@ -31,7 +32,7 @@ MIN_OVERLAP = 0.3
 @dataclass
 class Grounding:
     send: bool
-    reason: str  # grounded | no_context | model_declined | unsupported | weak_source | far_from_best
+    reason: GroundingReason
     top_score: float | None = None  # the best retrieved pair's cosine
     source_rank: int | None = None  # 1-based rank of the retrieved pair that states the answer's items
     source_score: float | None = None
@@ -57,25 +58,26 @@ def judge(question: str, answer: str, hits: Sequence[tuple[str, float]], *,
     """Whether to send `answer`, given the retrieved (approved answer, cosine) pairs, best first."""
     top = hits[0][1] if hits else None
     if declines(answer):
-        return Grounding(False, "model_declined", top)
+        return Grounding(False, GroundingReason.MODEL_DECLINED, top)
     if not hits:
-        return Grounding(False, "no_context", None)
+        return Grounding(False, GroundingReason.NO_CONTEXT, None)
     items = sorted(key_items(answer, question))
     if items:
         stating = [n for n, (text, _) in enumerate(hits) if found_items(text, set(items)) == set(items)]
         if not stating:
             stated = set().union(*(found_items(text, set(items)) for text, _ in hits))
-            return Grounding(False, "unsupported", top, items=items, unsupported=sorted(set(items) - stated))
+            return Grounding(False, GroundingReason.UNSUPPORTED, top, items=items,
+                             unsupported=sorted(set(items) - stated))
         rank = stating[0]
     else:
         overlaps = [rouge_l_f1(answer, text) for text, _ in hits]
         rank = max(range(len(hits)), key=overlaps.__getitem__)
         if overlaps[rank] < MIN_OVERLAP:
-            return Grounding(False, "unsupported", top)
+            return Grounding(False, GroundingReason.UNSUPPORTED, top)
     score = hits[rank][1]
-    verdict = Grounding(True, "grounded", top, rank + 1, score, items)
+    verdict = Grounding(True, GroundingReason.GROUNDED, top, rank + 1, score, items)
     if score < min_score:
-        verdict.send, verdict.reason = False, "weak_source"
+        verdict.send, verdict.reason = False, GroundingReason.WEAK_SOURCE
     elif top is not None and top - score > max_gap:
-        verdict.send, verdict.reason = False, "far_from_best"
+        verdict.send, verdict.reason = False, GroundingReason.FAR_FROM_BEST
     return verdict

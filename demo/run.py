@@ -90,11 +90,12 @@ async def run() -> None:
     from bot.export import load_export
     from bot.render import approval, review
     from bot.server import serve_http
+    from core.states import ExampleStatus, JobStatus
     from core.text import clip
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage.examples import list_examples
-    from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
+    from storage.models import ModelVersion, TrainingJob
     from storage.stats import status
     from fakes.fake_slack import FakeSlack
     from fakes.signed import SECRET, SlackSender
@@ -283,6 +284,7 @@ async def run() -> None:
 async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:  # noqa: ANN001
     """Switch #help-desk to draft mode, let new customers ask, and act on each card as a support lead would."""
     from bot.render import drafts as cards
+    from core.states import OPEN_DRAFTS
     from storage import drafts as stored
 
     before = len(slack.responses)
@@ -311,7 +313,7 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:  # noq
             await send.view_submission(LEAD, cards.EDIT_MODAL, {cards.TEXT: {cards.VALUE: {
                 "type": "plain_text_input", "value": item["answer"]}}}, private_metadata=str(draft.id))
         done = await _until(lambda: deps.db(lambda s: stored.get(s, draft.id)),
-                            lambda d: d.status not in ("pending", "sending"), timeout=60)
+                            lambda d: d.status not in OPEN_DRAFTS, timeout=60)
         say(f"{cards.outcome_line(done).replace('<@' + LEAD + '>', 'the lead')}")
 
 

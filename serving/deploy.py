@@ -21,7 +21,8 @@ from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, 
 from serving.smoke import SmokeResult, smoke_test
 from storage import Store
 from core.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
-from storage.models import ModelVersion, VersionStatus, utcnow
+from core.states import VersionStatus
+from storage.models import ModelVersion, utcnow
 from storage.versions import by_name, deployed, deployed_for_update, previous, retired
 
 log = logging.getLogger(__name__)

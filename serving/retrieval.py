@@ -21,6 +21,7 @@ from storage import Store, audience
 from storage import embeddings as stored
 from core.contract import RETRIEVAL, RetrievalSpec
 from core.nearest import nearest
+from core.states import ChannelKind
 
 EMBED_BATCH = 256  # rows embedded, then stored, at a time: an interrupted rebuild keeps its progress
 
@@ -40,7 +41,7 @@ class Hit:
     source_key: str
     source: dict[str, Any]  # Slack-imported examples carry the permalink here
     score: float
-    audience: str = "unknown"  # the source channel's kind (storage.audience)
+    audience: str = ChannelKind.UNKNOWN  # the source channel's kind (storage.audience)
     channel_id: str | None = None
 
 
@@ -197,7 +198,7 @@ class Retriever:
         matrix = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
         hashes = {int(i): old.hashes[int(i)] for i in old.ids[keep]}
         hashes.update((i, new_rows[i][0]) for i in add_ids)
-        who = [audiences.get(int(i), ("unknown", "")) for i in ids]
+        who = [audiences.get(int(i), (ChannelKind.UNKNOWN, "")) for i in ids]
         self._index = _Index(ids=ids, matrix=np.ascontiguousarray(matrix), hashes=hashes,
                              kinds=np.array([k for k, _ in who], dtype=object),
                              channels=np.array([c for _, c in who], dtype=object))

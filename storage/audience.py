@@ -21,8 +21,8 @@ from typing import Iterable
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import ChannelChange, ChannelKind, Example, ExampleStatus, ModelVersion, SlackChannel, \
-    SnapshotExample, utcnow
+from core.states import ChannelKind, ExampleStatus
+from storage.models import ChannelChange, Example, ModelVersion, SlackChannel, SnapshotExample, utcnow
 
 EVERYWHERE = frozenset({ChannelKind.PUBLIC})  # the only kind whose pairs go anywhere without a mark
 
@@ -73,7 +73,7 @@ def scope(session: Session, asking_channel: str | None) -> Scope:
 def remember(session: Session, channel_id: str, kind: str, name: str | None = None) -> SlackChannel:
     """Record (or update) a channel's kind as Slack reported it, and bring its examples' audience up to date:
     a channel made private takes its pairs with it."""
-    if kind not in ChannelKind.ALL:
+    if kind not in tuple(ChannelKind):
         kind = ChannelKind.UNKNOWN
     row = session.get(SlackChannel, channel_id)
     if row is None:

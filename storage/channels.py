@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from storage.models import ChannelChange, ChannelMode, SlackChannel, utcnow
+from core.states import ChannelMode, ModeProblem
+from storage.models import ChannelChange, SlackChannel, utcnow
 
 
 def get(session: Session, channel_id: str) -> SlackChannel | None:
@@ -36,8 +37,8 @@ def remember(session: Session, channel_id: str, *, name: str | None = None, kind
 def set_mode(session: Session, channel_id: str, mode: str, *, by: str | None, drafts_channel: str | None = None,
              note: str = "") -> SlackChannel:
     """Set a channel's mode (and, for draft and auto, where its cards go), recorded with who did it."""
-    if mode not in ChannelMode.ALL:
-        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode.ALL)}")
+    if mode not in tuple(ChannelMode):
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode)}")
     row = remember(session, channel_id)
     if drafts_channel is not None and drafts_channel != row.drafts_channel:
         _record(session, channel_id, "drafts_channel", row.drafts_channel, drafts_channel, by, note)
@@ -65,10 +66,6 @@ def changes(session: Session, channel_id: str, limit: int = 20) -> list[ChannelC
                              .order_by(col(ChannelChange.id).desc()).limit(limit)))
 
 
-# Why a mode change was refused (the bot and `ft channels set` each say it in their own words).
-NEEDS_DRAFTS_CHANNEL, SAME_CHANNEL, NOT_EARNED = "needs_drafts_channel", "same_channel", "not_earned"
-
-
 @dataclass(frozen=True)
 class Ladder:
     """What auto mode asks of a channel's record: at least min_drafts judged drafts among the last last_n, of which
@@ -81,7 +78,7 @@ class Ladder:
 
 @dataclass(frozen=True)
 class ModeChange:
-    problem: str | None  # None: allowed (and, unless checking only, made)
+    problem: ModeProblem | None  # None: allowed (and, unless checking only, made)
     record: tuple[int, int]  # (sent unchanged, judged) over the last N
     drafts_channel: str | None  # where the cards go after the change
     note: str = ""  # recorded with the change: the record the person saw
@@ -93,22 +90,22 @@ def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None,
     channel other than the channel itself, and auto mode is earned by the record, or confirmed below it."""
     from storage.outcomes import record as track_record
 
-    if mode not in ChannelMode.ALL:
-        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode.ALL)}")
+    if mode not in tuple(ChannelMode):
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(ChannelMode)}")
     row = session.get(SlackChannel, channel_id)
     found = track_record(session, channel_id, ladder.last_n)
     record = (found.sent_unchanged, found.acted_on)
     target = drafts_channel or (row.drafts_channel if row else None)
     if mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
-        return ModeChange(NEEDS_DRAFTS_CHANNEL, record, target)
+        return ModeChange(ModeProblem.NEEDS_DRAFTS_CHANNEL, record, target)
     if target == channel_id:
-        return ModeChange(SAME_CHANNEL, record, target)
+        return ModeChange(ModeProblem.SAME_CHANNEL, record, target)
     note = ""
     if mode == ChannelMode.AUTO and (row is None or row.mode != ChannelMode.AUTO):
         unchanged, judged = record
         earned = judged >= ladder.min_drafts and unchanged >= ladder.min_unchanged * judged
         if not earned and not confirm:
-            return ModeChange(NOT_EARNED, record, target)
+            return ModeChange(ModeProblem.NOT_EARNED, record, target)
         note = f"{unchanged} of the last {judged} drafts sent unchanged" + ("" if earned else "; confirmed below the bar")
     set_mode(session, channel_id, mode, by=by, drafts_channel=drafts_channel, note=note)
     return ModeChange(None, record, target, note)

@@ -14,9 +14,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core.states import ChannelMode, DiscardReason, DraftStatus, ExampleStatus
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
-from storage.models import (ChannelMode, DiscardReason, Draft, DraftStatus, Example, ExampleStatus, Preference,
-                            utcnow)
+from storage.models import Draft, Example, Preference, utcnow
 from storage.redact import redact
 
 
@@ -143,8 +143,8 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
 
 
 def discard(session: Session, draft_id: int, by: str, reason: str) -> Draft | None:
-    if reason not in DiscardReason.ALL:
-        raise ValueError(f"unknown reason {reason!r}: one of {', '.join(DiscardReason.ALL)}")
+    if reason not in tuple(DiscardReason):
+        raise ValueError(f"unknown reason {reason!r}: one of {', '.join(DiscardReason)}")
     return _move(session, draft_id, (DraftStatus.PENDING, DraftStatus.FAILED), DraftStatus.DISCARDED, acted_by=by,
                  acted_at=utcnow(), discard_reason=reason)
 

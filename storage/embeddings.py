@@ -14,7 +14,8 @@ from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
 from core.contract import RETRIEVAL
-from storage.models import Example, ExampleEmbedding, ExampleStatus, utcnow
+from core.states import ChannelKind, ExampleStatus
+from storage.models import Example, ExampleEmbedding, utcnow
 
 _CHUNK = 500  # bound on IN (…) lists, as in storage.examples
 
@@ -42,7 +43,7 @@ def approved_texts(session: Session) -> list[tuple[int, str]]:
 def audiences(session: Session) -> dict[int, tuple[str, str]]:
     """id -> (audience, channel id or "") of every approved example: who may be given each row (storage.audience)."""
     query = select(Example.id, Example.audience, Example.channel_id).where(Example.status == ExampleStatus.APPROVED)
-    return {i: (kind or "unknown", channel or "") for i, kind, channel in session.exec(query)}
+    return {i: (kind or ChannelKind.UNKNOWN, channel or "") for i, kind, channel in session.exec(query)}
 
 
 @dataclass(frozen=True)

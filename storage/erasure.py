@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import delete, false, or_, text
 from sqlmodel import Session, col, select
 
+from core.states import VersionStatus
 from storage import Store, audience
+from storage.feedback import FeedbackState
 from storage.jobs import ACTIVE, enqueue
 from storage.models import (ChannelChange, DatasetSnapshot, Draft, Erasure, Example, ExampleEmbedding, Feedback,
-                            ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob, VersionStatus)
+                            ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob)
 
 log = logging.getLogger("ftbot.erasure")
 ERASED = "[erased]"
@@ -139,7 +141,7 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
         session.delete(fb)
     report.feedback = len(asked)
     for fb in session.exec(select(Feedback)):
-        if fb.source.get("rated_by") == user_id and fb.correction:
+        if FeedbackState.of(fb).rated_by == user_id and fb.correction:
             texts.add(fb.correction)
             fb.correction = None
             report.corrections += 1

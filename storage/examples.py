@@ -9,9 +9,10 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, select
 
+from core.states import ChangeOutcome, ChannelKind, ExampleStatus, WithdrawOutcome
 from storage import audience
 from storage.dedup import dedup_key
-from storage.models import ChannelKind, Example, ExampleStatus, SnapshotExample, utcnow
+from storage.models import Example, SnapshotExample, utcnow
 from storage.redact import redact
 
 # Outcomes of add_examples, for import summaries.
@@ -152,7 +153,7 @@ def _decide(ex: Example, status: str, by: str | None) -> None:
 
 def set_status(session: Session, ids: Iterable[int], status: str, by: str | None) -> tuple[list[int], list[int]]:
     """Approve or reject by id. Returns (changed ids, unknown ids)."""
-    if status not in ExampleStatus.ALL:
+    if status not in tuple(ExampleStatus):
         raise ValueError(f"unknown status {status!r}")
     wanted = list(dict.fromkeys(ids))
     rows = {ex.id: ex for ex in session.exec(select(Example).where(col(Example.id).in_(wanted)))}
@@ -192,20 +193,18 @@ def list_examples(session: Session, status: str | None = None, limit: int | None
     return list(session.exec(query))
 
 
-def withdraw(session: Session, source_key: str, user: str) -> str:
-    """Remove a labelled example when the person who labelled it takes the label back.
-
-    Returns "withdrawn", "not_found", "not_labeller" or "in_snapshot" (a snapshot used it: kept).
-    """
+def withdraw(session: Session, source_key: str, user: str) -> WithdrawOutcome:
+    """Remove a labelled example when the person who labelled it takes the label back (IN_SNAPSHOT: a snapshot
+    used it, so it is kept)."""
     ex = session.exec(select(Example).where(Example.source_key == source_key)).first()
     if ex is None:
-        return "not_found"
+        return WithdrawOutcome.NOT_FOUND
     if ex.labelled_by != user:
-        return "not_labeller"
+        return WithdrawOutcome.NOT_LABELLER
     if used_by_snapshot(session, ex.id):
-        return "in_snapshot"
+        return WithdrawOutcome.IN_SNAPSHOT
     session.delete(ex)
-    return "withdrawn"
+    return WithdrawOutcome.WITHDRAWN
 
 
 def used_by_snapshot(session: Session, ex_id: int) -> bool:
@@ -258,25 +257,26 @@ def withdraw_deleted(session: Session, ex: Example, which: str) -> bool:
     return True
 
 
-def revise(session: Session, ex: Example, question: str, answer: str, which: str, edited_ts: str | None) -> str:
+def revise(session: Session, ex: Example, question: str, answer: str, which: str, edited_ts: str | None
+           ) -> ChangeOutcome:
     """Its reply or question was edited in Slack: back to the curators with the new text.
-    Returns "revised", "unchanged" (same text), or "duplicate" (the new text is another stored pair's: withdrawn)."""
+    Returns REVISED, UNCHANGED (same text), or DUPLICATE (the new text is another stored pair's: withdrawn)."""
     question, _ = redact(question.strip())
     answer, _ = redact(answer.strip())
     ex.source = {**ex.source, "slack_edited_ts": edited_ts}
     if (question, answer) == (ex.question, ex.answer):
-        return "unchanged"
+        return ChangeOutcome.UNCHANGED
     other = same_content(session, question, answer)
     if other is not None and other.id != ex.id:
         ex.flags = [*ex.flags, flag(DELETED_IN_SLACK, f"the {which} was edited in Slack into a copy of example "
                                                       f"{other.id}")]
         _decide(ex, ExampleStatus.REJECTED, None)
-        return "duplicate"
+        return ChangeOutcome.DUPLICATE
     edit(session, ex.id, question, answer)
     ex.flags = [f for f in ex.flags if f.get("code") != EDITED_IN_SLACK] + [
         flag(EDITED_IN_SLACK, f"the {which} was edited in Slack; check the new text")]
     ex.status, ex.approved_by, ex.decided_at = ExampleStatus.CANDIDATE, None, None
-    return "revised"
+    return ChangeOutcome.REVISED
 
 
 def edited_since(ex: Example, message: dict[str, Any]) -> str | None:

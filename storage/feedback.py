@@ -1,19 +1,57 @@
-"""Questions asked of the model, people's ratings of its answers, and corrections that become candidates."""
+"""Questions asked of the model, people's ratings of its answers, and corrections that become candidates.
+
+A row's rating is a column (core.states.Rating); the rest of its state (declined, rated by, dismissed by) is
+FeedbackState, kept in the row's `source` JSON: only FeedbackState and `mark` below know those keys.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlmodel import Session
 
+from core.states import ExampleStatus, Rating
 from storage.examples import (CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples, edit, same_content,
                               set_status)
-from storage.models import Example, ExampleStatus, Feedback
+from storage.models import Example, Feedback
 from storage.redact import redact
 
-UP, DOWN, NONE = "up", "down", "none"
 # Outcomes of correct(), besides add_examples' own (created, duplicate, exists).
 GONE, UPDATED = "gone", "updated"
+
+
+@dataclass(frozen=True)
+class FeedbackState:
+    """What became of an asked question besides its rating. Kept as keys of the row's `source` JSON under these
+    names (no migration: rows written before this class read the same), written only through `mark`."""
+
+    declined: bool = False  # the bot said it does not know (core.grounding): the question waits for a curator
+    rated_by: str | None = None  # who last rated or corrected the answer
+    dismissed_by: str | None = None  # the curator who set the question aside
+
+    @classmethod
+    def of(cls, row: Feedback) -> FeedbackState:
+        src = row.source or {}
+        return cls(declined=bool(src.get("declined")), rated_by=src.get("rated_by"),
+                   dismissed_by=src.get("dismissed_by"))
+
+    @property
+    def dismissed(self) -> bool:
+        return bool(self.dismissed_by)
+
+    @staticmethod
+    def declined_sql() -> Any:
+        """The `declined` key as a SQL boolean (a JSON path SQLite and PostgreSQL both read)."""
+        return Feedback.__table__.c.source["declined"].as_boolean()
+
+
+def mark(row: Feedback, **state: Any) -> None:
+    """Set the given FeedbackState fields on the row, only those: an old row gains no key it was not given."""
+    unknown = set(state) - {f.name for f in fields(FeedbackState)}
+    if unknown:
+        raise TypeError(f"not a FeedbackState field: {', '.join(sorted(unknown))}")
+    row.source = {**(row.source or {}), **state}  # a new dict: JSON columns track assignment, not mutation
 
 
 def record(session: Session, *, question: str, answer: str, user: str | None, version_name: str | None,
@@ -24,7 +62,8 @@ def record(session: Session, *, question: str, answer: str, user: str | None, ve
     Redacted like every stored text: customers paste e-mail addresses and phone numbers into questions.
     """
     row = Feedback(question=redact(question)[0], answer=redact(answer)[0], user=user, version_name=version_name,
-                   rating=NONE, source={**source, "declined": declined})
+                   rating=Rating.NONE, source=dict(source))
+    mark(row, declined=declined)
     session.add(row)
     session.flush()
     return row
@@ -35,14 +74,14 @@ def get(session: Session, feedback_id: int) -> Feedback | None:
 
 
 def rate(session: Session, feedback_id: int, rating: str, by: str | None) -> Feedback | None:
-    """Anyone may rate; the last click wins (who clicked is kept in source)."""
-    if rating not in (UP, DOWN, NONE):
+    """Anyone may rate; the last click wins (who clicked is FeedbackState.rated_by)."""
+    if rating not in tuple(Rating):
         raise ValueError(f"unknown rating {rating!r}")
     row = session.get(Feedback, feedback_id, with_for_update=True)
     if row is None:
         return None
     row.rating = rating
-    row.source = {**row.source, "rated_by": by}  # a new dict: JSON columns track assignment, not mutation
+    mark(row, rated_by=by)
     return row
 
 
@@ -56,8 +95,8 @@ def correct(session: Session, feedback_id: int, correction: str, by: str | None
     row = session.get(Feedback, feedback_id, with_for_update=True)
     if row is None:
         return GONE, None, None
-    row.rating, row.correction = DOWN, redact(correction)[0]
-    row.source = {**row.source, "rated_by": by}
+    row.rating, row.correction = Rating.DOWN, redact(correction)[0]
+    mark(row, rated_by=by)
     item = NewExample(
         source_key=f"feedback:{row.id}", question=row.question, answer=correction, labelled_by=by,
         source={"kind": "feedback", "version": row.version_name, "model": row.source.get("model"),
@@ -81,8 +120,9 @@ def correct(session: Session, feedback_id: int, correction: str, by: str | None
 def waiting(row: Feedback) -> bool:
     """An unanswered question for the curators: the bot declined it, or someone gave its answer a 👎; and no
     curator has answered it (nor a correction made it a candidate) or set it aside."""
-    unanswered = bool(row.source.get("declined")) or row.rating == DOWN
-    return unanswered and row.example_id is None and not row.source.get("dismissed_by")
+    state = FeedbackState.of(row)
+    unanswered = state.declined or row.rating == Rating.DOWN
+    return unanswered and row.example_id is None and not state.dismissed
 
 
 def unanswered(session: Session, limit: int = 20) -> list[Feedback]:
@@ -91,8 +131,8 @@ def unanswered(session: Session, limit: int = 20) -> list[Feedback]:
     limit: an old question never falls out of the queue behind newer answered ones."""
     from sqlmodel import col, select
 
-    declined = Feedback.__table__.c.source["declined"].as_boolean()
-    query = (select(Feedback).where(col(Feedback.example_id).is_(None), (Feedback.rating == DOWN) | declined)
+    declined = FeedbackState.declined_sql()
+    query = (select(Feedback).where(col(Feedback.example_id).is_(None), (Feedback.rating == Rating.DOWN) | declined)
              .order_by(col(Feedback.id).desc()))
     found = []
     for row in session.exec(query):
@@ -137,5 +177,5 @@ def dismiss(session: Session, feedback_id: int, by: str | None) -> Feedback | No
     """Set a waiting question aside (not a question for the store: small talk, a duplicate)."""
     row = session.get(Feedback, feedback_id, with_for_update=True)
     if row is not None:
-        row.source = {**row.source, "dismissed_by": by}
+        mark(row, dismissed_by=by)
     return row

@@ -8,7 +8,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.contract import LORA_RANKS
-from storage.models import JobStatus, TrainingJob, utcnow
+from core.states import JobStatus
+from storage.models import TrainingJob, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # What a person may set on a job, and what is accepted. Ranks are those vLLM serves (max_lora_rank).

@@ -1,4 +1,7 @@
-"""The tables. Schema changes go through a new migration in storage/migrations/versions/."""
+"""The tables. Schema changes go through a new migration in storage/migrations/versions/.
+
+Status columns stay `str` and hold the values of core.states' StrEnums (ExampleStatus, JobStatus, …).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,11 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from core.states import ChannelKind, ChannelMode, DraftStatus, ExampleStatus, JobStatus, VersionStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class ExampleStatus:
-    CANDIDATE = "candidate"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    ALL = (CANDIDATE, APPROVED, REJECTED)
 
 
 class Example(SQLModel, table=True):
@@ -45,7 +43,7 @@ class Example(SQLModel, table=True):
     # Who may read the pair (storage.audience): the Slack channel it came from and that channel's kind
     # (ChannelKind) when it was stored; "unknown" counts as private.
     channel_id: Optional[str] = Field(default=None, index=True, max_length=32)
-    audience: str = Field(default="unknown", max_length=16)
+    audience: str = Field(default=ChannelKind.UNKNOWN, max_length=16)
 
 
 class DatasetSnapshot(SQLModel, table=True):
@@ -72,15 +70,6 @@ class SnapshotExample(SQLModel, table=True):
     answer: str = Field(sa_type=Text)
 
 
-class JobStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    ALL = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-
-
 class TrainingJob(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     status: str = Field(default=JobStatus.QUEUED, index=True, max_length=16)
@@ -105,14 +94,6 @@ class TrainingJob(SQLModel, table=True):
     slack_done: bool = False  # the final state (approval request, failure, cancellation) has been posted
     # Why the job exists when no person asked for it (an erasure's retrain), shown in the approval request.
     reason: Optional[str] = Field(default=None, sa_type=Text)
-
-
-class VersionStatus:
-    AWAITING_APPROVAL = "awaiting_approval"
-    DEPLOYED = "deployed"
-    RETIRED = "retired"
-    REJECTED = "rejected"
-    ALL = (AWAITING_APPROVAL, DEPLOYED, RETIRED, REJECTED)
 
 
 class ModelVersion(SQLModel, table=True):
@@ -170,28 +151,6 @@ class ExampleEmbedding(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class ChannelMode:
-    """How the bot behaves in a channel (the ladder): off, answer when mentioned, draft for the team, answer alone."""
-
-    OFF = "off"
-    MENTION = "mention"
-    DRAFT = "draft"
-    AUTO = "auto"
-    ALL = (OFF, MENTION, DRAFT, AUTO)
-    DEFAULT = MENTION
-
-
-class ChannelKind:
-    """Who can read a channel: its knowledge follows that wall (unknown counts as private)."""
-
-    PUBLIC = "public"
-    PRIVATE = "private"
-    DM = "dm"
-    SHARED = "shared"  # Slack Connect: people of another organisation read it
-    UNKNOWN = "unknown"
-    ALL = (PUBLIC, PRIVATE, DM, SHARED, UNKNOWN)
-
-
 class SlackChannel(SQLModel, table=True):
     """What ftbot knows and was told about one Slack channel: its kind, its mode, and its sharing mark."""
 
@@ -223,31 +182,6 @@ class ChannelChange(SQLModel, table=True):
     # What the person saw when deciding, e.g. "7 of the last 20 drafts sent unchanged; confirmed".
     note: str = Field(default="", sa_type=Text)
     at: datetime = Field(default_factory=utcnow)
-
-
-class DraftStatus:
-    """A question in a draft or auto channel, and what became of the bot's answer to it."""
-
-    PENDING = "pending"          # draft: the card waits for an agent
-    SENDING = "sending"          # draft: an agent pressed Send; posting (only one press wins)
-    SENT = "sent"                # draft: sent unchanged
-    EDITED = "edited"            # draft: sent after an agent's edit
-    DISCARDED = "discarded"      # draft: an agent discarded it, with a reason
-    SUPERSEDED = "superseded"    # draft: a team member answered in the thread by hand first
-    EXPIRED = "expired"          # draft: nobody acted within FT_DRAFT_TTL_H
-    ANSWERED = "answered"        # auto: the bot answered in the thread
-    HANDED_OFF = "handed_off"    # auto: the bot declined, told the asker, and handed off to the team
-    FAILED = "failed"            # the model server gave no answer
-    OPEN = (PENDING, SENDING)
-    ALL = (PENDING, SENDING, SENT, EDITED, DISCARDED, SUPERSEDED, EXPIRED, ANSWERED, HANDED_OFF, FAILED)
-
-
-class DiscardReason:
-    WRONG = "wrong"
-    OUTDATED = "outdated"
-    NOT_A_QUESTION = "not_a_question"
-    OTHER = "other"
-    ALL = (WRONG, OUTDATED, NOT_A_QUESTION, OTHER)
 
 
 class Draft(SQLModel, table=True):

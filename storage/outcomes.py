@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from storage.models import ChannelMode, DiscardReason, Draft, DraftStatus, Feedback, SlackChannel, utcnow
+from core.states import OPEN_DRAFTS, ChannelMode, DiscardReason, DraftStatus, Rating
+from storage.models import Draft, Feedback, SlackChannel, utcnow
 
 # `version=BASE` selects the questions the base model answered (Draft.version_name is NULL then).
 BASE = "base"
@@ -76,8 +77,8 @@ class AutoFigures(_Figures):
     declined: int = 0  # the grounding check declined (the bot said the team will follow up)
     handed_off: int = 0  # the bot told the asker the team will follow up and posted a hand-off card
     failed: int = 0  # the model server gave no answer
-    thumbs_up: int = 0  # answers whose linked Feedback row is rated "up" (👍)
-    thumbs_down: int = 0  # ... rated "down" (👎)
+    thumbs_up: int = 0  # answers whose linked Feedback row is rated up (👍)
+    thumbs_down: int = 0  # ... rated down (👎)
     resolved_confirmed: int = 0  # the asker pressed "This solved it" (resolved_at set)
     # Answered, not confirmed, no follow-up from the asker within the window after the question, and the
     # question is older than the window: taken as solved, never counted with the confirmed ones.
@@ -193,7 +194,7 @@ def record(session: Session, channel: str, last_n: int) -> Record:
 
 def _draft(rows: list) -> DraftFigures:
     count = _counter(rows)
-    reasons = dict.fromkeys(DiscardReason.ALL, 0)
+    reasons = dict.fromkeys(DiscardReason, 0)
     for r in rows:
         if r.status == DraftStatus.DISCARDED:
             reason = r.discard_reason or DiscardReason.OTHER
@@ -205,7 +206,7 @@ def _draft(rows: list) -> DraftFigures:
         edit_chars_median=float(statistics.median(edits)) if edits else None,
         edit_chars_mean=round(statistics.fmean(edits), 1) if edits else None,
         discarded=count(DraftStatus.DISCARDED), discarded_by_reason=reasons, superseded=count(DraftStatus.SUPERSEDED),
-        expired=count(DraftStatus.EXPIRED), pending=sum(count(s) for s in DraftStatus.OPEN),
+        expired=count(DraftStatus.EXPIRED), pending=sum(count(s) for s in OPEN_DRAFTS),
         failed=count(DraftStatus.FAILED), declined=sum(1 for r in rows if r.declined), acted_on=acted,
         sent_unchanged_share=count(DraftStatus.SENT) / acted if acted else None,
         bot_response=_times(r.bot_s for r in rows), human_response=_times(r.human_s for r in rows))
@@ -216,7 +217,8 @@ def _auto(rows: list, now: datetime, window: timedelta) -> AutoFigures:
     figures = AutoFigures(
         questions=len(rows), answered=count(DraftStatus.ANSWERED), declined=sum(1 for r in rows if r.declined),
         handed_off=count(DraftStatus.HANDED_OFF), failed=count(DraftStatus.FAILED),
-        thumbs_up=sum(1 for r in rows if r.rating == "up"), thumbs_down=sum(1 for r in rows if r.rating == "down"),
+        thumbs_up=sum(1 for r in rows if r.rating == Rating.UP),
+        thumbs_down=sum(1 for r in rows if r.rating == Rating.DOWN),
         resolved_confirmed=sum(1 for r in rows if r.resolved),
         bot_response=_times(r.bot_s for r in rows), human_response=_times(r.human_s for r in rows))
     for r in rows:

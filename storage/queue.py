@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from core.contract import JobProgress
-from storage.models import DatasetSnapshot, Example, ExampleStatus, JobStatus, SnapshotExample, TrainingJob, utcnow
+from core.states import ExampleStatus, JobStatus
+from storage.models import DatasetSnapshot, Example, SnapshotExample, TrainingJob, utcnow
 
 
 def claim(session: Session, worker: str, lease_s: float, job_id: int | None = None) -> TrainingJob | None:

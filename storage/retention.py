@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
-from storage.models import Draft, Example, ExampleStatus, Feedback, Preference, SnapshotExample, utcnow
+from core.states import ExampleStatus
+from storage.models import Draft, Example, Feedback, Preference, SnapshotExample, utcnow
 
 
 @dataclass

@@ -6,8 +6,9 @@ import hashlib
 
 from sqlmodel import Session, col, select
 
+from core.states import ExampleStatus
 from storage import audience
-from storage.models import DatasetSnapshot, Example, ExampleStatus, SnapshotExample
+from storage.models import DatasetSnapshot, Example, SnapshotExample
 
 TRAIN, VALIDATION = "train", "validation"
 

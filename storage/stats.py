@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from storage.models import (DatasetSnapshot, Example, ExampleStatus, JobStatus, ModelVersion,
-                            TrainingJob, VersionStatus)
+from core.states import ExampleStatus, JobStatus, VersionStatus
+from storage.models import DatasetSnapshot, Example, ModelVersion, TrainingJob
 
 
 def _counts(session: Session, column, states) -> dict[str, int]:  # noqa: ANN001
@@ -23,9 +23,9 @@ def status(session: Session) -> dict[str, Any]:
         select(ModelVersion.name).where(ModelVersion.status == VersionStatus.DEPLOYED)
     ).first()
     return {
-        "examples": _counts(session, Example.status, ExampleStatus.ALL),
+        "examples": _counts(session, Example.status, tuple(ExampleStatus)),
         "snapshots": session.exec(select(func.count()).select_from(DatasetSnapshot)).one(),
-        "jobs": _counts(session, TrainingJob.status, JobStatus.ALL),
-        "versions": _counts(session, ModelVersion.status, VersionStatus.ALL),
+        "jobs": _counts(session, TrainingJob.status, tuple(JobStatus)),
+        "versions": _counts(session, ModelVersion.status, tuple(VersionStatus)),
         "deployed": deployed,
     }

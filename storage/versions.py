@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from storage.models import ModelVersion, VersionStatus
+from core.states import VersionStatus
+from storage.models import ModelVersion
 
 
 def by_name(session: Session, name: str) -> ModelVersion | None:

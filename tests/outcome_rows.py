@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from storage.models import ChannelMode, Draft, DraftStatus, Feedback, SlackChannel
+from core.states import ChannelMode, DraftStatus
+from storage.models import Draft, Feedback, SlackChannel
 
 DRAFTS, AUTO, OTHER_CHANNEL = "CDRAFTS", "CAUTO", "C0OTHERCH"
 V1 = "support-v1"

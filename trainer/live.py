@@ -32,7 +32,8 @@ from storage.audience import scope_for, shareable_channels
 from core.contract import GroundingSpec, LiveEval, LiveExample, LiveOutcomes
 from core.facts import carries_key_fact
 from core.grounding import declines
-from storage.models import Draft, DraftStatus, Example, ExampleStatus, SlackChannel
+from core.states import DraftStatus, ExampleStatus
+from storage.models import Draft, Example, SlackChannel
 from core.prompt import DONT_KNOW, prompt_messages
 from core.text import clip
 

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from storage import Store
 from core.contract import GroundingSpec, JobProgress, Scores, TrainSummary, VersionMetrics
-from storage.models import ModelVersion, TrainingJob, VersionStatus
+from core.states import VersionStatus
+from storage.models import ModelVersion, TrainingJob
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig

@@ -22,8 +22,8 @@ from sqlmodel import Session
 
 from storage import Store, open_store
 from core.contract import JobProgress
+from core.states import JobStatus
 from storage.db import is_transient, one_line
-from storage.models import JobStatus
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
 from trainer import metrics
 from trainer.config import TrainConfig

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from bot.render.blocks import context, escape, section
 from bot.render.live import live_blocks
 from core.contract import JobProgress, Sample, VersionMetrics
+from core.states import JobPhase, JobStatus, VersionStatus
 from core.text import clip
-from storage.models import JobStatus, ModelVersion, TrainingJob
+from storage.models import ModelVersion, TrainingJob
 
 if TYPE_CHECKING:
     from serving.deploy import DeployResult
@@ -43,7 +44,7 @@ def progress_message(job: TrainingJob) -> dict[str, Any]:
     title = f":hourglass_flowing_sand: Training job {job.id} ({_by(job)}): *{job.status}*"
     if job.status == JobStatus.QUEUED:
         return {"text": f"Training job {job.id} is queued", "blocks": [section(title + " — waiting for a worker")]}
-    if p.phase == "evaluating":
+    if p.phase == JobPhase.EVALUATING:
         line = "training done; evaluating against the base model and the deployed version…"
     elif p.total:
         line = f"`{bar(p.step or 0, p.total)}`  step {p.step or 0}/{p.total}"
@@ -56,7 +57,7 @@ def progress_message(job: TrainingJob) -> dict[str, Any]:
         facts.append(f"eval loss {p.eval_loss:.3f}")
     if p.tokens_per_s:
         facts.append(f"{p.tokens_per_s:.0f} tokens/s")
-    if p.eta_s is not None and p.phase != "evaluating":
+    if p.eta_s is not None and p.phase != JobPhase.EVALUATING:
         facts.append(f"about {_minutes(p.eta_s)} left")
     blocks = [section(title), section(line)]
     if facts:
@@ -145,7 +146,7 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
         blocks.append(context(f"{len(long)} example(s) were longer than the maximum length and left out."))
     if decided:
         blocks.append(context(decided))
-    elif version.status == "awaiting_approval":
+    elif version.status == VersionStatus.AWAITING_APPROVAL:
         blocks.append({"type": "actions", "block_id": f"decide:{version.name}", "elements": [
             {"type": "button", "action_id": APPROVE, "value": version.name, "style": "primary",
              "text": {"type": "plain_text", "text": "Approve and deploy"}},

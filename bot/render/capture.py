@@ -7,8 +7,9 @@ from typing import Any
 
 from bot.markup import strip_emoji
 from bot.render.blocks import context
+from core.states import ExampleStatus
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 
 CAPTURE_MODAL = "add_to_training_modal"
 QUESTION, ANSWER, VALUE = "question", "answer", "value"  # block ids, and the one action id inside each

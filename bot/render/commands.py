@@ -10,7 +10,8 @@ from bot.render.home import auto_line, draft_line, progress, response
 from core.text import clip
 from storage.audience import version_warnings
 from core.contract import VersionMetrics
-from storage.models import JobStatus, ModelVersion, TrainingJob
+from core.states import ChannelKind, JobStatus, VersionStatus
+from storage.models import ModelVersion, TrainingJob
 from storage.outcomes import ChannelFigures, Figures, Report
 
 if TYPE_CHECKING:
@@ -18,12 +19,12 @@ if TYPE_CHECKING:
     from storage.audience import ShareChange
     from storage.erasure import ErasureReport
 
-_JOB_ICON = {"queued": ":hourglass:", "running": ":gear:", "succeeded": ":white_check_mark:",
-             "failed": ":x:", "cancelled": ":no_entry_sign:"}
+_JOB_ICON = {JobStatus.QUEUED: ":hourglass:", JobStatus.RUNNING: ":gear:", JobStatus.SUCCEEDED: ":white_check_mark:",
+             JobStatus.FAILED: ":x:", JobStatus.CANCELLED: ":no_entry_sign:"}
 _WHO = {EVERYONE: "everyone", CURATORS: "curators and admins", ADMINS: "admins"}
 STATS_CHARS = 3500  # well inside Slack's 4,000 characters for a message's text
-_VERSION_ICON = {"awaiting_approval": ":hourglass:", "deployed": ":rocket:", "retired": ":zzz:",
-                 "rejected": ":x:"}
+_VERSION_ICON = {VersionStatus.AWAITING_APPROVAL: ":hourglass:", VersionStatus.DEPLOYED: ":rocket:",
+                 VersionStatus.RETIRED: ":zzz:", VersionStatus.REJECTED: ":x:"}
 
 
 def help_text() -> str:
@@ -111,7 +112,7 @@ def _version_line(v: ModelVersion) -> str:
     metric = key_metric(VersionMetrics.from_json(v.metrics))
     if metric:
         parts.append(metric)
-    if v.below_deployed and v.status == "awaiting_approval":
+    if v.below_deployed and v.status == VersionStatus.AWAITING_APPROVAL:
         parts.append(":warning: scores below the deployed version")
     parts += [f":warning: {escape(w)}" for w in version_warnings(v)]  # erased data, a mark taken back
     return " · ".join(parts)
@@ -196,7 +197,7 @@ def share_changed(change: "ShareChange") -> str:
     where = f"<#{change.channel_id}>"
     if not change.changed:
         return f"{where} is already {'shareable' if change.shareable else 'not shareable'}: nothing changed."
-    if change.kind == "public":
+    if change.kind == ChannelKind.PUBLIC:
         return (f"{where} is public: its answers are used everywhere anyway. The mark is recorded "
                 f"({'on' if change.shareable else 'off'}).")
     if change.shareable:

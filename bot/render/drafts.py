@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render.blocks import SECTION_LIMIT, button, context, escape, section
+from core.states import ChannelMode, DiscardReason, DraftStatus, GroundingReason, ModeProblem
 from core.text import clip
-from storage.channels import NEEDS_DRAFTS_CHANNEL, NOT_EARNED, SAME_CHANNEL, Ladder, ModeChange
-from storage.models import ChannelMode, DiscardReason, Draft, DraftStatus
+from storage.channels import Ladder, ModeChange
+from storage.models import Draft
 
 from bot.render.answer import SOLVED  # noqa: E402  (the auto answer carries the button)
 
@@ -19,11 +20,12 @@ FIELD_LIMIT = 3000  # the most a plain_text_input holds
 
 REASONS = {DiscardReason.WRONG: "Wrong", DiscardReason.OUTDATED: "Outdated",
            DiscardReason.NOT_A_QUESTION: "Not a question", DiscardReason.OTHER: "Other"}
-_GROUNDING = {"grounded": "backed by an approved answer", "no_context": "no approved answer is close",
-              "model_declined": "the model said it does not know",
-              "unsupported": "states something no approved answer states",
-              "weak_source": "the approved answer behind it is only loosely related",
-              "far_from_best": "it follows a weaker match than the best one"}
+_GROUNDING = {GroundingReason.GROUNDED: "backed by an approved answer",
+              GroundingReason.NO_CONTEXT: "no approved answer is close",
+              GroundingReason.MODEL_DECLINED: "the model said it does not know",
+              GroundingReason.UNSUPPORTED: "states something no approved answer states",
+              GroundingReason.WEAK_SOURCE: "the approved answer behind it is only loosely related",
+              GroundingReason.FAR_FROM_BEST: "it follows a weaker match than the best one"}
 
 ONLY_TEAM = "Only the support team (agents, curators and admins) can act on drafts; nothing changed."
 FORM_TOO_SLOW = "Slack took too long to open the form; please press the button again."
@@ -208,12 +210,12 @@ def channel_status(channel: str, mode: str, drafts_channel: str | None, record: 
 
 
 def mode_change(channel: str, mode: str, change: ModeChange, ladder: Ladder) -> str:
-    if change.problem == NEEDS_DRAFTS_CHANNEL:
+    if change.problem == ModeProblem.NEEDS_DRAFTS_CHANNEL:
         return ("Draft and auto modes need a drafts channel for the team's cards, e.g. "
                 "`/ft channel mode draft #support-drafts` (a private channel I'm in).")
-    if change.problem == SAME_CHANNEL:
+    if change.problem == ModeProblem.SAME_CHANNEL:
         return "The drafts channel must be another channel: customers would see the team's drafts."
-    if change.problem == NOT_EARNED:
+    if change.problem == ModeProblem.NOT_EARNED:
         unchanged, judged = change.record
         shown = f"{unchanged} of the last {judged} drafts judged were sent unchanged" if judged else \
             "no drafts acted on yet"

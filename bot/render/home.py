@@ -6,13 +6,15 @@ from typing import Any
 
 from bot.render.blocks import context, escape, header, section
 from core.contract import JobProgress
+from core.states import ExampleStatus, JobStatus
 from core.text import clip
 from storage.models import Example, Feedback, ModelVersion, TrainingJob
 from storage.outcomes import AutoFigures, DraftFigures, Report, ResponseTimes
 
-_EXAMPLE_ICON = {"candidate": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "rejected": ":x:"}
-_JOB_ICON = {"queued": ":hourglass:", "running": ":gear:", "succeeded": ":white_check_mark:",
-             "failed": ":x:", "cancelled": ":no_entry_sign:"}
+_EXAMPLE_ICON = {ExampleStatus.CANDIDATE: ":hourglass_flowing_sand:", ExampleStatus.APPROVED: ":white_check_mark:",
+                 ExampleStatus.REJECTED: ":x:"}
+_JOB_ICON = {JobStatus.QUEUED: ":hourglass:", JobStatus.RUNNING: ":gear:", JobStatus.SUCCEEDED: ":white_check_mark:",
+             JobStatus.FAILED: ":x:", JobStatus.CANCELLED: ":no_entry_sign:"}
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -27,7 +29,7 @@ def progress(job: TrainingJob) -> str:
         parts.append(f"step {p.step}/{p.total}" if p.total else f"step {p.step}")
     if p.loss is not None:
         parts.append(f"loss {p.loss:.3g}")
-    if p.eta_s is not None and job.status == "running":
+    if p.eta_s is not None and job.status == JobStatus.RUNNING:
         parts.append(f"about {max(1, round(p.eta_s / 60))} min left")
     return ", ".join(parts)
 
@@ -41,7 +43,7 @@ def _example_line(ex: Example) -> str:
 def _job_line(job: TrainingJob) -> str:
     line = f"{_JOB_ICON.get(job.status, '')} Job {job.id}: *{job.status}*"
     detail = progress(job)
-    if job.status == "failed" and job.error:
+    if job.status == JobStatus.FAILED and job.error:
         detail = clip(job.error, 120, one_line=True)
     return line + (f" ({escape(detail)})" if detail else "")
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from bot.render.blocks import context, escape, section
 from core.contract import LiveEval, LiveExample
+from core.states import LiveOutcome
 from core.text import clip
 
-WORDS = {"agrees": "agrees", "other": "states something else", "declined": "declined", "unchecked": "not comparable"}
+WORDS = {LiveOutcome.AGREES: "agrees", LiveOutcome.OTHER: "states something else", LiveOutcome.DECLINED: "declined",
+         LiveOutcome.UNCHECKED: "not comparable"}
 
 
 def live_table(live: LiveEval) -> str:

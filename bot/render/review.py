@@ -7,17 +7,16 @@ from typing import Any
 
 from bot.render.blocks import button, context, escape, section
 from bot.render.capture import qa_inputs
+from core.states import CurationOutcome, ExampleStatus
 from core.text import clip
-from storage.models import Example, ExampleStatus, Feedback
+from storage.feedback import FeedbackState
+from storage.models import Example, Feedback
 
 APPROVE, EDIT, REJECT = "example_approve", "example_edit", "example_reject"
 EDIT_MODAL = "example_edit_modal"
 ANSWER, DISMISS = "unanswered_answer", "unanswered_dismiss"
 ANSWER_MODAL = "unanswered_answer_modal"
 VERBS = {APPROVE: "approve", EDIT: "edit", REJECT: "reject", ANSWER: "answer", DISMISS: "dismiss"}
-
-# What deciding one example came to (bot.curation uses these as outcomes too).
-DONE, STALE, GONE, CLASH = "done", "stale", "gone", "clash"
 
 
 def only_curators(action_id: str) -> str:
@@ -42,11 +41,12 @@ def _example_blocks(ex: Example) -> list[dict[str, Any]]:
 
 
 def _unanswered_blocks(fb: Feedback) -> list[dict[str, Any]]:
-    why = "the bot said it does not know" if fb.source.get("declined") else "its answer got a 👎"
+    declined = FeedbackState.of(fb).declined
+    why = "the bot said it does not know" if declined else "its answer got a 👎"
     asker = f"asked by <@{fb.user}>" if fb.user else "asked"
     said = fb.source.get("model_answer") or fb.answer
     text = f"*Question {fb.id}* · {asker} · {why}\n*Q:* {escape(clip(fb.question, 900))}"
-    if said and not fb.source.get("declined"):
+    if said and not declined:
         text += f"\n*The bot answered:* {escape(clip(said, 600))}"
     return [section(text), {"type": "actions", "block_id": f"unanswered_{fb.id}", "elements": [
         button("Answer", ANSWER, fb.id, style="primary"), button("Dismiss", DISMISS, fb.id)]}]
@@ -92,11 +92,11 @@ def dismissed_note(fb_id: int) -> str:
     return f":wastebasket: Set question {fb_id} aside."
 
 
-def decided_note(outcome: str, ex_id: int, ex: Example | None, status: str) -> str:
+def decided_note(outcome: CurationOutcome, ex_id: int, ex: Example | None, status: str) -> str:
     """One line on top of the refreshed list: what the click did, or why it did nothing."""
-    if outcome == GONE:
+    if outcome == CurationOutcome.GONE:
         return f"Example {ex_id} no longer exists (it was withdrawn or deleted); nothing changed."
-    if outcome == STALE:
+    if outcome == CurationOutcome.STALE:
         return stale(ex)
     return f":white_check_mark: Approved example {ex_id}." if status == ExampleStatus.APPROVED \
         else f":wastebasket: Rejected example {ex_id}."

@@ -61,11 +61,11 @@ def set_channel(
 ) -> None:
     """Set a channel's mode (recorded with who did it). Auto mode is earned by the channel's record of drafts sent
     unchanged; below it, --confirm switches anyway and the record is kept with the change."""
+    from core.states import ChannelMode, ModeProblem
     from storage import channels
-    from storage.models import ChannelMode
 
     mode = mode.lower()
-    if mode not in ChannelMode.ALL:
+    if mode not in tuple(ChannelMode):
         fail(f"unknown mode {mode!r}: use off, mention, draft or auto", 2)
     for value in (channel, drafts):
         if value is not None and not (value[:1] in "CGD" and value[1:].isalnum() and 3 <= len(value) <= 32):
@@ -74,7 +74,7 @@ def set_channel(
     with common.store(ctx).session() as s:
         change = channels.change_mode(s, channel, mode, by=common.actor(), drafts_channel=drafts, confirm=confirm,
                                       ladder=ladder)
-    if change.problem == "not_earned":
+    if change.problem == ModeProblem.NOT_EARNED:
         unchanged, judged = change.record
         fail(f"{channel} has not earned auto mode: {unchanged} of the last {judged} drafts judged were sent unchanged "
              f"(it asks for {round(ladder.min_unchanged * 100)}% of at least {ladder.min_drafts}); --confirm switches "

@@ -11,11 +11,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from core.states import ExampleStatus
 from core.text import clip
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 from storage.jsonl import EXPORT_FORMATS, PREFERENCE
-from storage.models import ExampleStatus
 
 app = typer.Typer(help="List, approve, reject, export and import examples.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Immutable dataset snapshots.", no_args_is_help=True)
@@ -31,8 +31,8 @@ def list_(
     """List examples, oldest first."""
     from storage.examples import list_examples, to_dict
 
-    if status and status not in ExampleStatus.ALL:
-        fail(f"unknown status {status!r} (choose {', '.join(ExampleStatus.ALL)})")
+    if status and status not in tuple(ExampleStatus):
+        fail(f"unknown status {status!r} (choose {', '.join(ExampleStatus)})")
     with common.store(ctx).session() as session:
         rows = list_examples(session, status=status, limit=limit)
     if as_json:

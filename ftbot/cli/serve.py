@@ -11,6 +11,7 @@ import typer
 from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail
+from core.contract import RANK_CHOICES
 from ftbot.settings import Settings
 from serving.generation import PROMPT_LOOKUP_TOKENS  # a constant: torch is imported only when an Engine is built
 
@@ -29,9 +30,9 @@ def serve(
     max_queue: int = typer.Option(16, "--max-queue", min=0,
                                   help="Generations that may wait; one more gets 503 (embedded server)."),
     max_lora_rank: Optional[int] = typer.Option(None, "--max-lora-rank",
-                                                help="Largest adapter rank accepted: 1, 8, 16, 32, 64, 128, 256, 320 "
-                                                     "or 512 (default: 64 embedded; vLLM: the stored adapters' "
-                                                     "largest, which keeps vLLM fast)."),
+                                                help=f"Largest adapter rank accepted: {RANK_CHOICES} (default: 64 "
+                                                     "embedded; vLLM: the stored adapters' largest, which keeps vLLM "
+                                                     "fast)."),
     prompt_lookup: int = typer.Option(PROMPT_LOOKUP_TOKENS, "--prompt-lookup", min=0, max=64,
                                       help="Greedy answers: tokens drafted from the prompt and checked in one pass "
                                            "(same answer, faster when it copies retrieved answers); 0: off "

@@ -13,9 +13,10 @@ from rich.table import Table
 from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
-from core.contract import Outcomes, Scores, VersionMetrics
+from core.contract import RANK_CHOICES, Outcomes, Scores, VersionMetrics
+from core.states import JobStatus
 from storage.db import is_transient
-from storage.models import JobStatus, TrainingJob
+from storage.models import TrainingJob
 
 model_app = typer.Typer(help="Base models.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Training jobs: `ft jobs` lists them.", invoke_without_command=True)
@@ -44,7 +45,7 @@ def train(
     ctx: typer.Context,
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training data (1–50)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
-    rank: Optional[int] = typer.Option(None, "--rank", help="LoRA rank: 8, 16, 32, 64, 128 or 256."),
+    rank: Optional[int] = typer.Option(None, "--rank", help=f"LoRA rank: {RANK_CHOICES}."),
     qlora: bool = typer.Option(False, "--qlora", help="4-bit NF4 QLoRA with bitsandbytes (CPU or CUDA)."),
     inline: bool = typer.Option(False, "--inline", help="Run the job here, with a progress bar."),
 ) -> None:

@@ -15,9 +15,10 @@ from bot.render import approval
 from bot.server import serve_http
 from ftbot import wiring
 from core.contract import JobProgress, VersionMetrics
+from core.states import ExampleStatus, JobStatus, VersionStatus
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob, VersionStatus
+from storage.models import ModelVersion, TrainingJob
 from storage.queue import claim, finish, set_progress
 from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER, bot_settings
 from fakes.fake_slack import FakeSlack

@@ -6,8 +6,9 @@ import time
 import pytest
 from sqlmodel import select
 
+from core.states import ExampleStatus, VersionStatus
 from storage import feedback
-from storage.models import ExampleStatus, Feedback, ModelVersion, VersionStatus
+from storage.models import Feedback, ModelVersion
 from tests.bot.conftest import ASKER, OTHER, stored_examples
 
 UNAVAILABLE = "I couldn't get an answer from the model right now"

@@ -15,8 +15,9 @@ from serving.retrieval import Retriever
 from storage import audience
 from core.contract import RetrievalSpec
 from core.embedder import Embedder, EmbedderError, find_model_dir
+from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples
-from storage.models import ChannelChange, ExampleStatus, ModelVersion, SnapshotExample
+from storage.models import ChannelChange, ModelVersion, SnapshotExample
 from storage.snapshots import create_snapshot, snapshot_rows
 from tests.bot.conftest import ADMIN, ASKER, model_stub  # noqa: F401  (a fixture)
 

@@ -9,7 +9,7 @@ import time
 
 from bot.importer import import_slack_export
 from bot.threads import Rules
-from storage.models import ExampleStatus
+from core.states import ExampleStatus
 from tests.bot.conftest import ASKER, CURATOR, stored_examples
 from tests.bot.test_labelling import _reaction, _thread
 from fakes.slack_export import ExportBuilder

@@ -5,8 +5,9 @@ from functools import partial
 
 from sqlmodel import select
 
+from core.states import JobStatus, VersionStatus
 from storage.examples import NewExample, add_examples
-from storage.models import JobStatus, ModelVersion, TrainingJob, VersionStatus
+from storage.models import ModelVersion, TrainingJob
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, command_reply, command_text
 
 

@@ -7,8 +7,9 @@ import pytest
 from sqlmodel import select
 
 from bot.curation import review_message
+from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples, flag
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 from tests.bot.conftest import ADMIN, AGENT, CURATOR, OTHER
 
 

@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from bot import drafting
+from core.states import DraftStatus, ExampleStatus
 from storage.examples import NewExample, add_examples
-from storage.models import (ChannelChange, Draft, DraftStatus, Example, ExampleStatus, Feedback, Preference,
-                            SlackChannel)
+from storage.models import ChannelChange, Draft, Example, Feedback, Preference, SlackChannel
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER
 
 DRAFTS = "CDRAFTS"

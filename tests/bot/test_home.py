@@ -3,9 +3,10 @@
 import json
 import time
 
+from core.states import ExampleStatus, JobStatus, VersionStatus
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import ExampleStatus, JobStatus, ModelVersion, VersionStatus
+from storage.models import ModelVersion
 from tests.bot.conftest import AGENT, CURATOR, OTHER
 
 

@@ -8,8 +8,9 @@ from sqlmodel import select
 from bot.export import ExportError
 from bot.importer import import_slack_export
 from bot.threads import Rules
-from storage.models import Example, ExampleStatus
+from core.states import ExampleStatus
 from fakes.slack_export import ExportBuilder, support_workspace
+from storage.models import Example
 
 RULES = Rules(curators=frozenset({"UCURATOR"}), max_answer_chars=200)
 

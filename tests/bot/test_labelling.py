@@ -2,7 +2,7 @@
 
 import time
 
-from storage.models import ExampleStatus
+from core.states import ExampleStatus
 from storage.snapshots import create_snapshot
 from tests.bot.conftest import AGENT, ASKER, CURATOR, OTHER, stored_examples
 

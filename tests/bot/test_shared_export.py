@@ -8,7 +8,8 @@ from sqlmodel import select
 
 from bot.importer import import_slack_export
 from bot.threads import Rules, source_key
-from storage.models import Example, ExampleStatus
+from core.states import ExampleStatus
+from storage.models import Example
 from tests.conftest import QUILLMATE_EXPORT
 
 pytestmark = pytest.mark.skipif(not QUILLMATE_EXPORT.is_dir(), reason=f"shared data not found at {QUILLMATE_EXPORT}")

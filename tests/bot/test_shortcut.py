@@ -2,7 +2,7 @@
 
 import json
 
-from storage.models import ExampleStatus
+from core.states import ExampleStatus
 from tests.bot.conftest import AGENT, ASKER, CURATOR, OTHER, stored_examples
 
 

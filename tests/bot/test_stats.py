@@ -6,7 +6,7 @@ from prometheus_client import generate_latest
 
 from bot.metrics import BotMetrics
 from bot.render.commands import STATS_CHARS, stats
-from storage.models import ChannelMode, DraftStatus
+from core.states import ChannelMode, DraftStatus
 from storage.outcomes import ChannelFigures, DraftFigures, Report
 from tests.bot.conftest import ADMIN, OTHER, command_reply, command_text
 from tests.outcome_rows import AUTO, DRAFTS, V1, H, M, S, draft, seed

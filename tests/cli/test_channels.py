@@ -4,9 +4,10 @@ import json
 
 from typer.testing import CliRunner
 
+from core.states import DraftStatus
 from ftbot.cli.main import app
 from storage import open_store
-from storage.models import ChannelChange, Draft, DraftStatus
+from storage.models import ChannelChange, Draft
 
 runner = CliRunner()
 

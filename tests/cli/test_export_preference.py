@@ -7,7 +7,8 @@ import json
 
 from storage import open_store
 from core.contract import DEFAULT_SYSTEM_PROMPT
-from storage.models import Draft, DraftStatus, Example, ExampleStatus, Preference
+from core.states import DraftStatus, ExampleStatus
+from storage.models import Draft, Example, Preference
 from core.prompt import prompt_messages
 from tests.cli.test_cli import ft
 from fakes.tiny_model import build_tokenizer

@@ -13,13 +13,13 @@ from sqlmodel import SQLModel, select
 from typer.testing import CliRunner
 
 from bot.render.approval import approval_request
+from core.states import ExampleStatus, VersionStatus
 from ftbot.cli.main import app
 from storage import embeddings, open_store
 from storage.audience import remember, set_shareable
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import (ChannelChange, Draft, Erasure, ExampleStatus, Feedback, ModelVersion, Preference,
-                            TrainingJob, VersionStatus)
+from storage.models import ChannelChange, Draft, Erasure, Feedback, ModelVersion, Preference, TrainingJob
 from storage.snapshots import create_snapshot
 
 ZED, OTHER, CURATOR = "UZED4242", "UOTHER", "UCURATOR"

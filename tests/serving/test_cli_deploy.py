@@ -13,9 +13,10 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from core.states import VersionStatus
 from ftbot.cli.main import app
 from storage import open_store
-from storage.models import ModelVersion, VersionStatus
+from storage.models import ModelVersion
 from tests.serving.conftest import BASE
 from tests.serving.test_vllm import FT, free_port
 

@@ -12,8 +12,9 @@ from sqlmodel import func, select
 from serving.retrieval import Retriever
 from core.contract import RETRIEVAL
 from core.embedder import Embedder, EmbedderError, find_model_dir
+from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples, edit, set_status, withdraw
-from storage.models import ExampleEmbedding, ExampleStatus
+from storage.models import ExampleEmbedding
 
 try:
     find_model_dir()

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from storage.models import ChannelMode, DraftStatus
+from core.states import ChannelMode, DraftStatus
 from storage.outcomes import BASE, outcomes, parse_since, record
 from tests.outcome_rows import AUTO, DRAFTS, OTHER_CHANNEL, V1, H, draft, seed
 

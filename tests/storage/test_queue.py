@@ -6,9 +6,10 @@ import time
 from sqlalchemy import update
 from sqlmodel import select
 
+from core.states import ExampleStatus, JobStatus
 from storage.examples import NewExample, add_examples
 from storage.jobs import cancel, enqueue
-from storage.models import ExampleStatus, JobStatus, TrainingJob
+from storage.models import TrainingJob
 from storage.queue import approved_since_last_snapshot, claim, finish, heartbeat, requeue_expired
 from storage.snapshots import create_snapshot
 

@@ -2,9 +2,10 @@
 
 from sqlmodel import select
 
+from core.states import ExampleStatus
 from storage import open_store
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples, edit, set_status
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 from storage.snapshots import VALIDATION, create_snapshot, side_of, snapshot_rows
 from storage.stats import status
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from core.states import ExampleStatus, Rating
 from storage import feedback
-from storage.models import Example, ExampleStatus
+from storage.models import Example
 
 
 def test_declined_and_downvoted_questions_wait_until_a_curator_answers(store):
@@ -14,7 +15,7 @@ def test_declined_and_downvoted_questions_wait_until_a_curator_answers(store):
                                    version_name="ft-1-v1", source={}).id
         disliked = feedback.record(s, question="Is there a Zapier app?", answer="Yes, in Settings.", user="U3",
                                    version_name="ft-1-v1", source={}).id
-        feedback.rate(s, disliked, feedback.DOWN, "U3")
+        feedback.rate(s, disliked, Rating.DOWN, "U3")
         small_talk = feedback.record(s, question="hello?", answer="", user="U4", version_name=None, source={},
                                      declined=True).id
     with store.session() as s:

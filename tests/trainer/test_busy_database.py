@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from core.states import ExampleStatus, JobStatus
 from ftbot import wiring
 from ftbot.settings import Settings
 from storage.examples import NewExample, add_examples
-from storage.models import ExampleStatus, JobStatus, TrainingJob
+from storage.models import TrainingJob
 from tests.trainer.conftest import ROWS
 from trainer.worker import Worker
 

@@ -9,7 +9,8 @@ from serving.retrieval import Retriever
 from core.embedder import Embedder, EmbedderError, find_model_dir
 from storage.examples import NewExample, add_examples
 from core.facts import fact_groups
-from storage.models import Example, ExampleStatus
+from core.states import ExampleStatus
+from storage.models import Example
 from core.prompt import CONTEXT_HEADER, DONT_KNOW, NO_CONTEXT
 from tests.trainer.conftest import ROWS
 from trainer.context import Contexts, Row, retrieved

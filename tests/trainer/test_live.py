@@ -11,9 +11,10 @@ from sqlmodel import select
 from serving.retrieval import Retriever
 from core.contract import VersionMetrics
 from core.embedder import Embedder, EmbedderError, find_model_dir
+from core.states import DraftStatus, ExampleStatus, VersionStatus
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import Draft, DraftStatus, Example, ExampleStatus, ModelVersion, SlackChannel, VersionStatus
+from storage.models import Draft, Example, ModelVersion, SlackChannel
 from tests.trainer.conftest import ROWS
 from trainer.live import LIVE_MAX, live_drafts, live_questions
 from trainer.pipeline import run_training

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from core.contract import VersionMetrics
+from core.states import ExampleStatus, VersionStatus
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import ExampleStatus, ModelVersion, TrainingJob, VersionStatus
+from storage.models import ModelVersion, TrainingJob
 from storage.snapshots import side_of
 from tests.trainer.conftest import ROWS
 from trainer.pipeline import run_training

@@ -4,8 +4,9 @@ import asyncio
 
 from sqlmodel import select
 
+from core.states import ExampleStatus, JobStatus
 from storage.examples import NewExample, add_examples
-from storage.models import ExampleStatus, JobStatus, TrainingJob
+from storage.models import TrainingJob
 from storage.snapshots import create_snapshot
 from trainer import scheduler
 

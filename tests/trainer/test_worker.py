@@ -10,11 +10,12 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from core.states import ExampleStatus, JobStatus
 from ftbot import wiring
 from ftbot.settings import Settings
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import ExampleStatus, JobStatus, ModelVersion, TrainingJob
+from storage.models import ModelVersion, TrainingJob
 from tests.trainer.conftest import ROWS
 from trainer.worker import Worker
 

@@ -7,8 +7,8 @@ import urllib.request
 from ftbot import wiring
 from ftbot.settings import Settings
 from core.contract import JobProgress
+from core.states import JobStatus
 from storage.jobs import enqueue
-from storage.models import JobStatus
 from storage.queue import finish, set_progress
 from trainer import metrics
 from trainer.worker import Worker
