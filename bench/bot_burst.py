@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from fakes.fake_slack import FakeSlack  # noqa: E402
-from fakes.signed import SECRET, SlackSender  # noqa: E402
+from fakes.fake_slack import FakeSlack
+from fakes.signed import SECRET, SlackSender
 
 
 def free_port() -> int:
@@ -39,7 +39,7 @@ def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
-async def timed(coro) -> float:  # noqa: ANN001
+async def timed(coro) -> float:
     t0 = time.perf_counter()
     status, _ = await coro
     assert status == 200, status
@@ -78,7 +78,7 @@ async def run(n_events: int, concurrency: int) -> None:
                     async with http.get(url + "/healthz") as resp:
                         return resp.status, await resp.text()
 
-                async def limited(make):  # noqa: ANN001
+                async def limited(make):
                     async with sem:
                         return await timed(make())
 

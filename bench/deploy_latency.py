@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_throughput import QUESTIONS, free_port, make_adapters, pct, wait_up  # noqa: E402
-from bench.train_quality import MODELS  # noqa: E402
-from core.contract import DEFAULT_SYSTEM_PROMPT  # noqa: E402
+from bench.serve_throughput import QUESTIONS, free_port, make_adapters, pct, wait_up
+from bench.train_quality import MODELS
+from core.contract import DEFAULT_SYSTEM_PROMPT
 
 SYSTEM = DEFAULT_SYSTEM_PROMPT
 
@@ -107,7 +107,7 @@ async def run(args: argparse.Namespace) -> None:
     chat_times: list[float] = []  # each chat call's time as the bot made it: the model server's share
 
     class TimedClient(ModelClient):
-        async def chat(self, *a, **kw):  # noqa: ANN002, ANN003, ANN201
+        async def chat(self, *a, **kw):
             t0 = time.perf_counter()
             try:
                 return await super().chat(*a, **kw)

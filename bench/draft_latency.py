@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench.serve_throughput import free_port, pct  # noqa: E402
-from fakes.fake_slack import FakeSlack  # noqa: E402
-from fakes.signed import SECRET, SlackSender  # noqa: E402
+from bench.serve_throughput import free_port, pct
+from fakes.fake_slack import FakeSlack
+from fakes.signed import SECRET, SlackSender
 
 QUILLMATE = ROOT.parent / "shared" / "data" / "quillmate-slack-export"
 DEMO = ROOT / "demo" / "slack-export"
@@ -128,7 +128,7 @@ async def run(n_questions: int, burst: int, concurrency: int) -> None:
 
                 sem = asyncio.Semaphore(concurrency)
 
-                async def limited(make):  # noqa: ANN001
+                async def limited(make):
                     async with sem:
                         return await make()
 

@@ -66,7 +66,7 @@ def build_base(path: Path, tiny: bool) -> dict:
     return {**sizes, "params": params}
 
 
-def conversations(n: int, tokenizer, seed: int = 0) -> list[dict[str, str]]:  # noqa: ANN001
+def conversations(n: int, tokenizer, seed: int = 0) -> list[dict[str, str]]:
     """n (question, answer) rows: a ~430-token question (a retrieved-context-like paragraph, then the question) and
     a ~50-token answer."""
     rng = random.Random(seed)
@@ -89,11 +89,11 @@ class StepTimer:
         timer = self
 
         class _Callback(TrainerCallback):
-            def on_step_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+            def on_step_begin(self, args, state, control, **kw):
                 timer.sync()
                 timer.t0, timer.seen0 = time.perf_counter(), state.num_input_tokens_seen
 
-            def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+            def on_step_end(self, args, state, control, **kw):
                 timer.sync()
                 timer.steps.append((time.perf_counter() - timer.t0, state.num_input_tokens_seen - timer.seen0))
 
@@ -114,7 +114,7 @@ def run(kind: str, base: Path, out: Path, steps: int, batch: int, warmup: int, n
     import torch
     from transformers import AutoTokenizer
 
-    from trainer.config import TrainConfig, device_setup
+    from trainer.config import TrainConfig
     from trainer.data import build_data
     from trainer.train import build_trainer, lora_config
 

@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_throughput import free_port, pct, wait_up  # noqa: E402
-from bench.train_quality import MODELS, RESULTS  # noqa: E402
-from bench.trust import hold_out_validation  # noqa: E402
-from core.contract import DEFAULT_SYSTEM_PROMPT, RETRIEVAL  # noqa: E402
+from bench.serve_throughput import free_port, pct, wait_up
+from bench.train_quality import MODELS, RESULTS
+from bench.trust import hold_out_validation
+from core.contract import DEFAULT_SYSTEM_PROMPT, RETRIEVAL
 
 OFF_STORE = [  # product questions nobody in the Quillmate export answered (and not in trainer/unknown.jsonl)
     "Do you have a kiosk mode for shared office tablets?",
@@ -82,7 +82,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     system = DEFAULT_SYSTEM_PROMPT
     base_dir = prepare_base_model(args.models_dir)
 
-    async def serve(*extra: str):  # noqa: ANN202
+    async def serve(*extra: str):
         """(client, base model name, process) of a fresh `ft serve` with the adapter loaded."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -97,12 +97,12 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         await client.chat(base, prompt_messages(system, "hi"), max_tokens=4)  # warm-up
         return client, base, proc
 
-    async def stop(client, proc) -> None:  # noqa: ANN001
+    async def stop(client, proc) -> None:
         await client.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
 
-    async def answer(client, model: str, question: str, retrieval: bool) -> tuple[str, float, float]:  # noqa: ANN001
+    async def answer(client, model: str, question: str, retrieval: bool) -> tuple[str, float, float]:
         """(answer, seconds in all, seconds on the model server)"""
         t0 = time.perf_counter()
         context = None

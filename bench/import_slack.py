@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.export import load_export  # noqa: E402
-from bot.importer import import_slack_export  # noqa: E402
-from bot.threads import Rules  # noqa: E402
-from storage import open_store  # noqa: E402
-from fakes.slack_export import ExportBuilder  # noqa: E402
+from bot.export import load_export
+from bot.importer import import_slack_export
+from bot.threads import Rules
+from storage import open_store
+from fakes.slack_export import ExportBuilder
 
 
 def generate(n_threads: int, path: Path) -> Path:

@@ -37,9 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.train_quality import MODELS, quillmate_rows  # noqa: E402
-from bench.train_throughput import timing_callback  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
+from bench.train_quality import MODELS, quillmate_rows
+from bench.train_throughput import timing_callback
+from trainer.config import TrainConfig
 
 VARIANTS = ("lora", "qlora")
 
@@ -77,7 +77,7 @@ def run_variant(variant: str, base: str, work: Path, steps: int) -> dict:
         def __init__(self) -> None:
             self.losses: list[float] = []
 
-        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN003
+        def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
                 self.losses.append(float(logs["loss"]))
 

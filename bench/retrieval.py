@@ -24,26 +24,26 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.train_quality import quillmate_rows  # noqa: E402
-from ftbot import wiring  # noqa: E402
-from storage import open_store  # noqa: E402
-from core.contract import RETRIEVAL  # noqa: E402
-from core.embedder import Embedder  # noqa: E402
-from core.states import ExampleStatus  # noqa: E402
-from storage.embeddings import text_hash  # noqa: E402
-from storage.examples import set_status  # noqa: E402
-from storage.models import Example, ExampleEmbedding, utcnow  # noqa: E402
+from bench.train_quality import quillmate_rows
+from ftbot import wiring
+from storage import open_store
+from core.contract import RETRIEVAL
+from core.embedder import Embedder
+from core.states import ExampleStatus
+from storage.embeddings import text_hash
+from storage.examples import set_status
+from storage.models import Example, ExampleEmbedding, utcnow
 
 OFF_TOPIC = [
     "What is the capital of France?", "Do you sell hardware scanners?", "hello", "thanks a lot!",
@@ -66,7 +66,7 @@ def dist(xs: list[float]) -> str:
             f"p90 {np.percentile(a, 90):.2f}  max {a.max():.2f}")
 
 
-def fill(store, n: int, dim: int, model: str, seed: int = 0) -> None:  # noqa: ANN001
+def fill(store, n: int, dim: int, model: str, seed: int = 0) -> None:
     """n approved examples and a random unit vector each, written with bulk inserts."""
     from sqlalchemy import insert
 
@@ -101,7 +101,7 @@ def speed(embedder: Embedder, questions: list[str], n_rows: int, workdir: Path) 
     print(f"first sync (a restart: loads stored vectors, embeds nothing): {time.perf_counter() - t:.2f} s  {counts}")
     assert counts["embedded"] == 0 and counts["total"] == n_rows, counts
 
-    matrix = retriever._index.matrix  # noqa: SLF001  (the bench times the parts of a search)
+    matrix = retriever._index.matrix
     queries = embedder.embed(questions)
     retriever.search(questions[0])  # warm-up
     t_sync, t_embed, t_matrix, t_sort, t_search = [], [], [], [], []
@@ -130,7 +130,7 @@ def speed(embedder: Embedder, questions: list[str], n_rows: int, workdir: Path) 
     loop = []
     for vec in queries[:5].tolist():
         t0 = time.perf_counter()
-        best = max(range(len(sample)), key=lambda i: sum(a * b for a, b in zip(sample[i], vec)))  # noqa: B023
+        best = max(range(len(sample)), key=lambda i: sum(a * b for a, b in zip(sample[i], vec)))
         loop.append((time.perf_counter() - t0) * n_rows / len(sample))
         assert best >= 0
 

@@ -19,20 +19,20 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.train_quality import quillmate_rows  # noqa: E402
-from core.contract import RETRIEVAL  # noqa: E402
-from core.facts import carries_key_fact, fact_groups  # noqa: E402
+from bench.train_quality import quillmate_rows
+from core.contract import RETRIEVAL
+from core.facts import carries_key_fact, fact_groups
 
 TEMPERATURE = 0.05
 

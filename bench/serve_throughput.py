@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
 DEFAULT_MODEL = ROOT / ".ftbot" / "models" / "SmolLM2-135M-Instruct"
 QUESTIONS = [

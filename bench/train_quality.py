@@ -27,14 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.importer import import_slack_export  # noqa: E402
-from bot.threads import Rules  # noqa: E402
-from core.states import ExampleStatus  # noqa: E402
-from storage import open_store  # noqa: E402
-from storage.examples import set_status  # noqa: E402
-from storage.models import Example  # noqa: E402
-from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
+from bot.importer import import_slack_export
+from bot.threads import Rules
+from core.states import ExampleStatus
+from storage import open_store
+from storage.examples import set_status
+from storage.models import Example
+from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
+from trainer.config import TrainConfig
 
 EXPORT = ROOT.parent / "shared" / "data" / "quillmate-slack-export"
 CURATORS = frozenset({"U0AG10XZMXH", "U0AG1DZTDZ2"})
@@ -75,7 +75,7 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
     return train, val
 
 
-def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | None = None):  # noqa: ANN201
+def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | None = None):
     """A callback scoring the adapter as it stands after each epoch (key fact, ROUGE-L, probe; and key fact
     with the retrieved pairs in front, when val_ctx is given)."""
     from transformers import TrainerCallback
@@ -90,7 +90,7 @@ def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | 
         prompts += [prompt_messages(cfg.system_prompt, q, [(cq, ca) for cq, ca, _ in h]) for q, h in zip(questions, val_ctx)]
 
     class EpochScores(TrainerCallback):
-        def on_epoch_end(self, args, state, control, model=None, processing_class=None, **kw):  # noqa: ANN001, ANN003
+        def on_epoch_end(self, args, state, control, model=None, processing_class=None, **kw):
             model.eval()
             answers = generate(model, processing_class, prompts, max_new_tokens=cfg.max_new_tokens)
             model.train()

@@ -40,20 +40,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.train_quality import MODELS, quillmate_rows  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
+from bench.train_quality import MODELS, quillmate_rows
+from trainer.config import TrainConfig
 
 CACHE = Path.home() / ".cache" / "ftbot-bench" / "throughput"  # the replay answers, generated once
 
 
-def timing_callback():  # noqa: ANN201
+def timing_callback():
     from transformers import TrainerCallback
 
     class Timing(TrainerCallback):
         def __init__(self) -> None:
             self.points: list[tuple[float, int]] = []
 
-        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN003
+        def on_log(self, args, state, control, logs=None, **kw):
             if logs and "num_tokens" in logs and "loss" in logs:
                 self.points.append((time.monotonic(), int(logs["num_tokens"])))
 
@@ -69,7 +69,7 @@ def bench_config(base: str) -> TrainConfig:
     return TrainConfig(base_model=base, epochs=1, early_stopping_patience=0, keep_best=False)
 
 
-def parse_value(text: str):  # noqa: ANN201
+def parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), int(text) if text.isdigit() else text)
 
 

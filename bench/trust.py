@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_throughput import free_port, pct  # noqa: E402
-from bench.train_quality import CURATORS, EXPORT  # noqa: E402
+from bench.serve_throughput import free_port, pct
+from bench.train_quality import CURATORS, EXPORT
 
 WORK = Path.home() / ".cache" / "ftbot-bench" / "trust"
 FT = str(Path(sys.executable).with_name("ft"))
@@ -71,7 +71,7 @@ def train(env: dict) -> None:
     print(f"trained in {(time.monotonic() - t) / 60:.1f} min")
 
 
-def hold_out_validation(session, snapshot_id: int) -> list:  # noqa: ANN001
+def hold_out_validation(session, snapshot_id: int) -> list:
     """The snapshot's validation examples, rejected so that the index holds the train side only: a held-out
     question never finds its own reference."""
     from sqlmodel import select

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_throughput import free_port, pct, scenario, wait_up  # noqa: E402
+from bench.serve_throughput import free_port, pct, scenario, wait_up
 
 ADAPTER = "bench-adapter"
 
@@ -51,7 +51,7 @@ def first_difference(a: str, b: str) -> int | None:
     return None if len(x) == len(y) else min(len(x), len(y))
 
 
-def load(data_dir: Path, tmp: Path, k: int):  # noqa: ANN201
+def load(data_dir: Path, tmp: Path, k: int):
     """(version, prompts, validation rows) from a copy of the store, validation held out of the index."""
     from sqlmodel import select
 

@@ -26,7 +26,7 @@ def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
     recent_ids: OrderedDict[str, None] = OrderedDict()
 
     @app.middleware
-    async def drop_retries(body, next):  # noqa: ANN001
+    async def drop_retries(body, next):
         """An event_id seen before is acknowledged and ignored (Slack retries what it thinks was lost).
 
         Checked in memory here, so acks stay fast in a burst; event listeners also check the
@@ -50,7 +50,7 @@ def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
     changes.register_fallback(app)  # after every surface: Bolt runs the first listener that matches
 
     @app.error
-    async def on_error(error, body, respond, logger):  # noqa: ANN001
+    async def on_error(error, body, respond, logger):
         # Never a traceback in Slack: log it, tell the person in one sentence.
         log.exception("unhandled error in a Slack listener", exc_info=error)
         if respond is not None and isinstance(body, dict) and body.get("response_url"):

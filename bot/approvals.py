@@ -36,7 +36,7 @@ ANNOUNCE_WINDOW = timedelta(days=1)  # jobs that ended longer ago than this are 
 class Announcer(Periodic):
     what = "announcing training jobs"
 
-    def __init__(self, deps: Deps, client, *, every_s: float = 3.0, edit_every_s: float = 10.0):  # noqa: ANN001
+    def __init__(self, deps: Deps, client, *, every_s: float = 3.0, edit_every_s: float = 10.0):
         super().__init__()
         self.deps, self.client = deps, client
         self.every_s, self.edit_every_s = every_s, edit_every_s
@@ -52,7 +52,7 @@ class Announcer(Periodic):
         if not channel:
             return 0
 
-        def load(s) -> list[tuple[TrainingJob, ModelVersion | None]]:  # noqa: ANN001
+        def load(s) -> list[tuple[TrainingJob, ModelVersion | None]]:
             rows = jobs.to_announce(s, utcnow() - ANNOUNCE_WINDOW)
             return [(j, s.get(ModelVersion, j.version_id) if j.version_id else None) for j in rows]
 
@@ -130,7 +130,7 @@ def decided_blocks(blocks: list[dict[str, Any]], line: str) -> list[dict[str, An
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     deciding: dict[str, str] = {}  # version name → admin whose click is being carried out
 
-    async def on_decision(ack, body, respond, client, action_id: str) -> None:  # noqa: ANN001
+    async def on_decision(ack, body, respond, client, action_id: str) -> None:
         await ack()
         user = body["user"]["id"]
         if not deps.is_admin(user):  # checked server-side: the buttons are visible to everyone in the channel

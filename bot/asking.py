@@ -110,7 +110,7 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
         composed.outcome, composed.error = AnswerOutcome.ERROR, str(exc)
         if not version_name:
             _base_names.pop(deps.model, None)  # the server may now serve another base model
-    except Exception as exc:  # noqa: BLE001  (a malformed reply: the person still gets a sentence)
+    except Exception as exc:
         log.exception("unexpected reply from the model server")
         composed.outcome, composed.error = AnswerOutcome.ERROR, f"{exc.__class__.__name__}: {exc}"
     if composed.error:
@@ -118,7 +118,7 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
     return composed
 
 
-async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: str, user: str | None,  # noqa: ANN001
+async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: str, user: str | None,
                           channel: str, thread_ts: str | None, ts: str | None = None,
                           bot_user_id: str | None = None) -> None:
     """Answer in the thread (`thread_ts=None`: a plain message in the channel), with 👍/👎.
@@ -143,7 +143,7 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
     await post(client, channel, thread_ts, user, **await answer_blocks(deps, client, composed, fb.id))
 
 
-async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any  # noqa: ANN001
+async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any
                         ) -> dict[str, Any]:
     """The answer message: the text, who answered, the threads it drew on (none for a refusal), 👍/👎."""
     sources = [] if composed.declined else await source_links(deps, client, composed.hits or [], composed.channel)
@@ -158,12 +158,12 @@ async def retrieve(deps: Deps, question: str, *, channel: str | None) -> list | 
         return None
     try:
         return await asyncio.to_thread(lambda: deps.retriever.search(question, channel=channel))
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("retrieval failed; asking without context")
         return None
 
 
-async def source_links(deps: Deps, client, hits: list, channel: str | None) -> list[str]:  # noqa: ANN001
+async def source_links(deps: Deps, client, hits: list, channel: str | None) -> list[str]:
     """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples), when the
     asker may open them: a shareable mark shares a channel's answers, not its threads (storage.audience)."""
     hits = [h for h in hits if link_scope(channel).allows(h.audience, h.channel_id)]
@@ -184,7 +184,7 @@ async def source_links(deps: Deps, client, hits: list, channel: str | None) -> l
     return links
 
 
-async def post(client, channel: str, thread_ts: str | None, user: str | None, **message) -> None:  # noqa: ANN001
+async def post(client, channel: str, thread_ts: str | None, user: str | None, **message) -> None:
     """In the thread; as a DM when the bot may not post there (a channel it is not in)."""
     try:
         await client.chat_postMessage(channel=channel, **({"thread_ts": thread_ts} if thread_ts else {}), **message)
@@ -212,7 +212,7 @@ def _feedback_id(value: str | None) -> int | None:
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    async def ask(event: dict, client, context) -> None:  # noqa: ANN001
+    async def ask(event: dict, client, context) -> None:
         bot_user_id = context.get("bot_user_id")
         if not _is_from_a_person(event, bot_user_id):
             return
@@ -225,7 +225,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
 
     # Bolt acks events before listeners run (process_before_response=False), so a slow model holds up nothing.
     @app.event("app_mention")
-    async def on_mention(event, body, client, context):  # noqa: ANN001
+    async def on_mention(event, body, client, context):
         mode = await deps.db(lambda s: channels.mode_of(s, event.get("channel", "")))
         if mode == ChannelMode.OFF:
             return  # switched off here (`/ft channel mode off`)
@@ -234,17 +234,17 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if await deps.first_delivery(body):
             await ask(event, client, context)
 
-    async def in_a_dm(event) -> bool:  # noqa: ANN001
+    async def in_a_dm(event) -> bool:
         return event.get("channel_type") == "im"
 
     # Only DMs: messages in channels reach the bot as app_mention when it is addressed.
     @app.event("message", matchers=[in_a_dm])
-    async def on_dm(event, body, client, context):  # noqa: ANN001
+    async def on_dm(event, body, client, context):
         if await deps.first_delivery(body):
             await ask(event, client, context)
 
     @app.action(render.UP)
-    async def on_up(ack, body, respond):  # noqa: ANN001
+    async def on_up(ack, body, respond):
         await ack()
         fb_id, user = _feedback_id(body["actions"][0].get("value")), body["user"]["id"]
         fb = await deps.db(lambda s: feedback.rate(s, fb_id, Rating.UP, user)) if fb_id else None
@@ -253,7 +253,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                       replace_original=False)
 
     @app.action(render.DOWN)
-    async def on_down(ack, body, respond, client):  # noqa: ANN001
+    async def on_down(ack, body, respond, client):
         await ack()
         fb_id = _feedback_id(body["actions"][0].get("value"))
         fb = await deps.db(lambda s: feedback.get(s, fb_id)) if fb_id else None
@@ -267,7 +267,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await respond(text=render.FORM_TOO_SLOW, response_type="ephemeral", replace_original=False)
 
     @app.view(render.CORRECTION_MODAL)
-    async def on_correction(ack, body, view, client):  # noqa: ANN001
+    async def on_correction(ack, body, view, client):
         user, fb_id = body["user"]["id"], _feedback_id(view.get("private_metadata"))
         correction = render.submitted_correction(view)
         if not strip_emoji(correction):

@@ -24,16 +24,16 @@ CHANGED, DELETED = "message_changed", "message_deleted"
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    async def is_change(event) -> bool:  # noqa: ANN001
+    async def is_change(event) -> bool:
         return event.get("subtype") in (CHANGED, DELETED)
 
     # Only these subtypes: plain messages (subtype None) are other listeners' (DMs, watched channels).
     @app.event("message", matchers=[is_change])
-    async def on_change(event, body, client):  # noqa: ANN001
+    async def on_change(event, body, client):
         if await deps.first_delivery(body):
             deps.backlog.submit(handle, event, client)
 
-    async def handle(event: dict, client) -> None:  # noqa: ANN001
+    async def handle(event: dict, client) -> None:
         channel = event.get("channel")
         message = event.get("message") or {}
         if event.get("subtype") == DELETED:
@@ -56,14 +56,14 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                      "deleted" if deleted else "edited", outcome)
 
 
-def _withdraw(session, ex_id: int, which: str) -> bool:  # noqa: ANN001
+def _withdraw(session, ex_id: int, which: str) -> bool:
     from storage.models import Example
 
     ex = session.get(Example, ex_id, with_for_update=True)
     return ex is not None and withdraw_deleted(session, ex, which)
 
 
-async def _revise(deps: Deps, client, channel: str, ex_id: int, source: dict, which: str,  # noqa: ANN001
+async def _revise(deps: Deps, client, channel: str, ex_id: int, source: dict, which: str,
                   message: dict) -> ChangeOutcome:
     """Read the thread again and extract the pair as a label would: the question keeps the asker's follow-ups."""
     from storage.models import Example
@@ -82,7 +82,7 @@ async def _revise(deps: Deps, client, channel: str, ex_id: int, source: dict, wh
                      names=people.names, rules=deps.rules, bots=frozenset(people.bots))
     edited = (message.get("edited") or {}).get("ts") or message.get("ts")
 
-    def apply(session) -> ChangeOutcome:  # noqa: ANN001
+    def apply(session) -> ChangeOutcome:
         ex = session.get(Example, ex_id, with_for_update=True)
         if ex is None:
             return ChangeOutcome.GONE
@@ -98,5 +98,5 @@ def register_fallback(app: AsyncApp) -> None:
     edits and deletions bring every message). Unhandled, Bolt would answer 404 and Slack would retry them."""
 
     @app.event("message")
-    async def ignore(event) -> None:  # noqa: ANN001
+    async def ignore(event) -> None:
         return None

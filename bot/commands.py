@@ -94,7 +94,7 @@ async def _stats(deps: Deps, params: dict[str, Any]) -> str:
     """Live outcomes of every watched channel, or of the one named; since the time given, else since the first."""
     named = params.get("channel")
 
-    def read(session):  # noqa: ANN001, ANN202
+    def read(session):
         channel = outcomes.channel_id(session, named) if named else None
         if named and channel is None:
             return None
@@ -110,7 +110,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         metrics.events.labels(kind="ft", outcome=outcome).inc()
 
     @app.command("/ft")
-    async def on_ft(ack, command, respond, client):  # noqa: ANN001
+    async def on_ft(ack, command, respond, client):
         user = command.get("user_id") or ""
         try:
             cmd = parse(command.get("text"))

@@ -79,7 +79,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     # saving the form can refresh that list. Best effort: lost on restart, then a DM says it instead.
     edit_origins: dict[tuple[str, str, int], str] = {}
 
-    async def refused(body: dict, respond, action_id: str) -> bool:  # noqa: ANN001
+    async def refused(body: dict, respond, action_id: str) -> bool:
         """Server-side role check; a refusal is said ephemerally and nothing changes."""
         if deps.is_curator(body["user"]["id"]):
             return False
@@ -87,7 +87,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         await respond(text=review.only_curators(action_id), response_type="ephemeral", replace_original=False)
         return True
 
-    async def on_decision(ack, body, respond, action_id: str, status: str) -> None:  # noqa: ANN001
+    async def on_decision(ack, body, respond, action_id: str, status: str) -> None:
         await ack()
         if await refused(body, respond, action_id):
             return
@@ -101,15 +101,15 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         await respond(replace_original=True, **await review_message(deps, note=note))
 
     @app.action(review.APPROVE)
-    async def on_approve(ack, body, respond):  # noqa: ANN001
+    async def on_approve(ack, body, respond):
         await on_decision(ack, body, respond, review.APPROVE, ExampleStatus.APPROVED)
 
     @app.action(review.REJECT)
-    async def on_reject(ack, body, respond):  # noqa: ANN001
+    async def on_reject(ack, body, respond):
         await on_decision(ack, body, respond, review.REJECT, ExampleStatus.REJECTED)
 
     @app.action(review.EDIT)
-    async def on_edit(ack, body, respond, client):  # noqa: ANN001
+    async def on_edit(ack, body, respond, client):
         await ack()
         if await refused(body, respond, review.EDIT):
             return
@@ -126,7 +126,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             edit_origins[(user, "example", ex_id)] = body["response_url"]
         await client.views_open(trigger_id=body["trigger_id"], view=review.edit_modal(ex))
 
-    async def read_form(ack, body, view, action_id: str) -> tuple[str, int, str, str] | None:  # noqa: ANN001
+    async def read_form(ack, body, view, action_id: str) -> tuple[str, int, str, str] | None:
         """(curator, id, question, answer) of a submitted Edit or Answer form; None once the form shows why not."""
         user, target = body["user"]["id"], _example_id(view.get("private_metadata"))
         question, answer = capture.submitted(view)
@@ -140,11 +140,11 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             return None
         return user, target, question, answer
 
-    def form(callback_id: str, action_id: str):  # noqa: ANN202
+    def form(callback_id: str, action_id: str):
         """Register handler(ack, client, user, id, question, answer) for a submitted form that read_form let by."""
-        def register_handler(handler):  # noqa: ANN001, ANN202
+        def register_handler(handler):
             @app.view(callback_id)
-            async def submitted(ack, body, view, client):  # noqa: ANN001
+            async def submitted(ack, body, view, client):
                 fields = await read_form(ack, body, view, action_id)
                 if fields is not None:
                     await handler(ack, client, *fields)
@@ -152,7 +152,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         return register_handler
 
     @form(review.EDIT_MODAL, review.EDIT)
-    async def on_edit_submit(ack, client, user: str, ex_id: int, question: str, answer: str) -> None:  # noqa: ANN001
+    async def on_edit_submit(ack, client, user: str, ex_id: int, question: str, answer: str) -> None:
         # Saved before the ack (one short transaction) so that a clash or a stale example is
         # shown in the form itself, where the curator can still act on it.
         outcome, ex = await deps.db(lambda s: save_edit(s, ex_id, question, answer, user))
@@ -168,7 +168,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                           review.edit_saved(ex_id))
 
     @app.action(review.ANSWER)
-    async def on_answer(ack, body, respond, client):  # noqa: ANN001
+    async def on_answer(ack, body, respond, client):
         await ack()
         if await refused(body, respond, review.ANSWER):
             return
@@ -183,7 +183,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         await client.views_open(trigger_id=body["trigger_id"], view=review.answer_modal(fb))
 
     @form(review.ANSWER_MODAL, review.ANSWER)
-    async def on_answer_submit(ack, client, user: str, fb_id: int, question: str, answer: str) -> None:  # noqa: ANN001
+    async def on_answer_submit(ack, client, user: str, fb_id: int, question: str, answer: str) -> None:
         outcome, fb, ex = await deps.db(lambda s: feedback.answer(s, fb_id, answer, user, question))
         metrics.events.labels(kind="curation", outcome=f"answer:{outcome}").inc()
         if fb is None:
@@ -194,7 +194,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         await _after_edit(deps, client, user, edit_origins.pop((user, "question", fb_id), None), note)
 
     @app.action(review.DISMISS)
-    async def on_dismiss(ack, body, respond):  # noqa: ANN001
+    async def on_dismiss(ack, body, respond):
         await ack()
         if await refused(body, respond, review.DISMISS):
             return
@@ -205,7 +205,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         await respond(replace_original=True, **await review_message(deps, note=note))
 
 
-async def _after_edit(deps: Deps, client, user: str, origin: str | None, note: str) -> None:  # noqa: ANN001
+async def _after_edit(deps: Deps, client, user: str, origin: str | None, note: str) -> None:
     """Refresh the review list the form came from, with `note` on top; a DM saying it when the list cannot be
     reached."""
     if origin:

@@ -22,6 +22,7 @@ from bot.markup import strip_emoji
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
 from bot.render import drafts as render
+from bot.render.answer import SOLVED
 from bot.slack_api import People, channel_name, fetch_thread
 from bot.threads import Skipped, extract
 from core.states import ChannelMode, DraftStatus
@@ -47,7 +48,7 @@ def _draft_id(value: str | None) -> int | None:
         return None
 
 
-async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, mode: str,  # noqa: ANN001
+async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, mode: str,
                           drafts_channel: str | None, bot_user_id: str | None) -> Draft | None:
     """A customer's new top-level message in a draft or auto channel: one Draft row, answered as a mention would
     be; then the card (draft), or the answer or hand-off (auto). None when it is no question or already handled."""
@@ -68,7 +69,7 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
         status = DraftStatus.HANDED_OFF if composed.declined else DraftStatus.ANSWERED
     fb_source = composed.source(channel=channel, thread_ts=ts, ts=ts, draft_id=draft.id, mode=mode)
 
-    def store(s) -> Draft:  # noqa: ANN001
+    def store(s) -> Draft:
         # Every question is a Feedback row too: a declined one waits in the curators' queue, an auto answer
         # collects 👍/👎 there.
         fb = feedback.record(s, question=question, answer=composed.text, user=user,
@@ -101,7 +102,7 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
     return draft
 
 
-async def _post(client, channel: str, thread_ts: str | None, **message: Any) -> str | None:  # noqa: ANN001
+async def _post(client, channel: str, thread_ts: str | None, **message: Any) -> str | None:
     try:
         reply = await client.chat_postMessage(channel=channel, **({"thread_ts": thread_ts} if thread_ts else {}),
                                               **message)
@@ -111,7 +112,7 @@ async def _post(client, channel: str, thread_ts: str | None, **message: Any) -> 
         return None
 
 
-async def _post_card(deps: Deps, client, draft: Draft, drafts_channel: str | None, message: dict,  # noqa: ANN001
+async def _post_card(deps: Deps, client, draft: Draft, drafts_channel: str | None, message: dict,
                      first_response: bool = True) -> None:
     if not drafts_channel:
         log.warning("channel %s has no drafts channel; draft %s is stored but not shown", draft.channel_id, draft.id)
@@ -124,12 +125,12 @@ async def _post_card(deps: Deps, client, draft: Draft, drafts_channel: str | Non
             await deps.db(lambda s: _note_card(s, draft.id, drafts_channel, ts))
 
 
-def _note_card(session, draft_id: int, card_channel: str, card_ts: str) -> None:  # noqa: ANN001
+def _note_card(session, draft_id: int, card_channel: str, card_ts: str) -> None:
     row = drafts.get(session, draft_id)
     row.drafts_channel, row.card_ts = card_channel, card_ts
 
 
-async def close_card(client, draft: Draft, blocks: list | None = None) -> None:  # noqa: ANN001
+async def close_card(client, draft: Draft, blocks: list | None = None) -> None:
     """Replace the card's buttons with what became of the draft (no second click can act on it)."""
     if not (draft.drafts_channel and draft.card_ts):
         return
@@ -143,7 +144,7 @@ async def close_card(client, draft: Draft, blocks: list | None = None) -> None: 
         log.warning("could not update draft card %s: %s", draft.id, exc.response.get("error"))
 
 
-async def send(deps: Deps, client, metrics: BotMetrics, draft_id: int, user: str, text: str | None,  # noqa: ANN001
+async def send(deps: Deps, client, metrics: BotMetrics, draft_id: int, user: str, text: str | None,
                card_blocks: list | None = None) -> tuple[Draft | None, str | None]:
     """Post a claimed draft (text None: unchanged) in the customer's thread and store the pair.
     Returns (draft, None) when sent, or (the draft as it stands, why not)."""
@@ -169,13 +170,13 @@ async def send(deps: Deps, client, metrics: BotMetrics, draft_id: int, user: str
     return draft, None
 
 
-def _answered(session, feedback_id: int, example_id: int, text: str) -> None:  # noqa: ANN001
+def _answered(session, feedback_id: int, example_id: int, text: str) -> None:
     row = feedback.get(session, feedback_id)
     if row is not None and row.example_id is None:
         row.example_id, row.correction = example_id, text
 
 
-async def sweep(deps: Deps, client, metrics: BotMetrics) -> list[Draft]:  # noqa: ANN001
+async def sweep(deps: Deps, client, metrics: BotMetrics) -> list[Draft]:
     """Expire the drafts nobody acted on within FT_DRAFT_TTL_H, and say so on their cards."""
     expired = await deps.db(lambda s: drafts.expire(s, deps.draft_ttl_h))
     for draft in expired:
@@ -189,7 +190,7 @@ class Sweeper(Periodic):
 
     what = "expiring drafts"
 
-    def __init__(self, deps: Deps, client, metrics: BotMetrics, every_s: float = 60.0):  # noqa: ANN001
+    def __init__(self, deps: Deps, client, metrics: BotMetrics, every_s: float = 60.0):
         super().__init__()
         self.deps, self.client, self.metrics, self.every_s = deps, client, metrics, every_s
 
@@ -200,11 +201,11 @@ class Sweeper(Periodic):
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     people: People | None = None
 
-    async def in_a_channel(event) -> bool:  # noqa: ANN001
+    async def in_a_channel(event) -> bool:
         return event.get("channel_type") in ("channel", "group") and event.get("subtype") in CONTENT_SUBTYPES
 
     @app.event("message", matchers=[in_a_channel])
-    async def on_channel_message(event, body, client, context):  # noqa: ANN001
+    async def on_channel_message(event, body, client, context):
         user, bot_user_id = event.get("user"), context.get("bot_user_id")
         if not user or event.get("bot_id") or user == bot_user_id:
             return  # bots (and the bot itself) ask nothing
@@ -221,7 +222,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await deps.channels.learn(client, event["channel"], deps.db)
             await handle_question(deps, client, metrics, event, row.mode, row.drafts_channel, bot_user_id)
 
-    async def on_thread_reply(event: dict, client, thread_ts: str) -> None:  # noqa: ANN001
+    async def on_thread_reply(event: dict, client, thread_ts: str) -> None:
         nonlocal people
         channel, user, ts = event["channel"], event["user"], event["ts"]
         if not deps.is_team(user):
@@ -255,7 +256,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await deps.db(lambda s: drafts.link_example(s, draft.id, example.id if example else None))
         await close_card(client, draft)
 
-    async def team_only(body: dict, respond) -> bool:  # noqa: ANN001
+    async def team_only(body: dict, respond) -> bool:
         if deps.is_team(body["user"]["id"]):
             return False
         metrics.events.labels(kind="draft", outcome="refused").inc()
@@ -263,7 +264,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         return True
 
     @app.action(render.SEND)
-    async def on_send(ack, body, respond, client):  # noqa: ANN001
+    async def on_send(ack, body, respond, client):
         await ack()
         if await team_only(body, respond):
             return
@@ -273,7 +274,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if draft_id is None or problem:
             await respond(text=problem or render.already(None), response_type="ephemeral", replace_original=False)
 
-    async def open_form(ack, body, respond, client, build) -> None:  # noqa: ANN001
+    async def open_form(ack, body, respond, client, build) -> None:
         await ack()
         if await team_only(body, respond):
             return
@@ -293,7 +294,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                                 render.DISCARD: render.discard_modal})
 
     @app.view(render.EDIT_MODAL)
-    async def on_edit_submit(ack, body, view, client):  # noqa: ANN001
+    async def on_edit_submit(ack, body, view, client):
         user, draft_id, text = body["user"]["id"], _draft_id(view.get("private_metadata")), render.submitted_text(view)
         problem = None
         if not strip_emoji(text):
@@ -310,7 +311,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await ack()
 
     @app.view(render.DISCARD_MODAL)
-    async def on_discard_submit(ack, body, view, client):  # noqa: ANN001
+    async def on_discard_submit(ack, body, view, client):
         user, draft_id, reason = body["user"]["id"], _draft_id(view.get("private_metadata")), \
             render.submitted_reason(view)
         if reason not in render.REASONS:
@@ -329,8 +330,8 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         metrics.draft_outcome(draft)
         await close_card(client, draft)
 
-    @app.action(render.SOLVED)
-    async def on_solved(ack, body, respond):  # noqa: ANN001
+    @app.action(SOLVED)
+    async def on_solved(ack, body, respond):
         await ack()
         draft_id, user = _draft_id(body["actions"][0].get("value")), body["user"]["id"]
         accepted, draft = await deps.db(lambda s: drafts.resolve(s, draft_id, user)) if draft_id else (False, None)

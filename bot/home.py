@@ -28,7 +28,7 @@ def overview(session: Session, resolution_window_h: float) -> dict[str, Any]:
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     @app.event("app_home_opened")
-    async def on_home_opened(event, client):  # noqa: ANN001
+    async def on_home_opened(event, client):
         if event.get("tab") != "home":
             return  # the Messages tab needs nothing from us
         user = event["user"]

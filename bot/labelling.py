@@ -28,16 +28,16 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                 and (event.get("item") or {}).get("type") == "message")
 
     @app.event("reaction_added")
-    async def on_reaction_added(event, body, client):  # noqa: ANN001
+    async def on_reaction_added(event, body, client):
         if is_label(event):
             deps.backlog.submit(label, event, body, client)
 
     @app.event("reaction_removed")
-    async def on_reaction_removed(event, body, client):  # noqa: ANN001
+    async def on_reaction_removed(event, body, client):
         if is_label(event):
             deps.backlog.submit(unlabel, event, body, client)
 
-    async def label(event, body, client) -> None:  # noqa: ANN001
+    async def label(event, body, client) -> None:
         nonlocal people
         if not await deps.first_delivery(body):
             return
@@ -62,7 +62,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if example.flags and outcome == CREATED:
             await _ephemeral(client, channel, reactor, texts.label_flagged(example.flags))
 
-    async def unlabel(event, body, client) -> None:  # noqa: ANN001
+    async def unlabel(event, body, client) -> None:
         if not await deps.first_delivery(body):
             return
         channel, ts, user = event["item"]["channel"], event["item"]["ts"], event["user"]
@@ -77,7 +77,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await _ephemeral(client, channel, user, texts.UNLABEL_TOO_LATE)
 
 
-async def _react(client, channel: str, ts: str) -> None:  # noqa: ANN001
+async def _react(client, channel: str, ts: str) -> None:
     try:
         await client.reactions_add(channel=channel, timestamp=ts, name=ACK_REACTION)
     except SlackApiError as exc:
@@ -85,5 +85,5 @@ async def _react(client, channel: str, ts: str) -> None:  # noqa: ANN001
             log.warning("could not acknowledge a label: %s", exc.response.get("error"))
 
 
-async def _ephemeral(client, channel: str, user: str, text: str) -> None:  # noqa: ANN001
+async def _ephemeral(client, channel: str, user: str, text: str) -> None:
     await tell(client, user, text, channel=channel, dm=False, failed="could not send an ephemeral note")

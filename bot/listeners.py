@@ -18,7 +18,7 @@ def on_actions(app: AsyncApp, handler: Callable[..., Awaitable[None]], extras: d
 
 
 def _listener(handler: Callable[..., Awaitable[None]], extra: Any) -> Callable[..., Awaitable[None]]:
-    async def listener(ack, body, respond, client) -> None:  # noqa: ANN001
+    async def listener(ack, body, respond, client) -> None:
         await handler(ack, body, respond, client, extra)
 
     return listener

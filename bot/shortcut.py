@@ -27,7 +27,7 @@ _SOURCE_FLAGS = (ASKER_ANSWER, BOT_MESSAGE)
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     people: People | None = None
 
-    async def read(client, channel: str, ts: str, user: str, channel_name: str) -> NewExample | Skipped:  # noqa: ANN001
+    async def read(client, channel: str, ts: str, user: str, channel_name: str) -> NewExample | Skipped:
         """The same extraction as a ✅ label, with the chosen message as the answer and `user` as reactor."""
         nonlocal people
         people = people or People(client)
@@ -38,7 +38,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
                        rules=deps.rules, bots=frozenset(people.bots), channel_kind=kind)
 
     @app.shortcut(SHORTCUT)
-    async def on_shortcut(ack, body, client, respond):  # noqa: ANN001
+    async def on_shortcut(ack, body, client, respond):
         await ack()
         user, channel, ts = body["user"]["id"], body["channel"]["id"], body["message"]["ts"]
         channel_name = body["channel"].get("name") or await lookup_channel_name(client, channel)
@@ -61,7 +61,7 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             await respond(text=capture.FORM_TOO_SLOW, response_type="ephemeral")
 
     @app.view(capture.CAPTURE_MODAL)
-    async def on_submit(ack, body, view, client):  # noqa: ANN001
+    async def on_submit(ack, body, view, client):
         question, answer = capture.submitted(view)
         errors = capture.field_errors(question, answer)
         if errors:

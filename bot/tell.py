@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 log = logging.getLogger("ftbot.bot")
 
 
-async def tell(client, user: str, text: str, *, channel: str | None = None, thread_ts: str | None = None,  # noqa: ANN001
+async def tell(client, user: str, text: str, *, channel: str | None = None, thread_ts: str | None = None,
                dm: bool = True, failed: str = "could not tell the user") -> None:
     """Ephemeral in `channel` (in `thread_ts`'s thread), seen by `user` alone; a DM when there is no channel or
     Slack refuses (the bot is not in it). dm=False: the ephemeral note or nothing. `failed` starts the warning

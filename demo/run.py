@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
 EXPORT = ROOT / "demo" / "slack-export"
 QUESTIONS = ROOT / "demo" / "questions.jsonl"
@@ -281,7 +281,7 @@ async def run() -> None:
         "\"How much is the commuter pass?\"")
 
 
-async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:  # noqa: ANN001
+async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:
     """Switch #help-desk to draft mode, let new customers ask, and act on each card as a support lead would."""
     from bot.render import drafts as cards
     from core.states import OPEN_DRAFTS
@@ -317,7 +317,7 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:  # noq
         say(f"{cards.outcome_line(done).replace('<@' + LEAD + '>', 'the lead')}")
 
 
-async def _wait_up(model, server: subprocess.Popen) -> None:  # noqa: ANN001
+async def _wait_up(model, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 180
     with console.status("starting the model server (ft serve)…"):
         while True:
@@ -332,7 +332,7 @@ async def _wait_up(model, server: subprocess.Popen) -> None:  # noqa: ANN001
                 await asyncio.sleep(0.3)
 
 
-async def _until(fetch, done, timeout: float = 60.0):  # noqa: ANN001, ANN202
+async def _until(fetch, done, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while True:
         value = await fetch()

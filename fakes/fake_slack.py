@@ -225,7 +225,7 @@ class FakeSlack:
         if self._runner:
             await self._runner.cleanup()
 
-    async def wait_for(self, predicate, timeout: float = 15.0):  # noqa: ANN001  (a loaded CI machine is slow)
+    async def wait_for(self, predicate, timeout: float = 15.0):
         """Poll until predicate() is truthy: listeners run after Slack's ack, in the background."""
         deadline = time.monotonic() + timeout
         while True:

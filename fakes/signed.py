@@ -16,7 +16,7 @@ _ids = itertools.count(1)
 
 
 class SlackSender:
-    def __init__(self, url: str, secret: str = SECRET, response_url=None):  # noqa: ANN001
+    def __init__(self, url: str, secret: str = SECRET, response_url=None):
         self.url = url
         self.verifier = SignatureVerifier(secret)
         self.response_url = response_url or (lambda: "http://127.0.0.1:9/none")

@@ -29,7 +29,7 @@ CORPUS = [
 ]
 
 
-def build_tokenizer():  # noqa: ANN201
+def build_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 

@@ -50,11 +50,11 @@ class StderrHandler(logging.StreamHandler):
     replaced meanwhile (a test runner capturing `ft`'s output), a record never goes to a closed stream."""
 
     @property
-    def stream(self):  # noqa: ANN201
+    def stream(self):
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:  # noqa: ANN001  (StreamHandler.__init__ sets it)
+    def stream(self, value) -> None:
         pass
 
 

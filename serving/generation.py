@@ -143,7 +143,7 @@ class Engine:
             raise ServingError(500, f"adapter {path} cannot be served: " + "; ".join(problems))
         try:
             config = LoraConfig.from_pretrained(str(path))
-        except Exception as exc:  # noqa: BLE001  (peft raises TypeError/ValueError on unknown fields)
+        except Exception as exc:
             raise ServingError(500, f"{path}/adapter_config.json is not a LoRA config peft reads: {exc}") from exc
         files_problem = adapter_files_problem(path)
         if files_problem:
@@ -152,7 +152,7 @@ class Engine:
             raise ServingError(404, f"No adapter found for {path} ({files_problem})", "NotFoundError", "lora_path")
         try:
             weights = load_peft_weights(str(path), device=self.device)
-        except Exception as exc:  # noqa: BLE001  (SafetensorError, pickle errors, …)
+        except Exception as exc:
             raise ServingError(500, f"could not read the adapter weights in {path}: {exc.__class__.__name__}: "
                                     f"{exc}") from exc
         unknown = sorted({module_of(key) for key in weights} - self._module_names - {""})
@@ -233,7 +233,7 @@ class Engine:
         """After a failed load: back to the adapters there were, or the engine marked broken."""
         try:
             self._drop(name, unwrap=unwrap)
-        except Exception:  # noqa: BLE001  (the state check below says what is left)
+        except Exception:
             log.exception("could not undo the failed load of adapter %s", name)
         self._check_state()
 
@@ -335,7 +335,7 @@ class Engine:
                                     "or completion.", param="max_tokens")
 
         class _Stop(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001, ANN003
+            def __call__(self, input_ids, scores, **kwargs):
                 return stop_event is not None and stop_event.is_set()
 
         # A fresh config: the request alone decides how to sample (temperature 0: greedy). ignore_eos

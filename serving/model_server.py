@@ -215,7 +215,7 @@ class ModelServer:
             response = web.json_response(exc.body(), status=exc.status)
         except web.HTTPException as exc:
             response = web.json_response(ServingError(exc.status, exc.reason).body(), status=exc.status)
-        except Exception as exc:  # noqa: BLE001  (never a traceback page: vLLM's error JSON)
+        except Exception as exc:
             log.exception("%s %s failed", request.method, request.path)
             response = web.json_response(ServingError(500, f"{exc.__class__.__name__}: {exc}").body(), status=500)
         self.metrics.requests.labels(endpoint, str(response.status)).inc()

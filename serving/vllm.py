@@ -178,7 +178,7 @@ def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", 
     return argv + list(extra), {**RUNTIME_LORA_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
 
 
-async def reregister(client: ModelClient, store) -> dict[str, str]:  # noqa: ANN001  (storage.Store)
+async def reregister(client: ModelClient, store) -> dict[str, str]:
     """Load the deployed and the previous version's adapters under their names: {name: outcome}.
 
     An adapter the server already has (400 "already loaded") counts as loaded; other refusals are
@@ -221,7 +221,7 @@ async def wait_healthy(url: str, proc: asyncio.subprocess.Process | None = None,
     return False
 
 
-async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, store=None,  # noqa: ANN001
+async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, store=None,
                     api_key: str | None = None, stop: asyncio.Event | None = None, health_timeout_s: float = 900.0,
                     min_uptime_s: float = 60.0, max_fast_failures: int = 5, restart_delay_s: float = 2.0,
                     on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None = None) -> None:
@@ -257,7 +257,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
                 client = ModelClient(url, timeout_s=600.0, api_key=api_key)
                 try:
                     outcome = await reregister(client, store)
-                except Exception:  # noqa: BLE001  (the server serves the base model meanwhile)
+                except Exception:
                     log.exception("re-registering adapters failed")
                 finally:
                     await client.close()

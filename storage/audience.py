@@ -38,7 +38,7 @@ class Scope:
     def allows(self, kind: str | None, channel_id: str | None) -> bool:
         return (kind or ChannelKind.UNKNOWN) in self.kinds or (channel_id is not None and channel_id in self.channels)
 
-    def clause(self, kind_col=Example.audience, channel_col=Example.channel_id):  # noqa: ANN001, ANN201
+    def clause(self, kind_col=Example.audience, channel_col=Example.channel_id):
         """The same test in SQL, on Example's columns by default."""
         channels = sorted(self.channels)
         test = col(kind_col).in_(sorted(self.kinds))

@@ -104,7 +104,7 @@ def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
         engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record):
             # WAL lets the bot read while a worker writes; foreign keys are off by default.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -116,7 +116,7 @@ def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
-    def _pg_lock_timeout(dbapi_conn, _record):  # noqa: ANN001
+    def _pg_lock_timeout(dbapi_conn, _record):
         # As SQLite's busy timeout: a write that waits this long for a lock fails instead of hanging.
         # Set outside any transaction and committed, so a rollback does not undo it.
         cur = dbapi_conn.cursor()

@@ -132,7 +132,7 @@ def _row(item: NewExample, key: str) -> Example:
     return row
 
 
-def _existing(session: Session, column, keys: list[str]) -> dict[str, Example]:  # noqa: ANN001
+def _existing(session: Session, column, keys: list[str]) -> dict[str, Example]:
     found: dict[str, Example] = {}
     unique = list(dict.fromkeys(keys))
     for i in range(0, len(unique), _CHUNK):

@@ -265,7 +265,7 @@ def first_response_s(row: Any, by: str) -> float | None:
     return None if at is None else max(0.0, (_utc(at) - _asked(row)).total_seconds())
 
 
-def _counter(rows: list):  # noqa: ANN202
+def _counter(rows: list):
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -25,7 +25,7 @@ def purge(session: Session, days: int) -> Purged:
     cutoff = utcnow() - timedelta(days=days)
     approved = select(Example.id).where(Example.status == ExampleStatus.APPROVED)
 
-    def not_approved(column):  # noqa: ANN001, ANN202
+    def not_approved(column):
         return or_(col(column).is_(None), col(column).not_in(approved))
 
     done = Purged()

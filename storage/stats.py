@@ -11,7 +11,7 @@ from core.states import ExampleStatus, JobStatus, VersionStatus
 from storage.models import DatasetSnapshot, Example, ModelVersion, TrainingJob
 
 
-def _counts(session: Session, column, states) -> dict[str, int]:  # noqa: ANN001
+def _counts(session: Session, column, states) -> dict[str, int]:
     counts = dict.fromkeys(states, 0)
     for state, n in session.exec(select(column, func.count()).group_by(column)):
         counts[state] = n

@@ -55,7 +55,7 @@ class ModelStub:
         return web.Response(text=f"Success: LoRA adapter '{body['lora_name']}' removed successfully.")
 
     @web.middleware
-    async def _auth(self, request: web.Request, handler):  # noqa: ANN001, ANN202
+    async def _auth(self, request: web.Request, handler):
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             self.refused += 1
             return web.json_response({"error": "Unauthorized"}, status=401)

@@ -26,7 +26,7 @@ def draft(now: datetime, channel: str, mode: str, status: str, *, version: str |
                  acted_at=now - acted_ago if acted_ago is not None else None, **fields)
 
 
-def seed(store, now: datetime) -> None:  # noqa: ANN001
+def seed(store, now: datetime) -> None:
     """#help-desk (CDRAFTS) in draft mode: 14 questions; #pro-support (CAUTO) in auto mode: 8; C0OTHERCH: 2 (one of
     them 10 days old). The expected figures are worked out in tests/storage/test_outcomes.py."""
     d, a = ChannelMode.DRAFT, ChannelMode.AUTO

@@ -227,7 +227,7 @@ def forgotten(report: "ErasureReport") -> str:
     return text
 
 
-def share_notes(changes: list) -> str | None:  # noqa: ANN001  [(ChannelChange, approved pairs)]
+def share_notes(changes: list) -> str | None:
     """For `/ft review`: the sharing marks set or taken back lately, and how many pairs each one moved."""
     lines = []
     for change, n in changes:

@@ -11,8 +11,6 @@ from core.text import clip
 from storage.channels import Ladder, ModeChange
 from storage.models import Draft
 
-from bot.render.answer import SOLVED  # noqa: E402  (the auto answer carries the button)
-
 SEND, EDIT, DISCARD, ANSWER = "draft_send", "draft_edit", "draft_discard", "draft_answer"
 EDIT_MODAL, DISCARD_MODAL = "draft_edit_modal", "draft_discard_modal"
 TEXT, REASON, VALUE = "text", "reason", "value"  # block ids, and the action id inside each

@@ -40,7 +40,7 @@ def _retrieve(ctx: typer.Context, question: str, channel: str | None = None) -> 
     return retriever.search(question, channel=channel)
 
 
-def _report(result, as_json: bool) -> None:  # noqa: ANN001  (serving.deploy.DeployResult)
+def _report(result, as_json: bool) -> None:
     if as_json:
         print_json({"ok": result.ok, "message": result.message, "deployed": result.deployed,
                     "retired": result.retired, "unloaded": result.unloaded,
@@ -111,7 +111,7 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     hits = None if no_retrieval or not s.retrieval else _retrieve(ctx, question, channel)
     retrieved_s = time.perf_counter() - started
 
-    async def run(client):  # noqa: ANN001, ANN202
+    async def run(client):
         if model_name == "base" or (model_name is None and name is None):
             model = await client.base_model()
         else:

@@ -154,7 +154,7 @@ def _base_model(ctx: typer.Context, model: Optional[Path]) -> Path:
              "on a worker prints it), or pass --model DIR")
 
 
-def _store_or_none(ctx: typer.Context):  # noqa: ANN202
+def _store_or_none(ctx: typer.Context):
     """The store, to re-register deployed adapters; a server without a database still serves the base."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -165,7 +165,7 @@ def _store_or_none(ctx: typer.Context):  # noqa: ANN202
         return None
 
 
-async def _reregister(settings: Settings, url: str, store) -> None:  # noqa: ANN001
+async def _reregister(settings: Settings, url: str, store) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from serving.client import ModelServerUnavailable

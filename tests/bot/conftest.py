@@ -64,7 +64,7 @@ async def bot(store, model_stub):
     await slack.stop()
 
 
-def stored_examples(store) -> list[Example]:  # noqa: ANN001
+def stored_examples(store) -> list[Example]:
     with store.session() as s:
         return list(s.exec(select(Example)))
 

@@ -42,7 +42,7 @@ def cfg(tiny_base):
 
 
 class Loop:
-    def __init__(self, store, slack, send, server, announcer, cfg, data_dir):  # noqa: ANN001
+    def __init__(self, store, slack, send, server, announcer, cfg, data_dir):
         self.store, self.slack, self.send, self.server = store, slack, send, server
         self.announcer, self.cfg, self.data_dir = announcer, cfg, data_dir
 

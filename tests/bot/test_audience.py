@@ -17,7 +17,7 @@ from core.contract import RetrievalSpec
 from core.embedder import Embedder, EmbedderError, find_model_dir
 from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples
-from storage.models import ChannelChange, ModelVersion, SnapshotExample
+from storage.models import ChannelChange, ModelVersion
 from storage.snapshots import create_snapshot, snapshot_rows
 from tests.bot.conftest import ADMIN, ASKER, model_stub  # noqa: F401  (a fixture)
 
@@ -49,7 +49,7 @@ def _expected(asked_in: str | None, shareable: bool) -> tuple[set[str], set[str]
     return usable, linked
 
 
-def _seed(bot, store) -> None:  # noqa: ANN001
+def _seed(bot, store) -> None:
     for cid, (kind, plan) in CHANNELS.items():
         bot.slack.channel(cid, f"ch-{plan.lower()}", kind)
     bot.slack.channel(ELSEWHERE, "dm", "dm")
@@ -67,7 +67,7 @@ def _seed(bot, store) -> None:  # noqa: ANN001
             for n, (cid, (_, plan)) in enumerate(CHANNELS.items())])
 
 
-async def _ask(bot, channel: str) -> set[str]:  # noqa: ANN001
+async def _ask(bot, channel: str) -> set[str]:
     """Ask in `channel` over signed HTTP; the channels the reply links to."""
     before = len(bot.slack.calls_to("chat.postMessage"))
     if channel.startswith("D"):
@@ -88,13 +88,13 @@ async def _ask(bot, channel: str) -> set[str]:  # noqa: ANN001
     return set(re.findall(r"/archives/([A-Z0-9]+)/p", context))
 
 
-def _snapshot_channels(store) -> set[str]:  # noqa: ANN001
+def _snapshot_channels(store) -> set[str]:
     with store.session() as s:
         snap, _ = create_snapshot(s, val_percent=0)
         return {row.source_key.split(":")[1] for row in snapshot_rows(s, snap.id)}
 
 
-async def _mark(bot, channel: str, on: bool, user: str = ADMIN) -> str:  # noqa: ANN001
+async def _mark(bot, channel: str, on: bool, user: str = ADMIN) -> str:
     """`/ft channel share on|off` typed in `channel`; the ephemeral reply."""
     before = len(bot.slack.responses)
     status, body = await bot.send.command(f"channel share {'on' if on else 'off'}", user, channel=channel)

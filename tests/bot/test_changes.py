@@ -15,7 +15,7 @@ from tests.bot.test_labelling import _reaction, _thread
 from fakes.slack_export import ExportBuilder
 
 
-async def _labelled(bot, store):  # noqa: ANN001
+async def _labelled(bot, store):
     root, follow, answer = _thread(bot.slack)
     await bot.send.event(_reaction(CURATOR, "CSUP", answer))
     await bot.slack.wait_for(lambda: stored_examples(store))
@@ -24,7 +24,7 @@ async def _labelled(bot, store):  # noqa: ANN001
     return root, follow, answer
 
 
-def _settled(store, predicate):  # noqa: ANN001
+def _settled(store, predicate):
     def check():
         [ex] = stored_examples(store)
         return ex if predicate(ex) else None

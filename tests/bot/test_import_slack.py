@@ -194,7 +194,7 @@ def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
     scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
     json_ish = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
                                                                                           max_size=3), max_leaves=8)
-    def slack_like(fields):  # noqa: ANN001, ANN202
+    def slack_like(fields):
         return st.fixed_dictionaries({}, optional={k: json_ish | v for k, v in fields.items()})
 
     user = slack_like({"id": st.sampled_from(["UCURATOR", "UAGENT", "UNEW"]), "profile": json_ish, "is_bot": st.booleans()})
@@ -210,7 +210,7 @@ def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
 
     @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
     @given(users=st.lists(user | json_ish, max_size=4) | json_ish, messages=st.lists(message | json_ish, max_size=5) | json_ish)
-    def probe(users, messages) -> None:  # noqa: ANN001
+    def probe(users, messages) -> None:
         for path, data in originals.items():
             path.write_bytes(data)
         (root / "users.json").write_text(json.dumps(json.loads(originals[root / "users.json"]) + users

@@ -86,7 +86,7 @@ async def _post(url: str, raw: bytes, *, content_type: str = "application/json",
             return resp.status, await resp.text()
 
 
-def _examples(store) -> int:  # noqa: ANN001
+def _examples(store) -> int:
     from sqlmodel import func, select
 
     from storage.models import Example

@@ -180,7 +180,7 @@ def test_any_jsonl_file_imports_its_good_lines_and_reports_the_rest(ft_env, tmp_
     @example(lines=[json.dumps({"prompt": "How do I reset my password?", "completion": "Use the reset link."})],
              raw_tail=b"")
     @example(lines=["{not json"], raw_tail=b"\xff")
-    def probe(lines, raw_tail) -> None:  # noqa: ANN001
+    def probe(lines, raw_tail) -> None:
         path = tmp_path / "probe.jsonl"
         data = "\n".join(lines).encode("utf-8", "surrogatepass") + b"\n" + raw_tail.replace(b"\n", b"")
         path.write_bytes(data)

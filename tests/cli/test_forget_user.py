@@ -33,7 +33,7 @@ SENT = "Yes, the narwhal lounge opens at ten on holidays"
 THEIRS = (ASKED, ANSWERED, CORRECTED, ASKED_BOT, DRAFT_Q, SENT)
 
 
-def _seed(store, data_dir: Path) -> None:  # noqa: ANN001
+def _seed(store, data_dir: Path) -> None:
     with store.session() as s:
         remember(s, "CSUP", "public", "support")
         set_shareable(s, "CSUP", True, ZED)  # Zed's id in the channel's audit trail
@@ -99,7 +99,7 @@ def _seed(store, data_dir: Path) -> None:  # noqa: ANN001
     (adapter / "adapter_model.safetensors").write_bytes(b"\x00weights")
 
 
-def _dump(store) -> str:  # noqa: ANN001
+def _dump(store) -> str:
     """Every row of every table, as text."""
     out = []
     with store.engine.connect() as conn:

@@ -24,7 +24,7 @@ runner = CliRunner()
 KEY = "cli-test-key-1"
 
 
-def versions_awaiting_approval(db: str, tiny):  # noqa: ANN001, ANN201
+def versions_awaiting_approval(db: str, tiny):
     """A store at `db` with support-v1 and -v2 (servable) and -v3 (a corrupted adapter) awaiting approval."""
     store = open_store(db)
     with store.session() as s:

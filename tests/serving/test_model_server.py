@@ -15,7 +15,7 @@ QUESTION = [{"role": "system", "content": "You are the support assistant."},
             {"role": "user", "content": "How long does the free trial last?"}]
 
 
-async def call(method: str, url: str, json=None, **kwargs):  # noqa: ANN001, ANN003
+async def call(method: str, url: str, json=None, **kwargs):
     """(status, content type, body: parsed JSON or text)."""
     async with aiohttp.ClientSession() as http:
         async with http.request(method, url, json=json, **kwargs) as resp:
@@ -24,19 +24,19 @@ async def call(method: str, url: str, json=None, **kwargs):  # noqa: ANN001, ANN
             return resp.status, ctype, body
 
 
-async def chat(url: str, model: str, max_tokens: int = 12, **extra):  # noqa: ANN003
+async def chat(url: str, model: str, max_tokens: int = 12, **extra):
     return await call("POST", url + "/v1/chat/completions",
                       {"model": model, "messages": QUESTION, "max_tokens": max_tokens, "temperature": 0, **extra})
 
 
-async def until(predicate, timeout_s: float = 10.0) -> None:  # noqa: ANN001
+async def until(predicate, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         await asyncio.sleep(0.01)
 
 
-def offline_answer(base_dir, adapter_dir, max_tokens: int) -> str:  # noqa: ANN001
+def offline_answer(base_dir, adapter_dir, max_tokens: int) -> str:
     """What transformers (+ PeftModel) generate for QUESTION, greedy, outside any server."""
     import torch
     from peft import PeftModel

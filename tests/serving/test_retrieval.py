@@ -42,12 +42,12 @@ class Counting:
         self.inner, self.name, self.dim = embedder, embedder.name, embedder.dim
         self.calls: list[list[str]] = []
 
-    def embed(self, texts, batch_size=32):  # noqa: ANN001, ANN201
+    def embed(self, texts, batch_size=32):
         self.calls.append(list(texts))
         return self.inner.embed(texts, batch_size)
 
 
-def _add(store, statuses: dict[str, str]) -> dict[str, int]:  # noqa: ANN001
+def _add(store, statuses: dict[str, str]) -> dict[str, int]:
     """The pairs named in statuses, stored with that status; returns their ids."""
     with store.session() as s:
         results = add_examples(s, [
@@ -57,7 +57,7 @@ def _add(store, statuses: dict[str, str]) -> dict[str, int]:  # noqa: ANN001
         return {name: ex.id for name, (_, ex) in zip(statuses, results)}
 
 
-def _rows(store) -> int:  # noqa: ANN001
+def _rows(store) -> int:
     with store.session() as s:
         return s.exec(select(func.count()).select_from(ExampleEmbedding)).one()
 

@@ -59,7 +59,7 @@ def healthy(url: str) -> bool:
         return False
 
 
-def wait_for(check, served: Served, timeout_s: float = 240.0, what: str = "vLLM to serve"):  # noqa: ANN001
+def wait_for(check, served: Served, timeout_s: float = 240.0, what: str = "vLLM to serve"):
     deadline = time.monotonic() + timeout_s
     while True:
         assert served.proc.poll() is None, f"ft serve --vllm exited while waiting for {what}:\n{served.output()[-4000:]}"
