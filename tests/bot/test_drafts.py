@@ -402,7 +402,13 @@ async def test_ft_stats_and_the_counters_reconcile_with_the_events_sent(drafting
         by_id = {d.id: d.status for d in _drafts(store)}
         return [by_id[i] for i in ids]
 
-    await bot.slack.wait_for(lambda: statuses()[:4] == ["sent", "edited", "discarded", "superseded"])
+    def counted(outcome):
+        return bot.metrics.registry.get_sample_value("ftbot_draft_outcomes_total", {
+            "channel": "CSUP", "mode": "draft", "outcome": outcome, "version": "base"}) or 0
+
+    # The row changes before its outcome is counted (after the card is updated): wait for both.
+    await bot.slack.wait_for(lambda: statuses()[:4] == ["sent", "edited", "discarded", "superseded"]
+                             and counted("superseded") == 1)
     # ids[4] stays pending
 
     monkeypatch.setenv("FT_DATABASE_URL", store.url)
@@ -415,10 +421,6 @@ async def test_ft_stats_and_the_counters_reconcile_with_the_events_sent(drafting
                                                      "superseded": 1, "pending": 1, "acted_on": 4}
     assert figures["discarded_by_reason"]["wrong"] == 1 and figures["edit_chars_median"] == 9  # ", no card" inserted
     assert figures["sent_unchanged_share"] == 0.25
-
-    def counted(outcome):
-        return bot.metrics.registry.get_sample_value("ftbot_draft_outcomes_total", {
-            "channel": "CSUP", "mode": "draft", "outcome": outcome, "version": "base"}) or 0
 
     assert [counted(o) for o in ("pending", "sent", "edited", "discarded", "superseded")] == [5, 1, 1, 1, 1]
     assert bot.metrics.registry.get_sample_value("ftbot_first_response_seconds_count", {"by": "human"}) == 3
