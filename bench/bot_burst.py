@@ -96,8 +96,9 @@ async def run(n_events: int, concurrency: int) -> None:
                             "item": {"type": "message", "channel": "CSUP", "ts": ts}, "event_ts": f"{time.time():.6f}"}
 
                 t0 = time.perf_counter()
-                acks = await asyncio.gather(*(limited(lambda e=e, ts=ts, r=r: sender.event(event(ts), event_id=e, retry=r))
-                                              for e, ts, r in deliveries))
+                acks = await asyncio.gather(*(
+                    limited(lambda e=e, ts=ts, r=r: sender.event(event(ts), event_id=e, retry=r))
+                    for e, ts, r in deliveries))
                 burst_s = time.perf_counter() - t0
                 await slack.wait_for(lambda: len(slack.calls_to("reactions.add")) >= n_unique, timeout=300)
                 done_s = time.perf_counter() - t0

@@ -54,7 +54,8 @@ def samples_for(model_dir: Path, adapter: Path, max_tokens: int) -> list[dict]:
     model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().eval()
     questions = QUESTIONS[:3]
     answers = generate(model, tokenizer, [prompt_messages(SYSTEM, q) for q in questions], max_new_tokens=max_tokens)
-    return [{"question": q, "reference": "", "base": "", "deployed": None, "new": a} for q, a in zip(questions, answers)]
+    return [{"question": q, "reference": "", "base": "", "deployed": None, "new": a}
+            for q, a in zip(questions, answers)]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -84,8 +85,9 @@ async def run(args: argparse.Namespace) -> None:
         with store.session() as s:
             claim(s, "bench", 600, job_id=job.id)
             version = ModelVersion(name=f"ft-{job.id}-v{i}", job_id=job.id, base_model=str(model_dir),
-                                   adapter_path=str(path), metrics={"samples": samples_for(model_dir, path, args.max_tokens),
-                                                                    "config": {"max_new_tokens": args.max_tokens}})
+                                   adapter_path=str(path),
+                                   metrics={"samples": samples_for(model_dir, path, args.max_tokens),
+                                            "config": {"max_new_tokens": args.max_tokens}})
             s.add(version)
             s.flush()
             finish(s, job.id, "bench", JobStatus.SUCCEEDED, version_id=version.id)
@@ -94,14 +96,16 @@ async def run(args: argparse.Namespace) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([str(Path(sys.executable).with_name("ft")), "serve", "--model", str(model_dir), "--port",
-                             str(port)], env={**os.environ, "FT_DATA_DIR": str(tmp / "serve"), "FT_LOG_LEVEL": "WARNING"},
+                             str(port)],
+                            env={**os.environ, "FT_DATA_DIR": str(tmp / "serve"), "FT_LOG_LEVEL": "WARNING"},
                             stdout=subprocess.DEVNULL)
     slack = FakeSlack().channel("CSUP", "support").channel("CAPPROVE", "ft-approvals").user("UADMIN", "Ada") \
         .user("UASK", "Mia")
     await slack.start()
     settings = Settings(data_dir=tmp, admins={"UADMIN"}, curators=set(), approvals_channel="CAPPROVE",
                         model_server_url=url, answer_timeout_s=120, system_prompt=SYSTEM, retrieval=False,
-                        answer_max_tokens=args.max_tokens,  # as long as the evaluation's answers: the same work both ways
+                        # as long as the evaluation's answers: the same work both ways
+                        answer_max_tokens=args.max_tokens,
                         slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=slack.api_url)
     client = wiring.model_client(settings)
     chat_times: list[float] = []  # each chat call's time as the bot made it: the model server's share
@@ -180,7 +184,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\n{args.questions} questions: model server directly p50 {pct(direct_times, .5) * 1000:.0f} ms; "
               f"through the bot p50 {pct(bot_times, .5) * 1000:.0f} ms")
         print("(overhead: signed event sent → answer posted to Slack, minus the bot's own chat call to the server)")
-        print(f"bot overhead per answer: p50 {pct(overheads, .5) * 1000:.1f} ms, p95 {pct(overheads, .95) * 1000:.1f} ms, "
+        print(f"bot overhead per answer: p50 {pct(overheads, .5) * 1000:.1f} ms, "
+              f"p95 {pct(overheads, .95) * 1000:.1f} ms, "
               f"mean {statistics.mean(overheads) * 1000:.1f} ms (goal p95 < 50 ms); "
               f"{statistics.mean(bot_times) / statistics.mean(direct_times):.3f}x the direct time")
     finally:

@@ -1,4 +1,4 @@
-"""LoRA training on CUDA: ours (trainer.train.build_trainer with device_setup's choices) against TRL's default SFTConfig.
+"""LoRA training on CUDA: ours (trainer.train.build_trainer with device_setup's choices) vs TRL's default SFTConfig.
 
 The same base model (a Llama built from a config, random bf16 weights: the speed of a step does not depend on what the
 weights know), the same LoRA (rank 16, all linear layers), the same conversations in the same chat template (about
@@ -145,7 +145,8 @@ def run(kind: str, base: Path, out: Path, steps: int, batch: int, warmup: int, n
         trainer = SFTTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(data.train),
                              processing_class=tokenizer, peft_config=lora_config(cfg), callbacks=[timer.callback])
         setup_text = {"bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
-                      "padding_free": args.padding_free, "per_device_train_batch_size": args.per_device_train_batch_size,
+                      "padding_free": args.padding_free,
+                      "per_device_train_batch_size": args.per_device_train_batch_size,
                       "loss_type": getattr(args, "loss_type", None), "use_liger_kernel": args.use_liger_kernel,
                       "base_dtype": str(trainer.model.get_input_embeddings().weight.dtype)}
     trainer.args.include_num_input_tokens_seen = "non_padding"
@@ -157,7 +158,8 @@ def run(kind: str, base: Path, out: Path, steps: int, batch: int, warmup: int, n
     seconds, tokens = sum(s for s, _ in measured), sum(t for _, t in measured)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"kind": kind, "setup": setup_text, "steps": len(timer.steps), "measured_steps": len(measured),
-            "tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+            "tokens": tokens, "seconds": round(seconds, 3),
+            "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
             "step_s_median": round(sorted(s for s, _ in measured)[len(measured) // 2], 4) if measured else None,
             "wall_s": round(wall, 1), "loss_first_last": [losses[0], losses[-1]] if losses else None,
             "conversation_tokens": data.train_tokens // max(1, len(data.train)),

@@ -35,11 +35,13 @@ def generate(n_threads: int, path: Path) -> Path:
         agent = rng.choice(agents)
         replies = []
         if rng.random() < 0.3:
-            replies.append((asker, f"more detail for ticket {i}: order #{10000 + i}, call me on +44 20 7946 {i % 10000:04d}"))
+            replies.append((asker, f"more detail for ticket {i}: order #{10000 + i}, "
+                                   f"call me on +44 20 7946 {i % 10000:04d}"))
         replies.append((agent, f"<@{asker}> For case {i}: the *answer* is {rng.randint(1, 99)} days, see "
                                f"<https://help.example/a/{i}|article {i}>.", [rng.choice(["ULEAD", agent])]))
         replies.append((asker, "thanks!"))
-        b.thread("support", asker, f"Question {i}: how long does thing {rng.randint(1, 500)} take? mail x{i}@example.com", replies)
+        b.thread("support", asker,
+                 f"Question {i}: how long does thing {rng.randint(1, 500)} take? mail x{i}@example.com", replies)
         b.clock -= 40  # keep days busy: ~3,000 messages a day file
     return b.write_dir(path)
 

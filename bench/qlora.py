@@ -140,7 +140,7 @@ def main() -> None:
     results = {}
     for variant in VARIANTS:  # one after the other, each in a fresh process
         out = subprocess_run(["--variant", variant, "--work", str(work), "--base", base, "--steps", str(args.steps)])
-        results[variant] = json.loads(next(l for l in out.splitlines() if l.startswith("RESULT "))[7:])
+        results[variant] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
         print(f"{variant}: {results[variant]}", flush=True)
     lora, qlora = results["lora"], results["qlora"]
 

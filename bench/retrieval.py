@@ -3,8 +3,8 @@
 1. Speed. 100,000 approved examples and their embedding rows are written straight into a scratch
    SQLite store (random unit vectors, each row's text hash matching its question, so the
    Retriever loads them as it would after a restart and embeds nothing). Then 200 real questions
-   (the Quillmate export's ~140 and the off-topic ones, cycled) are searched, and per search we time, separately: the store check
-   (`sync()` on an unchanged store), embedding the query, the matrix search (one matrix-vector
+   (the Quillmate export's ~140 and the off-topic ones, cycled) are searched, and per search we time, separately:
+   the store check (`sync()` on an unchanged store), embedding the query, the matrix search (one matrix-vector
    product + argpartition), and the whole `search()` call. Baselines in the same run: the same
    scores fully sorted (argsort), and a pure-Python loop over 10,000 rows scaled to 100,000.
    Target: a whole search under 50 ms at 100,000 rows.
@@ -159,7 +159,8 @@ def quality(embedder: Embedder, workdir: Path) -> list[str]:
     retriever = wiring.retrieval_index(store, embedder)
     t = time.perf_counter()
     counts = retriever.sync()
-    print(f"train side: {len(train)} pairs, validation: {len(val)}; embedding them: {time.perf_counter() - t:.1f} s {counts}")
+    print(f"train side: {len(train)} pairs, validation: {len(val)}; "
+          f"embedding them: {time.perf_counter() - t:.1f} s {counts}")
 
     right, wrong, no_fact = [], [], 0
     for row in val:
@@ -186,7 +187,8 @@ def quality(embedder: Embedder, workdir: Path) -> list[str]:
     retriever.sync()
     loo_right, loo_wrong = [], []
     for row in train + val:
-        hit = next(h for h in retriever.search(row["question"], k=2, min_score=-1.0) if h.source_key != row["source_key"])
+        hit = next(h for h in retriever.search(row["question"], k=2, min_score=-1.0)
+                   if h.source_key != row["source_key"])
         verdict = carries_key_fact(hit.answer, row["answer"], row["question"])
         if verdict is not None:
             (loo_right if verdict else loo_wrong).append(hit.score)
@@ -213,7 +215,8 @@ def main() -> None:
     args = p.parse_args()
     t = time.perf_counter()
     embedder = Embedder()
-    print(f"{embedder.name}: loaded in {time.perf_counter() - t:.2f} s; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
+    print(f"{embedder.name}: loaded in {time.perf_counter() - t:.2f} s; "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     with tempfile.TemporaryDirectory() as tmp:
         questions = quality(embedder, Path(tmp))
         # The export has ~140 questions; with the off-topic ones, cycled to --questions.

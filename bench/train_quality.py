@@ -63,7 +63,7 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
         wiring.sync_index(store)
     with store.session() as s:
         train_snap, val_snap = snapshot_rows(s, snap_id, TRAIN), snapshot_rows(s, snap_id, VALIDATION)
-        plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731
+        plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731  (a one-line helper for the two snapshots)
         train, val = plain(train_snap), plain(val_snap)
         if cfg is not None and cfg.retrieval:
             from trainer.pipeline import retrieved_contexts
@@ -87,7 +87,8 @@ def epoch_scores(val: list[dict], cfg: TrainConfig, path: Path, val_ctx: list | 
     questions = [r["question"] for r in val]
     prompts = [prompt_messages(cfg.system_prompt, q) for q in questions + [p["question"] for p in probe]]
     if val_ctx is not None:
-        prompts += [prompt_messages(cfg.system_prompt, q, [(cq, ca) for cq, ca, _ in h]) for q, h in zip(questions, val_ctx)]
+        prompts += [prompt_messages(cfg.system_prompt, q, [(cq, ca) for cq, ca, _ in h])
+                    for q, h in zip(questions, val_ctx)]
 
     class EpochScores(TrainerCallback):
         def on_epoch_end(self, args, state, control, model=None, processing_class=None, **kw):
@@ -155,7 +156,8 @@ def main() -> None:
     train_ctx = val_ctx = None
     if cfg.retrieval:
         train, val, train_ctx, val_ctx = quillmate_rows(out / "quillmate.db", cfg=cfg)
-        print(f"retrieval: {sum(bool(c) for c in val_ctx)}/{len(val_ctx)} validation questions have context", flush=True)
+        print(f"retrieval: {sum(bool(c) for c in val_ctx)}/{len(val_ctx)} validation questions have context",
+              flush=True)
     else:
         train, val = quillmate_rows(out / "quillmate.db")
     print(f"{len(train)} train / {len(val)} validation examples; config: {cfg.to_json()}", flush=True)

@@ -17,7 +17,8 @@ Each side trains in a child process of its own, so its peak RSS (ru_maxrss: mode
 evaluation) is its own. tokens/s = TRL's `num_tokens` (prompt + answer tokens, no padding) between the end of the
 first step and the last, over the wall time between them (the first step's warm-up left out). Extra sides vary
 our settings (DeviceSetup or TrainConfig fields), e.g. `ours:fused_loss=trl:micro_batch=8` (TRL's head at every
-position, the whole batch at once: ours before issue 21) or `ours:bf16=true`. Targets (issue 21): ours >= 3x TRL's tokens/s, peak RSS <= 3 GB, eval loss within 2 %.
+position, the whole batch at once: ours before issue 21) or `ours:bf16=true`.
+Targets (issue 21): ours >= 3x TRL's tokens/s, peak RSS <= 3 GB, eval loss within 2 %.
 Run it alone: on 2 shared cores a second torch process makes both crawl, so compare ratios from one run.
 
     .venv/bin/python bench/train_throughput.py [--steps 6] [--limit 0] [--sides trl,ours,ours:fused_loss=trl]

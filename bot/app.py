@@ -57,7 +57,7 @@ def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
             try:
                 await respond(text="Sorry, something went wrong on our side; it has been logged.",
                               response_type="ephemeral", replace_original=False)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001  (the error is logged above; telling the person is best effort)
                 log.warning("could not tell the user about the error")
 
     return app

@@ -43,12 +43,13 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
             ts, deleted = message.get("ts"), message.get("subtype") == "tombstone"
         if not channel or not ts:
             return
-        found = await deps.db(lambda s: [(ex.id, ex.source_key, dict(ex.source)) for ex in from_message(s, channel, ts)])
+        found = await deps.db(lambda s: [(ex.id, ex.source_key, dict(ex.source))
+                                         for ex in from_message(s, channel, ts)])
         for ex_id, key, source in found:
             which = "reply" if key.endswith(f":{ts}") else "question"
             if deleted:
-                outcome = (ChangeOutcome.WITHDRAWN if await deps.db(lambda s: _withdraw(s, ex_id, which))
-                           else ChangeOutcome.UNCHANGED)
+                withdrawn = await deps.db(lambda s, ex_id=ex_id, which=which: _withdraw(s, ex_id, which))
+                outcome = ChangeOutcome.WITHDRAWN if withdrawn else ChangeOutcome.UNCHANGED
             else:
                 outcome = await _revise(deps, client, channel, ex_id, source, which, message)
             metrics.events.labels(kind=event["subtype"], outcome=outcome).inc()

@@ -113,7 +113,8 @@ def _channel(args: list[str]) -> Command:
     if args[0].lower() == "share":
         return Command("channel", share=_channel_share(args))
     if args[0].lower() != "mode" or len(args) < 2:
-        raise UsageError("Write `/ft channel` to see this channel's mode, or `/ft channel mode draft #drafts` to set it.")
+        raise UsageError("Write `/ft channel` to see this channel's mode, "
+                         "or `/ft channel mode draft #drafts` to set it.")
     mode = args[1].lower()
     if mode not in tuple(ChannelMode):
         raise UsageError(f"`{_shown(args[1])}` is no mode: use off, mention, draft or auto.")

@@ -210,7 +210,8 @@ async def _after_edit(deps: Deps, client, user: str, origin: str | None, note: s
     reached."""
     if origin:
         try:
-            reply = await AsyncWebhookClient(origin).send(replace_original=True, **await review_message(deps, note=note))
+            reply = await AsyncWebhookClient(origin).send(replace_original=True,
+                                                          **await review_message(deps, note=note))
             if reply.status_code == 200:
                 return
         except Exception as exc:  # noqa: BLE001  (an expired response_url: fall back to a DM)

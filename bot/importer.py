@@ -60,7 +60,7 @@ def import_slack_export(
             threads[message.get("thread_ts") or message["ts"]].append(message)
         if progress:
             progress(f"#{channel['name']}: {len(messages)} messages")
-        for root_ts, thread in threads.items():
+        for thread in threads.values():
             if len(thread) > 1 or thread[0].get("reply_count"):
                 summary.threads_seen += 1
             for message in thread:

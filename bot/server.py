@@ -55,7 +55,8 @@ def slack_shaped(body: object, depth: int = 0) -> bool:
             return False
         if key in _OBJECT_LISTS and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
             return False
-        if key in _IDS and value is not None and not isinstance(value, (str, dict)):  # "user", "channel", "team": an id or an object
+        # "user", "channel", "team": an id or an object
+        if key in _IDS and value is not None and not isinstance(value, (str, dict)):
             return False
     return depth > 0 or _complete(body)
 
@@ -66,7 +67,8 @@ _EVENT_NEEDS = {"app_mention": ("channel", "user", "ts"), "message": ("channel",
                 "reaction_added": ("user", "reaction", "item.type", "item.channel?", "item.ts?"),
                 "reaction_removed": ("user", "reaction", "item.type", "item.channel?", "item.ts?"),
                 "app_home_opened": ("user",)}
-_PAYLOAD_NEEDS = {"block_actions": ("user.id", "trigger_id", "actions.0.action_id"), "view_submission": ("user.id", "view.id"),
+_PAYLOAD_NEEDS = {"block_actions": ("user.id", "trigger_id", "actions.0.action_id"),
+                  "view_submission": ("user.id", "view.id"),
                   "message_action": ("user.id", "trigger_id", "channel.id", "message.ts"),
                   "shortcut": ("user.id", "trigger_id")}
 

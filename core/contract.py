@@ -240,7 +240,7 @@ class TrainSummary(_Record):
     total_steps: int = 0
     epochs_done: float = 0.0
     train_loss: float | None = None  # last logged train loss (answer tokens)
-    eval_loss: float | None = None  # validation loss of the adapter kept (the best epoch's with keep_best, else the last)
+    eval_loss: float | None = None  # validation loss of the adapter kept (best epoch's with keep_best, else the last)
     tokens: int = 0  # tokens processed in this run (prompt + answer, no padding)
     tokens_per_s: float = 0.0
     wall_s: float = 0.0

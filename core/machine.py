@@ -47,7 +47,7 @@ def physical_core_cpus() -> list[int]:
 def cpu_has_bf16() -> bool:
     """Whether this x86 CPU multiplies bf16 natively (AVX512-BF16 or AMX): /proc/cpuinfo flags; False if unknown."""
     try:
-        flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
     except OSError:
         return False
     return bool({"avx512_bf16", "amx_bf16"} & set(flags.partition(":")[2].split()))

@@ -173,7 +173,8 @@ async def run() -> None:
                      for user in r.get("users", [])]
         for m, user in reactions:
             await send.event({"type": "reaction_added", "user": user, "reaction": settings.label_emoji,
-                              "item_user": m.get("user"), "item": {"type": "message", "channel": channel_id, "ts": m["ts"]},
+                              "item_user": m.get("user"),
+                              "item": {"type": "message", "channel": channel_id, "ts": m["ts"]},
                               "event_ts": f"{time.time():.6f}"})
         await deps.backlog.idle()
         counts = await deps.db(status)
@@ -188,8 +189,9 @@ async def run() -> None:
                 break
             for ex in candidates[:5]:
                 await send.action(LEAD, review.APPROVE, str(ex.id), channel=channel_id)
+            left = len(candidates) - min(5, len(candidates))
             await _until(lambda: deps.db(lambda s: len([e for e in list_examples(s, ExampleStatus.CANDIDATE)
-                                                         if not e.flags])), lambda n: n <= len(candidates) - min(5, len(candidates)))
+                                                         if not e.flags])), lambda n, left=left: n <= left)
             approved += min(5, len(candidates))
         counts = await deps.db(status)
         say(f"the lead approved {approved} candidate(s) in /ft review → examples {counts['examples']}")
@@ -247,7 +249,7 @@ async def run() -> None:
         table.add_column("base model", ratio=3)
         table.add_column(f"fine-tuned {version.name}", ratio=3)
         hits = {"base": 0, "new": 0}
-        for q, (a_base, _), (a_new, who) in zip(questions, before, after):
+        for q, (a_base, _), (a_new, _) in zip(questions, before, after):
             ok_base, ok_new = (any(e.lower() in a.lower() for e in q["expect"]) for a in (a_base, a_new))
             hits["base"] += ok_base
             hits["new"] += ok_new
@@ -298,21 +300,22 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:
         posted = len(slack.calls_to("chat.postMessage"))
         await send.event({"type": "message", "channel_type": "channel", "channel": channel_id, "user": item["user"],
                           "text": item["question"], "ts": ts, "event_ts": ts})
-        card = await slack.wait_for(lambda: next((p for p in slack.calls_to("chat.postMessage")[posted:]
-                                                  if p["channel"] == DRAFTS), None), timeout=300)
-        draft = await deps.db(lambda s: stored.by_thread(s, channel_id, ts))
+        card = await slack.wait_for(lambda posted=posted: next((p for p in slack.calls_to("chat.postMessage")[posted:]
+                                                                if p["channel"] == DRAFTS), None), timeout=300)
+        draft = await deps.db(lambda s, ts=ts: stored.by_thread(s, channel_id, ts))
         console.print(f"  [dim]#help-desk-drafts[/] {' '.join(message_text(card).split())[:300]}", highlight=False)
         drafted = draft.answer if not draft.declined else ""
         if item["action"] == "discard":
             await send.view_submission(LEAD, cards.DISCARD_MODAL, {cards.REASON: {cards.VALUE: {
-                "type": "radio_buttons", "selected_option": {"value": item["reason"]}}}}, private_metadata=str(draft.id))
+                "type": "radio_buttons", "selected_option": {"value": item["reason"]}}}},
+                private_metadata=str(draft.id))
         elif item["action"] == "send" and any(e in drafted for e in item["expect"]):
             await send.action(LEAD, cards.SEND, str(draft.id), channel=DRAFTS,
                               message={"ts": draft.card_ts, "blocks": card["blocks"]})
         else:  # a wrong or missing draft is corrected before it goes out, as the lead would
             await send.view_submission(LEAD, cards.EDIT_MODAL, {cards.TEXT: {cards.VALUE: {
                 "type": "plain_text_input", "value": item["answer"]}}}, private_metadata=str(draft.id))
-        done = await _until(lambda: deps.db(lambda s: stored.get(s, draft.id)),
+        done = await _until(lambda draft_id=draft.id: deps.db(lambda s: stored.get(s, draft_id)),
                             lambda d: d.status not in OPEN_DRAFTS, timeout=60)
         say(f"{cards.outcome_line(done).replace('<@' + LEAD + '>', 'the lead')}")
 

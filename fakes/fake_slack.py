@@ -137,7 +137,8 @@ class FakeSlack:
         return {"ok": True, "channel": channel} if channel else {"ok": False, "error": "channel_not_found"}
 
     async def api_chat_getPermalink(self, p: dict) -> dict:
-        return {"ok": True, "permalink": f"https://fake.slack.example/archives/{p['channel']}/p{p['message_ts'].replace('.', '')}"}
+        return {"ok": True,
+                "permalink": f"https://fake.slack.example/archives/{p['channel']}/p{p['message_ts'].replace('.', '')}"}
 
     async def api_chat_postMessage(self, p: dict) -> dict:
         channel = p["channel"]

@@ -90,14 +90,19 @@ def support_workspace() -> ExportBuilder:
     b = (ExportBuilder().channel("support", "CSUP").channel("random", "CRND")
          .user("UCURATOR", "Cora").user("UAGENT", "Aaron").user("UCUST1", "Mia").user("UCUST2", "Noor")
          .user("UBOT", "statusbot", bot=True))
-    b.thread("support", "UCUST1", "How long is the trial?", [("UAGENT", "<@UCUST1> The trial lasts *21 days*.", ["UCURATOR"])])
-    b.thread("support", "UCUST2", "what does the Solo plan cost", [("UAGENT", "Solo is €9 a month, see <https://ex.example/pricing|pricing>.", ["UAGENT"])])
+    b.thread("support", "UCUST1", "How long is the trial?", [
+        ("UAGENT", "<@UCUST1> The trial lasts *21 days*.", ["UCURATOR"]),
+    ])
+    b.thread("support", "UCUST2", "what does the Solo plan cost", [
+        ("UAGENT", "Solo is €9 a month, see <https://ex.example/pricing|pricing>.", ["UAGENT"]),
+    ])
     b.thread("support", "UCUST1", "Export to DATEV?", [("UCUST1", "oh found it under Reports", ["UCUST1"])])
     b.thread("support", "UCUST2", "is it down?", [("UAGENT", ":+1:", ["UCURATOR"])])
     b.thread("support", "UCUST1", "status page?", [("UBOT", "All systems operational", ["UCURATOR"])])
     b.thread("support", "UCUST2", "My card was charged twice", [
         ("UCUST2", "it's for invoice QM-2026-00042, mail me at noor@example.com or +44 20 7946 0958"),
-        ("UAGENT", "Refunded to IBAN DE44 2505 0180 0009 3714 62 for QM-2026-00042; card 4111 1111 1111 1111 untouched.", ["UCURATOR"]),
+        ("UAGENT", "Refunded to IBAN DE44 2505 0180 0009 3714 62 for QM-2026-00042; "
+                   "card 4111 1111 1111 1111 untouched.", ["UCURATOR"]),
     ])
     b.thread("support", "UCUST1", "no label here", [("UAGENT", "an unlabelled reply")])
     b.thread("support", "UCUST1", "root labelled", [])

@@ -59,7 +59,8 @@ def build_tiny_model(path: str | Path, seed: int = 0, hidden_size: int = 32) -> 
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad = tokenizer.convert_tokens_to_ids("<pad>")
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=2048,
                          bos_token_id=None, eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()

@@ -60,7 +60,8 @@ class StderrHandler(logging.StreamHandler):
 
 def setup(level: str = "INFO", as_json: bool = False, secrets: Iterable[str] = ()) -> None:
     handler = StderrHandler()
-    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if as_json
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -245,7 +245,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
             raise SupervisorError(f"{argv[0]} not found: {INSTALL_HINT}") from exc
         ready_at: list[float] = []
 
-        async def when_ready() -> None:
+        async def when_ready(proc: asyncio.subprocess.Process, ready_at: list[float]) -> None:
             if not await wait_healthy(url, proc, health_timeout_s):
                 if proc.returncode is None:
                     log.error("%s did not answer /health in %.0f s; restarting it", argv[0], health_timeout_s)
@@ -266,7 +266,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
                 if asyncio.iscoroutine(result):
                     await result
 
-        ready = asyncio.create_task(when_ready())
+        ready = asyncio.create_task(when_ready(proc, ready_at))
         exited = asyncio.create_task(proc.wait())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -63,7 +63,7 @@ def link_scope(asking_channel: str | None) -> Scope:
 # --- Channels ---------------------------------------------------------------------------------------------------
 
 def shareable_channels(session: Session) -> frozenset[str]:
-    return frozenset(session.exec(select(SlackChannel.id).where(SlackChannel.shareable == True)))  # noqa: E712
+    return frozenset(session.exec(select(SlackChannel.id).where(SlackChannel.shareable == True)))  # noqa: E712  (SQL, not Python)
 
 
 def scope(session: Session, asking_channel: str | None) -> Scope:

@@ -106,6 +106,7 @@ def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None,
         earned = judged >= ladder.min_drafts and unchanged >= ladder.min_unchanged * judged
         if not earned and not confirm:
             return ModeChange(ModeProblem.NOT_EARNED, record, target)
-        note = f"{unchanged} of the last {judged} drafts sent unchanged" + ("" if earned else "; confirmed below the bar")
+        note = (f"{unchanged} of the last {judged} drafts sent unchanged"
+                + ("" if earned else "; confirmed below the bar"))
     set_mode(session, channel_id, mode, by=by, drafts_channel=drafts_channel, note=note)
     return ModeChange(None, record, target, note)

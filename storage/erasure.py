@@ -62,7 +62,8 @@ class ErasureReport:
             "files": len(self.files)}
 
 
-def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool = True) -> tuple[ErasureReport, set[str]]:
+def forget_user(session: Session, user_id: str, by: str | None, *,
+                retrain: bool = True) -> tuple[ErasureReport, set[str]]:
     """Remove what `user_id` wrote (see the module's doc). Returns the report and the texts removed (for
     scrub_files); the caller commits, then calls compact()."""
     report = ErasureReport()

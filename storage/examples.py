@@ -51,7 +51,8 @@ def add_examples(session: Session, items: Sequence[NewExample]) -> list[tuple[st
     kinds: dict[str | None, str] = {}
     for p in prepared:
         if p.audience is None and p.channel_id is None:
-            p.audience = ChannelKind.PUBLIC  # from no channel: an operator's pair (`ft examples import`), theirs to give
+            # from no channel: an operator's pair (`ft examples import`), theirs to give
+            p.audience = ChannelKind.PUBLIC
         elif p.audience is None:
             if p.channel_id not in kinds:
                 kinds[p.channel_id] = audience.kind_of(session, p.channel_id)
@@ -208,7 +209,8 @@ def withdraw(session: Session, source_key: str, user: str) -> WithdrawOutcome:
 
 
 def used_by_snapshot(session: Session, ex_id: int) -> bool:
-    return session.exec(select(SnapshotExample.id).where(SnapshotExample.example_id == ex_id).limit(1)).first() is not None
+    query = select(SnapshotExample.id).where(SnapshotExample.example_id == ex_id).limit(1)
+    return session.exec(query).first() is not None
 
 
 def to_dict(ex: Example) -> dict[str, Any]:

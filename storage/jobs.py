@@ -37,7 +37,8 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
                 ok = params[key] in LORA_RANKS
             else:  # qlora
                 params[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-                ok = isinstance(value, bool) or str(value).lower() in ("0", "1", "true", "false", "yes", "no", "on", "off")
+                ok = isinstance(value, bool) or (
+                    str(value).lower() in ("0", "1", "true", "false", "yes", "no", "on", "off"))
         except (TypeError, ValueError):
             ok = False
         if not ok:

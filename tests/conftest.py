@@ -36,7 +36,7 @@ def _postgres_reachable() -> str | None:
                 pass
             engine.dispose()
             _pg_error = ""
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001  (any failure to connect skips the PostgreSQL tests, saying why)
             _pg_error = f"PostgreSQL not reachable at {PG_URL}: {str(exc).splitlines()[0]}"
     return _pg_error or None
 

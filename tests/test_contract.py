@@ -48,7 +48,8 @@ def test_each_shared_fact_is_written_once():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert prompt_start not in node.value, f"{path}: a copy of the default system prompt"
-            if isinstance(node, ast.Tuple) and len(node.elts) >= 4 and all(isinstance(e, ast.Constant) for e in node.elts):
+            if (isinstance(node, ast.Tuple) and len(node.elts) >= 4
+                    and all(isinstance(e, ast.Constant) for e in node.elts)):
                 values = tuple(e.value for e in node.elts)
                 assert not set(values) <= set(LORA_RANKS), f"{path}:{node.lineno}: a copy of the LoRA ranks"
             if isinstance(node, (ast.Assign, ast.AnnAssign)):

@@ -111,7 +111,8 @@ def _sample_block(sample: Sample) -> dict[str, Any]:
     if sample.sent is not None:  # what a customer would get
         parts.append(f"*the bot would send:* {escape(clip(sample.sent, 200, one_line=True))}")
         if sample.new_with_retrieval is not None and sample.sent != sample.new_with_retrieval:
-            parts.append(f"_(not sent, no retrieved answer backs it: {escape(clip(sample.new_with_retrieval, 160, one_line=True))})_")
+            parts.append("_(not sent, no retrieved answer backs it: "
+                         f"{escape(clip(sample.new_with_retrieval, 160, one_line=True))})_")
     else:
         parts.append(f"*new:* {escape(clip(sample.new, 200, one_line=True))}")
     return section("\n".join(parts))

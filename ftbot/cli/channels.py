@@ -14,7 +14,8 @@ from ftbot.cli.common import console, fail, print_json
 channels_app = typer.Typer(help="Channel modes: off, mention (default), draft, auto.", no_args_is_help=True)
 
 _REFUSED = {
-    "needs_drafts_channel": "draft and auto modes need a drafts channel: add --drafts C… (a private channel of the team)",
+    "needs_drafts_channel": "draft and auto modes need a drafts channel: add --drafts C… "
+                            "(a private channel of the team)",
     "same_channel": "the drafts channel must be another channel: customers would see the team's drafts",
 }
 

@@ -61,7 +61,7 @@ def _guard(name: str, fn: Callable[[], Check]) -> Check:
     """A check that raises is reported as failed, never as a traceback."""
     try:
         return fn()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001  (whatever a check raises, it is reported as failed)
         return Check(name, FAIL, f"{exc.__class__.__name__}: {_first_line(exc)}")
 
 
@@ -156,7 +156,8 @@ def check_data_dir(data_dir: Path) -> Check:
             with tempfile.NamedTemporaryFile(dir=existing, prefix=".ft-doctor-"):
                 pass
         except OSError as exc:
-            return Check("data dir", FAIL, f"FT_DATA_DIR={data_dir}: {existing} is not writable ({exc.strerror or exc})")
+            return Check("data dir", FAIL,
+                         f"FT_DATA_DIR={data_dir}: {existing} is not writable ({exc.strerror or exc})")
         free = shutil.disk_usage(existing).free
         where = str(data_dir.resolve()) + ("" if data_dir.exists() else " (created by `ft init`)")
         if free < MIN_FREE_BYTES:

@@ -55,7 +55,8 @@ def init(ctx: typer.Context) -> None:
     except OSError as exc:
         fail(f"FT_DATA_DIR={s.data_dir}: cannot be created ({exc.strerror or exc})")
     common.store(ctx)
-    console.print(f"data dir: [bold]{s.data_dir.resolve()}[/]\ndatabase: [bold]{common.safe_url(s.db_url)}[/] (schema up to date)")
+    console.print(f"data dir: [bold]{s.data_dir.resolve()}[/]\n"
+                  f"database: [bold]{common.safe_url(s.db_url)}[/] (schema up to date)")
 
 
 @app.command()

@@ -82,8 +82,8 @@ def serve(
     store = _store_or_none(ctx)
 
     async def ready(url: str) -> None:
-        console.print(f"serving [bold]{engine.served_name}[/] ({engine.device}, {str(engine.dtype).removeprefix('torch.')})"
-                      f" on {url}", highlight=False)
+        console.print(f"serving [bold]{engine.served_name}[/] "
+                      f"({engine.device}, {str(engine.dtype).removeprefix('torch.')}) on {url}", highlight=False)
         if store is not None:
             await _reregister(s, url, store)
 

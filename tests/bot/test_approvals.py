@@ -146,7 +146,8 @@ async def test_progress_approval_deploy_answer_and_rollback(loop):
     job1 = loop.start()
     assert await loop.announcer.tick() == 1
     [post] = loop.slack.calls_to("chat.postMessage")
-    assert post["channel"] == CHANNEL and "step 3/12" in _text(post) and "▓" in _text(post) and "loss 2.500" in _text(post)
+    assert (post["channel"] == CHANNEL and "step 3/12" in _text(post) and "▓" in _text(post)
+            and "loss 2.500" in _text(post))
     assert await loop.announcer.tick() == 0  # nothing new: no edit
     with loop.store.session() as s:
         set_progress(s, job1, JobProgress(step=9, total=12, loss=1.25, eval_loss=1.5, tokens_per_s=40.0, eta_s=8))

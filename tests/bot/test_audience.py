@@ -19,7 +19,7 @@ from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, ModelVersion
 from storage.snapshots import create_snapshot, snapshot_rows
-from tests.bot.conftest import ADMIN, ASKER, model_stub  # noqa: F401  (a fixture)
+from tests.bot.conftest import ADMIN, ASKER
 
 try:
     find_model_dir()
@@ -153,9 +153,9 @@ async def test_a_mark_taken_back_flags_the_versions_trained_with_it_and_review_s
 
     result = runner.invoke(app, ["versions", "list"], env={"FT_DATABASE_URL": store.url, "COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    line = next(l for l in result.output.splitlines() if "ft-1-v1" in l)
+    line = next(row for row in result.output.splitlines() if "ft-1-v1" in row)
     assert "trained on a channel no longer shareable" in line
-    assert "no longer" not in next(l for l in result.output.splitlines() if "ft-0-v0" in l)
+    assert "no longer" not in next(row for row in result.output.splitlines() if "ft-0-v0" in row)
 
     # Only admins set marks.
     assert "Only admins" in await _mark(bot, "GPRIV", True, user="UCURATOR")

@@ -40,7 +40,8 @@ def test_labelled_threads_become_examples(store, tmp_path):
     assert all(ex[q].status == ExampleStatus.CANDIDATE for q in ("Export to DATEV?", "is it down?", "status page?"))
     # The asker's follow-up is part of the question; PII redacted, invoice id kept.
     charged = ex["My card was charged twice"]
-    assert charged.question == ("My card was charged twice\nit's for invoice QM-2026-00042, mail me at <email> or <phone>")
+    assert charged.question == ("My card was charged twice\n"
+                                "it's for invoice QM-2026-00042, mail me at <email> or <phone>")
     assert charged.answer == "Refunded to IBAN <iban> for QM-2026-00042; card <card> untouched."
     assert summary.labels == 8 and summary.imported == 7 and summary.approved == 3
     assert summary.flagged == {"asker_answer": 1, "empty_answer": 1, "bot_message": 1}
@@ -197,7 +198,8 @@ def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
     def slack_like(fields):
         return st.fixed_dictionaries({}, optional={k: json_ish | v for k, v in fields.items()})
 
-    user = slack_like({"id": st.sampled_from(["UCURATOR", "UAGENT", "UNEW"]), "profile": json_ish, "is_bot": st.booleans()})
+    user = slack_like({"id": st.sampled_from(["UCURATOR", "UAGENT", "UNEW"]), "profile": json_ish,
+                       "is_bot": st.booleans()})
     reaction = slack_like({"name": st.just("white_check_mark"), "users": st.lists(st.sampled_from(["UCURATOR", "UX"]))})
     message = slack_like({"ts": st.sampled_from(["1790000100.000001", "1790000200.000002", "x"]),
                           "thread_ts": st.just("1790000100.000001"), "user": st.sampled_from(["UCUST1", "UAGENT"]),
@@ -209,7 +211,8 @@ def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
     outcomes = []
 
     @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(users=st.lists(user | json_ish, max_size=4) | json_ish, messages=st.lists(message | json_ish, max_size=5) | json_ish)
+    @given(users=st.lists(user | json_ish, max_size=4) | json_ish,
+           messages=st.lists(message | json_ish, max_size=5) | json_ish)
     def probe(users, messages) -> None:
         for path, data in originals.items():
             path.write_bytes(data)

@@ -132,7 +132,8 @@ async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
     json_ish = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
                             lambda children: st.lists(children, max_size=4)
                             | st.dictionaries(st.sampled_from(["type", "event", "payload", "command", "user",
-                                                               "channel", "text", "event_id", "actions"]) | st.text(max_size=8),
+                                                               "channel", "text", "event_id", "actions"])
+                                              | st.text(max_size=8),
                                               children, max_size=4), max_leaves=12)
     fields = {k: json_ish for k in ("user", "channel", "item", "text", "ts", "thread_ts", "reaction", "tab")}
     events = st.fixed_dictionaries({"type": st.just("event_callback"), "event_id": st.text(max_size=6),
@@ -151,7 +152,8 @@ async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
     @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
     @given(raw=bodies, signed=st.booleans(), content_type=st.sampled_from(
         ["application/json", "application/x-www-form-urlencoded", "text/plain"]),
-        timestamp=st.one_of(st.none(), st.integers(0, 2**40).map(str), st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12)))
+        timestamp=st.one_of(st.none(), st.integers(0, 2**40).map(str),
+                            st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12)))
     def probe(raw: bytes, signed: bool, content_type: str, timestamp: str | None) -> None:
         before = _examples(store)
         statuses.append(status := asyncio.run_coroutine_threadsafe(
@@ -188,7 +190,7 @@ async def test_the_bot_asks_the_model_server_with_its_key(store):
             ts = f"{time.time():.6f}"
             await send.event({"type": "app_mention", "user": ASKER, "text": "<@UFTBOT> how long is the trial?",
                               "ts": ts, "channel": "CSUP", "event_ts": ts})
-            posts = await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+            posts = await slack.wait_for(lambda slack=slack: slack.calls_to("chat.postMessage"))
             if outcome == "answered":
                 assert stub.requests and stub.refused == 0 and posts
             else:

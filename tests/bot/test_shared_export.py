@@ -39,7 +39,7 @@ def test_shared_export_imports_every_label_without_pii(store):
     labels = _labels()
     assert summary.labels == len(labels) > 100
     # Every labelled reply is stored, or was the same pair as one already stored.
-    missing = [l for l in labels if source_key(l[0], l[1]) not in stored]
+    missing = [label for label in labels if source_key(label[0], label[1]) not in stored]
     assert len(missing) == summary.skipped.get("duplicate of a stored pair", 0) <= 3
     # Answers the asker wrote and ✅'d themselves are flagged, never approved.
     asker_labelled = [stored[source_key(c, ts)] for c, ts, author, asker in labels if author == asker]

@@ -101,7 +101,7 @@ async def test_sending_the_same_reply_twice_says_it_is_already_stored(bot, store
     view = await _open_form(bot, OTHER, answer)
     for n in (1, 2):  # one after the other, as a person would
         await _submit(bot, OTHER, _values("Q?", "A."), view["private_metadata"])
-        await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postEphemeral")) == n)
+        await bot.slack.wait_for(lambda n=n: len(bot.slack.calls_to("chat.postEphemeral")) == n)
     notes = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postEphemeral")) == 2
                                      and bot.slack.calls_to("chat.postEphemeral"))
     assert len(stored_examples(store)) == 1

@@ -90,7 +90,7 @@ def test_the_counters_count_each_outcome_and_time_first_responses(store):
         metrics.draft_outcome(s.exec(select(Draft)).one())
 
     value = metrics.registry.get_sample_value
-    count = lambda **labels: value("ftbot_draft_outcomes_total", labels)  # noqa: E731
+    count = lambda **labels: value("ftbot_draft_outcomes_total", labels)  # noqa: E731  (a one-line reader for the asserts)
     assert count(channel=DRAFTS, mode="draft", outcome="pending", version=V1) == 1
     assert count(channel=DRAFTS, mode="draft", outcome="edited", version=V1) == 1
     assert count(channel=DRAFTS, mode="draft", outcome="sent", version=V1) == 1

@@ -212,7 +212,8 @@ def _decodes(raw: bytes) -> bool:
 @pytest.mark.parametrize("env, args, message", [
     ({"FT_DATABASE_URL": "nonsense"}, ["status"], "error: FT_DATABASE_URL is not a database URL"),
     ({"FT_DATABASE_URL": "", "FT_DATA_DIR": "/proc/nope"}, ["status"], "error: FT_DATA_DIR=/proc/nope: cannot hold"),
-    ({"FT_DATABASE_URL": "", "FT_DATA_DIR": "/proc/nope"}, ["init"], "error: FT_DATA_DIR=/proc/nope: cannot be created"),
+    ({"FT_DATABASE_URL": "", "FT_DATA_DIR": "/proc/nope"}, ["init"],
+     "error: FT_DATA_DIR=/proc/nope: cannot be created"),
     ({"FT_MODEL_SERVER_URL": "nonsense"}, ["ask", "hi"], "error: bad setting: FT_MODEL_SERVER_URL: Value error, "
                                                          "'nonsense' is not an http(s) URL"),
     ({"FT_MODEL_SERVER_URL": "http://127.0.0.1:notaport"}, ["ask", "hi"], "FT_MODEL_SERVER_URL"),

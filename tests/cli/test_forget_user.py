@@ -158,8 +158,8 @@ def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
     assert "Why this job" in request and "contains erased data" in request
 
     listed = CliRunner().invoke(app, ["versions", "list"], env={"COLUMNS": "250"})
-    assert "contains erased data" in next(l for l in listed.output.splitlines() if "ft-1-v1" in l)
-    assert "contains erased data" not in next(l for l in listed.output.splitlines() if "ft-0-v1" in l)
+    assert "contains erased data" in next(row for row in listed.output.splitlines() if "ft-1-v1" in row)
+    assert "contains erased data" not in next(row for row in listed.output.splitlines() if "ft-0-v1" in row)
     store.close()
 
 

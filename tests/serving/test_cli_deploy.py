@@ -109,8 +109,9 @@ def deploy_ask_rollback_reject(store):
     assert missing.exit_code == 1 and "no version named support-v9" in missing.output
 
     # The server holds the deployed version and the rollback target, nothing that failed or was replaced.
-    request = urllib.request.Request(os.environ["FT_MODEL_SERVER_URL"] + "/v1/models",
-                                     headers={"Authorization": f"Bearer {os.environ.get('FT_MODEL_SERVER_API_KEY', '')}"})
+    request = urllib.request.Request(
+        os.environ["FT_MODEL_SERVER_URL"] + "/v1/models",
+        headers={"Authorization": f"Bearer {os.environ.get('FT_MODEL_SERVER_API_KEY', '')}"})
     with urllib.request.urlopen(request, timeout=10) as resp:
         adapters = {m["id"] for m in json.load(resp)["data"]} - {BASE}
     assert adapters == {"support-v1", "support-v2"}

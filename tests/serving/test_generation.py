@@ -18,7 +18,7 @@ def test_greedy_answers_equal_plain_greedy_decoding_in_fewer_forward_passes(tiny
         engine.load_adapter("a1", tiny["a1"])
         for model in ("tiny-llama", "a1"):
             calls = []
-            hook = engine.base.register_forward_hook(lambda *_: calls.append(1))
+            hook = engine.base.register_forward_hook(lambda *_, calls=calls: calls.append(1))
             try:
                 got = engine.generate(model, messages, max_tokens=48, temperature=0, ignore_eos=True)
             finally:

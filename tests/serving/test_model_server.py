@@ -73,7 +73,8 @@ async def test_models_load_unload_follow_vllm(server, tiny):
                                     {"lora_name": "support-v1", "lora_path": str(tiny["a2"])})
     assert status == 400 and "json" in ctype
     assert err["error"]["code"] == 400 and "has already been loaded" in err["error"]["message"]
-    status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": BASE, "lora_path": str(tiny["a2"])})
+    status, _, err = await call("POST", url + "/v1/load_lora_adapter",
+                                {"lora_name": BASE, "lora_path": str(tiny["a2"])})
     assert status == 400 and "conflicts with a served base model" in err["error"]["message"]
     status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "support-v2"})
     assert status == 400 and err["error"]["message"] == "Both 'lora_name' and 'lora_path' must be provided."
@@ -97,7 +98,8 @@ async def test_models_load_unload_follow_vllm(server, tiny):
 async def test_base_and_two_adapters_answer_deterministically_with_train_serve_parity(server, tiny):
     url = server.url
     for name in ("a1", "a2"):
-        status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny[name])})
+        status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
+                                  {"lora_name": name, "lora_path": str(tiny[name])})
         assert status == 200
 
     answers = {}
@@ -199,7 +201,8 @@ async def test_full_queue_answers_503_at_once(start_server, tiny):
     assert 'ftserve_requests_total{endpoint="/v1/chat/completions",status="503"} 1.0' in metrics
     assert "ftserve_queue_depth 1.0" in metrics and "ftserve_requests_running 1.0" in metrics
     # A deploy is not refused by a full queue: the load waits its turn on the model thread.
-    load = asyncio.create_task(call("POST", url + "/v1/load_lora_adapter", {"lora_name": "v1", "lora_path": str(tiny["a1"])}))
+    load = asyncio.create_task(call("POST", url + "/v1/load_lora_adapter",
+                                    {"lora_name": "v1", "lora_path": str(tiny["a1"])}))
     await until(lambda: server.worker.waiting == 2)
 
     waiting.cancel()  # hung up while queued: never runs
@@ -215,7 +218,8 @@ async def test_full_queue_answers_503_at_once(start_server, tiny):
 
 async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
     url = server.url
-    status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "good", "lora_path": str(tiny["a1"])})
+    status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
+                              {"lora_name": "good", "lora_path": str(tiny["a1"])})
     assert status == 200
     _, _, before = await chat(url, "good")
 
@@ -227,12 +231,14 @@ async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
         "other_base_adapter": (500, "failed to load LoRA adapter"),
     }
     for key, (code, message) in refused.items():
-        status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": key, "lora_path": str(tiny[key])})
+        status, _, err = await call("POST", url + "/v1/load_lora_adapter",
+                                    {"lora_name": key, "lora_path": str(tiny[key])})
         assert status == code and message in err["error"]["message"], (key, err)
     status, _, err = await call("POST", url + "/v1/load_lora_adapter",
                                 {"lora_name": "missing", "lora_path": str(tiny["base"].parent / "no-such-dir")})
     assert status == 404 and err["error"]["message"].startswith("No adapter found for ")
-    status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "notadapter", "lora_path": str(tiny["base"])})
+    status, _, err = await call("POST", url + "/v1/load_lora_adapter",
+                                {"lora_name": "notadapter", "lora_path": str(tiny["base"])})
     assert status == 404
 
     _, _, models = await call("GET", url + "/v1/models")
@@ -240,7 +246,8 @@ async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
     _, _, after = await chat(url, "good")
     assert after["choices"][0]["message"]["content"] == before["choices"][0]["message"]["content"]
     # ... and a good adapter still loads after the failures.
-    status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "good2", "lora_path": str(tiny["a2"])})
+    status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
+                              {"lora_name": "good2", "lora_path": str(tiny["a2"])})
     assert status == 200
     _, _, metrics = await call("GET", url + "/metrics")
     assert "ftserve_adapters_loaded 2.0" in metrics
@@ -340,15 +347,18 @@ async def test_the_server_refuses_an_open_address_without_a_key(tiny):
 
 async def test_a_dotted_adapter_name_gets_400_and_the_server_still_answers(server, tiny):
     url = server.url
-    status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": "good", "lora_path": str(tiny["a1"])})
+    status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
+                              {"lora_name": "good", "lora_path": str(tiny["a1"])})
     assert status == 200
     _, _, before = await chat(url, "good")
     for name in ("bad.name", "a/b", "x=y", "-lead", "ü", "a" * 101, " good"):
-        status, _, err = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny["a2"])})
+        status, _, err = await call("POST", url + "/v1/load_lora_adapter",
+                                    {"lora_name": name, "lora_path": str(tiny["a2"])})
         assert status == 400 and "is not allowed" in err["error"]["message"], name
     # What used to leave a phantom adapter in peft: more loads and unloads after the refusal.
     for name, adapter in (("second", "a2"), ("third", "a1")):
-        status, _, _ = await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny[adapter])})
+        status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
+                                  {"lora_name": name, "lora_path": str(tiny[adapter])})
         assert status == 200
     for name in ("good", "second"):
         status, _, _ = await call("POST", url + "/v1/unload_lora_adapter", {"lora_name": name})
@@ -387,7 +397,8 @@ async def test_health_reports_an_engine_that_cannot_serve(server, tiny):
 
     url = server.url
     for name, adapter in (("one", "a1"), ("two", "a2")):
-        assert (await call("POST", url + "/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(tiny[adapter])}))[0] == 200
+        assert (await call("POST", url + "/v1/load_lora_adapter",
+                           {"lora_name": name, "lora_path": str(tiny[adapter])}))[0] == 200
     engine = server.engine
     await server.worker.run(lambda: engine.peft.add_adapter(
         "stray", LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM")), bounded=False)

@@ -51,7 +51,8 @@ def _add(store, statuses: dict[str, str]) -> dict[str, int]:
     """The pairs named in statuses, stored with that status; returns their ids."""
     with store.session() as s:
         results = add_examples(s, [
-            NewExample(f"slack:C1:{name}", *PAIRS[name], status=status, approved_by="UCUR" if status == APPROVED else None,
+            NewExample(f"slack:C1:{name}", *PAIRS[name], status=status,
+                       approved_by="UCUR" if status == APPROVED else None,
                        labelled_by="ULABEL", source={"permalink": f"https://x.slack.com/archives/C1/p{i}"})
             for i, (name, status) in enumerate(statuses.items())])
         return {name: ex.id for name, (_, ex) in zip(statuses, results)}
@@ -83,7 +84,8 @@ def test_the_index_follows_the_store_without_being_told(store, embedder):
     retriever = Retriever(store, counting)
     ask = "I forgot my password, how can I reset it?"
     assert [h.example_id for h in retriever.search(ask)] == []  # a candidate is not searchable
-    assert sorted(sum(counting.calls[:-1], [])) == sorted([RETRIEVAL.stored_text(*PAIRS["trial"]), RETRIEVAL.stored_text(*PAIRS["e42"])])
+    assert sorted(sum(counting.calls[:-1], [])) == sorted([RETRIEVAL.stored_text(*PAIRS["trial"]),
+                                                           RETRIEVAL.stored_text(*PAIRS["e42"])])
 
     # A curator approves it elsewhere (the bot, the CLI): the next search sees it.
     with store.session() as s:
@@ -145,7 +147,7 @@ def test_searches_from_threads_while_a_curator_approves(store, embedder):
         try:
             for _ in range(3):
                 assert retriever.search("how long is the trial?")[0].example_id == ids["trial"]
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001  (a thread's failure, an assert's too, is checked by the test)
             errors.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(4)]

@@ -23,7 +23,8 @@ def test_an_answer_agrees_when_equal_or_the_same_first_words():
 def test_a_reworded_answer_agrees_when_it_keeps_the_words_and_the_numbers():
     # Both seen from vLLM (bf16) against the fp32 evaluation of the same version.
     served = "Solo is capped at 25 active clients, so you'd need to archive an inactive client first or move to Studio"
-    expected = "Solo covers up to 25 active clients, so you'd need to archive an inactive client first or move to Studio"
+    expected = ("Solo covers up to 25 active clients, so you'd need to archive an inactive client first "
+                "or move to Studio")
     assert agrees(served, expected)
     assert not agrees(served.replace("25", "50"), expected)  # another number is another answer
     assert not agrees("Quillmate is getting more expensive next month, so you should keep your subscription paid "
@@ -39,7 +40,8 @@ async def test_a_version_passes_when_most_answers_match_its_evaluation(server, t
                   for q in QUESTIONS]
 
         def samples(wrong: int) -> list[Sample]:  # the evaluation's record, `wrong` answers replaced
-            return [Sample(question=q, new=OTHER if i < wrong else a) for i, (q, a) in enumerate(zip(QUESTIONS, served))]
+            return [Sample(question=q, new=OTHER if i < wrong else a)
+                    for i, (q, a) in enumerate(zip(QUESTIONS, served))]
 
         result = await smoke_test(client, "support-v1", samples(0), system_prompt=SYSTEM, max_tokens=12)
         assert (result.ok, result.checked, result.matched) == (True, 5, 5)

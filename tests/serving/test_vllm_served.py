@@ -62,7 +62,8 @@ def healthy(url: str) -> bool:
 def wait_for(check, served: Served, timeout_s: float = 240.0, what: str = "vLLM to serve"):
     deadline = time.monotonic() + timeout_s
     while True:
-        assert served.proc.poll() is None, f"ft serve --vllm exited while waiting for {what}:\n{served.output()[-4000:]}"
+        assert served.proc.poll() is None, (f"ft serve --vllm exited while waiting for {what}:\n"
+                                            f"{served.output()[-4000:]}")
         try:
             if check():
                 return
@@ -208,7 +209,8 @@ def test_a_qlora_version_deploys_on_the_bf16_base_and_passes_its_smoke_test(ft_o
                           max_new_tokens=cfg.max_new_tokens, probe=[], threads=1)
     with ft_on.store.session() as s:
         s.add(ModelVersion(name="support-q1", adapter_path=str(adapter), base_model=BASE,
-                           metrics=VersionMetrics(samples=evaluation.samples, max_new_tokens=cfg.max_new_tokens).to_json()))
+                           metrics=VersionMetrics(samples=evaluation.samples,
+                                                  max_new_tokens=cfg.max_new_tokens).to_json()))
     result = ft_json("deploy", "support-q1")
     assert result["ok"] and result["deployed"] == "support-q1", result["message"]
     assert len(result["smoke"]) == 3 and all(a["expected"] for a in result["smoke"])

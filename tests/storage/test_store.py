@@ -28,7 +28,8 @@ def test_same_source_is_stored_once_and_same_content_dedups(store):
 
 def test_pii_is_redacted_before_it_is_stored(store):
     with store.session() as s:
-        add_examples(s, [NewExample("a", "I'm jo@example.com, +49 151 2345 6789", "Refund to DE44 2505 0180 0009 3714 62 for QM-2026-00042")])
+        add_examples(s, [NewExample("a", "I'm jo@example.com, +49 151 2345 6789",
+                                    "Refund to DE44 2505 0180 0009 3714 62 for QM-2026-00042")])
     with store.session() as s:
         ex = s.exec(select(Example)).one()
     assert ex.question == "I'm <email>, <phone>"
