@@ -21,7 +21,6 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +190,7 @@ def main() -> None:
                                      ev.answers["base"], ev.answers["new"]):
         print(f"\nQ: {q[:120]}\n  ref:  {ref[:160]}\n  base: {a_base[:160]}\n  new:  {a_new[:160]}")
     (out / "result.json").write_text(json.dumps({
-        "tag": tag, "config": asdict(cfg), "train": {k: v for k, v in result.to_json().items() if k != "history"},
+        "tag": tag, "config": cfg.as_dict(), "train": {k: v for k, v in result.to_json().items() if k != "history"},
         "metrics": ev.metrics.to_json(), "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "answers": ev.answers}, indent=2))
 

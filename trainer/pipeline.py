@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from storage import Store
-from core.contract import GroundingSpec, JobProgress, Scores, TrainSummary, VersionMetrics
+from core.contract import JobProgress, Scores, TrainSummary, VersionMetrics
 from storage.models import ModelVersion, TrainingJob, VersionStatus
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
@@ -171,7 +171,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
                   deployed_adapter=deployed_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
                   val_hits=contexts.validation_hits if contexts else None,
                   offstore_hits=contexts.offstore_hits if contexts else None,
-                  grounding=GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap),
+                  grounding=cfg.grounding,
                   on_model=live.hook(deployed[0] if deployed_path else None, answers_dir=data_dir / "answers",
                                      model_dirs={"base": cfg.base_model, "deployed": deployed_path, "new": out_dir}),
                   answers_dir=data_dir / "answers")  # the base's and the deployed version's answers, kept
@@ -185,7 +185,7 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         eval=ev.metrics, deployed_name=deployed[0] if deployed_path else None,
         train=TrainSummary.from_json(result.to_json()), loss_plot=result.loss_plot, samples=ev.samples,
         max_new_tokens=cfg.max_new_tokens, long_examples=result.long_examples, tokens_per_s=result.tokens_per_s,
-        config=asdict(cfg), live=live.judge(cfg, out_dir, deployed_path))
+        config=cfg.as_dict(), live=live.judge(cfg, out_dir, deployed_path))
 
     def store_version(s: Session) -> int:
         version = ModelVersion(name=name, job_id=job_id, snapshot_id=snapshot_id, base_model=cfg.base_model,

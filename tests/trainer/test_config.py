@@ -66,6 +66,20 @@ def test_saved_next_to_the_adapter_and_read_back(tmp_path):
     assert TrainConfig.load(path) == cfg
 
 
+def test_the_grounding_spec_is_saved_whole_and_older_files_with_two_thresholds_still_load(tmp_path):
+    from core.contract import GROUNDING, GroundingSpec
+
+    cfg = TrainConfig(grounding=GroundingSpec(min_score=0.6, max_gap=0.1))
+    path = cfg.save(tmp_path / "train_config.json")
+    assert json.loads(path.read_text())["train"]["grounding"] == {"min_score": 0.6, "max_gap": 0.1}
+    assert TrainConfig.load(path) == cfg
+    older = {k: v for k, v in TrainConfig().as_dict().items() if k != "grounding"}
+    path.write_text(json.dumps({"train": {**older, "answer_min_score": 0.55, "answer_max_gap": 0.2}}))
+    assert TrainConfig.load(path).grounding == GroundingSpec(min_score=0.55, max_gap=0.2)
+    path.write_text(json.dumps({"train": older}))
+    assert TrainConfig.load(path).grounding == GROUNDING
+
+
 def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path):
     """Activations, not weights, fill a CPU training's memory: two conversations at a time, the step still one of
     batch_size conversations (the optimisation is the same on every machine)."""
