@@ -44,7 +44,7 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
                    ) -> tuple[list[dict], list[dict]] | tuple[list[dict], list[dict], dict, list]:
     """(train, validation) rows of the export, every unflagged candidate approved; with a cfg whose
     retrieval is on, also the retrieved contexts (trainer.context.Contexts, and the validation ones alone), from the
-    real index (serving.retrieval) as a job gets them (trainer.pipeline)."""
+    real index (serving.retrieval) as a job gets them (trainer.job)."""
     from sqlmodel import select
 
     db_path.unlink(missing_ok=True)
@@ -64,7 +64,7 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
         plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731
         train, val = plain(train_snap), plain(val_snap)
         if cfg is not None and cfg.retrieval:
-            from trainer.pipeline import retrieved_contexts
+            from trainer.job import retrieved_contexts
 
             found = retrieved_contexts(s, train_snap, val_snap)
     store.close()
