@@ -21,7 +21,6 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +45,7 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
                    ) -> tuple[list[dict], list[dict]] | tuple[list[dict], list[dict], dict, list]:
     """(train, validation) rows of the export, every unflagged candidate approved; with a cfg whose
     retrieval is on, also the retrieved contexts (trainer.context.Contexts, and the validation ones alone), from the
-    real index (serving.retrieval) as a job gets them (trainer.pipeline)."""
+    real index (serving.retrieval) as a job gets them (trainer.job)."""
     from sqlmodel import select
 
     db_path.unlink(missing_ok=True)
@@ -66,7 +65,7 @@ def quillmate_rows(db_path: Path, val_percent: int = 15, cfg: TrainConfig | None
         plain = lambda rows: [{"source_key": r.source_key, "question": r.question, "answer": r.answer} for r in rows]  # noqa: E731  (a one-line helper for the two snapshots)
         train, val = plain(train_snap), plain(val_snap)
         if cfg is not None and cfg.retrieval:
-            from trainer.pipeline import retrieved_contexts
+            from trainer.job import retrieved_contexts
 
             found = retrieved_contexts(s, train_snap, val_snap)
     store.close()
@@ -194,7 +193,7 @@ def main() -> None:
                                      ev.answers["base"], ev.answers["new"]):
         print(f"\nQ: {q[:120]}\n  ref:  {ref[:160]}\n  base: {a_base[:160]}\n  new:  {a_new[:160]}")
     (out / "result.json").write_text(json.dumps({
-        "tag": tag, "config": asdict(cfg), "train": {k: v for k, v in result.to_json().items() if k != "history"},
+        "tag": tag, "config": cfg.as_dict(), "train": {k: v for k, v in result.to_json().items() if k != "history"},
         "metrics": ev.metrics.to_json(), "train_s": round(t_train, 1), "eval_s": round(t_eval, 1),
         "answers": ev.answers}, indent=2))
 

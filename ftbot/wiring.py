@@ -252,8 +252,8 @@ def train_config(settings: Settings) -> TrainConfig:
     from trainer.config import TrainConfig
 
     return TrainConfig(base_model=settings.base_model, system_prompt=settings.system_prompt,
-                       retrieval=settings.retrieval, answer_min_score=settings.answer_min_score,
-                       answer_max_gap=settings.answer_max_gap, processes=settings.train_processes)
+                       retrieval=settings.retrieval, grounding=grounding(settings),
+                       processes=settings.train_processes)
 
 
 def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:

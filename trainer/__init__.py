@@ -1,4 +1,7 @@
-"""Training: dataset building, LoRA/QLoRA fine-tuning, evaluation, the job worker, the scheduler."""
+"""Training: dataset building, LoRA/QLoRA fine-tuning, evaluation, the job worker, the scheduler.
+
+One job's steps, top to bottom: trainer.job.run_training. The worker that runs each job in a process of its
+own (`ft worker`, `ft train --inline`): trainer.worker.Worker.run_one."""
 
 import logging
 

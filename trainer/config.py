@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS
+from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS, GroundingSpec
 from core.machine import cpu_has_bf16, physical_cores
 
 
@@ -59,9 +59,8 @@ class TrainConfig:
     # questions with none, answered "I don't know"
     retrieval: bool = True
     # The bot's grounding check (FT_ANSWER_MIN_SCORE, FT_ANSWER_MAX_GAP): the evaluation judges what the bot would send
-    # with the same thresholds.
-    answer_min_score: float = GROUNDING.min_score
-    answer_max_gap: float = GROUNDING.max_gap
+    # with the same spec.
+    grounding: GroundingSpec = GROUNDING
     # Also teach "I don't know" behind loosely related pairs (trainer.data). On: off-store questions 3/6 honest, but
     # some answerable ones refused; off: 1/6 honest, key fact with retrieval 0.68 vs 0.60 (1-epoch runs).
     unknown_with_context: bool = True
@@ -99,6 +98,14 @@ class TrainConfig:
             raise ValueError(f"bad training settings: epochs={self.epochs} lr={self.lr} "
                              f"batch_size={self.batch_size} max_length={self.max_length}")
 
+    @property
+    def answer_min_score(self) -> float:  # the spec's thresholds under their Settings names
+        return self.grounding.min_score
+
+    @property
+    def answer_max_gap(self) -> float:
+        return self.grounding.max_gap
+
     def with_overrides(self, params: dict[str, Any] | None) -> "TrainConfig":
         """A copy with a job's parameters applied (storage.jobs.check_params keys, or any field name)."""
         names = {f.name for f in fields(self)}
@@ -107,8 +114,12 @@ class TrainConfig:
             raise ValueError(f"unknown training settings: {sorted(unknown)}")
         return replace(self, **{k: v for k, v in (params or {}).items() if v is not None})
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values, as train_config.json and a version's metrics hold them."""
+        return {**asdict(self), "grounding": self.grounding.model_dump()}
+
     def to_json(self, setup: "DeviceSetup | None" = None) -> str:
-        data: dict[str, Any] = {"train": asdict(self)}
+        data: dict[str, Any] = {"train": self.as_dict()}
         if setup is not None:
             data["device"] = asdict(setup)
         return json.dumps(data, indent=2, sort_keys=False)
@@ -121,6 +132,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
         saved = json.loads(Path(path).read_text(encoding="utf-8"))["train"]
+        if "grounding" not in saved:  # files written before the spec: its two thresholds, flat
+            old = {"min_score": saved.get("answer_min_score"), "max_gap": saved.get("answer_max_gap")}
+            saved["grounding"] = {k: v for k, v in old.items() if v is not None}
+        saved["grounding"] = GroundingSpec.model_validate(saved["grounding"])
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in saved.items() if k in names})  # older files carry retired settings
 

@@ -1,9 +1,10 @@
 """Retrieved context for training and evaluation, chosen exactly as the bot chooses it.
 
 The bot puts the nearest approved pairs in front of a question (core.prompt), found by
-core.nearest with the retrieval spec (core.contract.RETRIEVAL): the question alone, embedded,
-against the stored rows of the approved pairs. The trainer, the evaluation and so the deployment smoke
-test take their context from the same function, the same query, embedder, rows, k and threshold:
+core.nearest with the retrieval spec (core.contract.RETRIEVAL): the question alone, embedded, against
+the approved pairs' stored rows, each embedded from its question and its answer (RetrievalSpec.stored_text).
+The trainer, the evaluation and so the deployment smoke test take their context from the same function,
+the same query, embedder, rows, k and threshold:
 
 - a training question gets the nearest OTHER training rows (leave-one-out: at answer time the asker's
   exact question is new, so its own pair is never what retrieval finds);

@@ -5,7 +5,7 @@ Every validation question is answered greedily, in the prompt shape training use
 question, the base model's chat template), by (a) the base model, (b) the deployed adapter when
 there is one, (c) the new adapter. Each answer is scored against the approved reference:
 
-- rougeL: ROUGE-L F1 over lower-cased word tokens (longest common subsequence; written here);
+- rougeL: ROUGE-L F1 over lower-cased word tokens (longest common subsequence; core.overlap);
 - key_fact: the share of answers that carry the reference's key fact (core.facts: its numbers,
   codes, else names, minus what the question already says; at least half of them stated).
   References without any key item are left out of this share.

@@ -137,8 +137,7 @@ class LiveQuestions:
                     return generate(model, tokenizer, todo, max_new_tokens=self.max_new_tokens)
 
                 self.answers[name] = answered_once(self.prompts, load_and_answer, self._kept(name))
-        grounding = GroundingSpec(min_score=cfg.answer_min_score, max_gap=cfg.answer_max_gap)
-        judged = {name: [outcome(q, a, t, h, grounding) for q, a, t, h in
+        judged = {name: [outcome(q, a, t, h, cfg.grounding) for q, a, t, h in
                          zip(self.questions, self.answers[name], self.team, self.hits or [None] * len(self))]
                   for name in ("new", self.compared)}
         result = LiveEval(n=len(self), n_trained=self.trained, deployed_name=self.deployed_name,

@@ -314,69 +314,64 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 
     import torch
 
-    threads = torch.get_num_threads()
-    try:
-        return _train(cfg, train_rows, val_rows, out_dir, on_progress=on_progress, should_stop=should_stop,
-                      progress_every_s=progress_every_s, callbacks=callbacks, contexts=contexts)
-    finally:
-        torch.set_num_threads(threads)  # the process's own setting, as the caller had it
-
-
-def _train(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
-           on_progress: ProgressFn | None, should_stop: StopFn | None, progress_every_s: float,
-           callbacks: Sequence[Any] = (), contexts: Contexts | None = None) -> TrainResult:
     from trainer.plot import plot_losses
 
-    done, checkpoints = out_dir / RESULT_FILE, out_dir / "checkpoints"
-    # 1-3. Machine, data, model and trainer.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    progress = progress_callback(on_progress, should_stop, progress_every_s)
-    trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress, *callbacks],
-                                         contexts=contexts)
-    has_eval = trainer.eval_dataset is not None
+    threads = torch.get_num_threads()
+    try:
+        checkpoints = out_dir / "checkpoints"
+        # 1-3. Machine, data, model and trainer.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        progress = progress_callback(on_progress, should_stop, progress_every_s)
+        trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress, *callbacks],
+                                             contexts=contexts)
+        has_eval = trainer.eval_dataset is not None
 
-    # 4. Train, resuming when an earlier run left a checkpoint.
-    last = last_checkpoint(checkpoints)
-    if last:
-        log.info("resuming from %s", last)
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=last)
-    wall = time.monotonic() - started
-    state = trainer.state
-    history = list(state.log_history)
-    result = TrainResult(
-        adapter_dir=str(out_dir), stopped=progress.stopped, steps=state.global_step, total_steps=state.max_steps,
-        epochs_done=round(state.epoch or 0.0, 3), train_loss=progress.loss,
-        eval_loss=kept_eval_loss(state, cfg.keep_best) if has_eval else None, tokens=progress.tokens,
-        tokens_per_s=round(progress.tokens / wall, 1) if wall else 0.0, wall_s=round(wall, 1),
-        resumed_from=Path(last).name if last else None, n_train=len(data.train), n_phrasing=data.n_phrasing,
-        n_replay=data.n_replay, n_context=data.n_context, n_unknown=data.n_unknown, n_validation=len(data.validation),
-        long_examples=data.long_examples, history=history)
-    if progress.stopped:
-        log.info("stopped at step %s of %s; checkpoint kept for resuming", state.global_step, state.max_steps)
-        return result
+        # 4. Train, resuming when an earlier run left a checkpoint.
+        last = last_checkpoint(checkpoints)
+        if last:
+            log.info("resuming from %s", last)
+        started = time.monotonic()
+        trainer.train(resume_from_checkpoint=last)
+        wall = time.monotonic() - started
+        state = trainer.state
+        history = list(state.log_history)
+        result = TrainResult(
+            adapter_dir=str(out_dir), stopped=progress.stopped, steps=state.global_step, total_steps=state.max_steps,
+            epochs_done=round(state.epoch or 0.0, 3), train_loss=progress.loss,
+            eval_loss=kept_eval_loss(state, cfg.keep_best) if has_eval else None, tokens=progress.tokens,
+            tokens_per_s=round(progress.tokens / wall, 1) if wall else 0.0, wall_s=round(wall, 1),
+            resumed_from=Path(last).name if last else None, n_train=len(data.train), n_phrasing=data.n_phrasing,
+            n_replay=data.n_replay, n_context=data.n_context, n_unknown=data.n_unknown,
+            n_validation=len(data.validation),
+            long_examples=data.long_examples, history=history)
+        if progress.stopped:
+            log.info("stopped at step %s of %s; checkpoint kept for resuming", state.global_step, state.max_steps)
+            return result
 
-    # 5. The artifact: adapter (best eval loss), its settings, the loss curve. Written once: by rank 0 when several
-    # processes trained (trainer.launch).
-    if trainer.is_fsdp_enabled:  # every rank hands its shards to rank 0, which writes the whole adapter
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-        trainer.save_model(str(out_dir))
-    elif trainer.is_world_process_zero():
-        if setup.qlora:  # saved in fp32 like a plain LoRA adapter: bf16 is exact in it, and the best epoch's adapter,
-            # reloaded through peft by Trainer, is fp32 already
-            for name, param in trainer.model.named_parameters():
-                if "lora_" in name:
-                    param.data = param.data.float()
-        trainer.model.save_pretrained(str(out_dir))
-    if not trainer.is_world_process_zero():
+        # 5. The artifact: adapter (best eval loss), its settings, the loss curve. Written once: by rank 0 when
+        # several processes trained (trainer.launch).
+        if trainer.is_fsdp_enabled:  # every rank hands its shards to rank 0, which writes the whole adapter
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+            trainer.save_model(str(out_dir))
+        elif trainer.is_world_process_zero():
+            # saved in fp32 like a plain LoRA adapter: bf16 is exact in it, and the best epoch's adapter, reloaded
+            # through peft by Trainer, is fp32 already
+            if setup.qlora:
+                for name, param in trainer.model.named_parameters():
+                    if "lora_" in name:
+                        param.data = param.data.float()
+            trainer.model.save_pretrained(str(out_dir))
+        if not trainer.is_world_process_zero():
+            return result
+        check_adapter(out_dir)
+        cfg.save(out_dir / CONFIG_FILE, setup)
+        plot = plot_losses(history, out_dir / "loss.png", title=out_dir.name)
+        result.loss_plot = str(plot) if plot else None
+        done.write_text(json.dumps(result.to_json(), indent=2))
+        shutil.rmtree(checkpoints, ignore_errors=True)  # optimizer states: not needed once the adapter is saved
+        if on_progress:  # done: early stopping may end before max_steps, so the bar ends full at the last step
+            on_progress(JobProgress(step=state.global_step, total=state.global_step, loss=result.train_loss,
+                                    eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s, eta_s=0))
         return result
-    check_adapter(out_dir)
-    cfg.save(out_dir / CONFIG_FILE, setup)
-    plot = plot_losses(history, out_dir / "loss.png", title=out_dir.name)
-    result.loss_plot = str(plot) if plot else None
-    done.write_text(json.dumps(result.to_json(), indent=2))
-    shutil.rmtree(checkpoints, ignore_errors=True)  # optimizer states: no longer needed once the adapter is saved
-    if on_progress:  # done: early stopping may end before max_steps, so the bar ends full at the last step
-        on_progress(JobProgress(step=state.global_step, total=state.global_step, loss=result.train_loss,
-                                eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s, eta_s=0))
-    return result
+    finally:
+        torch.set_num_threads(threads)  # the process's own setting, as the caller had it

@@ -1,8 +1,11 @@
 """`ft worker`: claim queued jobs, run each in a child process under a heartbeat lease.
 
-A child process per job: GPU memory is freed when it exits, and a crash cannot take the worker
-down. The child dies with the worker (a parent watchdog), so a SIGKILLed worker leaves only an
-expiring lease; another worker then requeues the job and resumes it from its last checkpoint.
+`Worker.run_one` is the one way a job runs: `ft worker` calls it for each job in the queue, `ft train --inline`
+for the job it queued. A child process per job (`child_main`, which calls trainer.job.run_training): GPU memory
+is freed when it exits, and a crash cannot take the worker down. The child reports its end on a pipe as a
+typed record (Trained, Stopped, Failed). The child dies with the worker (a parent watchdog), so a SIGKILLed
+worker leaves only an expiring lease; another worker then requeues the job and resumes it from its last
+checkpoint.
 """
 
 from __future__ import annotations
@@ -50,6 +53,37 @@ class WorkerConfig:
     before_job: Callable[[Store], Any] | None = None
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """What a job's process is given (pickled into it): where the store is, the job, and the worker's settings."""
+
+    db_url: str
+    busy_timeout_s: float
+    job_id: int
+    data_dir: Path
+    models_dir: Path
+    train: TrainConfig
+    val_percent: int
+    progress_every_s: float
+    parent_pid: int  # the worker's: the job's process ends itself when the worker is gone
+
+
+# What a job's process reports on its pipe as it ends.
+@dataclass(frozen=True)
+class Trained:
+    version_id: int
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Asked to stop (a cancel, or the worker shutting down); a checkpoint is kept for resuming."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str  # one line
+
+
 class Worker:
     def __init__(self, store: Store, config: WorkerConfig, name: str | None = None):
         self.store = store
@@ -65,27 +99,37 @@ class Worker:
         ran = 0
         while not self.stopping.is_set():
             try:
-                with self.store.session() as s:
-                    for job_id, status in requeue_expired(s):
-                        log.warning("job %s: its worker went silent; now %s", job_id, status)
-                with self.store.session() as s:
-                    job = claim(s, self.name, self.config.lease_s)
+                outcome = self.run_one()
             except Exception as exc:  # noqa: BLE001
                 if not is_transient(exc):
                     raise
                 log.warning("the database did not answer (%s); trying again in %.0f s", one_line(exc), self.config.poll_s)
                 self.stopping.wait(self.config.poll_s)
                 continue
-            if job is None:
+            if outcome is None:
                 if once:
                     break
                 self.stopping.wait(self.config.poll_s)
                 continue
             ran += 1
-            started = time.monotonic()
-            outcome = self.run_job(job.id, job.attempts)
-            metrics.observe_job(self.store, job.id, outcome, time.monotonic() - started)
         return ran
+
+    def run_one(self, job_id: int | None = None) -> str | None:
+        """Claim a job and run it to its end: the queued job `job_id` (`ft train --inline` runs its own), else the
+        next in the queue, once jobs whose worker went silent are back in it. Returns what run_job returns; None
+        when there was no job to claim. Only claiming raises (the database's errors)."""
+        if job_id is None:
+            with self.store.session() as s:
+                for expired, status in requeue_expired(s):
+                    log.warning("job %s: its worker went silent; now %s", expired, status)
+        with self.store.session() as s:
+            job = claim(s, self.name, self.config.lease_s, job_id=job_id)
+        if job is None:
+            return None
+        started = time.monotonic()
+        outcome = self.run_job(job.id, job.attempts)
+        metrics.observe_job(self.store, job.id, outcome, time.monotonic() - started)
+        return outcome
 
     def run_job(self, job_id: int, attempt: int) -> str:
         """Run a job this worker claimed, to its end. Returns its status (JobStatus, or "lost" when the lease could
@@ -115,10 +159,12 @@ class Worker:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited CUDA or thread state
         parent_end, child_end = ctx.Pipe(duplex=False)
         stop = ctx.Event()
-        child = ctx.Process(target=child_main, name=f"ftbot-job-{job_id}", daemon=True, args=(
-            self.store.url, self.store.busy_timeout_s, job_id, self.config.data_dir, self.config.train,
-            self.config.val_percent, self.config.models_dir, stop, child_end, os.getpid(),
-            self.config.progress_every_s))
+        request = JobRequest(db_url=self.store.url, busy_timeout_s=self.store.busy_timeout_s, job_id=job_id,
+                             data_dir=self.config.data_dir, models_dir=self.config.models_dir, train=self.config.train,
+                             val_percent=self.config.val_percent, progress_every_s=self.config.progress_every_s,
+                             parent_pid=os.getpid())
+        child = ctx.Process(target=child_main, name=f"ftbot-job-{job_id}", daemon=True,
+                            args=(request, stop, child_end))
         child.start()
         child_end.close()
         try:
@@ -130,16 +176,18 @@ class Worker:
         if outcome is not None:
             return outcome
         cancel = self._cancel
-        result = parent_end.recv() if parent_end.poll() else ("error", f"the job process exited with code {child.exitcode}")
+        report = (parent_end.recv() if parent_end.poll()
+                  else Failed(f"the job process exited with code {child.exitcode}"))
         error = version = None
-        if result[0] == "ok":
-            status, version = JobStatus.SUCCEEDED, result[1]
-        elif result[0] == "stopped":
-            # Cancelled by a person, or this worker is shutting down: then another worker resumes it.
-            status = JobStatus.CANCELLED if cancel else JobStatus.QUEUED
-        else:
-            status, error = JobStatus.FAILED, result[1]
-            self.last_error = error
+        match report:
+            case Trained(version_id=version):
+                status = JobStatus.SUCCEEDED
+            case Stopped():
+                # Cancelled by a person, or this worker is shutting down: then another worker resumes it.
+                status = JobStatus.CANCELLED if cancel else JobStatus.QUEUED
+            case Failed(reason=error):
+                status = JobStatus.FAILED
+                self.last_error = error
 
         def record(s: Session) -> None:
             if status == JobStatus.QUEUED:
@@ -200,11 +248,12 @@ class Worker:
         return None
 
 
-def child_main(db_url: str, busy_timeout_s: float, job_id: int, data_dir: Path, train: TrainConfig, val_percent: int,
-               models_dir: Path, stop, conn, parent_pid: int, progress_every_s: float) -> None:  # noqa: ANN001
-    """The job process: train, evaluate, record the version; report the outcome on `conn`."""
-    threading.Thread(target=_die_with_parent, args=(parent_pid,), daemon=True).start()
-    store = open_store(db_url, upgrade=False, busy_timeout_s=busy_timeout_s)
+def child_main(request: JobRequest, stop, conn) -> None:  # noqa: ANN001
+    """The job process: trainer.job.run_training (train, evaluate, record the version); its end goes on `conn` as
+    Trained, Stopped or Failed."""
+    threading.Thread(target=_die_with_parent, args=(request.parent_pid,), daemon=True).start()
+    store = open_store(request.db_url, upgrade=False, busy_timeout_s=request.busy_timeout_s)
+    job_id, progress_every_s = request.job_id, request.progress_every_s
     last = [0.0]
 
     def on_progress(progress: JobProgress) -> None:
@@ -220,16 +269,17 @@ def child_main(db_url: str, busy_timeout_s: float, job_id: int, data_dir: Path, 
                 log.warning("job %s: progress not recorded (%s)", job_id, one_line(exc))
 
     try:
-        from trainer.job import JobStopped, execute
+        from trainer.job import TrainingStopped, run_training
 
-        version_id = execute(store, job_id, data_dir, train, val_percent=val_percent, models_dir=models_dir,
-                             on_progress=on_progress, should_stop=stop.is_set)
-        conn.send(("ok", version_id))
-    except JobStopped:
-        conn.send(("stopped",))
+        version_id = run_training(store, job_id, request.train, request.data_dir, models_dir=request.models_dir,
+                                  val_percent=request.val_percent, on_progress=on_progress,
+                                  should_stop=stop.is_set)
+        conn.send(Trained(version_id))
+    except TrainingStopped:
+        conn.send(Stopped())
     except BaseException as exc:  # noqa: BLE001  (report anything: the worker records it on the job)
         log.debug("job %s failed", job_id, exc_info=True)  # the traceback with FT_LOG_LEVEL=DEBUG
-        conn.send(("error", one_line(exc)))
+        conn.send(Failed(one_line(exc)))
     finally:
         store.close()
 

@@ -61,24 +61,28 @@ def train(
     if not inline:
         console.print(f"queued job {job.id}; a worker (`ft worker`) picks it up. Watch it: ft jobs watch {job.id}")
         return
-    from storage.queue import claim
+    import signal
+
     from trainer.worker import Worker
 
     worker = Worker(common.store(ctx), wiring.worker_config(common.settings(ctx)))
-    with common.store(ctx).session() as s:
-        claim(s, worker.name, worker.config.lease_s, job_id=job.id)
-    outcome: dict[str, str] = {}
-    # run_job never raises: a failure is a failed job with a one-line reason (worker.last_error).
-    thread = threading.Thread(target=lambda: outcome.update(status=worker.run_job(job.id, 1)), daemon=True)
-    thread.start()
+    # The job runs here, as `ft worker` runs each job; the progress bar only reads the job's row, beside it.
+    done, seen = threading.Event(), []
+    bar = threading.Thread(target=lambda: seen.append(_watch(ctx, job.id, until=done.is_set)), daemon=True)
+    bar.start()
+    # Ctrl-C: the job stops at its next step, keeping a checkpoint, and goes back to the queue.
+    interrupted = signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
     try:
-        final = _watch(ctx, job.id, until=lambda: not thread.is_alive())
-    except KeyboardInterrupt:
-        worker.stopping.set()
-        thread.join()
+        status = worker.run_one(job.id)  # a failure is a failed job with a one-line reason (worker.last_error)
+    finally:
+        signal.signal(signal.SIGINT, interrupted)
+        done.set()
+        bar.join()
+    if worker.stopping.is_set():
         fail(f"interrupted; job {job.id} is back in the queue and resumes from its last checkpoint", code=130)
-    thread.join()
-    status = outcome.get("status")
+    final = seen[0] if seen else None
+    if status is None:  # a worker claimed it between queueing and here
+        fail(f"job {job.id} was claimed by a worker; follow it with: ft jobs watch {job.id}")
     if status == JobStatus.SUCCEEDED and final is not None and final.status == JobStatus.SUCCEEDED:
         _report(ctx, final)
     elif status == JobStatus.SUCCEEDED:

@@ -60,7 +60,7 @@ class Loop:
         """Trained, evaluated and finished as the worker does it; the new version's name."""
         from dataclasses import replace
 
-        from trainer.pipeline import run_training
+        from trainer.job import run_training
 
         version_id = run_training(self.store, job_id, replace(self.cfg, seed=seed), self.data_dir, val_percent=50)
         with self.store.session() as s:

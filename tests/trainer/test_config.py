@@ -12,7 +12,7 @@ from trainer.config import TrainConfig, device_setup
 
 
 def test_import_stays_light():
-    code = ("import sys, trainer.config, trainer.data, core.facts, trainer.pipeline, trainer.evaluate, "
+    code = ("import sys, trainer.config, trainer.data, core.facts, trainer.job, trainer.evaluate, "
             "trainer.train, trainer.base_model, trainer.plot; "
             "print(sorted(m for m in ('torch','transformers','peft','trl','datasets','matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -64,6 +64,20 @@ def test_saved_next_to_the_adapter_and_read_back(tmp_path):
     assert data["train"]["rank"] == 32 and data["device"]["dtype"] == "float32"
     assert data["train"]["qlora"] and data["device"]["qlora"] and data["device"]["compute_dtype"] == "bfloat16"
     assert TrainConfig.load(path) == cfg
+
+
+def test_the_grounding_spec_is_saved_whole_and_older_files_with_two_thresholds_still_load(tmp_path):
+    from core.contract import GROUNDING, GroundingSpec
+
+    cfg = TrainConfig(grounding=GroundingSpec(min_score=0.6, max_gap=0.1))
+    path = cfg.save(tmp_path / "train_config.json")
+    assert json.loads(path.read_text())["train"]["grounding"] == {"min_score": 0.6, "max_gap": 0.1}
+    assert TrainConfig.load(path) == cfg
+    older = {k: v for k, v in TrainConfig().as_dict().items() if k != "grounding"}
+    path.write_text(json.dumps({"train": {**older, "answer_min_score": 0.55, "answer_max_gap": 0.2}}))
+    assert TrainConfig.load(path).grounding == GroundingSpec(min_score=0.55, max_gap=0.2)
+    path.write_text(json.dumps({"train": older}))
+    assert TrainConfig.load(path).grounding == GROUNDING
 
 
 def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path):

@@ -17,7 +17,7 @@ from storage.jobs import enqueue
 from storage.models import Draft, Example, ModelVersion, SlackChannel
 from tests.trainer.conftest import ROWS
 from trainer.live import LIVE_MAX, live_drafts, live_questions
-from trainer.pipeline import run_training
+from trainer.job import run_training
 
 try:
     find_model_dir()

@@ -9,7 +9,7 @@ from storage.jobs import enqueue
 from storage.models import ModelVersion, TrainingJob
 from storage.snapshots import side_of
 from tests.trainer.conftest import ROWS
-from trainer.pipeline import run_training
+from trainer.job import run_training
 
 VAL_PERCENT = 50
 LONG = ("Tell me everything about billing?", "Billing works like this. " * 60)
