@@ -63,8 +63,10 @@ demo: setup
 	$(BIN)/python demo/run.py
 	$(BIN)/ft status
 
-# The suite includes the tests marked `vllm`, against a real vLLM from .venv-vllm.
+# The linter first (configured in pyproject.toml), then the suite, which includes the tests marked `vllm`,
+# against a real vLLM from .venv-vllm.
 test: setup vllm
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 # Refresh every lock to the newest releases the pins in pyproject.toml and locks/*.in allow, then run

@@ -62,16 +62,16 @@ async def run(args: argparse.Namespace) -> None:
     from bot.approvals import Announcer
     from bot.render import approval
     from bot.server import serve_http
+    from core.prompt import prompt_messages
     from core.states import JobStatus
+    from fakes.fake_slack import FakeSlack
+    from fakes.signed import SECRET, SlackSender
     from ftbot import wiring
     from ftbot.settings import Settings
     from serving.client import ModelClient
     from storage.jobs import enqueue
     from storage.models import ModelVersion
-    from core.prompt import prompt_messages
     from storage.queue import claim, finish
-    from fakes.fake_slack import FakeSlack
-    from fakes.signed import SECRET, SlackSender
     from trainer.base_model import prepare_base_model
 
     model_dir = prepare_base_model(args.models_dir)

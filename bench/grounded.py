@@ -58,13 +58,13 @@ async def run(args: argparse.Namespace) -> None:
 async def measure(args: argparse.Namespace, tmp: Path) -> None:
     from sqlmodel import select
 
+    from core.facts import carries_key_fact
+    from core.prompt import DONT_KNOW, prompt_messages
+    from core.states import ExampleStatus
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage import open_store
-    from core.facts import carries_key_fact
-    from core.states import ExampleStatus
     from storage.models import DatasetSnapshot, Example
-    from core.prompt import DONT_KNOW, prompt_messages
     from trainer.base_model import prepare_base_model
 
     out = RESULTS / args.tag

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.export import load_export
 from bot.importer import import_slack_export
 from bot.threads import Rules
-from storage import open_store
 from fakes.slack_export import ExportBuilder
+from storage import open_store
 
 
 def generate(n_threads: int, path: Path) -> Path:

@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.train_quality import quillmate_rows
-from ftbot import wiring
-from storage import open_store
 from core.contract import RETRIEVAL
 from core.embedder import Embedder
 from core.states import ExampleStatus
+from ftbot import wiring
+from storage import open_store
 from storage.embeddings import text_hash
 from storage.examples import set_status
 from storage.models import Example, ExampleEmbedding, utcnow
@@ -101,7 +101,7 @@ def speed(embedder: Embedder, questions: list[str], n_rows: int, workdir: Path) 
     print(f"first sync (a restart: loads stored vectors, embeds nothing): {time.perf_counter() - t:.2f} s  {counts}")
     assert counts["embedded"] == 0 and counts["total"] == n_rows, counts
 
-    matrix = retriever._index.matrix
+    matrix = retriever._index.matrix  # the bench times the parts of a search
     queries = embedder.embed(questions)
     retriever.search(questions[0])  # warm-up
     t_sync, t_embed, t_matrix, t_sort, t_search = [], [], [], [], []

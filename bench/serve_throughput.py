@@ -136,8 +136,8 @@ async def wait_up(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> N
 
 def merged_vs_lora_path(model_dir: Path, adapter: Path, max_tokens: int, n: int = 6) -> dict[str, float]:
     """Seconds per answer (p50 of n) with the adapter merged, and on peft's LoRA path."""
-    from serving.generation import Engine
     from core.prompt import prompt_messages
+    from serving.generation import Engine
 
     engine = Engine(model_dir)
     engine.load_adapter("a", str(adapter))

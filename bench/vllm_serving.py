@@ -55,13 +55,13 @@ def load(data_dir: Path, tmp: Path, k: int):
     """(version, prompts, validation rows) from a copy of the store, validation held out of the index."""
     from sqlmodel import select
 
+    from core.prompt import prompt_messages
     from core.states import ExampleStatus
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage import open_store
     from storage.examples import set_status
     from storage.models import ModelVersion, SnapshotExample
-    from core.prompt import prompt_messages
 
     settings = Settings(data_dir=data_dir)
     db = tmp / "ftbot.db"
@@ -149,8 +149,8 @@ async def measure_server(name: str, argv: list[str], env: dict, prompts: list, a
 
 
 def parity(served: list[str], expected: list[str], questions: list[str], references: list[str]) -> dict:
-    from serving.smoke import agrees
     from core.facts import carries_key_fact
+    from serving.smoke import agrees
 
     diffs = [first_difference(s, e) for s, e in zip(served, expected)]
     facts_served = sum(bool(carries_key_fact(a, r, q)) for a, r, q in zip(served, references, questions))

@@ -23,10 +23,10 @@ from bot.listeners import on_actions
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
 from bot.render import approval as render
-from serving.deploy import deploy, reject
-from storage import jobs
 from core.contract import VersionMetrics
 from core.states import JobStatus
+from serving.deploy import deploy, reject
+from storage import jobs
 from storage.models import ModelVersion, TrainingJob, utcnow
 
 log = logging.getLogger("ftbot.bot")

@@ -19,12 +19,12 @@ from bot.markup import strip_emoji, to_plain
 from bot.metrics import BotMetrics
 from bot.render import answer as render
 from bot.tell import tell
-from core.states import AnswerOutcome, ChannelKind, ChannelMode, Rating
+from core.prompt import prompt_messages
+from core.states import AnswerOutcome, ChannelKind, ChannelMode, ExampleSource, Rating
 from serving import answering
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from storage import channels, feedback
 from storage.audience import link_scope
-from core.prompt import prompt_messages
 from storage.versions import deployed
 
 log = logging.getLogger("ftbot.bot")
@@ -110,7 +110,7 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
         composed.outcome, composed.error = AnswerOutcome.ERROR, str(exc)
         if not version_name:
             _base_names.pop(deps.model, None)  # the server may now serve another base model
-    except Exception as exc:
+    except Exception as exc:  # a malformed reply: the person still gets a sentence
         log.exception("unexpected reply from the model server")
         composed.outcome, composed.error = AnswerOutcome.ERROR, f"{exc.__class__.__name__}: {exc}"
     if composed.error:
@@ -177,7 +177,7 @@ async def source_links(deps: Deps, client, hits: list, channel: str | None) -> l
     links = []
     for hit in hits:
         src = hit.source or {}
-        if src.get("kind") == "slack" and src.get("channel_id") and src.get("ts"):
+        if src.get("kind") == ExampleSource.SLACK and src.get("channel_id") and src.get("ts"):
             link = (f"{deps.workspace_url.rstrip('/')}/archives/{src['channel_id']}/p{src['ts'].replace('.', '')}"
                     + (f"?thread_ts={src['thread_ts']}" if src.get("thread_ts") else ""))
             links.append(f"<{link}|#{src.get('channel') or 'thread'}>")

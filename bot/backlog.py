@@ -32,7 +32,7 @@ class Backlog:
             fn, args = await self._queue.get()
             try:
                 await fn(*args)
-            except Exception:
+            except Exception:  # one bad item must not stop the backlog
                 log.exception("background work failed")
             finally:
                 self._queue.task_done()

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.text import clip
 from core.contract import RANK_CHOICES
 from core.states import ChannelMode
+from core.text import clip
 from storage.jobs import check_params
 from storage.outcomes import parse_since
 

@@ -13,10 +13,10 @@ from bot.audience import ChannelKinds
 from bot.backlog import Backlog
 from bot.periodic import Periodic
 from bot.threads import Rules
+from core.contract import GroundingSpec
 from serving.client import ModelClient
 from storage import Store
 from storage.channels import Ladder
-from core.contract import GroundingSpec
 
 T = TypeVar("T")
 

@@ -12,10 +12,20 @@ from sqlmodel import Session, col, select
 
 from bot.export import Export, load_export
 from bot.threads import Rules, Skipped, extract
-from core.states import ChangeOutcome, ExampleStatus
+from core.states import ChangeOutcome, ExampleSource, ExampleStatus
 from storage import Store, audience
-from storage.examples import (CREATED, DELETED_IN_SLACK, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples,
-                              edited_since, revise, withdraw_deleted)
+from storage.examples import (
+    CREATED,
+    DELETED_IN_SLACK,
+    DUPLICATE,
+    EXISTS,
+    UPGRADED,
+    NewExample,
+    add_examples,
+    edited_since,
+    revise,
+    withdraw_deleted,
+)
 from storage.models import Example
 
 
@@ -123,7 +133,7 @@ def _slack_changes(session: Session, export: Export, channel: dict[str, Any], na
 
     cid = channel.get("id") or channel["name"]
     for ex in session.exec(select(Example).where(col(Example.source_key).startswith(f"slack:{cid}:"))):
-        if ex.source.get("kind") != "slack" or any(f.get("code") == DELETED_IN_SLACK for f in ex.flags):
+        if ex.source.get("kind") != ExampleSource.SLACK or any(f.get("code") == DELETED_IN_SLACK for f in ex.flags):
             continue
         answer_ts, root_ts = ex.source.get("ts"), ex.source.get("thread_ts")
         root_gone = gone(root_ts)

@@ -41,6 +41,6 @@ class Periodic:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # one bad round must not end the loop
                 log.exception("%s failed; retrying", self.what)
             await asyncio.sleep(self.every_s)

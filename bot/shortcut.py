@@ -15,7 +15,7 @@ from bot.slack_api import People, fetch_thread
 from bot.slack_api import channel_name as lookup_channel_name
 from bot.tell import tell
 from bot.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
-from core.states import ExampleStatus
+from core.states import ExampleSource, ExampleStatus
 from storage.examples import NewExample, add_examples, flag
 
 log = logging.getLogger("ftbot.bot")
@@ -92,7 +92,7 @@ def edited(base: NewExample | Skipped | None, question: str, answer: str, *, cha
     flags = [f for f in extracted.flags if f["code"] in _SOURCE_FLAGS] if extracted else []
     if len(answer) > rules.max_answer_chars:
         flags.append(flag(TOO_LONG, f"the answer is {len(answer)} characters (limit {rules.max_answer_chars})"))
-    source = dict(extracted.source) if extracted else {"kind": "slack", "channel": channel_name,
+    source = dict(extracted.source) if extracted else {"kind": ExampleSource.SLACK, "channel": channel_name,
                                                        "channel_id": channel, "ts": ts}
     source["captured_by"] = "shortcut"
     approved = user in rules.curators and not flags

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from bot.markup import strip_emoji, to_plain
-from core.states import ExampleStatus
+from core.states import ExampleSource, ExampleStatus
 from storage.examples import NewExample, flag
 
 # Flag codes and the sentence a curator (or the reactor, in an ephemeral note) reads.
@@ -94,7 +94,7 @@ def extract(
         answer=answer_text,
         status=ExampleStatus.APPROVED if approved else ExampleStatus.CANDIDATE,
         flags=flags,
-        source={"kind": "slack", "channel": channel_name, "channel_id": channel_id, "thread_ts": root_ts,
+        source={"kind": ExampleSource.SLACK, "channel": channel_name, "channel_id": channel_id, "thread_ts": root_ts,
                 "ts": answer_ts, "asker": asker, "answerer": answer.get("user") or answer.get("bot_id")},
         labelled_by=curator or (reactors[0] if reactors else None),
         approved_by=curator if approved else None,

@@ -74,7 +74,7 @@ class Embedder:
             config = json.loads((folder / "config.json").read_text())
             weights = load_file(str(folder / "model.safetensors"))
             self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        except Exception as exc:
+        except Exception as exc:  # OSError, or safetensors'/tokenizers' own errors
             raise EmbedderError(f"cannot load {NAME} from {folder}: {exc}; {INSTALL_HINT}") from exc
         pooling = folder / "1_Pooling" / "config.json"
         if pooling.is_file() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", True):

@@ -30,7 +30,6 @@ It lives in storage because it is part of what a stored example means as a conve
 from __future__ import annotations
 
 import re
-
 from typing import Sequence
 
 from core.text import clip

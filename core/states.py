@@ -19,6 +19,16 @@ class ExampleStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class ExampleSource(StrEnum):
+    """Where an example came from (Example.source["kind"])."""
+
+    SLACK = "slack"              # a Slack thread: a reaction, the message shortcut or an export
+    JSONL = "jsonl"              # `ft examples import`
+    DRAFT = "draft"              # a draft an agent sent or edited (draft mode)
+    FEEDBACK = "feedback"        # a correction to a 👎 answer
+    UNANSWERED = "unanswered"    # a curator's answer to a question the bot declined
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

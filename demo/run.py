@@ -92,13 +92,13 @@ async def run() -> None:
     from bot.server import serve_http
     from core.states import ExampleStatus, JobStatus
     from core.text import clip
+    from fakes.fake_slack import FakeSlack
+    from fakes.signed import SECRET, SlackSender
     from ftbot import wiring
     from ftbot.settings import Settings
     from storage.examples import list_examples
     from storage.models import ModelVersion, TrainingJob
     from storage.stats import status
-    from fakes.fake_slack import FakeSlack
-    from fakes.signed import SECRET, SlackSender
     from trainer.base_model import prepare_base_model
     from trainer.worker import Worker
 

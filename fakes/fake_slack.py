@@ -226,7 +226,7 @@ class FakeSlack:
         if self._runner:
             await self._runner.cleanup()
 
-    async def wait_for(self, predicate, timeout: float = 15.0):
+    async def wait_for(self, predicate, timeout: float = 15.0):  # a loaded CI machine is slow
         """Poll until predicate() is truthy: listeners run after Slack's ack, in the background."""
         deadline = time.monotonic() + timeout
         while True:

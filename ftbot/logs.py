@@ -54,7 +54,7 @@ class StderrHandler(logging.StreamHandler):
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it
         pass
 
 

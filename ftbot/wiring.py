@@ -28,13 +28,13 @@ if TYPE_CHECKING:
     from bot.deps import Deps
     from bot.metrics import BotMetrics
     from bot.periodic import Periodic
+    from core.contract import GroundingSpec
     from serving.client import ModelClient
     from serving.model_server import ModelServer
     from serving.retrieval import Retriever, TextEmbedder
     from serving.vllm import VllmEnv
     from storage import Store
     from storage.channels import Ladder
-    from core.contract import GroundingSpec
     from trainer.config import TrainConfig
     from trainer.worker import WorkerConfig
 
@@ -67,8 +67,8 @@ def retrieval_index(store: Store, embedder: TextEmbedder | None = None) -> Retri
     """The index of approved pairs (serving.retrieval), not yet synced, with the embedding model of the spec, or
     `embedder` when one is loaded already (bench/retrieval.py times it apart). Raises
     core.embedder.EmbedderError when the embedding model is not installed (the message says how to install it)."""
-    from serving.retrieval import Retriever
     from core.embedder import Embedder
+    from serving.retrieval import Retriever
 
     return Retriever(store, embedder if embedder is not None else Embedder())
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from serving.client import ModelClient
 from core.contract import GROUNDING, GroundingSpec
 from core.grounding import Grounding, declines, judge
 from core.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP, prompt_messages, without_echo
+from serving.client import ModelClient
 
 
 @dataclass

@@ -16,12 +16,12 @@ from typing import Callable, TypeVar
 
 from sqlmodel import Session, select
 
+from core.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
+from core.states import VersionStatus
 from core.text import clip
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, ModelServerUnavailable
 from serving.smoke import SmokeResult, smoke_test
 from storage import Store
-from core.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
-from core.states import VersionStatus
 from storage.models import ModelVersion, utcnow
 from storage.versions import by_name, deployed, deployed_for_update, previous, retired
 

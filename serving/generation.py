@@ -233,7 +233,7 @@ class Engine:
         """After a failed load: back to the adapters there were, or the engine marked broken."""
         try:
             self._drop(name, unwrap=unwrap)
-        except Exception:
+        except Exception:  # the state check below says what is left
             log.exception("could not undo the failed load of adapter %s", name)
         self._check_state()
 

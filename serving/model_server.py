@@ -35,8 +35,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from serving.generation import Engine, ServingError
 from core.contract import adapter_name_problem
+from serving.generation import Engine, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class ModelServer:
             response = web.json_response(exc.body(), status=exc.status)
         except web.HTTPException as exc:
             response = web.json_response(ServingError(exc.status, exc.reason).body(), status=exc.status)
-        except Exception as exc:
+        except Exception as exc:  # never a traceback page: vLLM's error JSON
             log.exception("%s %s failed", request.method, request.path)
             response = web.json_response(ServingError(500, f"{exc.__class__.__name__}: {exc}").body(), status=500)
         self.metrics.requests.labels(endpoint, str(response.status)).inc()

@@ -17,11 +17,11 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
-from storage import Store, audience
-from storage import embeddings as stored
 from core.contract import RETRIEVAL, RetrievalSpec
 from core.nearest import nearest
 from core.states import ChannelKind
+from storage import Store, audience
+from storage import embeddings as stored
 
 EMBED_BATCH = 256  # rows embedded, then stored, at a time: an interrupted rebuild keeps its progress
 

@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from core.contract import Sample
 from core.overlap import numbers, rouge_l_f1
 from core.prompt import prompt_messages
+from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 
 PARITY_WORDS = 12
 # An answer reworded by another engine's rounding still agrees at this word overlap with the same numbers.

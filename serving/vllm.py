@@ -28,9 +28,9 @@ from typing import Awaitable, Callable, Iterable, Sequence
 
 import aiohttp
 
+from core.contract import LORA_RANKS
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError
 from serving.model_server import bind_problem
-from core.contract import LORA_RANKS
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", 
     return argv + list(extra), {**RUNTIME_LORA_ENV, **({"VLLM_API_KEY": api_key} if api_key else {})}
 
 
-async def reregister(client: ModelClient, store) -> dict[str, str]:
+async def reregister(client: ModelClient, store) -> dict[str, str]:  # storage.Store
     """Load the deployed and the previous version's adapters under their names: {name: outcome}.
 
     An adapter the server already has (400 "already loaded") counts as loaded; other refusals are
@@ -257,7 +257,7 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
                 client = ModelClient(url, timeout_s=600.0, api_key=api_key)
                 try:
                     outcome = await reregister(client, store)
-                except Exception:
+                except Exception:  # the server serves the base model meanwhile
                     log.exception("re-registering adapters failed")
                 finally:
                     await client.close()

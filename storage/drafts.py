@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.states import ChannelMode, DiscardReason, DraftStatus, ExampleStatus
+from core.states import ChannelMode, DiscardReason, DraftStatus, ExampleSource, ExampleStatus
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
 from storage.models import Draft, Example, Preference, utcnow
 from storage.redact import redact
@@ -130,7 +130,7 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
     status = ExampleStatus.APPROVED if curator else ExampleStatus.CANDIDATE
     item = NewExample(source_key=f"draft:{row.id}", question=row.question, answer=text, status=status,
                       labelled_by=by, approved_by=by if curator else None,
-                      source={"kind": "draft", "channel_id": row.channel_id, "thread_ts": row.question_ts,
+                      source={"kind": ExampleSource.DRAFT, "channel_id": row.channel_id, "thread_ts": row.question_ts,
                               "ts": sent_ts, "asker": row.asker, "answerer": by, "version": row.version_name,
                               "draft_id": row.id, "edited": not unchanged})
     [(outcome, example)] = add_examples(session, [item])

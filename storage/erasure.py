@@ -19,12 +19,24 @@ from typing import Any
 from sqlalchemy import delete, false, or_, text
 from sqlmodel import Session, col, select
 
-from core.states import VersionStatus
+from core.states import ExampleSource, VersionStatus
 from storage import Store, audience
 from storage.feedback import FeedbackState
 from storage.jobs import ACTIVE, enqueue
-from storage.models import (ChannelChange, DatasetSnapshot, Draft, Erasure, Example, ExampleEmbedding, Feedback,
-                            ModelVersion, Preference, SlackChannel, SnapshotExample, TrainingJob)
+from storage.models import (
+    ChannelChange,
+    DatasetSnapshot,
+    Draft,
+    Erasure,
+    Example,
+    ExampleEmbedding,
+    Feedback,
+    ModelVersion,
+    Preference,
+    SlackChannel,
+    SnapshotExample,
+    TrainingJob,
+)
 
 log = logging.getLogger("ftbot.erasure")
 ERASED = "[erased]"
@@ -72,7 +84,8 @@ def forget_user(session: Session, user_id: str, by: str | None, *,
     # 1. Examples they asked or answered (the JSON source names them), with their copies and index rows.
     theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))
               # a correction they wrote, or their answer to a question in the curators' queue
-              or (ex.labelled_by == user_id and ex.source.get("kind") in ("feedback", "unanswered"))]
+              or (ex.labelled_by == user_id
+                  and ex.source.get("kind") in (ExampleSource.FEEDBACK, ExampleSource.UNANSWERED))]
     ids = [ex.id for ex in theirs]
     texts.update(t for ex in theirs for t in (ex.question, ex.answer))
     snapshot_ids: set[int] = set()

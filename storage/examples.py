@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, select
 
-from core.states import ChangeOutcome, ChannelKind, ExampleStatus, WithdrawOutcome
+from core.states import ChangeOutcome, ChannelKind, ExampleSource, ExampleStatus, WithdrawOutcome
 from storage import audience
 from storage.dedup import dedup_key
 from storage.models import Example, SnapshotExample, utcnow
@@ -184,7 +184,7 @@ def list_examples(session: Session, status: str | None = None, limit: int | None
     customer already, so a curator should see them soonest)."""
     query = select(Example)
     if drafts_first:
-        from_draft = Example.__table__.c.source["kind"].as_string() == "draft"
+        from_draft = Example.__table__.c.source["kind"].as_string() == ExampleSource.DRAFT.value
         query = query.order_by(case((from_draft, 0), else_=1))
     query = query.order_by(col(Example.id))
     if status:
@@ -244,7 +244,8 @@ def from_message(session: Session, channel_id: str, ts: str) -> list[Example]:
     prefix = f"slack:{channel_id}:"
     found = []
     for ex in session.exec(select(Example).where(col(Example.source_key).startswith(prefix))):
-        if ex.source_key == prefix + ts or (ex.source.get("thread_ts") == ts and ex.source.get("kind") == "slack"):
+        if ex.source_key == prefix + ts or (ex.source.get("thread_ts") == ts
+                                            and ex.source.get("kind") == ExampleSource.SLACK):
             found.append(ex)
     return found
 

@@ -11,9 +11,18 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core.states import ExampleStatus, Rating
-from storage.examples import (CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples, edit, same_content,
-                              set_status)
+from core.states import ExampleSource, ExampleStatus, Rating
+from storage.examples import (
+    CREATED,
+    DUPLICATE,
+    EXISTS,
+    UPGRADED,
+    NewExample,
+    add_examples,
+    edit,
+    same_content,
+    set_status,
+)
 from storage.models import Example, Feedback
 from storage.redact import redact
 
@@ -99,7 +108,7 @@ def correct(session: Session, feedback_id: int, correction: str, by: str | None
     mark(row, rated_by=by)
     item = NewExample(
         source_key=f"feedback:{row.id}", question=row.question, answer=correction, labelled_by=by,
-        source={"kind": "feedback", "version": row.version_name, "model": row.source.get("model"),
+        source={"kind": ExampleSource.FEEDBACK, "version": row.version_name, "model": row.source.get("model"),
                 "feedback_id": row.id, "channel_id": row.source.get("channel"),
                 "thread_ts": row.source.get("thread_ts"), "asker": row.user, "model_answer": row.answer},
     )
@@ -158,7 +167,7 @@ def answer(session: Session, feedback_id: int, text: str, by: str | None, questi
     item = NewExample(
         source_key=f"feedback:{row.id}", question=asked, answer=redact(text)[0], status=ExampleStatus.APPROVED,
         labelled_by=by, approved_by=by,
-        source={"kind": "unanswered", "version": row.version_name, "feedback_id": row.id, "asker": row.user,
+        source={"kind": ExampleSource.UNANSWERED, "version": row.version_name, "feedback_id": row.id, "asker": row.user,
                 "channel_id": row.source.get("channel"), "thread_ts": row.source.get("thread_ts"),
                 "model_answer": row.answer})
     [(outcome, example)] = add_examples(session, [item])

@@ -99,7 +99,8 @@ class Contexts:
         return [[(q, a) for q, a, _ in hits] for hits in self.validation_hits]
 
 
-def stored_vectors(session: Session, pool: Sequence[Row], spec: RetrievalSpec = RETRIEVAL) -> dict[int, tuple[str, bytes]]:
+def stored_vectors(session: Session, pool: Sequence[Row],
+                   spec: RetrievalSpec = RETRIEVAL) -> dict[int, tuple[str, bytes]]:
     """{example id: (text hash, vector)} of the pool's stored rows: the one read a TrainIndex needs."""
     return {i: (h, v) for i, h, v in vectors(session, spec.model, [r.example_id for r in pool])}
 

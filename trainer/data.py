@@ -77,7 +77,8 @@ def conversation(system_prompt: str, question: str, answer: str,
 
 
 def unknown_questions(path: Path = UNKNOWN_FILE) -> list[str]:
-    return [json.loads(line)["question"] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
 def unknown_pairs(train_rows: Sequence[Any], path: Path = UNKNOWN_FILE) -> list[Pair]:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from core.contract import GROUNDING, EvalScores, GroundingSpec, Outcomes, RetrievalScores, Sample, Scores
 from core.facts import carries_key_fact
-from core.machine import peft_wraps_quietly
 from core.grounding import judge
+from core.machine import peft_wraps_quietly
 from core.overlap import rouge_l_f1
 from core.prompt import DONT_KNOW, prompt_messages
 from trainer.data import field_of
@@ -232,7 +232,7 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     dtype = torch.bfloat16 if cuda else torch.float32
 
-    def load(adapter: str | Path | None):  # noqa: ANN202
+    def load(adapter: str | Path | None):
         model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
         if adapter is not None:  # merged: generation runs at the base model's speed
             with peft_wraps_quietly():

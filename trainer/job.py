@@ -17,8 +17,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.contract import JobProgress, Scores, TrainSummary, VersionMetrics
+from core.states import JobPhase, VersionStatus
 from storage import Store
-from storage.models import ModelVersion, TrainingJob, VersionStatus
+from storage.models import ModelVersion, TrainingJob
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig
@@ -92,7 +93,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     # --- Evaluation against the base model and the deployed version (same base only: an adapter fits one base).
     if on_progress:
         on_progress(JobProgress(step=result.steps, total=result.steps, loss=result.train_loss,
-                                eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s, phase="evaluating"))
+                                eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s,
+                                phase=JobPhase.EVALUATING))
     compared = data.deployed if data.deployed and data.deployed.comparable(cfg.base_model) else None
     if data.deployed and compared is None:
         log.warning("deployed %s is not comparable (adapter missing or another base model)", data.deployed.name)

@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlmodel import Session, col, select
 
-from storage.audience import scope_for, shareable_channels
 from core.contract import GroundingSpec, LiveEval, LiveExample, LiveOutcomes
 from core.facts import carries_key_fact
 from core.grounding import declines
-from core.states import DraftStatus, ExampleStatus
-from storage.models import Draft, Example, SlackChannel
 from core.prompt import DONT_KNOW, prompt_messages
+from core.states import DraftStatus, ExampleStatus, LiveOutcome
 from core.text import clip
+from storage.audience import scope_for, shareable_channels
+from storage.models import Draft, Example, SlackChannel
 
 if TYPE_CHECKING:
     from trainer.config import TrainConfig
@@ -49,7 +49,6 @@ LIVE_MAX = 50
 SHOWN = 3  # questions shown side by side in the approval request
 KEEP_CHARS = 500  # text kept per shown answer in ModelVersion.metrics (the approval request clips further)
 TEAM_ANSWERED = (DraftStatus.SENT, DraftStatus.EDITED, DraftStatus.SUPERSEDED)
-OUTCOMES = ("agrees", "other", "declined", "unchecked")
 
 
 def shared_knowledge(channel: SlackChannel | None, shareable: frozenset[str] = frozenset()) -> bool:
@@ -223,14 +222,14 @@ def outcome(question: str, answer: str, team: str, hits: Scored | None, groundin
 
     sent = not declines(answer) if hits is None else sends(question, answer, hits, grounding)
     if not sent:
-        return "declined", DONT_KNOW
+        return LiveOutcome.DECLINED, DONT_KNOW
     fact = carries_key_fact(answer, team, question)
-    return ("unchecked" if fact is None else "agrees" if fact else "other"), answer
+    return (LiveOutcome.UNCHECKED if fact is None else LiveOutcome.AGREES if fact else LiveOutcome.OTHER), answer
 
 
 def _count(judged: Sequence[tuple[str, str]]) -> LiveOutcomes:
     kinds = [kind for kind, _ in judged]
-    return LiveOutcomes(**{kind: kinds.count(kind) for kind in OUTCOMES})
+    return LiveOutcomes(**{kind: kinds.count(kind) for kind in LiveOutcome})
 
 
 def _keep(text: str) -> str:

@@ -51,7 +51,7 @@ def observe_job(store: Any, job_id: int, outcome: str, seconds: float, metrics: 
             job = s.get(TrainingJob, job_id)
             tokens_per_s = (job.progress or {}).get("tokens_per_s") if job is not None else None
         (metrics or METRICS).job_finished(outcome, seconds, tokens_per_s)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("job %s: recording metrics failed", job_id)
 
 

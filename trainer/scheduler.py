@@ -47,7 +47,7 @@ def apply_retention(store: Store, days: int) -> None:
                  done.feedback, done.drafts, done.rejected)
 
 
-def start(store: Store, cron: str, min_new: int, retention_days: int | None = None):  # noqa: ANN201
+def start(store: Store, cron: str, min_new: int, retention_days: int | None = None):
     """Start inside a running event loop (APScheduler's AsyncIOScheduler needs one); returns the scheduler."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.cron import CronTrigger

@@ -41,7 +41,7 @@ class TrainResult(TrainSummary):
     history: list[dict[str, Any]] = []  # the Trainer's log, step by step
 
 
-def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None, every_s: float):  # noqa: ANN201
+def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None, every_s: float):
     """A TrainerCallback that reports a JobProgress (step, total, loss, eval_loss, tokens/s, ETA) at most every
     `every_s` seconds, and stops (saving a checkpoint to resume from) when should_stop() says so."""
     from transformers import TrainerCallback
@@ -56,10 +56,10 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
             self.loss = self.eval_loss = None
             self.stopped = False
 
-        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+        def on_train_begin(self, args, state, control, **kw):
             self.start, self.start_step = time.monotonic(), state.global_step
 
-        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN003
+        def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
             if "loss" in logs:
                 self.loss = float(logs["loss"])
@@ -69,7 +69,7 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
                 self.eval_loss = float(logs["eval_loss"])
                 self.report(state, force=True)
 
-        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+        def on_step_end(self, args, state, control, **kw):
             if self.warm is None:
                 self.warm = (time.monotonic(), state.global_step)
             if self.should_stop and self.should_stop():
@@ -78,12 +78,12 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
                 control.should_save = True  # the checkpoint a restarted job resumes from
             self.report(state, force=state.global_step >= state.max_steps)
 
-        def on_epoch_end(self, args, state, control, **kw):  # noqa: ANN001, ANN003
+        def on_epoch_end(self, args, state, control, **kw):
             if self.stopped:  # no evaluation (and no second save) on the way out
                 control.should_evaluate = False
                 control.should_save = False
 
-        def report(self, state, force: bool = False) -> None:  # noqa: ANN001
+        def report(self, state, force: bool = False) -> None:
             now = time.monotonic()
             if self.on_progress is None or (not force and now - self.last_report < self.every_s):
                 return
@@ -112,14 +112,14 @@ def check_adapter(adapter_dir: Path) -> dict[str, Any]:
     return config
 
 
-def lora_config(cfg: TrainConfig):  # noqa: ANN201  (peft.LoraConfig)
+def lora_config(cfg: TrainConfig):  # peft.LoraConfig
     from peft import LoraConfig
 
     return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
                       bias="none", modules_to_save=None, task_type="CAUSAL_LM")
 
 
-def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
+def load_model(base_model: str, setup: DeviceSetup):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -154,7 +154,7 @@ def load_model(base_model: str, setup: DeviceSetup):  # noqa: ANN201
     return model, tokenizer
 
 
-def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval: bool):  # noqa: ANN201
+def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval: bool):
     from trl import SFTConfig
 
     from trainer.launch import fsdp_enabled
@@ -247,9 +247,11 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     torch.manual_seed(cfg.seed)
 
     model, tokenizer = load_model(cfg.base_model, setup)
-    replay = replay_pairs(model, tokenizer, system_prompt=cfg.system_prompt, cache=Path(out_dir) / "replay.json",
-                          max_new_tokens=cfg.max_new_tokens,
-                          questions=replay_questions()[:cfg.replay_max] if cfg.replay_max else None) if cfg.replay else []
+    replay = []
+    if cfg.replay:
+        replay = replay_pairs(model, tokenizer, system_prompt=cfg.system_prompt, cache=Path(out_dir) / "replay.json",
+                              max_new_tokens=cfg.max_new_tokens,
+                              questions=replay_questions()[:cfg.replay_max] if cfg.replay_max else None)
     data = build_data(train_rows, val_rows, tokenizer, system_prompt=cfg.system_prompt, max_length=cfg.max_length,
                       every_phrasing=cfg.every_phrasing, replay=list(replay) * max(1, cfg.replay_weight),
                       contexts=contexts if cfg.retrieval else None, seed=cfg.seed,

@@ -23,9 +23,9 @@ from typing import Any, Callable
 
 from sqlmodel import Session
 
-from storage import Store, open_store
 from core.contract import JobProgress
-from core.states import JobStatus
+from core.states import JobOutcome, JobStatus
+from storage import Store, open_store
 from storage.db import is_transient, one_line
 from storage.queue import claim, finish, heartbeat, release, requeue_expired, set_progress
 from trainer import metrics
@@ -100,10 +100,11 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 outcome = self.run_one()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("the database did not answer (%s); trying again in %.0f s", one_line(exc), self.config.poll_s)
+                log.warning("the database did not answer (%s); trying again in %.0f s", one_line(exc),
+                            self.config.poll_s)
                 self.stopping.wait(self.config.poll_s)
                 continue
             if outcome is None:
@@ -132,19 +133,19 @@ class Worker:
         return outcome
 
     def run_job(self, job_id: int, attempt: int) -> str:
-        """Run a job this worker claimed, to its end. Returns its status (JobStatus, or "lost" when the lease could
-        not be kept); never raises: any failure is a failed job whose one-line reason is `self.last_error`."""
+        """Run a job this worker claimed, to its end. Returns how it ended (JobOutcome: its status, or LOST when the
+        lease could not be kept); never raises: any failure is a failed job, its one-line reason in self.last_error."""
         self.last_error = None
         try:
             return self._run_job(job_id, attempt)
-        except Exception as exc:  # noqa: BLE001  (the worker goes on to its next job)
+        except Exception as exc:
             self.last_error = one_line(exc)
             log.error("job %s failed: %s", job_id, self.last_error)
             log.debug("job %s", job_id, exc_info=True)
             try:
                 self.store.patiently(lambda s: finish(s, job_id, self.name, JobStatus.FAILED, error=self.last_error),
                                      within_s=self.config.lease_s)
-            except Exception as again:  # noqa: BLE001
+            except Exception as again:  # noqa: BLE001  (the failure is logged; the lease brings the job back)
                 log.error("job %s: recording the failure failed too (%s); its lease expires and another attempt "
                           "follows", job_id, one_line(again))
             return JobStatus.FAILED
@@ -155,7 +156,8 @@ class Worker:
             try:
                 self.config.before_job(self.store)
             except Exception as exc:  # noqa: BLE001  (training without retrieved context beats not training)
-                log.error("job %s: preparing the retrieval index failed (%s); training without it", job_id, one_line(exc))
+                log.error("job %s: preparing the retrieval index failed (%s); training without it", job_id,
+                          one_line(exc))
         ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited CUDA or thread state
         parent_end, child_end = ctx.Pipe(duplex=False)
         stop = ctx.Event()
@@ -197,19 +199,19 @@ class Worker:
 
         try:
             self.store.patiently(record, within_s=self.config.lease_s)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not is_transient(exc):
                 raise
             # Not failed: the lease expires, and the next attempt finds the version this one stored, if any.
             self.last_error = (f"the job ended {status}, but the database did not take the news ({one_line(exc)}); "
                                "it goes back to the queue")
             log.error("job %s: %s", job_id, self.last_error)
-            return "lost"
+            return JobOutcome.LOST
         log.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")
         return status
 
     def _watch(self, job_id: int, child: Any, stop: Any) -> str | None:
-        """Keep the lease while the child runs; pass on a cancel. None when the child ended, "lost" when it was
+        """Keep the lease while the child runs; pass on a cancel. None when the child ended, LOST when it was
         stopped because the lease could not be kept. A heartbeat that fails on a busy database is tried again
         while the lease holds; each try waits no longer than leaves time to stop the child before it expires."""
         self._cancel, cancel_at = False, None
@@ -224,12 +226,12 @@ class Worker:
                 self.last_error = (f"no heartbeat reached the database for {time.monotonic() - last_beat:.0f} s, "
                                    "so the job was stopped before its lease ran out; it goes back to the queue")
                 log.error("job %s: %s", job_id, self.last_error)
-                return "lost"
+                return JobOutcome.LOST
             beat_at = time.monotonic()
             try:
                 with self.store.session_waiting(min(wait_s, self.store.busy_timeout_s)) as s:
                     ours, cancel = heartbeat(s, job_id, self.name, lease_s)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if not is_transient(exc):
                     raise
                 log.warning("job %s: heartbeat failed (%s); trying again", job_id, one_line(exc))
@@ -239,7 +241,7 @@ class Worker:
             if not ours:
                 self.last_error = "another worker took the job over (its lease had expired)"
                 log.error("job %s: lease lost; stopping the child", job_id)
-                return "lost"
+                return JobOutcome.LOST
             if (cancel or self.stopping.is_set()) and cancel_at is None:
                 stop.set()
                 cancel_at = time.monotonic()
@@ -248,7 +250,7 @@ class Worker:
         return None
 
 
-def child_main(request: JobRequest, stop, conn) -> None:  # noqa: ANN001
+def child_main(request: JobRequest, stop, conn) -> None:
     """The job process: trainer.job.run_training (train, evaluate, record the version); its end goes on `conn` as
     Trained, Stopped or Failed."""
     threading.Thread(target=_die_with_parent, args=(request.parent_pid,), daemon=True).start()
@@ -263,7 +265,7 @@ def child_main(request: JobRequest, stop, conn) -> None:  # noqa: ANN001
             try:
                 with store.session() as s:
                     set_progress(s, job_id, progress)
-            except Exception as exc:  # noqa: BLE001  (a progress row is news, not the job: the next one follows)
+            except Exception as exc:
                 if not is_transient(exc):
                     raise
                 log.warning("job %s: progress not recorded (%s)", job_id, one_line(exc))
@@ -277,7 +279,7 @@ def child_main(request: JobRequest, stop, conn) -> None:  # noqa: ANN001
         conn.send(Trained(version_id))
     except TrainingStopped:
         conn.send(Stopped())
-    except BaseException as exc:  # noqa: BLE001  (report anything: the worker records it on the job)
+    except BaseException as exc:  # report anything: the worker records it on the job
         log.debug("job %s failed", job_id, exc_info=True)  # the traceback with FT_LOG_LEVEL=DEBUG
         conn.send(Failed(one_line(exc)))
     finally:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
 from bot.render.blocks import escape
 from bot.render.home import auto_line, draft_line, progress, response
-from core.text import clip
-from storage.audience import version_warnings
 from core.contract import VersionMetrics
 from core.states import ChannelKind, JobStatus, VersionStatus
+from core.text import clip
+from storage.audience import version_warnings
 from storage.models import ModelVersion, TrainingJob
 from storage.outcomes import ChannelFigures, Figures, Report
 

@@ -20,7 +20,7 @@ _REFUSED = {
 }
 
 
-def _row(ch, record) -> dict:
+def _row(ch, record) -> dict:  # storage.models.SlackChannel, storage.outcomes.Record
     return {"id": ch.id, "name": ch.name, "kind": ch.kind, "mode": ch.mode, "drafts_channel": ch.drafts_channel,
             "mode_set_by": ch.mode_set_by, "mode_set_at": ch.mode_set_at,
             "record": {"sent_unchanged": record.sent_unchanged, "judged": record.acted_on}}

@@ -40,7 +40,7 @@ def _retrieve(ctx: typer.Context, question: str, channel: str | None = None) -> 
     return retriever.search(question, channel=channel)
 
 
-def _report(result, as_json: bool) -> None:
+def _report(result, as_json: bool) -> None:  # serving.deploy.DeployResult
     if as_json:
         print_json({"ok": result.ok, "message": result.message, "deployed": result.deployed,
                     "retired": result.retired, "unloaded": result.unloaded,

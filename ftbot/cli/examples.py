@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from core.states import ExampleStatus
+from core.states import ExampleSource, ExampleStatus
 from core.text import clip
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
@@ -172,7 +172,7 @@ def import_(
             status = ExampleStatus.APPROVED if approve_all and not flags else ExampleStatus.CANDIDATE
             good.append(NewExample(
                 source_key=f"jsonl:{dedup_key(question, answer)}", question=question, answer=answer,
-                status=status, flags=flags, source={"kind": "jsonl", "file": file.name, "line": lineno},
+                status=status, flags=flags, source={"kind": ExampleSource.JSONL, "file": file.name, "line": lineno},
                 labelled_by=common.actor(), approved_by=common.actor() if status == ExampleStatus.APPROVED else None,
             ))
     except OSError as exc:

@@ -14,7 +14,8 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
     """Erase a person's messages, as asker or answerer: examples, snapshot copies, feedback and the curators'
     queue, drafts and preference records, the retrieval index, and the data folder's files. Versions trained on
     their text are flagged and a retraining job is queued. For admins: it trusts whoever runs it."""
-    from storage.erasure import compact, forget_user as forget, scrub_files
+    from storage.erasure import compact, scrub_files
+    from storage.erasure import forget_user as forget
 
     user = user.strip().strip("<>@").split("|", 1)[0]
     if not user or user[0] not in "UW" or not user.isalnum():

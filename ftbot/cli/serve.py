@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
+from core.contract import RANK_CHOICES
 from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail
-from core.contract import RANK_CHOICES
 from ftbot.settings import Settings
 from serving.generation import PROMPT_LOOKUP_TOKENS  # a constant: torch is imported only when an Engine is built
 
@@ -52,8 +52,8 @@ def serve(
 ) -> None:
     """Serve the base model and its LoRA adapters over vLLM's OpenAI-compatible API (re-loading the
     deployed and previous versions' adapters on start)."""
-    from ftbot import logs
     from core.contract import LORA_RANKS
+    from ftbot import logs
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")

@@ -10,11 +10,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from core.contract import RANK_CHOICES, Outcomes, Scores, VersionMetrics
+from core.states import JobOutcome, JobStatus
 from ftbot import wiring
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
-from core.contract import RANK_CHOICES, Outcomes, Scores, VersionMetrics
-from core.states import JobStatus
 from storage.db import is_transient
 from storage.models import TrainingJob
 
@@ -87,7 +87,7 @@ def train(
         _report(ctx, final)
     elif status == JobStatus.SUCCEEDED:
         console.print(f"job {job.id} succeeded")
-    elif status == "lost":
+    elif status == JobOutcome.LOST:
         fail(f"job {job.id} stopped: {worker.last_error}")
     else:  # what the job ended as here, whether or not the database took the news yet
         fail(f"job {job.id} {status or 'failed'}" + (f": {worker.last_error}" if worker.last_error else ""))
@@ -149,14 +149,15 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     console.print(table)
 
 
-def _flags(v) -> str:  # noqa: ANN001
-    """What an admin must know before deploying it: "contains erased data", "trained on a channel no longer shareable"."""
+def _flags(v) -> str:
+    """What an admin must know before deploying it: "contains erased data",
+    "trained on a channel no longer shareable"."""
     from storage.audience import version_warnings
 
     return "".join(f" ({w})" for w in version_warnings(v))
 
 
-def _sent(v) -> dict:  # noqa: ANN001
+def _sent(v) -> dict:
     """Right / wrong / don't know of what the bot would send, and off-store refusals, per model evaluated."""
     ev = VersionMetrics.from_json(v.metrics).eval
     return {name: scores.sent.to_json() if scores is not None and scores.sent is not None else None
@@ -167,12 +168,13 @@ def _counts(before: int, after: int, n: int) -> str:
     return f"{before} → {after} of {n}" if n else "–"
 
 
-def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob | None:  # noqa: ANN001
+def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob | None:
     if common.valid_ids([job_id])[1]:
         fail(f"no job {job_id}")
     store = common.store(ctx)
-    columns = (TextColumn("job {task.fields[job]} {task.fields[status]}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+    columns = (TextColumn("job {task.fields[job]} {task.fields[status]}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total} steps"), TextColumn("loss {task.fields[loss]}"),
+               TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("train", total=None, job=job_id, status="", loss="–")
         while True:
@@ -180,7 +182,7 @@ def _watch(ctx: typer.Context, job_id: int, until=None) -> TrainingJob | None:  
             try:
                 with store.session() as s:
                     job = s.get(TrainingJob, job_id)
-            except Exception as exc:  # noqa: BLE001  (a busy database: look again in a second)
+            except Exception as exc:  # a busy database: look again in a second
                 if not is_transient(exc):
                     raise
                 if done:
@@ -231,6 +233,7 @@ def _progress_line(j: TrainingJob) -> str:
     return line
 
 
-def _pair(a, b) -> str:  # noqa: ANN001
-    fmt = lambda x: f"{x:.0%}" if isinstance(x, (int, float)) else "–"  # noqa: E731
+def _pair(a, b) -> str:
+    def fmt(x: object) -> str:
+        return f"{x:.0%}" if isinstance(x, (int, float)) else "–"
     return f"{fmt(a)} → {fmt(b)}"

@@ -12,12 +12,12 @@ from sqlmodel import select
 
 from bot.deps import Deps
 from bot.server import serve_http
+from fakes.fake_slack import FakeSlack
+from fakes.signed import SECRET, SlackSender
 from ftbot import wiring
 from ftbot.settings import Settings
 from storage.models import Example
-from fakes.fake_slack import FakeSlack
 from tests.model_stub import ModelStub
-from fakes.signed import SECRET, SlackSender
 
 CURATOR, ADMIN, AGENT, ASKER, OTHER = "UCURATOR", "UADMIN", "UAGENT", "UASKER", "UOTHER"
 

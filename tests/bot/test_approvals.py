@@ -13,17 +13,17 @@ from sqlmodel import select
 from bot.approvals import Announcer
 from bot.render import approval
 from bot.server import serve_http
-from ftbot import wiring
 from core.contract import JobProgress, VersionMetrics
 from core.states import ExampleStatus, JobStatus, VersionStatus
+from fakes.fake_slack import FakeSlack
+from fakes.signed import SlackSender
+from fakes.tiny_model import build_tiny_model
+from ftbot import wiring
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import ModelVersion, TrainingJob
 from storage.queue import claim, finish, set_progress
 from tests.bot.conftest import ADMIN, ASKER, CURATOR, OTHER, bot_settings
-from fakes.fake_slack import FakeSlack
-from fakes.signed import SlackSender
-from fakes.tiny_model import build_tiny_model
 from tests.trainer.conftest import ROWS as TRAIN_ROWS
 from tests.trainer.conftest import tiny_config
 

@@ -216,10 +216,10 @@ async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store)
 
 
 async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_threads_are_linked(bot, store):
-    from serving.retrieval import Retriever
     from core.embedder import Embedder, EmbedderError
-    from storage.examples import NewExample, add_examples
     from core.prompt import CONTEXT_HEADER, NO_CONTEXT
+    from serving.retrieval import Retriever
+    from storage.examples import NewExample, add_examples
 
     try:
         embedder = Embedder()

@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from serving.retrieval import Retriever
-from storage import audience
 from core.contract import RetrievalSpec
 from core.embedder import Embedder, EmbedderError, find_model_dir
 from core.states import ExampleStatus
+from serving.retrieval import Retriever
+from storage import audience
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, ModelVersion
 from storage.snapshots import create_snapshot, snapshot_rows

@@ -10,9 +10,9 @@ import time
 from bot.importer import import_slack_export
 from bot.threads import Rules
 from core.states import ExampleStatus
+from fakes.slack_export import ExportBuilder
 from tests.bot.conftest import ASKER, CURATOR, stored_examples
 from tests.bot.test_labelling import _reaction, _thread
-from fakes.slack_export import ExportBuilder
 
 
 async def _labelled(bot, store):

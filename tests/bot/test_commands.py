@@ -10,7 +10,6 @@ from storage.examples import NewExample, add_examples
 from storage.models import ModelVersion, TrainingJob
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, command_reply, command_text
 
-
 # Each command's HTTP answer comes within 1 s, well inside Slack's 3.
 _send = partial(command_text, within_s=1.0)
 _reply = partial(command_reply, within_s=1.0)

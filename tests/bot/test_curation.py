@@ -136,9 +136,9 @@ async def test_non_curators_cannot_open_the_edit_form(bot, store):
 
 
 async def test_a_question_the_bot_declined_is_answered_by_a_curator_and_served_at_once(bot, store):
+    from core.embedder import Embedder, EmbedderError
     from serving.retrieval import Retriever
     from storage import feedback
-    from core.embedder import Embedder, EmbedderError
 
     try:
         bot.deps.retriever = Retriever(store, Embedder())

@@ -146,8 +146,8 @@ async def test_the_teams_messages_bots_thread_replies_edits_and_joins_draft_noth
 
 
 async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair(drafting_bot, store):
-    from serving.retrieval import Retriever
     from core.embedder import Embedder, EmbedderError
+    from serving.retrieval import Retriever
 
     bot = drafting_bot
     try:

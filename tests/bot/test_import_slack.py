@@ -190,7 +190,8 @@ def test_unreadable_files_abort_in_one_line_naming_the_file(store, tmp_path, bre
 def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
     """Property-based: users.json and a day file of any JSON shape either import (skipping what is not in
     Slack's shape) or raise ExportError naming the file, and a failed import stores nothing."""
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
     scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
     json_ish = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,

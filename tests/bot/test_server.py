@@ -10,8 +10,8 @@ from urllib.parse import quote
 import aiohttp
 import yaml
 
-from ftbot import logs
 from fakes.signed import SECRET
+from ftbot import logs
 from tests.bot.conftest import AGENT, ASKER, OTHER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +126,8 @@ async def test_bad_requests_get_401_or_400_and_no_traceback(bot, store, caplog):
 async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
     """Property-based: whatever bytes and headers arrive, signed or not, the endpoint answers 2xx or 4xx,
     logs no traceback, and a refused request stores nothing."""
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
     caplog.set_level(logging.DEBUG)
     json_ish = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -172,11 +173,11 @@ async def test_the_bot_asks_the_model_server_with_its_key(store):
     """FT_MODEL_SERVER_API_KEY reaches the bot's model client through ftbot.wiring: a server that requires it
     answers the bot's question; one with another key refuses, and the bot still replies in one sentence."""
     from bot.server import serve_http
+    from fakes.fake_slack import FakeSlack
+    from fakes.signed import SlackSender
     from ftbot import wiring
     from tests.bot.conftest import bot_settings
-    from fakes.fake_slack import FakeSlack
     from tests.model_stub import ModelStub
-    from fakes.signed import SlackSender
 
     for server_key, outcome in (("bot-key-1", "answered"), ("another-key", "refused")):
         stub = await ModelStub(api_key=server_key).start()

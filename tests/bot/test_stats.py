@@ -11,7 +11,6 @@ from storage.outcomes import ChannelFigures, DraftFigures, Report
 from tests.bot.conftest import ADMIN, OTHER, command_reply, command_text
 from tests.outcome_rows import AUTO, DRAFTS, V1, H, M, S, draft, seed
 
-
 _send = command_text
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ftbot.cli.main import app
 from fakes.slack_export import support_workspace
+from ftbot.cli.main import app
 
 runner = CliRunner()
 FT = shutil.which("ft", path=str(Path(sys.executable).parent))
@@ -159,7 +159,8 @@ def test_jsonl_import_flags_too_long_answers_and_survives_a_deeply_nested_line(f
 def test_any_jsonl_file_imports_its_good_lines_and_reports_the_rest(ft_env, tmp_path):
     """Property-based over the JSONL reader and `ft examples import`: whatever the lines hold, each non-blank
     line is one pair or one reported bad line, nothing raises, and a file of bad lines stores nothing."""
-    from hypothesis import HealthCheck, example, given, settings, strategies as st
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
 
     from storage.jsonl import read_records
 

@@ -10,9 +10,9 @@ import socket
 
 from typer.testing import CliRunner
 
+from fakes.fake_slack import FakeSlack
 from ftbot.cli import doctor
 from ftbot.cli.main import app
-from fakes.fake_slack import FakeSlack
 
 runner = CliRunner()
 

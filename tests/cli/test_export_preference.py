@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from storage import open_store
 from core.contract import DEFAULT_SYSTEM_PROMPT
-from core.states import DraftStatus, ExampleStatus
-from storage.models import Draft, Example, Preference
 from core.prompt import prompt_messages
-from tests.cli.test_cli import ft
+from core.states import DraftStatus, ExampleStatus
 from fakes.tiny_model import build_tokenizer
+from storage import open_store
+from storage.models import Draft, Example, Preference
+from tests.cli.test_cli import ft
 
 CONTEXT = [("How long does the free trial last?", "The trial lasts 21 days.")]
 EDITS = [  # question, the draft (rejected), what the agent sent (chosen)

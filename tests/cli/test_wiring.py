@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from core.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec
 from ftbot import wiring
 from ftbot.settings import Settings
-from core.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec
 
 
 def test_ft_bot_deps_take_their_values_from_settings(tmp_path):

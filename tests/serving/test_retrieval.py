@@ -9,10 +9,10 @@ import threading
 import pytest
 from sqlmodel import func, select
 
-from serving.retrieval import Retriever
 from core.contract import RETRIEVAL
 from core.embedder import Embedder, EmbedderError, find_model_dir
 from core.states import ExampleStatus
+from serving.retrieval import Retriever
 from storage.examples import NewExample, add_examples, edit, set_status, withdraw
 from storage.models import ExampleEmbedding
 
@@ -165,8 +165,8 @@ def test_searches_from_threads_while_a_curator_approves(store, embedder):
 def test_ft_index_rebuild_and_status(ft_env, monkeypatch):
     from typer.testing import CliRunner
 
-    from ftbot.cli.main import app
     from core import embedder as embedder_module
+    from ftbot.cli.main import app
     from storage import open_store
 
     store = open_store(ft_env)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from serving.client import ModelClient
-from serving.smoke import agrees, smoke_test
 from core.contract import Sample
 from core.prompt import prompt_messages
+from serving.client import ModelClient
+from serving.smoke import agrees, smoke_test
 
 SYSTEM = "You are the support assistant."
 QUESTIONS = ["How long does the free trial last?", "Can I export my invoices as PDF?", "How do I reset my password?",

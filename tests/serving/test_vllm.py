@@ -18,8 +18,19 @@ from typer.testing import CliRunner
 
 from core.states import VersionStatus
 from serving.client import ModelClient
-from serving.vllm import (SupervisorError, VllmEnv, VllmNotFound, adapter_rank, cpu_env, find_vllm, max_lora_rank_for,
-                          reregister, supervise, visible_gpus, vllm_command)
+from serving.vllm import (
+    SupervisorError,
+    VllmEnv,
+    VllmNotFound,
+    adapter_rank,
+    cpu_env,
+    find_vllm,
+    max_lora_rank_for,
+    reregister,
+    supervise,
+    visible_gpus,
+    vllm_command,
+)
 from storage import open_store
 from storage.models import ModelVersion
 from tests.serving.conftest import BASE

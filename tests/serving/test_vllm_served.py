@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from core.contract import VersionMetrics
 from serving.client import ModelClient, ModelServerError
 from serving.vllm import ENTRY_MODULE, VllmNotFound, find_vllm
 from storage import Store
-from core.contract import VersionMetrics
 from storage.models import ModelVersion
 from tests.serving.conftest import BASE
 from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json, versions_awaiting_approval

@@ -28,7 +28,7 @@ def tiny_base(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "base")
 
 
-def tiny_config(base, **changes):  # noqa: ANN001, ANN003, ANN201
+def tiny_config(base, **changes):
     """Settings for a few quick steps on a tiny model. A high rate so a few steps visibly move the LoRA weights;
     tiny batches so there are several steps; one thread: a tiny model only waits on a busy second core."""
     from trainer.config import TrainConfig

@@ -14,7 +14,8 @@ from trainer.config import TrainConfig, device_setup
 def test_import_stays_light():
     code = ("import sys, trainer.config, trainer.data, core.facts, trainer.job, trainer.evaluate, "
             "trainer.train, trainer.base_model, trainer.plot; "
-            "print(sorted(m for m in ('torch','transformers','peft','trl','datasets','matplotlib') if m in sys.modules))")
+            "print(sorted(m for m in ('torch','transformers','peft','trl','datasets','matplotlib') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from serving.retrieval import Retriever
 from core.embedder import Embedder, EmbedderError, find_model_dir
-from storage.examples import NewExample, add_examples
 from core.facts import fact_groups
-from core.states import ExampleStatus
-from storage.models import Example
 from core.prompt import CONTEXT_HEADER, DONT_KNOW, NO_CONTEXT
+from core.states import ExampleStatus
+from serving.retrieval import Retriever
+from storage.examples import NewExample, add_examples
+from storage.models import Example
 from tests.trainer.conftest import ROWS
 from trainer.context import Contexts, Row, retrieved
 from trainer.data import build_data, unknown_questions

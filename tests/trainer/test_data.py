@@ -14,8 +14,8 @@ def test_loss_mask_covers_only_the_answer(tiny_cfg, tmp_path):
     example = trainer.train_dataset[0]
     batch = trainer.data_collator([example])
     ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
-    trained = [i for i, l in zip(ids, labels) if l != -100]
-    masked = [i for i, l in zip(ids, labels) if l == -100]
+    trained = [i for i, label in zip(ids, labels) if label != -100]
+    masked = [i for i, label in zip(ids, labels) if label == -100]
     # The whole rendered conversation uses the model's own template, system prompt first...
     full = tokenizer.decode(ids)
     assert full.startswith("<|im_start|>system\n" + tiny_cfg.system_prompt)
@@ -31,7 +31,7 @@ def test_loss_on_all_trains_the_question_too(tiny_cfg, tmp_path):
 
     trainer, built, _ = build_trainer(dataclasses.replace(tiny_cfg, loss_on="all"), rows(), [], tmp_path)
     batch = trainer.data_collator([trainer.train_dataset[0]])
-    trained = [i for i, l in zip(batch["input_ids"][0].tolist(), batch["labels"][0].tolist()) if l != -100]
+    trained = [i for i, label in zip(batch["input_ids"][0].tolist(), batch["labels"][0].tolist()) if label != -100]
     assert built.train[0]["prompt"][-1]["content"] in trainer.processing_class.decode(trained)
 
 

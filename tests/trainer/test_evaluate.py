@@ -1,7 +1,7 @@
 """The evaluation answers a prompt once per model: never twice in one evaluation, never again in the next."""
 
-from trainer.evaluate import answered_once, answers_file
 from core.prompt import prompt_messages
+from trainer.evaluate import answered_once, answers_file
 
 
 def test_each_model_answers_a_prompt_once(tmp_path):

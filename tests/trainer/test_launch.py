@@ -26,7 +26,8 @@ def test_two_processes_train_the_same_adapter_as_one(tiny_base, tmp_path):
 
     assert plan(tiny_config(tiny_base, processes=2), gpus=0) == LaunchPlan(2, "cpu", "ddp")
     assert (one.steps, two.steps) == (4, 4) and one.n_train == 12 and not two.stopped
-    losses = lambda r: [h["loss"] for h in r.history if "loss" in h]  # noqa: E731
+    def losses(r):
+        return [h["loss"] for h in r.history if "loss" in h]
     assert losses(two) == pytest.approx(losses(one), rel=1e-4)
     assert two.eval_loss == pytest.approx(one.eval_loss, rel=1e-4)
     assert two.tokens == one.tokens  # both processes' tokens counted

@@ -8,16 +8,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from serving.retrieval import Retriever
 from core.contract import VersionMetrics
 from core.embedder import Embedder, EmbedderError, find_model_dir
 from core.states import DraftStatus, ExampleStatus, VersionStatus
+from serving.retrieval import Retriever
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
 from storage.models import Draft, Example, ModelVersion, SlackChannel
 from tests.trainer.conftest import ROWS
-from trainer.live import LIVE_MAX, live_drafts, live_questions
 from trainer.job import run_training
+from trainer.live import LIVE_MAX, live_drafts, live_questions
 
 try:
     find_model_dir()
@@ -32,19 +32,19 @@ def embedder() -> Embedder:
     return Embedder()
 
 
-def _channels(session) -> None:  # noqa: ANN001
+def _channels(session) -> None:
     session.add_all([SlackChannel(id="CPUB", name="support", kind="public", mode="draft"),
                      SlackChannel(id="CPRIV", name="acme-private", kind="private", mode="draft"),
                      SlackChannel(id="CSHARE", name="beta-private", kind="private", mode="draft", shareable=True),
                      SlackChannel(id="CCONN", name="acme-connect", kind="shared", mode="auto")])
 
 
-def _draft(n: int, channel: str, status: str, question: str, sent: str | None, **kw) -> Draft:  # noqa: ANN003
+def _draft(n: int, channel: str, status: str, question: str, sent: str | None, **kw) -> Draft:
     return Draft(mode="draft", channel_id=channel, question_ts=f"{1790000000 + n}.000100", question=question,
                  status=status, answer="a draft", sent_text=sent, asked_at=T0 + timedelta(minutes=n), **kw)
 
 
-def _drafts(session) -> list[str]:  # noqa: ANN001
+def _drafts(session) -> list[str]:
     """Drafts of every kind; returns the questions that count, newest first."""
     session.add_all([
         _draft(1, "CPUB", DraftStatus.SENT, "How long is the free trial?", "The trial lasts 21 days."),

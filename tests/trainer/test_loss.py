@@ -5,7 +5,7 @@ import pytest
 from tests.trainer.conftest import rows, tiny_config
 
 
-def _lora_model(tiny_base, checkpointing=False):  # noqa: ANN001, ANN202
+def _lora_model(tiny_base, checkpointing=False):
     """The tiny model as SFTTrainer holds it: LoRA on every linear layer (lora_B random, so every LoRA weight has a
     gradient), TRL's fused head added, then our gathering."""
     import torch
@@ -33,7 +33,7 @@ def _lora_model(tiny_base, checkpointing=False):  # noqa: ANN001, ANN202
     return model
 
 
-def _batch(tiny_base):  # noqa: ANN001, ANN202
+def _batch(tiny_base):
     """Two padded conversations, labels on the answers only (as completion-only training labels them)."""
     import torch
     from transformers import AutoTokenizer
@@ -54,7 +54,7 @@ def _batch(tiny_base):  # noqa: ANN001, ANN202
             "labels": torch.tensor([x + [-100] * (width - len(x)) for x in labels])}
 
 
-def _grads(model):  # noqa: ANN001, ANN202
+def _grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 

@@ -1,4 +1,5 @@
-"""Real 4-bit NF4 QLoRA training for a few steps (bitsandbytes; on CPU as on CUDA) on the tiny model built in the test."""
+"""Real 4-bit NF4 QLoRA training for a few steps (bitsandbytes; on CPU as on CUDA) on the tiny model built in the
+test."""
 
 import hashlib
 import importlib.util
@@ -37,11 +38,11 @@ def test_qlora_trains_a_float_adapter_on_a_4bit_base(tiny_cfg, tiny_base, tmp_pa
             self.types, self.trainable, self.packed_steps, self.evaluated_before = {}, set(), [], []
             self.evaluated = False
 
-        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
             self.types = {name: type(m) for name, m in model.named_modules() if name.endswith("base_layer")}
             self.trainable = {p.dtype for p in model.parameters() if p.requires_grad}
 
-        def on_step_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
             # bitsandbytes repacks 4-bit weights for CPU inference after an eval-mode pass; repacked layers would
             # train without autograd through them. Every step must see the training layout.
             if any(getattr(getattr(m.weight, "quant_state", None), "packing_format_for_cpu", False)
@@ -49,7 +50,7 @@ def test_qlora_trains_a_float_adapter_on_a_4bit_base(tiny_cfg, tiny_base, tmp_pa
                 self.packed_steps.append(state.global_step + 1)
             self.evaluated_before.append(self.evaluated)
 
-        def on_evaluate(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+        def on_evaluate(self, args, state, control, **kwargs):
             self.evaluated = True
 
     base_file = tiny_base / "model.safetensors"

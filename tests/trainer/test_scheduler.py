@@ -32,7 +32,7 @@ def test_enqueues_only_with_enough_new_examples_and_nothing_active(store):
         assert scheduler.maybe_enqueue(s, min_new=5) is None  # nothing new since the snapshot
 
 
-async def run_now(store, sched, job_id: str, done) -> None:  # noqa: ANN001
+async def run_now(store, sched, job_id: str, done) -> None:
     """Fire the scheduler's job now, inside the running loop, and wait (5 s at most) until done(session)."""
     job = sched.get_job(job_id)
     job.modify(next_run_time=job.next_run_time.__class__.now(job.next_run_time.tzinfo))

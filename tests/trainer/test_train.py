@@ -115,7 +115,7 @@ def test_the_kept_adapter_is_the_best_epochs_or_the_last(tiny_cfg, tmp_path, kee
     seen = []  # (eval loss, LoRA weights) at each epoch's evaluation
 
     class Snapshot(TrainerCallback):
-        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):  # noqa: ANN001, ANN003
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
             weights = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
             seen.append((metrics["eval_loss"], weights))
 

@@ -4,10 +4,10 @@ and `--metrics-port` serves them. The job itself is a stand-in: training is test
 import socket
 import urllib.request
 
-from ftbot import wiring
-from ftbot.settings import Settings
 from core.contract import JobProgress
 from core.states import JobStatus
+from ftbot import wiring
+from ftbot.settings import Settings
 from storage.jobs import enqueue
 from storage.queue import finish, set_progress
 from trainer import metrics
