@@ -14,6 +14,8 @@ from enum import StrEnum
 
 
 class ExampleStatus(StrEnum):
+    """A labelled pair's curation: a candidate until a curator approves or rejects it."""
+
     CANDIDATE = "candidate"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -30,6 +32,8 @@ class ExampleSource(StrEnum):
 
 
 class JobStatus(StrEnum):
+    """A training job: queued → running (lease + heartbeat) → succeeded | failed | cancelled."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -38,6 +42,8 @@ class JobStatus(StrEnum):
 
 
 class VersionStatus(StrEnum):
+    """A trained adapter: awaiting an admin's approval → deployed → retired, or rejected."""
+
     AWAITING_APPROVAL = "awaiting_approval"
     DEPLOYED = "deployed"
     RETIRED = "retired"
@@ -84,6 +90,8 @@ OPEN_DRAFTS = (DraftStatus.PENDING, DraftStatus.SENDING)
 
 
 class DiscardReason(StrEnum):
+    """Why an agent discarded a draft (asked on Discard; counted per channel and version)."""
+
     WRONG = "wrong"
     OUTDATED = "outdated"
     NOT_A_QUESTION = "not_a_question"

@@ -216,12 +216,18 @@ async def test_full_queue_answers_503_at_once(start_server, tiny):
     assert "ftserve_generation_seconds_count 1.0" in metrics  # only generations that were answered
 
 
-async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
-    url = server.url
+async def _serving_good(url: str, tiny):
+    """Load the adapter "good"; its answer before anything is refused."""
     status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
                               {"lora_name": "good", "lora_path": str(tiny["a1"])})
     assert status == 200
     _, _, before = await chat(url, "good")
+    return before
+
+
+async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
+    url = server.url
+    before = await _serving_good(url, tiny)
 
     refused = {
         "corrupted": (500, "could not read the adapter weights"),
@@ -347,10 +353,7 @@ async def test_the_server_refuses_an_open_address_without_a_key(tiny):
 
 async def test_a_dotted_adapter_name_gets_400_and_the_server_still_answers(server, tiny):
     url = server.url
-    status, _, _ = await call("POST", url + "/v1/load_lora_adapter",
-                              {"lora_name": "good", "lora_path": str(tiny["a1"])})
-    assert status == 200
-    _, _, before = await chat(url, "good")
+    before = await _serving_good(url, tiny)
     for name in ("bad.name", "a/b", "x=y", "-lead", "ü", "a" * 101, " good"):
         status, _, err = await call("POST", url + "/v1/load_lora_adapter",
                                     {"lora_name": name, "lora_path": str(tiny["a2"])})
