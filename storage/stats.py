@@ -12,7 +12,7 @@ from storage.models import DatasetSnapshot, Example, ModelVersion, TrainingJob
 
 
 def _counts(session: Session, column, states) -> dict[str, int]:
-    counts = dict.fromkeys(states, 0)
+    counts = dict.fromkeys(map(str, states), 0)  # plain strings: a dict of them is printed as it is (the demo)
     for state, n in session.exec(select(column, func.count()).group_by(column)):
         counts[state] = n
     return counts

@@ -97,3 +97,12 @@ def test_migrations_apply_once_and_status_counts(store):
     assert data["examples"] == {"candidate": 2, "approved": 3, "rejected": 0}
     assert data["snapshots"] == 0 and data["deployed"] is None
     assert set(data["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
+
+
+def test_status_counts_print_as_plain_words(store):
+    """The counts are printed as they are (the demo's "→ examples {…}" line): plain words, not enum members."""
+    with store.session() as s:
+        add_examples(s, _pairs(1))
+        data = status(s)
+    assert repr(data["examples"]) == "{'candidate': 0, 'approved': 1, 'rejected': 0}"
+    assert all(type(k) is str for group in ("jobs", "versions") for k in data[group])
