@@ -1,6 +1,6 @@
 """What the trainer, the model server and the bot must agree on, written once.
 
-Every package imports storage, so the shared facts live here and nowhere else:
+Every package may import core, so the shared facts live here and nowhere else:
 
 - the adapter rules: the LoRA ranks vLLM serves, what else in an adapter_config.json it refuses, the names
   both servers take and the one weights format they read;
@@ -29,6 +29,7 @@ from core.text import clip
 # vLLM's `max_lora_rank` is a Literal of these (vllm/config/lora.py): an adapter of any other rank cannot be served.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 RANK_CHOICES = f"{', '.join(map(str, LORA_RANKS[:-1]))} or {LORA_RANKS[-1]}"  # LORA_RANKS in help prose
+RANKS_LISTED = ", ".join(map(str, LORA_RANKS))  # LORA_RANKS in error messages
 
 
 # Adapter names both servers take: vLLM accepts any non-empty name but a served base model's, yet a name
@@ -73,7 +74,7 @@ def adapter_problems(raw: dict[str, Any], max_lora_rank: int | None = None) -> l
     ranks = [("r", raw.get("r", 8))] + [(f"rank_pattern[{k}]", v) for k, v in (raw.get("rank_pattern") or {}).items()]
     for where, rank in ranks:
         if rank not in LORA_RANKS:
-            problems.append(f"LoRA rank {rank} ({where}) is not one vLLM serves ({', '.join(map(str, LORA_RANKS))})")
+            problems.append(f"LoRA rank {rank} ({where}) is not one vLLM serves ({RANKS_LISTED})")
         elif max_lora_rank is not None and rank > max_lora_rank:
             problems.append(f"LoRA rank {rank} ({where}) is greater than max_lora_rank {max_lora_rank}; "
                             f"restart the server with a higher --max-lora-rank")

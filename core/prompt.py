@@ -23,8 +23,8 @@ first (`context` = [(question, answer), …]); when retrieval found nothing clos
 
             Question: <question>
 
-It lives in storage because it is part of what a stored example means as a conversation (the
-`openai` JSONL export writes the same shape), and every package may import storage.
+It lives in core because it is part of what a stored example means as a conversation (the `openai` JSONL
+export writes the same shape), and the trainer, the servers and the bot all ask in it.
 """
 
 from __future__ import annotations

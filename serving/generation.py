@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.contract import LORA_RANKS, PICKLED_WEIGHTS, adapter_files_problem, adapter_name_problem, adapter_problems
+from core.contract import (
+    LORA_RANKS,
+    PICKLED_WEIGHTS,
+    RANKS_LISTED,
+    adapter_files_problem,
+    adapter_name_problem,
+    adapter_problems,
+)
 from core.machine import peft_wraps_quietly, physical_cores
 
 log = logging.getLogger(__name__)
@@ -79,7 +86,7 @@ class Engine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if max_lora_rank not in LORA_RANKS:
-            raise ValueError(f"max_lora_rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), "
+            raise ValueError(f"max_lora_rank must be one of {RANKS_LISTED} (as vLLM), "
                              f"not {max_lora_rank}")
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").is_file():

@@ -17,6 +17,7 @@ one counts). A fine-tune that teaches support answers but loses the probe has fo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -143,8 +144,6 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]]
 def answers_file(answers_dir: Path, model_dir: str | Path, max_new_tokens: int, dtype: str) -> Path:
     """The file that keeps one model's greedy answers: a base model or adapter directory (a version's adapter is never
     rewritten: a new version gets a new name), as it was on disk, answering with these settings."""
-    import hashlib
-
     path = Path(model_dir).resolve()
     weights = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.glob("*.safetensors"))
     key = json.dumps([str(path), weights, max_new_tokens, dtype])
@@ -154,8 +153,6 @@ def answers_file(answers_dir: Path, model_dir: str | Path, max_new_tokens: int, 
 def answered_once(prompts: Sequence[list[dict[str, str]]], answer: Any, kept: Path | None = None) -> list[str]:
     """answer(prompts) → answers, asked only for the distinct prompts that `kept` (a JSON file of this model's
     answers, by prompt) does not hold yet; new answers are added to it."""
-    import hashlib
-
     keys = [hashlib.sha256(json.dumps(p, sort_keys=True).encode()).hexdigest() for p in prompts]
     known: dict[str, str] = json.loads(kept.read_text(encoding="utf-8")) if kept and kept.is_file() else {}
     todo = {k: p for k, p in zip(keys, prompts) if k not in known}

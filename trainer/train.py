@@ -177,7 +177,7 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
         completion_only_loss=cfg.loss_on == "answer",  # prompt-completion data: loss on the answer only
         bf16=setup.bf16,
         fp16=False,
-        activation_checkpointing=setup.gradient_checkpointing,  # TRL defaults it on: off on CPU
+        activation_checkpointing=setup.gradient_checkpointing,  # device_setup: on (CPU too: memory, trainer.config)
         # Several processes (trainer.launch): LoRA leaves no parameter unused; FSDP + QLoRA checkpoints reentrantly
         # as PEFT's recipe does.
         ddp_find_unused_parameters=False,

@@ -52,11 +52,11 @@ def serve(
 ) -> None:
     """Serve the base model and its LoRA adapters over vLLM's OpenAI-compatible API (re-loading the
     deployed and previous versions' adapters on start)."""
-    from core.contract import LORA_RANKS
+    from core.contract import LORA_RANKS, RANKS_LISTED
     from ftbot import logs
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
-        fail(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (as vLLM), not {max_lora_rank}")
+        fail(f"--max-lora-rank must be one of {RANKS_LISTED} (as vLLM), not {max_lora_rank}")
     from serving.model_server import bind_problem
 
     s = common.settings(ctx)
