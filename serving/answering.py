@@ -6,7 +6,7 @@ call this, so what a curator tries from the command line is what a customer gets
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from core.contract import GROUNDING, GroundingSpec
 from core.grounding import Grounding, declines, judge
@@ -26,15 +26,18 @@ class Answer:
 
 
 async def answer(client: ModelClient, model: str, question: str, hits: Sequence[Any] | None, *, system_prompt: str,
-                 max_tokens: int, timeout_s: float | None = None, grounding: GroundingSpec = GROUNDING) -> Answer:
+                 max_tokens: int, timeout_s: float | None = None, grounding: GroundingSpec = GROUNDING,
+                 on_text: Callable[[str], Awaitable[None]] | None = None) -> Answer:
     """hits: serving.retrieval.Hit list, best first ([]: nothing close; None: retrieval off, asked plainly).
+    on_text: streamed, each piece of the model's text handed to it as it is written. The check still judges the
+    whole text: a caller that shows pieces must replace them when the answer is declined.
     Raises the client's ModelServerError / ModelServerUnavailable."""
     context = [(h.question, h.answer) for h in hits] if hits is not None else None
     # A refusal is decided by its first words: the stop sequence saves generating the rest of the sentence (on the
     # CPU, two thirds of a refusal's time: nothing in the prompt lets prompt lookup draft it).
-    said = without_echo(await client.chat(model, prompt_messages(system_prompt, question, context),
-                                          max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s,
-                                          stop=[REFUSAL_STOP, *ECHO_STOPS]))
+    said = without_echo(await client.complete(model, prompt_messages(system_prompt, question, context),
+                                              max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s,
+                                              stop=[REFUSAL_STOP, *ECHO_STOPS], on_text=on_text))
     if hits is None:  # nothing to check against; a refusal cut at the stop sequence is sent whole
         return Answer(DONT_KNOW if said and declines(said) else said, said, None)
     verdict = judge(question, said, [(h.answer, h.score) for h in hits], min_score=grounding.min_score,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
@@ -80,6 +81,58 @@ class ModelClient:
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
         _, body = await self._request("POST", "/v1/chat/completions", payload, timeout)
         return body["choices"][0]["message"]["content"]
+
+    async def chat_stream(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
+                          temperature: float = 0.0, timeout_s: float | None = None,
+                          stop: list[str] | None = None) -> AsyncIterator[str]:
+        """The answer's text as the server writes it (OpenAI's server-sent events, which vLLM and `ft serve` both
+        send): each item is the next piece. The same errors as chat(), raised before the first piece."""
+        payload: dict = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
+                         "stream": True}
+        if stop:
+            payload["stop"] = stop
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else self.timeout
+        http = await self._http()
+        try:
+            async with http.post(self.base_url + "/v1/chat/completions", json=payload, timeout=timeout,
+                                 headers=self._headers) as resp:
+                if resp.status >= 400:
+                    ctype = resp.headers.get("Content-Type", "")
+                    body: Any = await resp.json() if "json" in ctype else await resp.text()
+                    raise ModelServerError(resp.status, _error_message(body))
+                async for raw in resp.content:  # one line at a time
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue  # blank separators and comments (": ping")
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    event = json.loads(data)
+                    if event.get("error"):  # an error after the stream began (vLLM sends it as an event)
+                        raise ModelServerError(500, _error_message(event))
+                    for choice in event.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+            raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
+        except aiohttp.InvalidURL as exc:
+            raise ModelServerUnavailable(f"{self.base_url!r} is not a URL the client can reach") from exc
+
+    async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
+                       temperature: float = 0.0, timeout_s: float | None = None, stop: list[str] | None = None,
+                       on_text: Callable[[str], Awaitable[None]] | None = None) -> str:
+        """The whole answer's text; with on_text, streamed, and each piece handed to on_text as it arrives (the
+        one path for callers that show an answer as it is written and for those that wait for it)."""
+        if on_text is None:
+            return await self.chat(model, messages, max_tokens=max_tokens, temperature=temperature,
+                                   timeout_s=timeout_s, stop=stop)
+        pieces: list[str] = []
+        async for piece in self.chat_stream(model, messages, max_tokens=max_tokens, temperature=temperature,
+                                            timeout_s=timeout_s, stop=stop):
+            pieces.append(piece)
+            await on_text(piece)
+        return "".join(pieces)
 
     async def load_adapter(self, name: str, path: str) -> str:
         """Loaded: the server's answer. AdapterAlreadyLoaded when it refused because it lists that name already
