@@ -109,7 +109,9 @@ async def test_bad_requests_get_401_or_400_and_no_traceback(bot, store, caplog):
             assert (await _post(bot.url, raw, content_type=content_type, signed=False))[0] == 401, raw[:20]
             assert (await _post(bot.url, raw, content_type=content_type, signature="v0=" + "0" * 64))[0] == 401
             status, body = await _post(bot.url, raw, content_type=content_type)
-            if content_type == "application/json" or raw.startswith(b"payload="):
+            if raw == b"\xff\xfe\x00 invalid utf-8":  # Slack signs UTF-8 text; slack_sdk's verifier reads no other
+                assert status == 401
+            elif content_type == "application/json" or raw.startswith(b"payload="):
                 assert (status, body) == (400, '{"ok": false, "error": "malformed_body"}'), raw[:20]
             else:  # form fields no listener knows: Bolt's own 404
                 assert status in (400, 404), raw[:20]
@@ -167,6 +169,34 @@ async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
     await asyncio.to_thread(probe)
     assert len(statuses) >= 50 and {400, 401} <= set(statuses), sorted(set(statuses))
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info][:3]
+
+
+async def test_any_signature_header_gets_401_never_a_500(bot, store, caplog):
+    """The signature and timestamp headers in any encoding (a non-ASCII signature made the hand-written check raise
+    inside hmac.compare_digest: 500 and a traceback, without authentication) are refused with 401."""
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    caplog.set_level(logging.DEBUG)
+    raw = b'{"type": "url_verification", "token": "x", "challenge": "c"}'
+    header_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=80)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(signature=header_text, timestamp=st.one_of(st.none(), header_text))
+    @example(signature="v0=ü", timestamp=None)
+    @example(signature="v0=" + "é" * 64, timestamp=None)
+    @example(signature="v0=" + "0" * 64, timestamp="١٢٣")
+    def probe(signature: str, timestamp: str | None) -> None:
+        status = asyncio.run_coroutine_threadsafe(
+            _post(bot.url, raw, timestamp=timestamp, signature=signature, signed=False), loop).result(30)[0]
+        statuses.append(status)
+        assert status == 401, (signature, timestamp, status)
+
+    loop, statuses = asyncio.get_running_loop(), []
+    await asyncio.to_thread(probe)
+    assert len(statuses) >= 30
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert await _post(bot.url, raw) == (200, '{"challenge": "c"}')  # a signed request still goes through
 
 
 async def test_the_bot_asks_the_model_server_with_its_key(store):
