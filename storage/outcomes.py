@@ -303,7 +303,11 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     raw = text.strip()
     match = _SINCE.match(raw)
     if match:
-        return _utc(now or utcnow()) - timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+        try:
+            return _utc(now or utcnow()) - timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+        except OverflowError:  # 99999999d reaches before year 1
+            raise ValueError(f"{raw!r} reaches further back than a date can: write a shorter window, such as "
+                             "365d") from None
     try:
         return _utc(datetime.fromisoformat(raw))
     except ValueError:

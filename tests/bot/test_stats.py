@@ -51,7 +51,7 @@ async def test_stats_before_any_question_and_with_bad_arguments(bot, store):
     text = await _reply(bot, "stats", OTHER)
     assert "No questions in watched channels yet" in text and "/ft channel mode draft" in text
     for args, problem in (("stats soon", "`soon` is not a time"), ("stats 7d 24h", "at most one channel and one time"),
-                          ("stats #a #b", "at most one channel")):
+                          ("stats #a #b", "at most one channel"), ("stats #nope 99999999d", "is not a time")):
         reply = await _send(bot, args, OTHER)
         assert problem in reply and "`/ft stats [#channel]" in reply  # the usage list follows
     assert "`/ft stats [#channel] [7d|24h|2026-11-01]`" in await _send(bot, "help", OTHER)

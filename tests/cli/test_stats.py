@@ -75,6 +75,7 @@ def test_stats_table_names_each_figure(seeded):
 @pytest.mark.parametrize("args,problem", [
     (["--since", "last week"], "--since 'last week' is not a time: write 7d, 24h, 30m"),
     (["--since", "7y"], "is not a time"),
+    (["--since", "99999999d"], "reaches further back than a date can"),
     (["--channel", "#nowhere"], "--channel: no channel '#nowhere' is known"),
 ])
 def test_bad_input_is_one_line_and_exit_2(seeded, args, problem):

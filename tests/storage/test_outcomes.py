@@ -135,3 +135,8 @@ def test_since_accepts_durations_and_iso_dates(text, expected):
 def test_since_refuses_anything_else_in_one_sentence(text):
     with pytest.raises(ValueError, match="is not a time: write 7d, 24h, 30m"):
         parse_since(text, NOW)
+
+
+def test_since_too_far_back_is_refused_in_one_sentence():
+    with pytest.raises(ValueError, match="reaches further back than a date can"):
+        parse_since("99999999d", NOW)
