@@ -101,12 +101,23 @@ def export(
     with common.store(ctx).session() as session:
         rows = [ex for ex in list_examples(session, status=ExampleStatus.APPROVED)
                 if split == "all" or side_of(ex.source_key, val_percent) == split]
-    target = open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout)
+    target = _output(output)
     with target as fh:
         for ex in rows:
             fh.write(json.dumps(to_record(ex.question, ex.answer, fmt, system_prompt), ensure_ascii=False) + "\n")
     if output:
         console.print(f"wrote {len(rows)} example(s) to {output}")
+
+
+def _output(path: Optional[Path]):
+    """Where an export is written: stdout, or the file (a folder that is missing or a file that can't be written is
+    one line and exit 1, before anything is read)."""
+    if path is None:
+        return nullcontext(sys.stdout)
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        fail(f"can't write {path}: {exc.strerror or exc}")
 
 
 def _export_preferences(ctx: typer.Context, split: str, val_percent: int, output: Optional[Path]) -> None:
@@ -131,7 +142,7 @@ def _export_preferences(ctx: typer.Context, split: str, val_percent: int, output
             skipped += 1  # nothing a preference trainer could use
             continue
         records.append(preference_record(pref.prompt, pref.chosen, pref.rejected))
-    target = open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout)
+    target = _output(output)
     with target as fh:
         for record in records:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -75,6 +75,10 @@ def test_export_formats_and_splits(ft_env, tmp_path, monkeypatch):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert {"prompt", "completion"} == set(records[0]) and len(records) == 4
     assert ft("examples", "export", "--format", "csv").exit_code != 0
+    for fmt in ("openai", "preference"):  # a folder that does not exist: one line, no traceback
+        missing = ft("examples", "export", "--format", fmt, "-o", str(tmp_path / "missing" / "dir" / "x.jsonl"))
+        assert missing.exit_code == 1 and "can't write" in missing.output and "No such file" in missing.output
+        assert "Traceback" not in missing.output and len(missing.output.strip().splitlines()) == 1
 
 
 def test_jsonl_import_reports_bad_lines_and_keeps_good_ones(ft_env, tmp_path):
