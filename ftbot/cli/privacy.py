@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.table import Table
 
+from core.text import clip
 from ftbot.cli import common
 from ftbot.cli.common import console, fail, print_json
 
@@ -18,8 +21,9 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
     from storage.erasure import forget_user as forget
 
     user = user.strip().strip("<>@").split("|", 1)[0]
-    if not user or user[0] not in "UW" or not user.isalnum():
-        fail(f"{user!r} is not a Slack user id (U… or W…)")
+    # Slack's user ids: U or W, then upper-case letters and digits (about 10 in all, so 20 is generous)
+    if not re.fullmatch(r"[UW][A-Z0-9]{2,20}", user):
+        fail(f"{clip(user, 40)!r} is not a Slack user id (U… or W…, then capital letters and digits)")
     s = common.settings(ctx)
     store = common.store(ctx)
     with store.session() as session:

@@ -164,8 +164,10 @@ def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
 
 
 def test_forget_user_refuses_what_is_not_a_user_id(ft_env):
-    result = CliRunner().invoke(app, ["forget-user", "not a user"])
-    assert result.exit_code == 1 and "is not a Slack user id" in result.output
+    for raw in ("not a user", "U" + "X" * 10_000, "u123abc", "U12-34"):
+        result = CliRunner().invoke(app, ["forget-user", raw])
+        assert result.exit_code == 1 and "is not a Slack user id" in result.output
+        assert len(result.output.strip().splitlines()) == 1 and len(result.output) < 200
 
 
 def test_a_database_error_logs_no_text(store):
