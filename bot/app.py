@@ -17,7 +17,8 @@ log = logging.getLogger("ftbot.bot")
 
 def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
               metrics: BotMetrics | None = None) -> AsyncApp:
-    from bot import approvals, asking, changes, commands, curation, drafting, home, labelling, shortcut
+    from bot import approvals, asking, capture, changes, commands, curation, drafts, home, labelling
+    from bot.changes.handlers import register_fallback
 
     client = AsyncWebClient(token=token, base_url=api_url) if api_url else AsyncWebClient(token=token)
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
@@ -45,9 +46,9 @@ def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
         await next()
 
     # changes before asking and drafting: Bolt runs the first listener that matches, and an edit is a "message" too.
-    for surface in (labelling, shortcut, changes, curation, home, asking, drafting, commands, approvals):
+    for surface in (labelling, capture, changes, curation, home, asking, drafts, commands, approvals):
         surface.register(app, deps, metrics)
-    changes.register_fallback(app)  # after every surface: Bolt runs the first listener that matches
+    register_fallback(app)  # after every surface: Bolt runs the first listener that matches
 
     @app.error
     async def on_error(error, body, respond, logger):

@@ -9,10 +9,10 @@ from typing import Any, Callable, TypeVar
 
 from sqlmodel import Session
 
-from bot.audience import ChannelKinds
 from bot.backlog import Backlog
 from bot.periodic import Periodic
-from bot.threads import Rules
+from bot.slack.audience import ChannelKinds
+from bot.slack.threads import Rules
 from core.contract import GroundingSpec
 from serving.client import ModelClient
 from storage import Store

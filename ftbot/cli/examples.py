@@ -150,7 +150,7 @@ def import_(
 ) -> None:
     """Import examples from JSONL; bad lines are reported with their number, good lines are kept. An answer
     longer than FT_MAX_ANSWER_CHARS is stored flagged, for a curator: never approved by --approve."""
-    from bot.threads import TOO_LONG
+    from bot.slack.threads import TOO_LONG
     from storage.dedup import dedup_key
     from storage.examples import CREATED, DUPLICATE, NewExample, add_examples, flag
     from storage.jsonl import read_records

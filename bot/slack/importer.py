@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from sqlmodel import Session, col, select
 
-from bot.export import Export, load_export
-from bot.threads import Rules, Skipped, extract
+from bot.slack.export import Export, load_export
+from bot.slack.threads import Rules, Skipped, extract
 from core.states import ChangeOutcome, ExampleSource, ExampleStatus
 from storage import Store, audience
 from storage.examples import (

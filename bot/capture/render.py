@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.markup import strip_emoji
-from bot.render.blocks import context
+from bot.slack.blocks import context
+from bot.slack.markup import strip_emoji
 from core.states import ExampleStatus
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED
 from storage.models import Example

@@ -11,12 +11,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import asking, curation, privacy
-from bot.command_args import ADMINS, CURATORS, Command, UsageError, parse
+from bot.asking import answer as asking
+from bot.commands import forget as privacy
+from bot.commands import render
+from bot.commands.registry import ADMINS, CURATORS, Command, UsageError, parse
+from bot.curation import handlers as curation
 from bot.deps import Deps
+from bot.drafts import render as render_drafts
 from bot.metrics import BotMetrics
-from bot.render import commands as render
-from bot.render import drafts as render_drafts
 from core.states import ChannelMode
 from serving.deploy import deploy, rollback
 from storage import audience, channels, jobs, outcomes, stats, versions

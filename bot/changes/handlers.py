@@ -14,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
 from bot.metrics import BotMetrics
-from bot.slack_api import People, fetch_thread
-from bot.threads import Skipped, extract
+from bot.slack.api import People, fetch_thread
+from bot.slack.threads import Skipped, extract
 from core.states import ChangeOutcome
 from storage.examples import from_message, revise, withdraw_deleted
 

@@ -8,13 +8,13 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.capture import render as capture
 from bot.deps import Deps
 from bot.metrics import BotMetrics
-from bot.render import capture
-from bot.slack_api import People, fetch_thread
-from bot.slack_api import channel_name as lookup_channel_name
-from bot.tell import tell
-from bot.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
+from bot.slack.api import People, fetch_thread
+from bot.slack.api import channel_name as lookup_channel_name
+from bot.slack.post import tell
+from bot.slack.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
 from core.states import ExampleSource, ExampleStatus
 from storage.examples import NewExample, add_examples, flag
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.blocks import button, context, escape, section
-from bot.render.capture import qa_inputs
+from bot.capture.render import qa_inputs
+from bot.slack.blocks import button, context, escape, section
 from core.states import CurationOutcome, ExampleStatus
 from core.text import clip
 from storage.feedback import FeedbackState

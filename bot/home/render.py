@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.blocks import context, escape, header, section
+from bot.slack.blocks import context, escape, header, section
 from core.contract import JobProgress
 from core.states import ExampleStatus, JobStatus
 from core.text import clip

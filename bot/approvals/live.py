@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.blocks import context, escape, section
+from bot.slack.blocks import context, escape, section
 from core.contract import LiveEval, LiveExample
 from core.states import LiveOutcome
 from core.text import clip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.blocks import SECTION_LIMIT, button, context, escape, section
+from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
 from core.states import ChannelMode, DiscardReason, DraftStatus, GroundingReason, ModeProblem
 from core.text import clip
 from storage.channels import Ladder, ModeChange

@@ -18,11 +18,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals import render
 from bot.deps import Deps
 from bot.listeners import on_actions
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
-from bot.render import approval as render
 from core.contract import VersionMetrics
 from core.states import JobStatus
 from serving.deploy import deploy, reject

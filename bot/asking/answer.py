@@ -14,11 +14,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
+from bot.asking import render
 from bot.deps import Deps
-from bot.markup import strip_emoji, to_plain
 from bot.metrics import BotMetrics
-from bot.render import answer as render
-from bot.tell import tell
+from bot.slack.markup import strip_emoji, to_plain
+from bot.slack.post import tell
 from core.prompt import prompt_messages
 from core.states import AnswerOutcome, ChannelKind, ChannelMode, ExampleSource, Rating
 from serving import answering

@@ -10,11 +10,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlmodel import Session
 
+from bot.capture import render as capture
+from bot.commands.render import share_notes
+from bot.curation import render as review
 from bot.deps import Deps
 from bot.metrics import BotMetrics
-from bot.render import capture, review
-from bot.render.commands import share_notes
-from bot.tell import tell
+from bot.slack.post import tell
 from core.states import CurationOutcome, ExampleStatus
 from storage import audience, feedback
 from storage.examples import edit, list_examples, same_content, set_status

@@ -7,12 +7,12 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import texts
 from bot.deps import Deps
+from bot.labelling import texts
 from bot.metrics import BotMetrics
-from bot.slack_api import People, fetch_thread
-from bot.tell import tell
-from bot.threads import Skipped, extract, source_key
+from bot.slack.api import People, fetch_thread
+from bot.slack.post import tell
+from bot.slack.threads import Skipped, extract, source_key
 from core.states import WithdrawOutcome
 from storage.examples import CREATED, DUPLICATE, UPGRADED, add_examples, withdraw
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from bot.markup import strip_emoji, to_plain
+from bot.slack.markup import strip_emoji, to_plain
 from core.states import ExampleSource, ExampleStatus
 from storage.examples import NewExample, flag
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.render.blocks import context, escape, section
-from bot.render.live import live_blocks
+from bot.approvals.live import live_blocks
+from bot.slack.blocks import context, escape, section
 from core.contract import JobProgress, Sample, VersionMetrics
 from core.states import JobPhase, JobStatus, VersionStatus
 from core.text import clip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.blocks import SECTION_LIMIT, button, context, escape, section
+from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
 from core.text import clip
 from storage.examples import CREATED, DUPLICATE, EXISTS
 from storage.feedback import GONE, UPDATED

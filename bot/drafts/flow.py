@@ -15,16 +15,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import asking
+from bot.asking import answer as asking
+from bot.asking.render import SOLVED
 from bot.deps import Deps
+from bot.drafts import render
 from bot.listeners import on_actions
-from bot.markup import strip_emoji
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
-from bot.render import drafts as render
-from bot.render.answer import SOLVED
-from bot.slack_api import People, channel_name, fetch_thread
-from bot.threads import Skipped, extract
+from bot.slack.api import People, channel_name, fetch_thread
+from bot.slack.markup import strip_emoji
+from bot.slack.threads import Skipped, extract
 from core.states import ChannelMode, DraftStatus
 from storage import channels, drafts, feedback
 from storage.examples import add_examples

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.command_args import ADMINS, CURATORS, EVERYONE, SPECS, Spec
-from bot.render.blocks import escape
-from bot.render.home import auto_line, draft_line, progress, response
+from bot.commands.registry import ADMINS, CURATORS, EVERYONE, SPECS, Spec
+from bot.home.render import auto_line, draft_line, progress, response
+from bot.slack.blocks import escape
 from core.contract import VersionMetrics
 from core.states import ChannelKind, JobStatus, VersionStatus
 from core.text import clip

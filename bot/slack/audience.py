@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Awaitable, Callable
 
-from bot.slack_api import channel_info
+from bot.slack.api import channel_info
 from core.states import ChannelKind
 from storage import audience
 

@@ -10,8 +10,8 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.deps import Deps
+from bot.home.render import home_view
 from bot.metrics import BotMetrics
-from bot.render.home import home_view
 from storage import examples, feedback, jobs, stats, versions
 from storage.outcomes import outcomes
 

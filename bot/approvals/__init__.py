@@ -1,0 +1,1 @@
+from bot.approvals.announcer import register  # noqa: F401

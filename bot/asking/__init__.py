@@ -1,0 +1,1 @@
+from bot.asking.answer import register  # noqa: F401

@@ -1,0 +1,1 @@
+from bot.capture.handlers import register  # noqa: F401

@@ -1,0 +1,1 @@
+from bot.changes.handlers import register  # noqa: F401

@@ -1,0 +1,1 @@
+from bot.commands.dispatch import register  # noqa: F401

@@ -1,0 +1,1 @@
+from bot.curation.handlers import register  # noqa: F401

@@ -1,0 +1,1 @@
+from bot.drafts.flow import register  # noqa: F401

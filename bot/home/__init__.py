@@ -1,0 +1,1 @@
+from bot.home.handlers import register  # noqa: F401

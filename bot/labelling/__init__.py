@@ -1,0 +1,1 @@
+from bot.labelling.handlers import register  # noqa: F401
