@@ -1,1 +1,15 @@
-from bot.approvals.announcer import register  # noqa: F401
+"""Training jobs in the approvals channel (bot.approvals.announcer), and the admins' Approve / Reject buttons."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.approvals import render
+from bot.approvals.handlers import on_decision
+from bot.deps import Deps
+from bot.metrics import BotMetrics
+
+
+def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
+    app.action(render.APPROVE)(on_decision)
+    app.action(render.REJECT)(on_decision)

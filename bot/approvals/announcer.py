@@ -1,4 +1,4 @@
-"""Training jobs in the approvals channel, and the admins' Approve / Reject buttons.
+"""Training jobs in the approvals channel.
 
 `Announcer` keeps one message per job in FT_APPROVALS_CHANNEL: it polls the store (workers run
 elsewhere and know nothing of Slack), posts the message when a job appears, edits it in place as
@@ -15,17 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals import render
 from bot.deps import Deps
-from bot.listeners import on_actions
-from bot.metrics import BotMetrics
 from bot.periodic import Periodic
 from core.contract import VersionMetrics
 from core.states import JobStatus
-from serving.deploy import deploy, reject
 from storage import jobs
 from storage.models import ModelVersion, TrainingJob, utcnow
 
@@ -119,48 +115,3 @@ class Announcer(Periodic):
             return None
         files = uploaded.get("files") or [uploaded.get("file") or {}]
         return files[0].get("id") if files else None
-
-
-def decided_blocks(blocks: list[dict[str, Any]], line: str) -> list[dict[str, Any]]:
-    """The approval request as it was, its buttons replaced by one line saying what happened."""
-    kept = [b for b in blocks if b.get("type") != "actions" and not str(b.get("block_id", "")).startswith("decide")]
-    return kept + [{"type": "context", "block_id": "decided", "elements": [{"type": "mrkdwn", "text": line}]}]
-
-
-def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    deciding: dict[str, str] = {}  # version name → admin whose click is being carried out
-
-    async def on_decision(ack, body, respond, client, action_id: str) -> None:
-        await ack()
-        user = body["user"]["id"]
-        if not deps.is_admin(user):  # checked server-side: the buttons are visible to everyone in the channel
-            metrics.events.labels(kind="approval", outcome="refused").inc()
-            await respond(text=render.only_admins(action_id), response_type="ephemeral", replace_original=False)
-            return
-        name = body["actions"][0].get("value") or ""
-        if name in deciding:
-            await respond(text=f"<@{deciding[name]}> is already deciding on {name}; wait a moment.",
-                          response_type="ephemeral", replace_original=False)
-            return
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        message = body.get("message") or {}
-        blocks, ts = message.get("blocks") or [], message.get("ts")
-        deciding[name] = user
-        try:
-            if action_id == render.APPROVE:
-                if channel and ts:
-                    await client.chat_update(channel=channel, ts=ts, text=f"Deploying {name}…",
-                                             blocks=decided_blocks(blocks, render.deploying(user)))
-                result = await deploy(deps.store, deps.model, name, user, system_prompt=deps.system_prompt)
-            else:
-                result = await reject(deps.store, name, user)
-        finally:
-            deciding.pop(name, None)
-        metrics.events.labels(kind="approval", outcome=f"{action_id}:{'ok' if result.ok else 'failed'}").inc()
-        line = render.decision_line(action_id, user, utcnow(), result)
-        if channel and ts:
-            await client.chat_update(channel=channel, ts=ts, text=line, blocks=decided_blocks(blocks, line))
-        else:
-            await respond(text=line, response_type="ephemeral", replace_original=False)
-
-    on_actions(app, on_decision, {render.APPROVE: render.APPROVE, render.REJECT: render.REJECT})

@@ -192,3 +192,9 @@ def deploying(user: str) -> str:
 def only_admins(action_id: str) -> str:
     verb = "approve" if action_id == APPROVE else "reject"
     return f"Only admins can {verb} a model version. Ask an admin (FT_ADMINS)."
+
+
+def decided_blocks(blocks: list[dict[str, Any]], line: str) -> list[dict[str, Any]]:
+    """The approval request as it was, its buttons replaced by one line saying what happened."""
+    kept = [b for b in blocks if b.get("type") != "actions" and not str(b.get("block_id", "")).startswith("decide")]
+    return kept + [{**context(line), "block_id": "decided"}]

@@ -1,20 +1,17 @@
-"""Capture by message shortcut: "Add to training data" on a reply opens the pair, prefilled and editable."""
+"""The shortcut's listeners, and the pair as the person edited it (`edited`: a pure rule)."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.capture import render as capture
 from bot.deps import Deps
-from bot.metrics import BotMetrics
-from bot.slack.api import People, fetch_thread
 from bot.slack.api import channel_name as lookup_channel_name
 from bot.slack.post import tell
-from bot.slack.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, extract, source_key
+from bot.slack.threads import ASKER_ANSWER, BOT_MESSAGE, TOO_LONG, Rules, Skipped, read_pair, source_key
 from core.states import ExampleSource, ExampleStatus
 from storage.examples import NewExample, add_examples, flag
 
@@ -24,65 +21,59 @@ SHORTCUT = "add_to_training"
 _SOURCE_FLAGS = (ASKER_ANSWER, BOT_MESSAGE)
 
 
-def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    people: People | None = None
+async def _read(deps: Deps, client, channel: str, ts: str, user: str, channel_name: str) -> NewExample | Skipped:
+    """The same extraction as a ✅ label, with the chosen message as the answer and `user` as reactor."""
+    _, kind = await deps.channels.learn(client, channel, deps.db)
+    return await read_pair(client, deps.people(client), channel, ts, [user], channel_name=channel_name,
+                           rules=deps.rules, channel_kind=kind)
 
-    async def read(client, channel: str, ts: str, user: str, channel_name: str) -> NewExample | Skipped:
-        """The same extraction as a ✅ label, with the chosen message as the answer and `user` as reactor."""
-        nonlocal people
-        people = people or People(client)
-        _, kind = await deps.channels.learn(client, channel, deps.db)
-        thread = await fetch_thread(client, channel, ts)
-        await people.learn(thread)
-        return extract(thread, ts, [user], channel_id=channel, channel_name=channel_name, names=people.names,
-                       rules=deps.rules, bots=frozenset(people.bots), channel_kind=kind)
 
-    @app.shortcut(SHORTCUT)
-    async def on_shortcut(ack, body, client, respond):
-        await ack()
-        user, channel, ts = body["user"]["id"], body["channel"]["id"], body["message"]["ts"]
-        channel_name = body["channel"].get("name") or await lookup_channel_name(client, channel)
-        try:
-            result = await read(client, channel, ts, user, channel_name)
-        except SlackApiError as exc:
-            log.warning("shortcut could not read thread: %s", exc.response.get("error"))
-            await respond(text=capture.CANNOT_READ, response_type="ephemeral")
-            return
-        if isinstance(result, Skipped):
-            metrics.events.labels(kind="capture", outcome="skipped").inc()
-            await respond(text=capture.skipped(result.reason), response_type="ephemeral")
-            return
-        view = capture.capture_modal(result.question, result.answer, channel=channel, ts=ts,
-                                     channel_name=channel_name)
-        try:
-            await client.views_open(trigger_id=body["trigger_id"], view=view)
-        except SlackApiError as exc:  # the trigger lives 3 s; a slow thread read can outlive it
-            log.warning("could not open the capture form: %s", exc.response.get("error"))
-            await respond(text=capture.FORM_TOO_SLOW, response_type="ephemeral")
+async def on_shortcut(ack, body, client, respond, context):
+    await ack()
+    deps, metrics = context["deps"], context["metrics"]
+    user, channel, ts = body["user"]["id"], body["channel"]["id"], body["message"]["ts"]
+    channel_name = body["channel"].get("name") or await lookup_channel_name(client, channel)
+    try:
+        result = await _read(deps, client, channel, ts, user, channel_name)
+    except SlackApiError as exc:
+        log.warning("shortcut could not read thread: %s", exc.response.get("error"))
+        await respond(text=capture.CANNOT_READ, response_type="ephemeral")
+        return
+    if isinstance(result, Skipped):
+        metrics.events.labels(kind="capture", outcome="skipped").inc()
+        await respond(text=capture.skipped(result.reason), response_type="ephemeral")
+        return
+    view = capture.capture_modal(result.question, result.answer, channel=channel, ts=ts, channel_name=channel_name)
+    try:
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as exc:  # the trigger lives 3 s; a slow thread read can outlive it
+        log.warning("could not open the capture form: %s", exc.response.get("error"))
+        await respond(text=capture.FORM_TOO_SLOW, response_type="ephemeral")
 
-    @app.view(capture.CAPTURE_MODAL)
-    async def on_submit(ack, body, view, client):
-        question, answer = capture.submitted(view)
-        errors = capture.field_errors(question, answer)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack()
-        user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        channel, ts = meta["channel"], meta["ts"]
-        channel_name = meta.get("channel_name") or channel
-        try:
-            # Read again rather than trust the form: who asked and who answered decide the flags.
-            base = await read(client, channel, ts, user, channel_name)
-        except SlackApiError:
-            base = None  # the thread went away meanwhile; keep what the person submitted
-        item = edited(base, question, answer, channel=channel, ts=ts, channel_name=channel_name, user=user,
-                      rules=deps.rules)
-        [(outcome, example)] = await deps.db(lambda s: add_examples(s, [item]))
-        metrics.events.labels(kind="capture", outcome=outcome).inc()
-        await tell(client, user, capture.stored(outcome, example, by_curator=deps.is_curator(user)), channel=channel,
-                   failed="could not tell the user about a capture")
+
+async def on_submit(ack, body, view, client, context):
+    deps, metrics = context["deps"], context["metrics"]
+    question, answer = capture.submitted(view)
+    errors = capture.field_errors(question, answer)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    user = body["user"]["id"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    channel, ts = meta["channel"], meta["ts"]
+    channel_name = meta.get("channel_name") or channel
+    try:
+        # Read again rather than trust the form: who asked and who answered decide the flags.
+        base = await _read(deps, client, channel, ts, user, channel_name)
+    except SlackApiError:
+        base = None  # the thread went away meanwhile; keep what the person submitted
+    item = edited(base, question, answer, channel=channel, ts=ts, channel_name=channel_name, user=user,
+                  rules=deps.rules)
+    [(outcome, example)] = await deps.db(lambda s: add_examples(s, [item]))
+    metrics.events.labels(kind="capture", outcome=outcome).inc()
+    await tell(client, user, capture.stored(outcome, example, by_curator=deps.is_curator(user)), channel=channel,
+               failed="could not tell the user about a capture")
 
 
 def edited(base: NewExample | Skipped | None, question: str, answer: str, *, channel: str, ts: str,

@@ -133,3 +133,12 @@ def _form(callback_id: str, target: int, title: str, question: str, answer: str)
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": qa_inputs(question, answer),
     }
+
+
+def edit_refused(outcome: str, ex, ex_id: int) -> str:
+    """Why a curator's edit was not saved: a clash with another pair, already decided, or gone."""
+    if outcome == CurationOutcome.CLASH:
+        return clash(ex.id)
+    if outcome == CurationOutcome.STALE:
+        return stale(ex)
+    return decided_note(CurationOutcome.GONE, ex_id, None, "")

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
-from core.states import ChannelMode, DiscardReason, DraftStatus, GroundingReason, ModeProblem
+from bot.slack.permalinks import permalink
+from core.modes import POLICIES, policy
+from core.states import DiscardReason, DraftStatus, GroundingReason, ModeProblem
 from core.text import clip
 from storage.channels import Ladder, ModeChange
 from storage.models import Draft
@@ -37,7 +39,7 @@ SOLVED_ONLY_ASKER = "Only the person who asked can mark this as solved."
 def thread_link(workspace_url: str, channel: str, ts: str) -> str:
     if not workspace_url:
         return f"<#{channel}>"
-    return f"<{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}|thread in <#{channel}>>"
+    return f"<{permalink(workspace_url, channel, ts)}|thread in <#{channel}>>"
 
 
 def _who(draft: Draft) -> str:
@@ -191,15 +193,14 @@ def submitted_reason(view: dict[str, Any]) -> str:
 
 # --- channel modes -----------------------------------------------------------------------------------------
 
-_MODE_SAYS = {ChannelMode.OFF: "off: the bot stays silent here",
-              ChannelMode.MENTION: "mention: the bot answers when someone mentions it",
-              ChannelMode.DRAFT: "draft: customers' questions get a draft the team sends, edits or discards",
-              ChannelMode.AUTO: "auto: the bot answers customers' questions itself and hands off what it can't"}
+def _says(mode: str) -> str:
+    return POLICIES[mode].says if mode in POLICIES else mode
+
 
 
 def channel_status(channel: str, mode: str, drafts_channel: str | None, record: tuple[int, int]) -> str:
     unchanged, acted = record
-    lines = [f"<#{channel}> runs in *{_MODE_SAYS.get(mode, mode)}*."]
+    lines = [f"<#{channel}> runs in *{_says(mode)}*."]
     if drafts_channel:
         lines.append(f"Drafts and hand-offs go to <#{drafts_channel}>.")
     lines.append(f"Record: {unchanged} of the last {acted} drafts acted on were sent unchanged." if acted
@@ -221,6 +222,11 @@ def mode_change(channel: str, mode: str, change: ModeChange, ladder: Ladder) -> 
                 f"{round(ladder.min_unchanged * 100)}% of at least {ladder.min_drafts}). To switch anyway, run "
                 f"`/ft channel mode auto confirm`; the change is recorded with your name and this record.")
     where = f" Drafts go to <#{change.drafts_channel}>." if change.drafts_channel and \
-        mode in (ChannelMode.DRAFT, ChannelMode.AUTO) else ""
-    return f":white_check_mark: <#{channel}> now runs in *{_MODE_SAYS[mode]}*.{where}" + \
+        policy(mode).needs_drafts_channel else ""
+    return f":white_check_mark: <#{channel}> now runs in *{policy(mode).says}*.{where}" + \
         (f" ({change.note})" if change.note else "")
+
+
+def form_for(action_id: str, draft: Draft) -> dict[str, Any]:
+    """The form a card's button opens: Edit & send and Answer share the edit form; Discard asks for a reason."""
+    return discard_modal(draft) if action_id == DISCARD else edit_modal(draft)

@@ -1,17 +1,14 @@
-"""App Home: opening the bot's Home tab shows the data set, the training jobs and the deployed model."""
+"""The Home tab's listener and what it reads."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from bot.deps import Deps
 from bot.home.render import home_view
-from bot.metrics import BotMetrics
 from storage import examples, feedback, jobs, stats, versions
 from storage.outcomes import outcomes
 
@@ -26,15 +23,13 @@ def overview(session: Session, resolution_window_h: float) -> dict[str, Any]:
             "outcomes": outcomes(session, resolution_window_h=resolution_window_h)}
 
 
-def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    @app.event("app_home_opened")
-    async def on_home_opened(event, client):
-        if event.get("tab") != "home":
-            return  # the Messages tab needs nothing from us
-        user = event["user"]
-        window = deps.resolution_window_h
-        view = home_view(**await deps.db(lambda s: overview(s, window)), is_curator=deps.is_curator(user))
-        try:
-            await client.views_publish(user_id=user, view=view)
-        except SlackApiError as exc:
-            log.warning("could not publish App Home: %s", exc.response.get("error"))
+async def on_home_opened(event, client, context):
+    if event.get("tab") != "home":
+        return  # the Messages tab needs nothing from us
+    deps, user = context["deps"], event["user"]
+    window = deps.resolution_window_h
+    view = home_view(**await deps.db(lambda s: overview(s, window)), is_curator=deps.is_curator(user))
+    try:
+        await client.views_publish(user_id=user, view=view)
+    except SlackApiError as exc:
+        log.warning("could not publish App Home: %s", exc.response.get("error"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from bot.slack.api import fetch_thread
 from bot.slack.markup import strip_emoji, to_plain
 from core.states import ExampleSource, ExampleStatus
 from storage.examples import NewExample, flag
@@ -110,3 +111,13 @@ def _without_greeting_mention(text: str, asker: str | None, names: Mapping[str, 
         end = text.find(">")
         text = text[end + 1:].lstrip(" ,:")
     return to_plain(text, names)
+
+
+async def read_pair(client, people, channel: str, answer_ts: str, reactors: Iterable[str], *, channel_name: str,
+                    rules: Rules, channel_kind: str | None = None) -> NewExample | Skipped:
+    """The one path from Slack to a pair (✅ label, shortcut, a reply that beat a draft, an edit): read the whole
+    thread, learn who wrote in it (bot.slack.api.People), extract. Slack's refusals raise SlackApiError."""
+    thread = await fetch_thread(client, channel, answer_ts)
+    await people.learn(thread)
+    return extract(thread, answer_ts, reactors, channel_id=channel, channel_name=channel_name, names=people.names,
+                   rules=rules, bots=frozenset(people.bots), channel_kind=channel_kind)
