@@ -66,8 +66,9 @@ class Deps:
         return Rules(curators=self.curators | self.admins, max_answer_chars=self.max_answer_chars)
 
     def people(self, client: Any) -> People:
-        """The one cache of Slack users' names, for every surface that reads a thread."""
-        if self.memory.people is None or self.memory.people.client is not client:
+        """The one cache of Slack users' names, for every surface that reads a thread. Made with the first
+        request's client: Bolt gives each request its own, all with the same token."""
+        if self.memory.people is None:
             self.memory.people = People(client)
         return self.memory.people
 

@@ -14,7 +14,6 @@ class UnknownMode(ValueError):
 
 @dataclass(frozen=True)
 class ModePolicy:
-    says: str  # the mode in one line, as `/ft channel` shows it
     answers_mentions_from_team: bool  # an @mention by the support team gets the bot's answer in the thread
     answers_mentions_from_customers: bool  # an @mention by anyone else does (False: a draft or auto answer instead)
     watches_questions: bool  # a customer's top-level message is a question with a Draft row
@@ -25,23 +24,12 @@ class ModePolicy:
     earned: bool  # switching to it asks for the channel's record on the ladder (storage.channels.Ladder)
 
 
-POLICIES: dict[str, ModePolicy] = {
-    ChannelMode.OFF: ModePolicy(
-        says="off: the bot stays silent here",
-        answers_mentions_from_team=False, answers_mentions_from_customers=False, watches_questions=False,
-        drafts_card=False, posts_answer=False, hands_off_on_decline=False, needs_drafts_channel=False, earned=False),
-    ChannelMode.MENTION: ModePolicy(
-        says="mention: the bot answers when someone mentions it",
-        answers_mentions_from_team=True, answers_mentions_from_customers=True, watches_questions=False,
-        drafts_card=False, posts_answer=False, hands_off_on_decline=False, needs_drafts_channel=False, earned=False),
-    ChannelMode.DRAFT: ModePolicy(
-        says="draft: customers' questions get a draft the team sends, edits or discards",
-        answers_mentions_from_team=True, answers_mentions_from_customers=False, watches_questions=True,
-        drafts_card=True, posts_answer=False, hands_off_on_decline=False, needs_drafts_channel=True, earned=False),
-    ChannelMode.AUTO: ModePolicy(
-        says="auto: the bot answers customers' questions itself and hands off what it can't",
-        answers_mentions_from_team=True, answers_mentions_from_customers=False, watches_questions=True,
-        drafts_card=False, posts_answer=True, hands_off_on_decline=True, needs_drafts_channel=True, earned=True),
+POLICIES: dict[str, ModePolicy] = {  # the fields, in ModePolicy's order:
+    #                  mentions answered: team,  customers; watches, card,  posts, hand-off, drafts channel, earned
+    ChannelMode.OFF: ModePolicy(False, False, False, False, False, False, False, False),
+    ChannelMode.MENTION: ModePolicy(True, True, False, False, False, False, False, False),
+    ChannelMode.DRAFT: ModePolicy(True, False, True, True, False, False, True, False),
+    ChannelMode.AUTO: ModePolicy(True, False, True, False, True, True, True, True),
 }
 
 

@@ -11,5 +11,5 @@ from bot.metrics import BotMetrics
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    app.action(render.APPROVE)(on_decision)
-    app.action(render.REJECT)(on_decision)
+    for decision in (render.APPROVE, render.REJECT):
+        app.action(decision)(on_decision)

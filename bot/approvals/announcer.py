@@ -84,11 +84,11 @@ class Announcer(Periodic):
         try:
             ts = await self._send(channel, job.slack_ts, message)
         except SlackApiError as exc:
-            if not any(b.get("type") == "image" for b in message["blocks"]):
+            if not render.has_image(message):
                 raise
             # The image may be refused (a file still processing): send without it, the file in the thread.
             log.warning("approval message with the loss curve refused (%s); sending it without", exc)
-            message["blocks"] = [b for b in message["blocks"] if b.get("type") != "image"]
+            message = render.without_image(message)
             ts = await self._send(channel, job.slack_ts, message)
             await self._upload_plot(version, channel=channel, thread_ts=ts)
         await self.deps.db(lambda s: jobs.mark_announced(s, job.id, channel, ts, done=True))

@@ -198,3 +198,12 @@ def decided_blocks(blocks: list[dict[str, Any]], line: str) -> list[dict[str, An
     """The approval request as it was, its buttons replaced by one line saying what happened."""
     kept = [b for b in blocks if b.get("type") != "actions" and not str(b.get("block_id", "")).startswith("decide")]
     return kept + [{**context(line), "block_id": "decided"}]
+
+
+def has_image(message: dict[str, Any]) -> bool:
+    return any(b.get("type") == "image" for b in message["blocks"])
+
+
+def without_image(message: dict[str, Any]) -> dict[str, Any]:
+    """The approval request without its loss curve (Slack may refuse an image still processing)."""
+    return {**message, "blocks": [b for b in message["blocks"] if b.get("type") != "image"]}

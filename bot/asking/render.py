@@ -11,7 +11,7 @@ from storage.feedback import GONE, UPDATED
 from storage.models import Example, Feedback
 
 UP, DOWN = "feedback_up", "feedback_down"
-SOLVED = "draft_solved"  # bot.render.drafts answers it
+SOLVED = "draft_solved"  # bot.drafts answers it
 CORRECTION_MODAL = "feedback_correction"
 CORRECTION, VALUE = "correction", "value"  # block id, and the action id inside it
 FIELD_LIMIT = 3000  # the most a plain_text_input holds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.registry import ADMINS, CURATORS, EVERYONE, SPECS, Spec
+from bot.commands.registry import ADMINS, CURATORS, EVERYONE, Spec, commands
 from bot.home.render import auto_line, draft_line, progress, response
 from bot.slack.blocks import escape
 from core.contract import VersionMetrics
@@ -29,7 +29,7 @@ _VERSION_ICON = {VersionStatus.AWAITING_APPROVAL: ":hourglass:", VersionStatus.D
 
 def help_text() -> str:
     lines = ["*`/ft` commands*"]
-    for spec in SPECS.values():
+    for spec in commands().values():
         lines.append(f"• `/ft {spec.syntax}` — {spec.summary} _({_WHO[spec.role]})_")
     return "\n".join(lines)
 
@@ -225,17 +225,3 @@ def forgotten(report: "ErasureReport") -> str:
                  + (f" (*{escape(report.deployed)}* is deployed)" if report.deployed else "")
                  + f". Queued retraining job *{report.job_id}*.")
     return text
-
-
-def share_notes(changes: list) -> str | None:
-    """For `/ft review`: the sharing marks set or taken back lately, and how many pairs each one moved."""
-    lines = []
-    for change, n in changes:
-        who = f" by <@{change.by}>" if change.by and change.by.startswith(("U", "W")) else ""
-        if change.new == "true":
-            lines.append(f":unlock: <#{change.channel_id}> marked shareable{who} {change.at:%Y-%m-%d}: "
-                         f"{n} approved pair(s) usable everywhere and in the next training snapshot")
-        else:
-            lines.append(f":lock: <#{change.channel_id}> no longer shareable{who} {change.at:%Y-%m-%d}: "
-                         f"{n} approved pair(s) used only there again, out of the next training snapshot")
-    return "\n".join(lines) or None

@@ -11,8 +11,8 @@ from bot.metrics import BotMetrics
 
 
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
-    app.action(render.APPROVE)(handlers.on_decision)
-    app.action(render.REJECT)(handlers.on_decision)
+    for decision in (render.APPROVE, render.REJECT):
+        app.action(decision)(handlers.on_decision)
     app.action(render.EDIT)(handlers.on_edit)
     app.view(render.EDIT_MODAL)(handlers.on_edit_submit)
     app.action(render.ANSWER)(handlers.on_answer)

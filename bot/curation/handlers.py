@@ -81,12 +81,21 @@ async def _read_form(ack, body, view, deps: Deps, action_id: str) -> tuple[str, 
     return user, target, question, answer
 
 
-async def on_edit_submit(ack, body, view, client, context):
+def _form(action_id: str):
+    """A view listener that reads the submitted form (_read_form) and, when it passes, calls
+    handler(ack, client, context, curator, id, question, answer)."""
+    def wrap(handler):
+        async def listener(ack, body, view, client, context):
+            fields = await _read_form(ack, body, view, context["deps"], action_id)
+            if fields is not None:
+                await handler(ack, client, context, *fields)
+        return listener
+    return wrap
+
+
+@_form(review.EDIT)
+async def on_edit_submit(ack, client, context, user: str, ex_id: int, question: str, answer: str) -> None:
     deps = context["deps"]
-    fields = await _read_form(ack, body, view, deps, review.EDIT)
-    if fields is None:
-        return
-    user, ex_id, question, answer = fields
     # Saved before the ack (one short transaction) so that a clash or a stale example is
     # shown in the form itself, where the curator can still act on it.
     outcome, ex = await deps.db(lambda s: save_edit(s, ex_id, question, answer, user))
@@ -114,12 +123,9 @@ async def on_answer(ack, body, respond, client, context):
     await client.views_open(trigger_id=body["trigger_id"], view=review.answer_modal(fb))
 
 
-async def on_answer_submit(ack, body, view, client, context):
+@_form(review.ANSWER)
+async def on_answer_submit(ack, client, context, user: str, fb_id: int, question: str, answer: str) -> None:
     deps = context["deps"]
-    fields = await _read_form(ack, body, view, deps, review.ANSWER)
-    if fields is None:
-        return
-    user, fb_id, question, answer = fields
     outcome, fb, ex = await deps.db(lambda s: feedback.answer(s, fb_id, answer, user, question))
     context["metrics"].events.labels(kind="curation", outcome=f"answer:{outcome}").inc()
     if fb is None:

@@ -142,3 +142,17 @@ def edit_refused(outcome: str, ex, ex_id: int) -> str:
     if outcome == CurationOutcome.STALE:
         return stale(ex)
     return decided_note(CurationOutcome.GONE, ex_id, None, "")
+
+
+def share_notes(changes: list) -> str | None:
+    """For `/ft review`: the sharing marks set or taken back lately, and how many pairs each one moved."""
+    lines = []
+    for change, n in changes:
+        who = f" by <@{change.by}>" if change.by and change.by.startswith(("U", "W")) else ""
+        if change.new == "true":
+            lines.append(f":unlock: <#{change.channel_id}> marked shareable{who} {change.at:%Y-%m-%d}: "
+                         f"{n} approved pair(s) usable everywhere and in the next training snapshot")
+        else:
+            lines.append(f":lock: <#{change.channel_id}> no longer shareable{who} {change.at:%Y-%m-%d}: "
+                         f"{n} approved pair(s) used only there again, out of the next training snapshot")
+    return "\n".join(lines) or None

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.commands.render import share_notes
 from bot.curation import render
 from bot.deps import Deps
 from core.states import ExampleStatus
@@ -29,5 +28,5 @@ async def review_message(deps: Deps, limit: int = 5, *, note: str | None = None)
 
     candidates, total, unanswered, shared = await deps.db(load)
     # Sharing marks set or taken back lately: what each one moved (storage.audience).
-    notes = "\n".join(n for n in (note, share_notes(shared)) if n) or None
+    notes = "\n".join(n for n in (note, render.share_notes(shared)) if n) or None
     return render.review_list(candidates, total, notes, unanswered)

@@ -14,9 +14,8 @@ from bot.metrics import BotMetrics
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     app.event("message", matchers=[handlers.watched_message])(handlers.on_channel_message)
     app.action(render.SEND)(handlers.on_send)
-    app.action(render.EDIT)(handlers.open_form)
-    app.action(render.ANSWER)(handlers.open_form)
-    app.action(render.DISCARD)(handlers.open_form)
+    for form in (render.EDIT, render.ANSWER, render.DISCARD):  # each opens its form while the draft waits
+        app.action(form)(handlers.open_form)
     app.view(render.EDIT_MODAL)(handlers.on_edit_submit)
     app.view(render.DISCARD_MODAL)(handlers.on_discard_submit)
     app.action(SOLVED)(handlers.on_solved)

@@ -24,7 +24,7 @@ from bot.periodic import Periodic
 from bot.slack.markup import strip_emoji
 from bot.slack.post import post
 from bot.slack.questions import question_text
-from core.modes import policy
+from core.modes import ModePolicy, policy
 from core.states import DraftStatus
 from storage import drafts, feedback
 from storage.models import Draft
@@ -72,11 +72,22 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
 
     draft = await deps.db(store)
     metrics.answers.labels(outcome=composed.outcome).inc()
+    await _first_response(deps, client, draft, composed, rules, drafts_channel)
+    draft = await deps.db(lambda s: drafts.get(s, draft.id))  # with the time its first response reached Slack
+    metrics.draft_outcome(draft)
+    return draft
+
+
+async def _first_response(deps: Deps, client, draft: Draft, composed, rules: ModePolicy,
+                          drafts_channel: str | None) -> None:
+    """What the channel's mode does with an answered question: the team's card, the bot's answer, or the hand-off
+    (a reply to the customer and a card for the team)."""
+    channel, ts = draft.channel_id, draft.question_ts
     if rules.drafts_card:
         sources = [] if draft.declined else await source_links(deps, client, composed.hits or [], channel)
         await _post_card(deps, client, draft, drafts_channel, render.card(draft, sources=sources,
                                                                           workspace_url=deps.workspace_url))
-    elif status == DraftStatus.ANSWERED:
+    elif draft.status == DraftStatus.ANSWERED:
         message = await answer_blocks(deps, client, composed, draft.feedback_id, solved_id=draft.id)
         if await post(client, channel, ts, **message) is not None:
             await deps.db(lambda s: drafts.posted(s, draft.id))
@@ -85,9 +96,6 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
             await deps.db(lambda s: drafts.posted(s, draft.id))
         await _post_card(deps, client, draft, drafts_channel,
                          render.handoff_card(draft, workspace_url=deps.workspace_url), first_response=False)
-    draft = await deps.db(lambda s: drafts.get(s, draft.id))  # with the time its first response reached Slack
-    metrics.draft_outcome(draft)
-    return draft
 
 
 async def _post_card(deps: Deps, client, draft: Draft, drafts_channel: str | None, message: dict,

@@ -7,8 +7,8 @@ from typing import Any
 
 from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
 from bot.slack.permalinks import permalink
-from core.modes import POLICIES, policy
-from core.states import DiscardReason, DraftStatus, GroundingReason, ModeProblem
+from core.modes import policy
+from core.states import ChannelMode, DiscardReason, DraftStatus, GroundingReason, ModeProblem
 from core.text import clip
 from storage.channels import Ladder, ModeChange
 from storage.models import Draft
@@ -193,14 +193,16 @@ def submitted_reason(view: dict[str, Any]) -> str:
 
 # --- channel modes -----------------------------------------------------------------------------------------
 
-def _says(mode: str) -> str:
-    return POLICIES[mode].says if mode in POLICIES else mode
+_MODE_SAYS = {ChannelMode.OFF: "off: the bot stays silent here",
+              ChannelMode.MENTION: "mention: the bot answers when someone mentions it",
+              ChannelMode.DRAFT: "draft: customers' questions get a draft the team sends, edits or discards",
+              ChannelMode.AUTO: "auto: the bot answers customers' questions itself and hands off what it can't"}
 
 
 
 def channel_status(channel: str, mode: str, drafts_channel: str | None, record: tuple[int, int]) -> str:
     unchanged, acted = record
-    lines = [f"<#{channel}> runs in *{_says(mode)}*."]
+    lines = [f"<#{channel}> runs in *{_MODE_SAYS.get(mode, mode)}*."]
     if drafts_channel:
         lines.append(f"Drafts and hand-offs go to <#{drafts_channel}>.")
     lines.append(f"Record: {unchanged} of the last {acted} drafts acted on were sent unchanged." if acted
@@ -223,7 +225,7 @@ def mode_change(channel: str, mode: str, change: ModeChange, ladder: Ladder) -> 
                 f"`/ft channel mode auto confirm`; the change is recorded with your name and this record.")
     where = f" Drafts go to <#{change.drafts_channel}>." if change.drafts_channel and \
         policy(mode).needs_drafts_channel else ""
-    return f":white_check_mark: <#{channel}> now runs in *{policy(mode).says}*.{where}" + \
+    return f":white_check_mark: <#{channel}> now runs in *{_MODE_SAYS[mode]}*.{where}" + \
         (f" ({change.note})" if change.note else "")
 
 

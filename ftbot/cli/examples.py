@@ -166,7 +166,7 @@ def import_(
                 bad.append(f"{file}:{lineno}: {problem}")
                 continue
             question, answer = pair
-            # As the Slack path flags it (bot.threads.extract): the store keeps flagged pairs as candidates.
+            # As the Slack path flags it (bot.slack.threads.extract): the store keeps flagged pairs as candidates.
             flags = [flag(TOO_LONG, f"the answer is {len(answer)} characters (limit {limit})")] \
                 if len(answer) > limit else []
             status = ExampleStatus.APPROVED if approve_all and not flags else ExampleStatus.CANDIDATE
