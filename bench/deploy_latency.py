@@ -59,8 +59,8 @@ def samples_for(model_dir: Path, adapter: Path, max_tokens: int) -> list[dict]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from bot.approvals import Announcer
-    from bot.render import approval
+    from bot.approvals import render as approval
+    from bot.approvals.announcer import Announcer
     from bot.server import serve_http
     from core.prompt import prompt_messages
     from core.states import JobStatus

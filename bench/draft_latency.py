@@ -56,7 +56,7 @@ class TimedSlack(FakeSlack):
 
 def questions(n: int, rng: random.Random) -> list[str]:
     """Half the export's own thread roots (on-store), half off-store product questions."""
-    from bot.export import load_export
+    from bot.slack.export import load_export
 
     export_dir = QUILLMATE if QUILLMATE.exists() else DEMO
     export = load_export(export_dir, None)

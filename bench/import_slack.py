@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.export import load_export
-from bot.importer import import_slack_export
-from bot.threads import Rules
+from bot.slack.export import load_export
+from bot.slack.importer import import_slack_export
+from bot.slack.threads import Rules
 from fakes.slack_export import ExportBuilder
 from storage import open_store
 

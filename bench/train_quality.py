@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.importer import import_slack_export
-from bot.threads import Rules
+from bot.slack.importer import import_slack_export
+from bot.slack.threads import Rules
 from core.states import ExampleStatus
 from storage import open_store
 from storage.examples import set_status

@@ -9,16 +9,27 @@ from typing import Any, Callable, TypeVar
 
 from sqlmodel import Session
 
-from bot.audience import ChannelKinds
 from bot.backlog import Backlog
 from bot.periodic import Periodic
-from bot.threads import Rules
+from bot.slack.api import People
+from bot.slack.audience import ChannelKinds
+from bot.slack.threads import Rules
 from core.contract import GroundingSpec
 from serving.client import ModelClient
 from storage import Store
 from storage.channels import Ladder
 
 T = TypeVar("T")
+
+
+@dataclass
+class Memory:
+    """What listeners remember between events, per app (lost on restart: each use says what happens then)."""
+
+    people: People | None = None  # names and bot-ness of Slack users, looked up once each
+    # (curator, "example" | "question", id) → the response_url of the review list an Edit or Answer came from.
+    edit_origins: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    deciding: dict[str, str] = field(default_factory=dict)  # version name → admin whose click is being carried out
 
 
 @dataclass(kw_only=True)
@@ -48,10 +59,18 @@ class Deps:
     data_dir: Path | None = None  # FT_DATA_DIR: `/ft forget` erases text from its files too
     # What the bot repeats in its own loop (ftbot.wiring builds it), started and stopped with its HTTP app.
     periodic: list[Periodic] = field(default_factory=list)
+    memory: Memory = field(default_factory=Memory)
 
     @property
     def rules(self) -> Rules:
         return Rules(curators=self.curators | self.admins, max_answer_chars=self.max_answer_chars)
+
+    def people(self, client: Any) -> People:
+        """The one cache of Slack users' names, for every surface that reads a thread. Made with the first
+        request's client: Bolt gives each request its own, all with the same token."""
+        if self.memory.people is None:
+            self.memory.people = People(client)
+        return self.memory.people
 
     def is_curator(self, user: str | None) -> bool:
         return bool(user) and (user in self.curators or user in self.admins)

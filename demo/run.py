@@ -87,9 +87,10 @@ def message_text(message: dict) -> str:
 async def run() -> None:
     from sqlmodel import col, select
 
-    from bot.export import load_export
-    from bot.render import approval, review
+    from bot.approvals import render as approval
+    from bot.curation import render as review
     from bot.server import serve_http
+    from bot.slack.export import load_export
     from core.states import ExampleStatus, JobStatus
     from core.text import clip
     from fakes.fake_slack import FakeSlack
@@ -285,7 +286,7 @@ async def run() -> None:
 
 async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:
     """Switch #help-desk to draft mode, let new customers ask, and act on each card as a support lead would."""
-    from bot.render import drafts as cards
+    from bot.drafts import render as cards
     from core.states import OPEN_DRAFTS
     from storage import drafts as stored
 

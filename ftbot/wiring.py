@@ -235,8 +235,8 @@ def periodic(deps: Deps, app: AsyncApp, metrics: BotMetrics) -> list[Periodic]:
     """What the bot repeats in its own loop while its HTTP app runs (bot.server): training progress and approval
     requests in FT_APPROVALS_CHANNEL (every Deps.announce_every_s), drafts nobody acted on expired
     (FT_DRAFT_TTL_H), and Slack event ids older than a week forgotten (every hour)."""
-    from bot.approvals import Announcer
-    from bot.drafting import Sweeper
+    from bot.approvals.announcer import Announcer
+    from bot.drafts.flow import Sweeper
     from bot.seen_events import EventForgetter
 
     return [Announcer(deps, app.client, every_s=deps.announce_every_s), Sweeper(deps, app.client, metrics),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from core.modes import policy
 from core.states import ChannelMode, ModeProblem
 from storage.models import ChannelChange, SlackChannel, utcnow
 
@@ -96,12 +97,12 @@ def change_mode(session: Session, channel_id: str, mode: str, *, by: str | None,
     found = track_record(session, channel_id, ladder.last_n)
     record = (found.sent_unchanged, found.acted_on)
     target = drafts_channel or (row.drafts_channel if row else None)
-    if mode in (ChannelMode.DRAFT, ChannelMode.AUTO) and not target:
+    if policy(mode).needs_drafts_channel and not target:
         return ModeChange(ModeProblem.NEEDS_DRAFTS_CHANNEL, record, target)
     if target == channel_id:
         return ModeChange(ModeProblem.SAME_CHANNEL, record, target)
     note = ""
-    if mode == ChannelMode.AUTO and (row is None or row.mode != ChannelMode.AUTO):
+    if policy(mode).earned and (row is None or row.mode != mode):
         unchanged, judged = record
         earned = judged >= ladder.min_drafts and unchanged >= ladder.min_unchanged * judged
         if not earned and not confirm:

@@ -14,7 +14,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.states import ChannelMode, DiscardReason, DraftStatus, ExampleSource, ExampleStatus
+from core.modes import policy
+from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
 from storage.models import Draft, Example, Preference, utcnow
 from storage.redact import redact
@@ -90,7 +91,7 @@ def claim(session: Session, draft_id: int, by: str) -> Draft | None:
 
 def _waiting_status(row: Draft) -> str:
     """The status a claimed draft had: auto mode's are hand-offs; a draft without the model's answer failed."""
-    if row.mode == ChannelMode.AUTO:
+    if policy(row.mode).hands_off_on_decline:
         return DraftStatus.HANDED_OFF
     return DraftStatus.PENDING if row.model_answer else DraftStatus.FAILED
 
@@ -121,7 +122,7 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
     unchanged = not row.declined and text == row.answer.strip()
     now = utcnow()
     # Auto mode's hand-off stays a hand-off in the figures; the agent's answer is kept beside it.
-    row.status = DraftStatus.HANDED_OFF if row.mode == ChannelMode.AUTO else \
+    row.status = DraftStatus.HANDED_OFF if policy(row.mode).hands_off_on_decline else \
         DraftStatus.SENT if unchanged else DraftStatus.EDITED
     row.sent_text, row.sent_ts, row.acted_by, row.acted_at = text, sent_ts, by, now
     row.human_response_at = row.human_response_at or now
@@ -175,7 +176,7 @@ def link_example(session: Session, draft_id: int, example_id: int | None) -> Non
 def asker_followed_up(session: Session, channel_id: str, thread_ts: str, user: str) -> Draft | None:
     """The asker wrote again after the bot's auto answer: the answer did not (yet) resolve it."""
     row = by_thread(session, channel_id, thread_ts)
-    if (row is not None and row.mode == ChannelMode.AUTO and row.asker == user and row.bot_response_at is not None
+    if (row is not None and policy(row.mode).posts_answer and row.asker == user and row.bot_response_at is not None
             and row.followed_up_at is None):
         row.followed_up_at = utcnow()
     return row
@@ -197,3 +198,9 @@ def expire(session: Session, ttl_h: float, now: datetime | None = None) -> list[
     stale = list(session.exec(select(Draft.id).where(Draft.status == DraftStatus.PENDING, Draft.asked_at < cutoff)))
     return [row for row in (_move(session, i, (DraftStatus.PENDING,), DraftStatus.EXPIRED) for i in stale) if row]
 
+
+
+def note_card(session: Session, draft_id: int, card_channel: str, card_ts: str) -> None:
+    """Where the draft's card was posted after its first response (auto mode's hand-off card)."""
+    row = get(session, draft_id)
+    row.drafts_channel, row.card_ts = card_channel, card_ts

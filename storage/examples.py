@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import bindparam, case
 from sqlmodel import Session, col, select
 
-from core.states import ChangeOutcome, ChannelKind, ExampleSource, ExampleStatus, WithdrawOutcome
+from core.states import ChangeOutcome, ChannelKind, CurationOutcome, ExampleSource, ExampleStatus, WithdrawOutcome
 from storage import audience
 from storage.dedup import dedup_key
 from storage.models import Example, SnapshotExample, utcnow
@@ -296,3 +296,48 @@ def edited_since(ex: Example, message: dict[str, Any]) -> str | None:
     if when <= created or (seen and when <= float(seen)):
         return None
     return str(edited)
+
+
+def withdraw_deleted_id(session: Session, ex_id: int, which: str) -> bool:
+    """withdraw_deleted for the example `ex_id`, locked first (Slack's deletion and a curator's click may meet)."""
+    ex = session.get(Example, ex_id, with_for_update=True)
+    return ex is not None and withdraw_deleted(session, ex, which)
+
+
+def apply_slack_edit(session: Session, ex_id: int, pair: tuple[str, str] | None, which: str,
+                     edited_ts: str | None) -> ChangeOutcome:
+    """A message behind example `ex_id` was edited in Slack and its thread read again: `pair` is the (question,
+    answer) now extracted, None when the thread no longer yields one (then the example is withdrawn)."""
+    ex = session.get(Example, ex_id, with_for_update=True)
+    if ex is None:
+        return ChangeOutcome.GONE
+    if pair is None:
+        return ChangeOutcome.WITHDRAWN if withdraw_deleted(session, ex, which) else ChangeOutcome.UNCHANGED
+    return revise(session, ex, pair[0], pair[1], which, edited_ts)
+
+
+def decide(session: Session, ex_id: int, status: str, by: str) -> tuple[CurationOutcome, Example | None]:
+    """A curator approves or rejects one candidate; a decided or deleted example is left as it is."""
+    ex = session.get(Example, ex_id, with_for_update=True)  # two curators clicking at once: one wins
+    if ex is None:
+        return CurationOutcome.GONE, None
+    if ex.status != ExampleStatus.CANDIDATE:
+        return CurationOutcome.STALE, ex
+    set_status(session, [ex_id], status, by)
+    return CurationOutcome.DONE, ex
+
+
+def save_edit(session: Session, ex_id: int, question: str, answer: str, by: str
+              ) -> tuple[CurationOutcome, Example | None]:
+    """A curator's edit of a candidate, approved in the same transaction."""
+    ex = session.get(Example, ex_id, with_for_update=True)
+    if ex is None:
+        return CurationOutcome.GONE, None
+    if ex.status != ExampleStatus.CANDIDATE:
+        return CurationOutcome.STALE, ex
+    other = same_content(session, question, answer)
+    if other is not None and other.id != ex_id:
+        return CurationOutcome.CLASH, other  # the unique dedup_key would refuse it at commit
+    edit(session, ex_id, question, answer)
+    set_status(session, [ex_id], ExampleStatus.APPROVED, by)
+    return CurationOutcome.DONE, ex

@@ -188,3 +188,10 @@ def dismiss(session: Session, feedback_id: int, by: str | None) -> Feedback | No
     if row is not None:
         mark(row, dismissed_by=by)
     return row
+
+
+def answered_by_draft(session: Session, feedback_id: int, example_id: int, text: str) -> None:
+    """The team sent an answer for this question from its draft card: the curators' queue no longer waits on it."""
+    row = get(session, feedback_id)
+    if row is not None and row.example_id is None:
+        row.example_id, row.correction = example_id, text

@@ -161,7 +161,7 @@ def import_(
 ) -> None:
     """Import examples from JSONL; bad lines are reported with their number, good lines are kept. An answer
     longer than FT_MAX_ANSWER_CHARS is stored flagged, for a curator: never approved by --approve."""
-    from bot.threads import TOO_LONG
+    from bot.slack.threads import TOO_LONG
     from storage.dedup import dedup_key
     from storage.examples import CREATED, DUPLICATE, NewExample, add_examples, flag
     from storage.jsonl import read_records
@@ -177,7 +177,7 @@ def import_(
                 bad.append(f"{file}:{lineno}: {problem}")
                 continue
             question, answer = pair
-            # As the Slack path flags it (bot.threads.extract): the store keeps flagged pairs as candidates.
+            # As the Slack path flags it (bot.slack.threads.extract): the store keeps flagged pairs as candidates.
             flags = [flag(TOO_LONG, f"the answer is {len(answer)} characters (limit {limit})")] \
                 if len(answer) > limit else []
             status = ExampleStatus.APPROVED if approve_all and not flags else ExampleStatus.CANDIDATE

@@ -85,9 +85,9 @@ def import_slack(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import every thread whose reply carries the label emoji (idempotent: re-running changes nothing)."""
-    from bot.export import ExportError
-    from bot.importer import import_slack_export
-    from bot.threads import Rules
+    from bot.slack.export import ExportError
+    from bot.slack.importer import import_slack_export
+    from bot.slack.threads import Rules
 
     s = common.settings(ctx)
     rules = Rules(curators=frozenset(s.curators | s.admins), max_answer_chars=s.max_answer_chars)

@@ -22,7 +22,7 @@ def stats(
 ) -> None:
     """Live outcome metrics per channel and per version: drafts sent, edited, discarded…; auto answers, hand-offs,
     ratings and resolutions; time to first response. The README defines each figure."""
-    from bot.render.home import response, share
+    from bot.home.render import response, share
     from storage.outcomes import channel_id, outcomes, parse_since
 
     try:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.approvals import Announcer
-from bot.render import approval
+from bot.approvals import render as approval
+from bot.approvals.announcer import Announcer
 from bot.server import serve_http
 from core.contract import JobProgress, VersionMetrics
 from core.states import ExampleStatus, JobStatus, VersionStatus

@@ -202,7 +202,7 @@ async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store)
     # What `/ft ask` does: no thread to answer in, so a plain message in the command's channel.
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.asking import answer_question
+    from bot.asking.answer import answer_question
     from bot.metrics import BotMetrics
 
     client = AsyncWebClient(token="xoxb-test-token", base_url=bot.slack.api_url)

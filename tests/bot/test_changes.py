@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.importer import import_slack_export
-from bot.threads import Rules
+from bot.slack.importer import import_slack_export
+from bot.slack.threads import Rules
 from core.states import ExampleStatus
 from fakes.slack_export import ExportBuilder
 from tests.bot.conftest import ASKER, CURATOR, stored_examples

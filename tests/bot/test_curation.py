@@ -6,7 +6,7 @@ import json
 import pytest
 from sqlmodel import select
 
-from bot.curation import review_message
+from bot.curation.review import review_message
 from core.states import ExampleStatus
 from storage.examples import NewExample, add_examples, flag
 from storage.models import Example

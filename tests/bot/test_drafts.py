@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlmodel import select
 
-from bot import drafting
+from bot.drafts import flow as drafting
 from core.states import DraftStatus, ExampleStatus
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, Draft, Example, Feedback, Preference, SlackChannel
@@ -202,7 +202,7 @@ async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair
     with store.session() as s:  # an agent's send is a candidate for the curators, listed first in /ft review
         assert s.exec(select(Example.status).where(Example.source_key == f"draft:{second.id}")).one() == "candidate"
         add_examples(s, [NewExample("slack:CSUP:1.0", "An older candidate?", "Labelled with a ✅ earlier.")])
-    from bot.curation import review_message
+    from bot.curation.review import review_message
 
     listed = [b["block_id"] for b in (await review_message(bot.deps))["blocks"] if b["type"] == "actions"]
     assert listed[0] == f"example_{_drafts(store)[1].example_id}" and len(listed) == 2

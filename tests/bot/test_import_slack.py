@@ -5,9 +5,9 @@ import json
 import pytest
 from sqlmodel import select
 
-from bot.export import ExportError
-from bot.importer import import_slack_export
-from bot.threads import Rules
+from bot.slack.export import ExportError
+from bot.slack.importer import import_slack_export
+from bot.slack.threads import Rules
 from core.states import ExampleStatus
 from fakes.slack_export import ExportBuilder, support_workspace
 from storage.models import Example

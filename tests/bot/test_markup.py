@@ -1,4 +1,4 @@
-from bot.markup import strip_emoji, to_plain
+from bot.slack.markup import strip_emoji, to_plain
 
 NAMES = {"U1": "Maren (Quillmate)"}
 

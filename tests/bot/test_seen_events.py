@@ -41,8 +41,8 @@ async def test_seen_slack_events_stay_bounded_to_a_week(store):
 def test_ft_bot_runs_the_forgetter_beside_the_announcer_and_the_sweeper(tmp_path):
     """ftbot.wiring builds the bot's periodic work; the forgetter's first round is an hour after start, as the
     training scheduler's hourly job was."""
-    from bot.approvals import Announcer
-    from bot.drafting import Sweeper
+    from bot.approvals.announcer import Announcer
+    from bot.drafts.flow import Sweeper
     from ftbot import wiring
     from ftbot.settings import Settings
 

@@ -6,8 +6,8 @@ import re
 import pytest
 from sqlmodel import select
 
-from bot.importer import import_slack_export
-from bot.threads import Rules, source_key
+from bot.slack.importer import import_slack_export
+from bot.slack.threads import Rules, source_key
 from core.states import ExampleStatus
 from storage.models import Example
 from tests.conftest import QUILLMATE_EXPORT

@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 from prometheus_client import generate_latest
 
+from bot.commands.render import STATS_CHARS, stats
 from bot.metrics import BotMetrics
-from bot.render.commands import STATS_CHARS, stats
 from core.states import ChannelMode, DraftStatus
 from storage.outcomes import ChannelFigures, DraftFigures, Report
 from tests.bot.conftest import ADMIN, OTHER, command_reply, command_text

@@ -12,7 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 from typer.testing import CliRunner
 
-from bot.render.approval import approval_request
+from bot.approvals.render import approval_request
 from core.states import ExampleStatus, VersionStatus
 from ftbot.cli.main import app
 from storage import embeddings, open_store

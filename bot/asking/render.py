@@ -1,0 +1,90 @@
+"""The bot's answer to a question (text, who answered, 👍/👎) and the 👎 correction form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
+from core.text import clip
+from storage.examples import CREATED, DUPLICATE, EXISTS
+from storage.feedback import GONE, UPDATED
+from storage.models import Example, Feedback
+
+UP, DOWN = "feedback_up", "feedback_down"
+SOLVED = "draft_solved"  # bot.drafts answers it
+CORRECTION_MODAL = "feedback_correction"
+CORRECTION, VALUE = "correction", "value"  # block id, and the action id inside it
+FIELD_LIMIT = 3000  # the most a plain_text_input holds
+
+USAGE = "Ask me a question after the mention, for example: “@ftbot how long is the free trial?”"
+UNAVAILABLE = ("I couldn't get an answer from the model right now — your question is saved and "
+               "a curator will see it.")
+THANKS = "Thanks for the feedback!"
+NOT_FOUND = "That answer is no longer stored, so it can't be rated."
+FORM_TOO_SLOW = "Slack took too long to open the form; please press 👎 again."
+
+
+def answered_by(model: str, version_name: str | None) -> str:
+    who = version_name or f"the base model {model}"
+    return f"Answered by {escape(who)} · ftbot"
+
+
+def answer_message(answer: str, *, model: str, version_name: str | None, feedback_id: int,
+                   sources: list[str] | None = None, solved_id: int | None = None) -> dict[str, Any]:
+    """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone.
+    sources: mrkdwn links to the threads whose approved answers were given to the model."""
+    text = answer.strip()
+    chunks = [text[i:i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)]
+    blocks = [section(escape(chunk)) for chunk in chunks]
+    line = answered_by(model, version_name)
+    if sources:
+        line += " · drawn from " + ", ".join(sources)
+    blocks.append(context(line))
+    buttons = [button("👍", UP, str(feedback_id), emoji=True), button("👎", DOWN, str(feedback_id), emoji=True)]
+    if solved_id is not None:  # auto mode: the asker confirms a resolution
+        buttons.append(button("This solved it", SOLVED, str(solved_id), emoji=True))
+    blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": buttons})
+    return {"text": clip(escape(text), 3000), "blocks": blocks}
+
+
+def correction_modal(fb: Feedback) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": CORRECTION_MODAL,
+        "private_metadata": str(fb.id),
+        "title": {"type": "plain_text", "text": "Correct the answer"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"*Question:* {escape(clip(fb.question, 1200))}"),
+            section(f"*The bot answered:* {escape(clip(fb.answer, 1500))}"),
+            {"type": "input", "block_id": CORRECTION,
+             "label": {"type": "plain_text", "text": "The right answer"},
+             "element": {"type": "plain_text_input", "action_id": VALUE, "multiline": True,
+                         "max_length": FIELD_LIMIT},
+             "hint": {"type": "plain_text",
+                      "text": "Write it as our support team would. A curator reviews it before it is used "
+                              "for training."}},
+        ],
+    }
+
+
+def submitted_correction(view: dict[str, Any]) -> str:
+    values = (view.get("state") or {}).get("values") or {}
+    return (((values.get(CORRECTION) or {}).get(VALUE) or {}).get("value") or "").strip()
+
+
+_CORRECTION_STORED = {
+    GONE: "That answer is no longer stored, so the correction could not be saved.",
+    CREATED: "Thanks! Your answer is saved as a candidate example (example {id}); a curator will review it before "
+             "it is used for training.",
+    UPDATED: "Thanks! The suggested answer (example {id}) now has your wording; a curator will review it.",
+    DUPLICATE: "Thanks! That answer is already stored (example {id}).",
+    EXISTS: "Thanks! A correction of this answer was already reviewed (example {id}, {status}); yours is kept with "
+            "the feedback.",
+}
+
+
+def correction_stored(outcome: str, example: Example | None) -> str:
+    template = _CORRECTION_STORED.get(outcome, "Thanks! Your correction is saved.")
+    return template.format(id=example.id if example else None, status=example.status if example else "")

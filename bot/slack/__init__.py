@@ -1,0 +1,1 @@
+"""Slack knowledge every surface shares."""
