@@ -17,7 +17,7 @@ log = logging.getLogger("ftbot.bot")
 
 def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
               metrics: BotMetrics | None = None) -> AsyncApp:
-    from bot import approvals, asking, changes, commands, curation, drafting, home, labelling, shortcut
+    from bot import agent, approvals, asking, changes, commands, curation, drafting, home, labelling, shortcut
 
     client = AsyncWebClient(token=token, base_url=api_url) if api_url else AsyncWebClient(token=token)
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
@@ -44,8 +44,9 @@ def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",
                               outcome="handled").inc()
         await next()
 
-    # changes before asking and drafting: Bolt runs the first listener that matches, and an edit is a "message" too.
-    for surface in (labelling, shortcut, changes, curation, home, asking, drafting, commands, approvals):
+    # changes before agent and drafting: Bolt runs the first listener that matches, and an edit is a "message" too;
+    # agent before home: both listen to app_home_opened (the Messages tab and the Home tab).
+    for surface in (labelling, shortcut, changes, agent, curation, home, asking, drafting, commands, approvals):
         surface.register(app, deps, metrics)
     changes.register_fallback(app)  # after every surface: Bolt runs the first listener that matches
 

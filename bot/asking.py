@@ -1,4 +1,4 @@
-"""Asking the bot (@mention, DM, `/ft ask`) and the 👍/👎 feedback on its answers."""
+"""Asking the bot (@mention, `/ft ask`; DMs are bot.agent's) and the 👍/👎 feedback on its answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -86,9 +86,11 @@ class Composed:
         return src
 
 
-async def compose(deps: Deps, question: str, *, channel: str | None = None) -> Composed:
+async def compose(deps: Deps, question: str, *, channel: str | None = None,
+                  on_text: Callable[[str], Awaitable[None]] | None = None) -> Composed:
     """Retrieval, the model and the grounding check for one (plain-text) question; never raises for the model
-    server's failures: they come back as the outcome. channel: where it was asked."""
+    server's failures: they come back as the outcome. channel: where it was asked. on_text: the model's text,
+    streamed to it piece by piece before the check (serving.answering.answer)."""
     version_name = await deps.db(deployed_name)
     hits = await retrieve(deps, question, channel=channel)
     context = [(h.question, h.answer) for h in hits] if hits is not None else None
@@ -99,7 +101,8 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
         composed.model = version_name or await _base_model(deps.model)
         composed.reply = await answering.answer(deps.model, composed.model, question, hits,
                                                 system_prompt=deps.system_prompt, max_tokens=deps.answer_max_tokens,
-                                                timeout_s=deps.answer_timeout_s, grounding=deps.grounding)
+                                                timeout_s=deps.answer_timeout_s, grounding=deps.grounding,
+                                                on_text=on_text)
         if not composed.reply.model_answer:
             composed.outcome, composed.error = AnswerOutcome.ERROR, "the model returned an empty answer"
         elif composed.reply.declined:
@@ -132,15 +135,22 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
         return
     started = time.perf_counter()
     composed = await compose(deps, question, channel=channel)
-    fb = await deps.db(lambda s: feedback.record(
-        s, question=question, answer=composed.text, user=user, version_name=composed.version_name,
-        source=composed.source(channel=channel, thread_ts=thread_ts, ts=ts), declined=composed.declined))
-    metrics.answers.labels(outcome=composed.outcome).inc()
-    metrics.answer_seconds.observe(time.perf_counter() - started)
+    fb = await keep(deps, metrics, composed, user=user, thread_ts=thread_ts, ts=ts, started=started)
     if composed.error:
         await post(client, channel, thread_ts, user, text=render.UNAVAILABLE)
         return
     await post(client, channel, thread_ts, user, **await answer_blocks(deps, client, composed, fb.id))
+
+
+async def keep(deps: Deps, metrics: BotMetrics, composed: Composed, *, user: str | None, thread_ts: str | None,
+               ts: str | None, started: float) -> feedback.Feedback:
+    """The question as a Feedback row, answered or not, and the answer's metrics."""
+    fb = await deps.db(lambda s: feedback.record(
+        s, question=composed.question, answer=composed.text, user=user, version_name=composed.version_name,
+        source=composed.source(channel=composed.channel, thread_ts=thread_ts, ts=ts), declined=composed.declined))
+    metrics.answers.labels(outcome=composed.outcome).inc()
+    metrics.answer_seconds.observe(time.perf_counter() - started)
+    return fb
 
 
 async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any
@@ -211,6 +221,26 @@ def _feedback_id(value: str | None) -> int | None:
         return None
 
 
+async def thumbs_up(deps: Deps, metrics: BotMetrics, fb_id: int | None, user: str, respond) -> None:
+    """The answer's rating, and thanks (ephemeral)."""
+    fb = await deps.db(lambda s: feedback.rate(s, fb_id, Rating.UP, user)) if fb_id else None
+    metrics.events.labels(kind="feedback", outcome="up" if fb else "gone").inc()
+    await respond(text=render.THANKS if fb else render.NOT_FOUND, response_type="ephemeral", replace_original=False)
+
+
+async def thumbs_down(deps: Deps, client, fb_id: int | None, trigger_id: str, respond) -> None:
+    """The correction form (rated 👎 when it is sent)."""
+    fb = await deps.db(lambda s: feedback.get(s, fb_id)) if fb_id else None
+    if fb is None:
+        await respond(text=render.NOT_FOUND, response_type="ephemeral", replace_original=False)
+        return
+    try:
+        await client.views_open(trigger_id=trigger_id, view=render.correction_modal(fb))
+    except SlackApiError as exc:  # the trigger lives 3 s
+        log.warning("could not open the correction form: %s", exc.response.get("error"))
+        await respond(text=render.FORM_TOO_SLOW, response_type="ephemeral", replace_original=False)
+
+
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     async def ask(event: dict, client, context) -> None:
         bot_user_id = context.get("bot_user_id")
@@ -234,37 +264,24 @@ def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
         if await deps.first_delivery(body):
             await ask(event, client, context)
 
-    async def in_a_dm(event) -> bool:
-        return event.get("channel_type") == "im"
-
-    # Only DMs: messages in channels reach the bot as app_mention when it is addressed.
-    @app.event("message", matchers=[in_a_dm])
-    async def on_dm(event, body, client, context):
-        if await deps.first_delivery(body):
-            await ask(event, client, context)
-
     @app.action(render.UP)
     async def on_up(ack, body, respond):
         await ack()
-        fb_id, user = _feedback_id(body["actions"][0].get("value")), body["user"]["id"]
-        fb = await deps.db(lambda s: feedback.rate(s, fb_id, Rating.UP, user)) if fb_id else None
-        metrics.events.labels(kind="feedback", outcome="up" if fb else "gone").inc()
-        await respond(text=render.THANKS if fb else render.NOT_FOUND, response_type="ephemeral",
-                      replace_original=False)
+        await thumbs_up(deps, metrics, _feedback_id(body["actions"][0].get("value")), body["user"]["id"], respond)
 
     @app.action(render.DOWN)
     async def on_down(ack, body, respond, client):
         await ack()
-        fb_id = _feedback_id(body["actions"][0].get("value"))
-        fb = await deps.db(lambda s: feedback.get(s, fb_id)) if fb_id else None
-        if fb is None:
-            await respond(text=render.NOT_FOUND, response_type="ephemeral", replace_original=False)
-            return
-        try:
-            await client.views_open(trigger_id=body["trigger_id"], view=render.correction_modal(fb))
-        except SlackApiError as exc:  # the trigger lives 3 s
-            log.warning("could not open the correction form: %s", exc.response.get("error"))
-            await respond(text=render.FORM_TOO_SLOW, response_type="ephemeral", replace_original=False)
+        await thumbs_down(deps, client, _feedback_id(body["actions"][0].get("value")), body["trigger_id"], respond)
+
+    @app.action(render.FEEDBACK)  # Slack's feedback buttons: the value says which was pressed
+    async def on_feedback(ack, body, respond, client):
+        await ack()
+        which, fb_id = render.feedback_click(body["actions"][0].get("value"))
+        if which == "up":
+            await thumbs_up(deps, metrics, fb_id, body["user"]["id"], respond)
+        else:
+            await thumbs_down(deps, client, fb_id, body["trigger_id"], respond)
 
     @app.view(render.CORRECTION_MODAL)
     async def on_correction(ack, body, view, client):

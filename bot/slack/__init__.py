@@ -1,0 +1,1 @@
+"""Slack Web API helpers shared by the surfaces (streamed answers)."""
