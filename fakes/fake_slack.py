@@ -26,11 +26,17 @@ class FakeSlack:
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)  # channel id → messages
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # The same calls with when they arrived (time.perf_counter()): what a person sees, and when.
+        self.timed_calls: list[tuple[float, str, dict[str, Any]]] = []
+        # Slack's streaming limits, made small by tests: a stream expires (~5 min on Slack), and its text is capped.
+        self.stream_ttl_s = 300.0
+        self.stream_max_chars = 40_000
         self.responses: list[dict[str, Any]] = []  # what listeners sent to response_url
         self.views: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, bytes] = {}
         self._clock = time.time() - 86_400
         self._ids = itertools.count(1)
+        self._stream_started: dict[str, float] = {}  # a streamed message's ts → when its stream began
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -101,6 +107,23 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
 
+    def first_call(self, method: str, where=lambda params: True) -> float | None:
+        """When the first call to `method` (matching `where`) arrived (time.perf_counter()), or None."""
+        return next((at for at, name, params in self.timed_calls if name == method and where(params)), None)
+
+    @staticmethod
+    def shown(message: dict[str, Any]) -> str:
+        """What a person reads in a message: its text (a stream's markdown so far) and its blocks' text."""
+        parts = [message.get("text") or ""]
+        for block in message.get("blocks") or []:
+            text = block.get("text")
+            parts.append(text.get("text", "") if isinstance(text, dict) else text or "")
+            parts += [e.get("text", "") for e in block.get("elements") or [] if isinstance(e.get("text"), str)]
+        return "\n".join(p for p in parts if p)
+
+    def shown_in(self, channel: str) -> list[str]:
+        return [self.shown(m) for m in self.messages[channel]]
+
     # --- the Web API -----------------------------------------------------------------------------
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -113,6 +136,7 @@ class FakeSlack:
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         self.calls.append((method, params))
+        self.timed_calls.append((time.perf_counter(), method, params))
         handler = getattr(self, "api_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -151,7 +175,80 @@ class FakeSlack:
         if message is None:
             return {"ok": False, "error": "message_not_found"}
         message.update({k: p[k] for k in ("text", "blocks") if k in p})
+        if message.get("streaming"):
+            message["streaming"] = False  # an update ends a stream
         return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
+
+    async def api_chat_delete(self, p: dict) -> dict:
+        message = self.find(p.get("channel", ""), p.get("ts", ""))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages[p["channel"]].remove(message)
+        return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
+
+    # --- AI apps: the assistant thread's status, title and suggested prompts; streamed messages -------------------
+    def _missing(self, p: dict, *names: str) -> dict | None:
+        return {"ok": False, "error": "invalid_arguments"} if any(not p.get(n) for n in names) else None
+
+    async def api_assistant_threads_setStatus(self, p: dict) -> dict:
+        return self._missing(p, "channel_id", "thread_ts") or (
+            {"ok": False, "error": "invalid_arguments"} if "status" not in p else {"ok": True})
+
+    async def api_assistant_threads_setTitle(self, p: dict) -> dict:
+        return self._missing(p, "channel_id", "thread_ts", "title") or {"ok": True}
+
+    async def api_assistant_threads_setSuggestedPrompts(self, p: dict) -> dict:
+        prompts = p.get("prompts")
+        if not p.get("channel_id") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4 or any(
+                not isinstance(q, dict) or not q.get("title") or not q.get("message") for q in prompts):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    async def api_chat_startStream(self, p: dict) -> dict:
+        if bad := self._missing(p, "channel", "thread_ts"):
+            return bad
+        text = p.get("markdown_text") or ""
+        if len(text) > min(12_000, self.stream_max_chars):
+            return {"ok": False, "error": "msg_too_long"}
+        ts = self.post(p["channel"], self.BOT_USER, text, p["thread_ts"], bot_id="BFTBOT", streaming=True,
+                       recipient_user_id=p.get("recipient_user_id"))
+        self._stream_started[ts] = time.perf_counter()
+        return {"ok": True, "channel": p["channel"], "ts": ts}
+
+    def _streaming(self, p: dict) -> tuple[dict | None, dict | None]:
+        """The streamed message, or Slack's error for it."""
+        if bad := self._missing(p, "channel", "ts"):
+            return None, bad
+        message = self.find(p["channel"], p["ts"])
+        if message is None:
+            return None, {"ok": False, "error": "message_not_found"}
+        if message.get("streaming") and time.perf_counter() - self._stream_started[p["ts"]] > self.stream_ttl_s:
+            message["streaming"] = False  # Slack ends an old stream with what it had
+        if not message.get("streaming"):
+            return None, {"ok": False, "error": "message_not_in_streaming_state"}
+        text = p.get("markdown_text") or ""
+        if len(text) > 12_000 or len(message["text"]) + len(text) > self.stream_max_chars:
+            return None, {"ok": False, "error": "msg_too_long"}
+        return message, None
+
+    async def api_chat_appendStream(self, p: dict) -> dict:
+        message, error = self._streaming(p)
+        if error:
+            return error
+        if not p.get("markdown_text"):
+            return {"ok": False, "error": "invalid_arguments"}
+        message["text"] += p["markdown_text"]
+        return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
+
+    async def api_chat_stopStream(self, p: dict) -> dict:
+        message, error = self._streaming(p)
+        if error:
+            return error
+        message["text"] += p.get("markdown_text") or ""
+        message["streaming"] = False
+        if p.get("blocks"):
+            message["blocks"] = p["blocks"]
+        return {"ok": True, "channel": p["channel"], "ts": p["ts"], "message": dict(message)}
 
     async def api_chat_postEphemeral(self, p: dict) -> dict:
         return {"ok": True, "message_ts": self.next_ts()}

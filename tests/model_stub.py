@@ -19,6 +19,8 @@ class ModelStub:
         self.requests: list[dict] = []
         self.answer = "The trial lasts 21 days."
         self.delay_s = 0.0
+        self.chunk_delay_s = 0.0  # streamed answers: the pause before each piece
+        self.chunk_chars = 8  # streamed answers: the size of each piece
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -37,9 +39,29 @@ class ModelStub:
                                                 "type": "NotFoundError", "code": 404}}, status=404)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if body.get("stream"):
+            return await self._stream(request, body["model"])
         return web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
                                   "choices": [{"index": 0, "finish_reason": "stop",
                                                "message": {"role": "assistant", "content": self.answer}}]})
+
+    async def _stream(self, request: web.Request, model: str) -> web.StreamResponse:
+        """OpenAI's server-sent events, as vLLM and `ft serve` send them: the answer in pieces, then [DONE]."""
+        import asyncio
+        import json
+
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        for i in range(0, len(self.answer), self.chunk_chars):
+            if self.chunk_delay_s:
+                await asyncio.sleep(self.chunk_delay_s)
+            event = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
+                     "choices": [{"index": 0, "delta": {"content": self.answer[i:i + self.chunk_chars]},
+                                  "finish_reason": None}]}
+            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
 
     async def _load(self, request: web.Request) -> web.Response:
         body = await request.json()

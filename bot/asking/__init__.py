@@ -1,4 +1,4 @@
-"""Asking the bot (@mention, DM, `/ft ask`) and the 👍/👎 feedback on its answers."""
+"""Asking the bot (@mention, `/ft ask`; DMs and the agent view are bot.agent's) and the feedback on its answers."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from bot.metrics import BotMetrics
 def register(app: AsyncApp, deps: Deps, metrics: BotMetrics) -> None:
     # Bolt acks events before listeners run (process_before_response=False), so a slow model holds up nothing.
     app.event("app_mention")(handlers.on_mention)
-    # Only DMs: messages in channels reach the bot as app_mention when it is addressed.
-    app.event("message", matchers=[handlers.in_a_dm])(handlers.on_dm)
     app.action(render.UP)(handlers.on_up)
     app.action(render.DOWN)(handlers.on_down)
+    app.action(render.FEEDBACK)(handlers.on_feedback)
     app.view(render.CORRECTION_MODAL)(handlers.on_correction)

@@ -19,6 +19,7 @@ from bot.slack.questions import question_text
 from core.states import ExampleSource
 from storage import feedback
 from storage.audience import link_scope
+from storage.models import Feedback
 
 FAILED = "could not answer"
 
@@ -37,16 +38,24 @@ async def answer_question(deps: Deps, client, metrics: BotMetrics, *, question: 
         return
     started = time.perf_counter()
     composed = await compose(deps, question, channel=channel)
-    fb = await deps.db(lambda s: feedback.record(
-        s, question=question, answer=composed.text, user=user, version_name=composed.version_name,
-        source=composed.source(channel=channel, thread_ts=thread_ts, ts=ts), declined=composed.declined))
-    metrics.answers.labels(outcome=composed.outcome).inc()
-    metrics.answer_seconds.observe(time.perf_counter() - started)
+    fb = await keep(deps, metrics, composed, user=user, thread_ts=thread_ts, ts=ts, started=started)
     if composed.error:
         await post(client, channel, thread_ts, dm_to=user, failed=FAILED, text=render.UNAVAILABLE)
         return
     await post(client, channel, thread_ts, dm_to=user, failed=FAILED,
                **await answer_blocks(deps, client, composed, fb.id))
+
+
+async def keep(deps: Deps, metrics: BotMetrics, composed: Composed, *, user: str | None, thread_ts: str | None,
+               ts: str | None, started: float) -> Feedback:
+    """The question as a Feedback row, answered or not (so a curator sees what people ask), and the answer's
+    metrics."""
+    fb = await deps.db(lambda s: feedback.record(
+        s, question=composed.question, answer=composed.text, user=user, version_name=composed.version_name,
+        source=composed.source(channel=composed.channel, thread_ts=thread_ts, ts=ts), declined=composed.declined))
+    metrics.answers.labels(outcome=composed.outcome).inc()
+    metrics.answer_seconds.observe(time.perf_counter() - started)
+    return fb
 
 
 async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from sqlmodel import Session
 
@@ -70,9 +70,11 @@ class Composed:
         return src
 
 
-async def compose(deps: Deps, question: str, *, channel: str | None = None) -> Composed:
+async def compose(deps: Deps, question: str, *, channel: str | None = None,
+                  on_text: Callable[[str], Awaitable[None]] | None = None) -> Composed:
     """Retrieval, the model and the grounding check for one (plain-text) question; never raises for the model
-    server's failures: they come back as the outcome. channel: where it was asked."""
+    server's failures: they come back as the outcome. channel: where it was asked. on_text: the model's text,
+    streamed to it piece by piece before the check (serving.answering.answer)."""
     version_name = await deps.db(deployed_name)
     hits = await retrieve(deps, question, channel=channel)
     context = [(h.question, h.answer) for h in hits] if hits is not None else None
@@ -83,7 +85,8 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None) -> C
         composed.model = version_name or await _base_model(deps.model)
         composed.reply = await answering.answer(deps.model, composed.model, question, hits,
                                                 system_prompt=deps.system_prompt, max_tokens=deps.answer_max_tokens,
-                                                timeout_s=deps.answer_timeout_s, grounding=deps.grounding)
+                                                timeout_s=deps.answer_timeout_s, grounding=deps.grounding,
+                                                on_text=on_text)
         if not composed.reply.model_answer:
             composed.outcome, composed.error = AnswerOutcome.ERROR, "the model returned an empty answer"
         elif composed.reply.declined:

@@ -1,4 +1,5 @@
-"""The asking listeners: a mention or a DM answered in its thread, and 👍/👎 with the correction form."""
+"""The asking listeners: a mention answered in its thread (DMs are bot.agent's), and the feedback buttons (and the
+older 👍/👎) with the correction form."""
 
 from __future__ import annotations
 
@@ -13,14 +14,10 @@ from bot.slack.ids import parse_id
 from bot.slack.markup import strip_emoji
 from bot.slack.post import tell
 from bot.slack.questions import is_customer_question
-from core.states import ChannelKind, Rating
+from core.states import Rating
 from storage import channels, feedback
 
 log = logging.getLogger("ftbot.bot")
-
-
-async def in_a_dm(event) -> bool:
-    return event.get("channel_type") == "im"
 
 
 async def on_mention(event, body, client, context):
@@ -30,40 +27,55 @@ async def on_mention(event, body, client, context):
         await _ask(event, client, context)
 
 
-async def on_dm(event, body, client, context):
-    if await context["deps"].first_delivery(body):
-        await _ask(event, client, context)
-
-
 async def _ask(event: dict, client, context) -> None:
     deps, bot_user_id = context["deps"], context.get("bot_user_id")
     if not is_customer_question(event, bot_user_id):
         return
     # The channel's kind, recorded now, gives a correction of this answer its audience (storage.audience).
-    await deps.channels.learn(client, event["channel"], deps.db,
-                              kind_hint=ChannelKind.DM if event.get("channel_type") == "im" else None)
+    await deps.channels.learn(client, event["channel"], deps.db)
     await answer_question(deps, client, context["metrics"], question=event.get("text", ""), user=event["user"],
                           channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
                           ts=event["ts"], bot_user_id=bot_user_id)
 
 
 async def on_up(ack, body, respond, context):
+    """👍 on an answer sent before the feedback buttons."""
     await ack()
-    deps, fb_id, user = context["deps"], parse_id(body["actions"][0].get("value")), body["user"]["id"]
+    await thumbs_up(context, parse_id(body["actions"][0].get("value")), body["user"]["id"], respond)
+
+
+async def on_down(ack, body, respond, client, context):
+    """👎 on an answer sent before the feedback buttons."""
+    await ack()
+    await thumbs_down(context, client, parse_id(body["actions"][0].get("value")), body["trigger_id"], respond)
+
+
+async def on_feedback(ack, body, respond, client, context):
+    """Slack's feedback buttons under an answer: the value says which was pressed."""
+    await ack()
+    which, fb_id = render.feedback_click(body["actions"][0].get("value"))
+    if which == "up":
+        await thumbs_up(context, fb_id, body["user"]["id"], respond)
+    else:
+        await thumbs_down(context, client, fb_id, body["trigger_id"], respond)
+
+
+async def thumbs_up(context, fb_id: int | None, user: str, respond) -> None:
+    """The answer's rating, and thanks (ephemeral)."""
+    deps = context["deps"]
     fb = await deps.db(lambda s: feedback.rate(s, fb_id, Rating.UP, user)) if fb_id else None
     context["metrics"].events.labels(kind="feedback", outcome="up" if fb else "gone").inc()
     await respond(text=render.THANKS if fb else render.NOT_FOUND, response_type="ephemeral", replace_original=False)
 
 
-async def on_down(ack, body, respond, client, context):
-    await ack()
-    deps, fb_id = context["deps"], parse_id(body["actions"][0].get("value"))
-    fb = await deps.db(lambda s: feedback.get(s, fb_id)) if fb_id else None
+async def thumbs_down(context, client, fb_id: int | None, trigger_id: str, respond) -> None:
+    """The correction form (rated 👎 when it is sent)."""
+    fb = await context["deps"].db(lambda s: feedback.get(s, fb_id)) if fb_id else None
     if fb is None:
         await respond(text=render.NOT_FOUND, response_type="ephemeral", replace_original=False)
         return
     try:
-        await client.views_open(trigger_id=body["trigger_id"], view=render.correction_modal(fb))
+        await client.views_open(trigger_id=trigger_id, view=render.correction_modal(fb))
     except SlackApiError as exc:  # the trigger lives 3 s
         log.warning("could not open the correction form: %s", exc.response.get("error"))
         await respond(text=render.FORM_TOO_SLOW, response_type="ephemeral", replace_original=False)

@@ -1,16 +1,18 @@
-"""The bot's answer to a question (text, who answered, 👍/👎) and the 👎 correction form."""
+"""The bot's answer to a question (text, who answered, Slack's feedback buttons) and the 👎 correction form."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
+from bot.slack.blocks import button, context, escape, markdown, section
 from core.text import clip
 from storage.examples import CREATED, DUPLICATE, EXISTS
 from storage.feedback import GONE, UPDATED
 from storage.models import Example, Feedback
 
-UP, DOWN = "feedback_up", "feedback_down"
+UP, DOWN = "feedback_up", "feedback_down"  # the 👍/👎 buttons of answers sent before the feedback buttons
+FEEDBACK = "feedback"  # Slack's feedback buttons; their values are "up:<feedback id>" and "down:<feedback id>"
+MARKDOWN_LIMIT = 12_000  # what Slack shows of a message's markdown blocks together
 SOLVED = "draft_solved"  # bot.drafts answers it
 CORRECTION_MODAL = "feedback_correction"
 CORRECTION, VALUE = "correction", "value"  # block id, and the action id inside it
@@ -34,17 +36,44 @@ def answer_message(answer: str, *, model: str, version_name: str | None, feedbac
     """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone.
     sources: mrkdwn links to the threads whose approved answers were given to the model."""
     text = answer.strip()
-    chunks = [text[i:i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)]
-    blocks = [section(escape(chunk)) for chunk in chunks]
+    blocks = [markdown(escape(clip(text, MARKDOWN_LIMIT)))]
+    blocks += answer_tail(model=model, version_name=version_name, feedback_id=feedback_id, sources=sources,
+                          solved_id=solved_id)
+    return {"text": clip(escape(text), 3000), "blocks": blocks}
+
+
+def answer_tail(*, model: str, version_name: str | None, feedback_id: int, sources: list[str] | None = None,
+                solved_id: int | None = None) -> list[dict[str, Any]]:
+    """What follows the answer's text: who answered and its sources, then the feedback buttons (a streamed answer
+    ends with these blocks under the text it streamed)."""
     line = answered_by(model, version_name)
     if sources:
         line += " · drawn from " + ", ".join(sources)
-    blocks.append(context(line))
-    buttons = [button("👍", UP, str(feedback_id), emoji=True), button("👎", DOWN, str(feedback_id), emoji=True)]
+    blocks = [context(line), feedback_buttons(feedback_id)]
     if solved_id is not None:  # auto mode: the asker confirms a resolution
-        buttons.append(button("This solved it", SOLVED, str(solved_id), emoji=True))
-    blocks.append({"type": "actions", "block_id": f"feedback_{feedback_id}", "elements": buttons})
-    return {"text": clip(escape(text), 3000), "blocks": blocks}
+        blocks.append({"type": "actions", "block_id": f"solved_{solved_id}",
+                       "elements": [button("This solved it", SOLVED, str(solved_id), emoji=True)]})
+    return blocks
+
+
+def feedback_buttons(feedback_id: int) -> dict[str, Any]:
+    """Slack's 👍/👎 under an AI answer (a context_actions block); a click arrives as a block action whose value
+    is the pressed button's."""
+    def half(label: str, value: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": label}, "value": f"{value}:{feedback_id}",
+                "accessibility_label": f"Mark this answer as {label.lower()}"}
+
+    return {"type": "context_actions", "block_id": f"feedback_{feedback_id}",
+            "elements": [{"type": "feedback_buttons", "action_id": FEEDBACK,
+                          "positive_button": half("Good", "up"), "negative_button": half("Bad", "down")}]}
+
+
+def feedback_click(value: str | None) -> tuple[str | None, int | None]:
+    """A feedback button's value: ("up" | "down", the feedback id), or (None, None) when it is not one."""
+    which, _, number = (value or "").partition(":")
+    if which not in ("up", "down") or not number.isdigit():
+        return None, None
+    return which, int(number)
 
 
 def correction_modal(fb: Feedback) -> dict[str, Any]:

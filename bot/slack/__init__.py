@@ -1,1 +1,1 @@
-"""Slack knowledge every surface shares."""
+"""Slack knowledge every surface shares: markup, thread → pair, people, posting, streamed answers."""

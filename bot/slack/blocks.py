@@ -17,6 +17,11 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def markdown(text: str) -> dict[str, Any]:
+    """Slack's `markdown` block (standard Markdown, as AI apps answer in)."""
+    return {"type": "markdown", "text": text}
+
+
 def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 

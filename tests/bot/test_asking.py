@@ -42,7 +42,13 @@ def _context_line(post):
 
 
 def _buttons(post):
-    return {e["action_id"]: e["value"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    """Buttons by action id; Slack's feedback buttons as "feedback+" and "feedback-" (one element, two values)."""
+    found = {e["action_id"]: e["value"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    for block in post["blocks"]:
+        for e in block.get("elements") or [] if block["type"] == "context_actions" else []:
+            found[e["action_id"] + "+"], found[e["action_id"] + "-"] = (e["positive_button"]["value"],
+                                                                        e["negative_button"]["value"])
+    return found
 
 
 async def test_a_mention_is_answered_in_the_thread_by_the_base_model(bot, store):
@@ -62,7 +68,8 @@ async def test_a_mention_is_answered_in_the_thread_by_the_base_model(bot, store)
     assert (fb.question, fb.answer, fb.user, fb.rating, fb.version_name) == (
         "how long is the trial?", "The trial lasts 21 days <no card>.", ASKER, "none", None)
     assert fb.source["channel"] == "CSUP" and fb.source["thread_ts"] == root and fb.source["ts"] == root
-    assert _buttons(post) == {"feedback_up": str(fb.id), "feedback_down": str(fb.id)}
+    assert _buttons(post) == {"feedback+": f"up:{fb.id}", "feedback-": f"down:{fb.id}"}
+    assert post["blocks"][0] == {"type": "markdown", "text": "The trial lasts 21 days &lt;no card&gt;."}
 
 
 async def test_without_retrieval_a_refusal_cut_at_its_stop_sequence_is_sent_whole(bot, store):
@@ -98,9 +105,10 @@ async def test_the_deployed_version_answers_and_is_named(bot, store):
 async def test_a_dm_is_answered(bot, store):
     ts = bot.slack.post("DASKER", ASKER, "Do you support SSO?")
     await bot.send.event(_dm("Do you support SSO?", ts))
-    post = await _answer(bot)
-    assert post["channel"] == "DASKER" and post["thread_ts"] == ts
-    assert "The trial lasts 21 days." in json.dumps(post["blocks"])
+    [stop] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.stopStream"))  # streamed (bot.agent)
+    [start] = bot.slack.calls_to("chat.startStream")
+    assert start["channel"] == "DASKER" and start["thread_ts"] == ts
+    assert bot.slack.find("DASKER", stop["ts"])["text"] == "The trial lasts 21 days."
     assert bot.model.requests[0]["messages"][1]["content"] == "Do you support SSO?"
 
 
@@ -141,8 +149,8 @@ async def test_the_bot_ignores_its_own_and_other_bots_messages_and_edits(bot, st
     await bot.send.event(_mention("<@UFTBOT> hi from a bot", "1.4", user="UOTHERBOT") | {"bot_id": "BOTHER"})
     # A real question afterwards: once it is answered, the ignored ones have long been handled.
     await bot.send.event(_dm("Real question?", "1.5"))
-    await _answer(bot)
-    assert len(bot.model.requests) == 1 and len(bot.slack.calls_to("chat.postMessage")) == 1
+    await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.stopStream"))
+    assert len(bot.model.requests) == 1 and len(bot.slack.calls_to("chat.startStream")) == 1
     assert [fb.question for fb in _feedback(store)] == ["Real question?"]
 
 
@@ -154,12 +162,23 @@ async def _answered(bot):
 
 async def test_thumbs_up_sets_the_rating_and_thanks_ephemerally(bot, store):
     buttons = await _answered(bot)
-    status, body = await bot.send.action(OTHER, "feedback_up", buttons["feedback_up"])
+    status, body = await bot.send.action(OTHER, "feedback", buttons["feedback+"])
     assert status == 200 and not body
     [reply] = await bot.slack.wait_for(lambda: bot.slack.responses)
     assert reply["response_type"] == "ephemeral" and "Thanks" in reply["text"]
     [fb] = _feedback(store)
     assert fb.rating == "up" and fb.source["rated_by"] == OTHER
+
+
+async def test_the_old_thumbs_buttons_of_earlier_answers_still_work(bot, store):
+    await _answered(bot)
+    [fb] = _feedback(store)
+    await bot.send.action(OTHER, "feedback_down", str(fb.id))
+    [call] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
+    assert call["view"]["private_metadata"] == str(fb.id)
+    await bot.send.action(OTHER, "feedback_up", str(fb.id))
+    await bot.slack.wait_for(lambda: bot.slack.responses)
+    assert _feedback(store)[0].rating == "up"
 
 
 async def _submit(bot, user, fb_id, correction):
@@ -174,10 +193,10 @@ async def _submit(bot, user, fb_id, correction):
 async def test_thumbs_down_and_a_correction_make_a_candidate_example(bot, store):
     bot.model.answer = "The trial lasts 7 days."
     buttons = await _answered(bot)
-    await bot.send.action(OTHER, "feedback_down", buttons["feedback_down"])
+    await bot.send.action(OTHER, "feedback", buttons["feedback-"])
     [call] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
     view = call["view"]
-    assert view["callback_id"] == "feedback_correction" and view["private_metadata"] == buttons["feedback_down"]
+    assert view["callback_id"] == "feedback_correction" and buttons["feedback-"] == f"down:{view['private_metadata']}"
     [field] = [b for b in view["blocks"] if b["type"] == "input"]
     assert field["element"]["multiline"] and "initial_value" not in field["element"]
 

@@ -69,7 +69,9 @@ def _seed(bot, store) -> None:
 
 async def _ask(bot, channel: str) -> set[str]:
     """Ask in `channel` over signed HTTP; the channels the reply links to."""
-    before = len(bot.slack.calls_to("chat.postMessage"))
+    # A DM is answered streamed (bot.agent): its answer ends with chat.stopStream, whose blocks hold the links.
+    method = "chat.stopStream" if channel.startswith("D") else "chat.postMessage"
+    before = len(bot.slack.calls_to(method))
     if channel.startswith("D"):
         ts = bot.slack.post(channel, ASKER, QUESTION)
         event = {"type": "message", "channel_type": "im", "channel": channel, "user": ASKER, "text": QUESTION,
@@ -80,10 +82,10 @@ async def _ask(bot, channel: str) -> set[str]:
                  "event_ts": ts}
     status, _ = await bot.send.event(event)
     assert status == 200
-    posts = await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postMessage")) > before
-                                     and bot.slack.calls_to("chat.postMessage"))
+    posts = await bot.slack.wait_for(lambda: len(bot.slack.calls_to(method)) > before and bot.slack.calls_to(method))
     post = posts[before]
-    assert post["channel"] == channel and "14 days" in post["text"]
+    text = bot.slack.find(channel, post["ts"])["text"] if method == "chat.stopStream" else post["text"]
+    assert post["channel"] == channel and "14 days" in text
     context = " ".join(e.get("text", "") for b in post["blocks"] if b["type"] == "context" for e in b["elements"])
     return set(re.findall(r"/archives/([A-Z0-9]+)/p", context))
 

@@ -338,8 +338,10 @@ async def test_auto_mode_is_earned_or_confirmed_and_answers_or_hands_off(draftin
     [answer] = await bot.slack.wait_for(lambda: _in_thread(bot, ts))
     [draft] = _drafts(store)
     assert draft.status == DraftStatus.ANSWERED and _cards(bot) == []
-    assert _buttons(answer) == {"feedback_up": str(draft.feedback_id), "feedback_down": str(draft.feedback_id),
-                                "draft_solved": str(draft.id)}
+    assert _buttons(answer) == {"draft_solved": str(draft.id)}
+    [feedback_buttons] = [e for b in answer["blocks"] if b["type"] == "context_actions" for e in b["elements"]]
+    assert (feedback_buttons["positive_button"]["value"], feedback_buttons["negative_button"]["value"]) == (
+        f"up:{draft.feedback_id}", f"down:{draft.feedback_id}")
     before = len(bot.slack.responses)
     await bot.send.action(OTHER, "draft_solved", str(draft.id))
     await bot.slack.wait_for(lambda: len(bot.slack.responses) >= before + 1)

@@ -56,7 +56,8 @@ def test_manifest_declares_what_the_bot_handles():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert events == {"app_home_opened", "app_mention", "message.im", "reaction_added", "reaction_removed",
-                      "message.channels", "message.groups", "message.mpim"}  # edits and deletions (bot.changes)
+                      "message.channels", "message.groups", "message.mpim",  # edits and deletions (bot.changes)
+                      "app_context_changed"}  # the agent view (bot.agent)
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/ft"]
     assert manifest["features"]["slash_commands"][0]["should_escape"] is True  # `/ft forget @user` gets the id
     assert [s["callback_id"] for s in manifest["features"]["shortcuts"]] == ["add_to_training"]
@@ -64,6 +65,11 @@ def test_manifest_declares_what_the_bot_handles():
     assert {"reactions:read", "reactions:write", "channels:history", "chat:write", "commands", "users:read",
             "app_mentions:read", "im:history", "files:write"} <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    # The agent view (bot.agent): its pane, a thread's status and suggestions need assistant:write.
+    agent_view = manifest["features"]["agent_view"]
+    assert agent_view["agent_description"] and "assistant:write" in scopes
+    assert 1 <= len(agent_view["suggested_prompts"]) <= 4
+    assert all(p["title"] and p["message"] for p in agent_view["suggested_prompts"])
 
 
 
