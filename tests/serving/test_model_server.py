@@ -139,7 +139,13 @@ async def test_bad_requests_get_400(server):
                         ({"model": BASE, "messages": [{"role": "wizard", "content": "hi"}]}, "messages"),
                         ({"model": BASE, "messages": QUESTION, "max_tokens": 0}, "max_tokens"),
                         ({"model": BASE, "messages": QUESTION, "temperature": -1}, "temperature"),
-                        ({"model": BASE, "messages": QUESTION, "stream": True}, "stream"),
+                        ({"model": BASE, "messages": QUESTION, "stream": "yes"}, "stream"),
+                        ({"model": BASE, "messages": QUESTION, "stream_options": {"include_usage": True}},
+                         "stream_options"),
+                        ({"model": BASE, "messages": QUESTION, "stream": True, "stream_options": []},
+                         "stream_options"),
+                        ({"model": BASE, "messages": QUESTION, "stream": True,
+                          "stream_options": {"include_usage": "yes"}}, "stream_options"),
                         ({"model": BASE, "messages": QUESTION, "stop": ["a", ""]}, "stop"),
                         ({"model": BASE, "messages": QUESTION, "max_tokens": 5000}, "max_tokens")):
         status, _, err = await call("POST", url, body)
