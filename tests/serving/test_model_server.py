@@ -295,7 +295,7 @@ async def test_model_client_against_the_server(server, tiny):
 
 
 async def test_the_official_openai_client_talks_to_the_embedded_server(server, tiny):
-    from tests.serving.contract import check_with_openai_client
+    from tests.serving.contract import check_streaming_with_openai_client, check_with_openai_client
 
     client = ModelClient(server.url)
     try:
@@ -303,6 +303,8 @@ async def test_the_official_openai_client_talks_to_the_embedded_server(server, t
     finally:
         await client.close()
     await check_with_openai_client(server.url, BASE, "support-v1")
+    for model in (BASE, "support-v1"):  # streamed: what the whole answer says
+        await check_streaming_with_openai_client(server.url, model)
 
 
 async def test_an_api_key_guards_every_v1_path_as_vllm_does(start_server, tiny):

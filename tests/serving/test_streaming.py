@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from serving.client import ModelClient, ModelServerError, ModelServerUnavailable
 from tests.serving.conftest import BASE
-from tests.serving.contract import check_streaming_with_openai_client, sse_events
+from tests.serving.contract import sse_events
 from tests.serving.test_model_server import QUESTION, call, chat, until
 from tests.serving.test_vllm import free_port
 
@@ -66,17 +66,7 @@ def test_pieces_never_split_a_character_and_join_to_the_text(tiny):
     assert not [p for p in pieces if "\ufffd" in p], pieces
 
 
-# ---- the embedded server, as the official openai client sees it -------------------------------------------------
-
-async def test_the_official_openai_client_streams_what_the_whole_answer_says(server, tiny):
-    client = ModelClient(server.url)
-    try:
-        await client.load_adapter("support-v1", str(tiny["a1"]))
-    finally:
-        await client.close()
-    for model in (BASE, "support-v1"):
-        await check_streaming_with_openai_client(server.url, model)
-
+# ---- the embedded server's events (the official openai client's stream: test_model_server.py) ----------------
 
 async def test_the_events_are_vllms(server):
     status, ctype, events = await sse_events(server.url, {**ASK, "stream": True,
