@@ -257,6 +257,37 @@ async def test_model_client_streams_in_order_and_raises_before_any_piece(start_s
         await client.close()
 
 
+async def test_a_stream_cut_before_done_or_garbled_is_no_answer():
+    """A server that stops mid-answer (no [DONE]) gives ModelServerUnavailable, not half an answer taken for whole;
+    an event that is not JSON gives ModelServerError."""
+    from aiohttp import web
+
+    from fakes import local_http
+
+    async def cut(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b'data: {"choices": [{"index": 0, "delta": {"content": "The trial"}}]}\n\n')
+        await resp.write(request.app["tail"])
+        return resp
+
+    for tail, raised in ((b"", ModelServerUnavailable), (b"data: {not json\n\n", ModelServerError)):
+        app = web.Application()
+        app["tail"] = tail
+        app.router.add_post("/v1/chat/completions", cut)
+        runner, url = await local_http.start(app)
+        client = ModelClient(url)
+        pieces: list[str] = []
+        try:
+            with pytest.raises(raised):
+                async for piece in client.chat_stream(BASE, QUESTION):
+                    pieces.append(piece)
+            assert pieces == ["The trial"]
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+
 # ---- ft ask --stream -----------------------------------------------------------------------------------------------
 
 @pytest.fixture
