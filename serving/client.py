@@ -55,18 +55,22 @@ class ModelClient:
         try:
             async with http.request(method, self.base_url + path, json=json, timeout=timeout or self.timeout,
                                     headers=self._headers) as resp:
-                ctype = resp.headers.get("Content-Type", "")
-                body: Any = await resp.json() if "json" in ctype else await resp.text()
-                if resp.status == 401:
-                    raise ModelServerError(401, f"{_error_message(body)}: the server wants another API key"
-                                                f"{'' if self._headers else ' (none was sent)'}")
-                if resp.status >= 400:
-                    raise ModelServerError(resp.status, _error_message(body))
-                return resp.status, body
+                return resp.status, await self._body(resp)
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
             raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
         except aiohttp.InvalidURL as exc:
             raise ModelServerUnavailable(f"{self.base_url!r} is not a URL the client can reach") from exc
+
+    async def _body(self, resp: aiohttp.ClientResponse) -> Any:
+        """The response's JSON or text; ModelServerError for an error status."""
+        ctype = resp.headers.get("Content-Type", "")
+        body: Any = await resp.json() if "json" in ctype else await resp.text()
+        if resp.status == 401:
+            raise ModelServerError(401, f"{_error_message(body)}: the server wants another API key"
+                                        f"{'' if self._headers else ' (none was sent)'}")
+        if resp.status >= 400:
+            raise ModelServerError(resp.status, _error_message(body))
+        return body
 
     async def models(self) -> list[dict[str, Any]]:
         _, body = await self._request("GET", "/v1/models")
@@ -97,9 +101,7 @@ class ModelClient:
             async with http.post(self.base_url + "/v1/chat/completions", json=payload, timeout=timeout,
                                  headers=self._headers) as resp:
                 if resp.status >= 400:
-                    ctype = resp.headers.get("Content-Type", "")
-                    body: Any = await resp.json() if "json" in ctype else await resp.text()
-                    raise ModelServerError(resp.status, _error_message(body))
+                    await self._body(resp)  # raises ModelServerError, before any piece
                 async for raw in resp.content:  # one line at a time
                     line = raw.decode("utf-8", "replace").strip()
                     if not line.startswith("data:"):
@@ -107,13 +109,11 @@ class ModelClient:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         return
-                    event = json.loads(data)
-                    if event.get("error"):  # an error after the stream began (vLLM sends it as an event)
-                        raise ModelServerError(500, _error_message(event))
-                    for choice in event.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
-                            yield piece
+                    for piece in _pieces(data):
+                        yield piece
+            raise ModelServerUnavailable(f"{self.base_url}: the answer's stream ended before [DONE]")
+        except ValueError as exc:  # aiohttp: a line longer than its buffer
+            raise ModelServerError(502, f"the server sent a line the client cannot read: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
             raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
         except aiohttp.InvalidURL as exc:
@@ -159,6 +159,23 @@ class ModelClient:
             if not card.get("parent"):
                 return card["id"]
         raise ModelServerError(500, "the server lists no base model")
+
+
+def _pieces(data: str) -> list[str]:
+    """The text in one streamed chunk (`data: …`); ModelServerError for an error event (vLLM sends an error after
+    the stream began as one) or what is not a chunk."""
+    try:
+        event = json.loads(data)
+    except ValueError as exc:
+        raise ModelServerError(502, f"the server sent an event that is not JSON: {data[:200]!r}") from exc
+    if not isinstance(event, dict):
+        raise ModelServerError(502, f"the server sent an event that is not a chunk: {data[:200]!r}")
+    error = event.get("error")
+    if error:
+        code = error.get("code") if isinstance(error, dict) else None
+        raise ModelServerError(code if isinstance(code, int) and code >= 400 else 500, _error_message(event))
+    return [piece for choice in event.get("choices") or [] if isinstance(choice, dict)
+            for piece in [(choice.get("delta") or {}).get("content")] if isinstance(piece, str) and piece]
 
 
 def _error_message(body: Any) -> str:

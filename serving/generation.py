@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.contract import (
     LORA_RANKS,
@@ -39,6 +40,9 @@ TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 # 5 tokens: 0.79 s). Served Quillmate answers (bench/grounded.py, `ft serve --prompt-lookup 0` the
 # baseline): 1.5-1.8x faster at p50, 1.3-1.7x at p95, 31 of 31 answers identical.
 PROMPT_LOOKUP_TOKENS = 10
+# What a streamed answer holds back at its end until more is written: whitespace and U+FFFD (the decoding of
+# an incomplete UTF-8 character).
+UNSETTLED_TAIL = re.compile(r"[\s\ufffd]+\Z")
 
 
 class ServingError(Exception):
@@ -326,7 +330,10 @@ class Engine:
 
     def generate(self, model_name: str, messages: list[dict[str, str]], *, max_tokens: int, temperature: float,
                  top_p: float = 1.0, seed: int | None = None, ignore_eos: bool = False, min_tokens: int = 0,
-                 stop: list[str] | None = None, stop_event: threading.Event | None = None) -> Generation:
+                 stop: list[str] | None = None, stop_event: threading.Event | None = None,
+                 on_text: Callable[[str], None] | None = None) -> Generation:
+        """One answer. on_text: called on this (the model's) thread with each new piece of the answer's text as it
+        is written; the pieces join to exactly `Generation.text` (see TextPieces)."""
         import torch
         from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
@@ -364,23 +371,78 @@ class Engine:
                   "stopping_criteria": StoppingCriteriaList([_Stop()])}
         if stop:
             kwargs["tokenizer"] = self.tokenizer
+        pieces = None
+        if on_text is not None:
+            pieces = kwargs["streamer"] = TextPieces(
+                lambda new: self.answer_text(new, ignore_eos=ignore_eos, stop=stop)[0], on_text, stop or [])
         with torch.inference_mode():
             model = self._merge(model_name if model_name in self.adapters else None)
             out = model.generate(**kwargs)
         new = out[0, len(ids):].tolist()
-        completion_tokens = len(new)  # as vLLM counts: the end-of-sequence token included
-        if stop_event is not None and stop_event.is_set():
-            finish = "abort"
-        elif not ignore_eos and new and new[-1] in self.eos_ids:
-            finish, new = "stop", new[:-1]
-        else:
-            finish = "length"
+        text, ended = self.answer_text(new, ignore_eos=ignore_eos, stop=stop)
+        if pieces is not None:
+            pieces.finish(text)
+        aborted = stop_event is not None and stop_event.is_set()
+        finish = "stop" if ended == "stop string" else "abort" if aborted else "stop" if ended else "length"
+        # completion_tokens as vLLM counts them: the end-of-sequence token included.
+        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=len(new), finish_reason=finish,
+                          seconds=time.perf_counter() - started)
+
+    def answer_text(self, new: list[int], *, ignore_eos: bool, stop: list[str] | None) -> tuple[str, str | None]:
+        """The answer's text from the tokens generated so far, and why it ends there: "eos" (an end-of-sequence
+        token, left out), "stop string" (cut before the first one), None (it does not end yet, or ran out)."""
+        ended = None
+        if not ignore_eos and new and new[-1] in self.eos_ids:
+            new, ended = new[:-1], "eos"
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         cut = min((i for i in (text.find(s) for s in stop or []) if i >= 0), default=-1)
         if cut >= 0:
-            text, finish = text[:cut], "stop"
-        return Generation(text=text, prompt_tokens=len(ids), completion_tokens=completion_tokens,
-                          finish_reason=finish, seconds=time.perf_counter() - started)
+            text, ended = text[:cut], "stop string"
+        return text, ended
+
+
+class TextPieces:
+    """A transformers streamer (put/end, called by generate() on the model thread) that hands on_text each new
+    piece of the answer's text, holding back what a later token could still change or cut: a trailing
+    incomplete UTF-8 character (decoded as U+FFFD), trailing whitespace (a tokenizer's cleanup can join it to
+    what follows), and a tail that could be the start of a stop string. finish(text) sends the rest, so the
+    pieces join to exactly the whole answer's text."""
+
+    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None], stop: list[str]):
+        self._decode = decode  # generated tokens -> the answer's text so far (Engine.answer_text)
+        self._on_text = on_text
+        self._stop = stop
+        self._tokens: list[int] = []
+        self._prompt_seen = False
+        self.sent = ""
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() puts the prompt first
+            self._prompt_seen = True
+            return
+        self._tokens.extend(int(t) for t in value.reshape(-1).tolist())
+        self._send(settled(self._decode(self._tokens), self._stop))
+
+    def end(self) -> None:
+        """Nothing: finish() sends the rest once the whole text is known."""
+
+    def finish(self, text: str) -> None:
+        if not text.startswith(self.sent):  # a tokenizer whose decoding of a longer sequence rewrote what was sent
+            log.warning("streamed text %r is not a prefix of the answer %r", self.sent[-40:], text[-80:])
+        self._send(text)
+
+    def _send(self, text: str) -> None:
+        if len(text) > len(self.sent) and text.startswith(self.sent):
+            piece, self.sent = text[len(self.sent):], text
+            self._on_text(piece)
+
+
+def settled(text: str, stop: list[str]) -> str:
+    """The part of a growing answer's text that no later token can change: without a tail that could begin a
+    stop string, then without trailing whitespace and incomplete characters (U+FFFD)."""
+    held = max((k for s in stop for k in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:k])),
+               default=0)
+    return UNSETTLED_TAIL.sub("", text[:len(text) - held])
 
 
 def module_of(key: str) -> str:

@@ -1,7 +1,8 @@
 """The embedded model server (`ft serve`): transformers + peft behind vLLM's HTTP contract.
 
     GET  /v1/models               base model + one card per loaded adapter (id, root, parent)
-    POST /v1/chat/completions     {"model": base or adapter name, "messages", "max_tokens", "temperature"}
+    POST /v1/chat/completions     {"model": base or adapter name, "messages", "max_tokens", "temperature"}; with
+                                  "stream": true, OpenAI's server-sent events as vLLM sends them (EventStream)
     POST /v1/load_lora_adapter    {"lora_name", "lora_path"} -> 200 plain text; already loaded -> 400
     POST /v1/unload_lora_adapter  {"lora_name"} -> 200 plain text; unknown -> 404
     GET  /health                  200, empty body; 503 with the reason when the engine cannot serve
@@ -14,7 +15,8 @@ Errors are vLLM's JSON: {"error": {"message", "type", "param", "code"}}. The mod
 worker thread: generations, loads and unloads run there one at a time, so the event loop keeps
 answering /health and /v1/models while a generation runs. Generations wait in a bounded queue in
 front of that thread; when `max_queue` of them wait, the next one gets 503 at once. A client that
-hangs up stops its generation at the next token.
+hangs up stops its generation at the next token, streamed or not. A streamed answer's errors before its
+first piece are the same JSON responses; after it, an event {"error": {…}} and then [DONE], as vLLM sends.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import functools
 import hashlib
 import ipaddress
+import json
 import logging
 import secrets
 import signal
@@ -36,7 +39,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from core.contract import adapter_name_problem
-from serving.generation import Engine, ServingError
+from serving.generation import Engine, Generation, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +221,8 @@ class ModelServer:
         except Exception as exc:  # never a traceback page: vLLM's error JSON
             log.exception("%s %s failed", request.method, request.path)
             response = web.json_response(ServingError(500, f"{exc.__class__.__name__}: {exc}").body(), status=500)
-        self.metrics.requests.labels(endpoint, str(response.status)).inc()
+        status = "499" if response.get(HUNG_UP) else str(response.status)  # a stream whose client left mid-way
+        self.metrics.requests.labels(endpoint, status).inc()
         return response
 
     # ---- handlers -------------------------------------------------------------------------------
@@ -239,29 +243,69 @@ class ModelServer:
                  for name, path in list(engine.adapters.items())]
         return web.json_response({"object": "list", "data": data})
 
-    async def _chat(self, request: web.Request) -> web.Response:
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await _json_object(request)
         req = self._chat_request(body)
+        stream, include_usage = self._stream_request(body)
         if not self.engine.known(req["model_name"]):
             raise ServingError(404, f"The model `{req['model_name']}` does not exist.", "NotFoundError", "model")
-        stop = threading.Event()
-        self._stops.add(stop)
-        try:
-            gen = await self.worker.run(functools.partial(self.engine.generate, stop_event=stop, **req),
-                                        stop_event=stop)
-        finally:
-            self._stops.discard(stop)
-        self.metrics.generation_seconds.observe(gen.seconds)
-        self.metrics.generated_tokens.inc(gen.completion_tokens)
-        self.metrics.prompt_tokens.inc(gen.prompt_tokens)
+        if stream:
+            return await self._chat_stream(request, req, EventStream(req["model_name"], include_usage))
+        gen = await self._generate(req)
         return web.json_response({
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": req["model_name"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": gen.text}, "logprobs": None,
                          "finish_reason": gen.finish_reason}],
-            "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
-                      "total_tokens": gen.prompt_tokens + gen.completion_tokens},
+            "usage": usage(gen),
         })
+
+    async def _generate(self, req: dict[str, Any], on_text: Callable[[str], None] | None = None) -> Generation:
+        """One generation on the model thread (on_text: its pieces, called on that thread); stopped when the
+        caller is cancelled (the client hung up) or the server stops."""
+        stop = threading.Event()
+        self._stops.add(stop)
+        try:
+            gen = await self.worker.run(functools.partial(self.engine.generate, stop_event=stop, on_text=on_text,
+                                                          **req), stop_event=stop)
+        finally:
+            self._stops.discard(stop)
+        self.metrics.generation_seconds.observe(gen.seconds)
+        self.metrics.generated_tokens.inc(gen.completion_tokens)
+        self.metrics.prompt_tokens.inc(gen.prompt_tokens)
+        return gen
+
+    async def _chat_stream(self, request: web.Request, req: dict[str, Any], events: "EventStream"
+                           ) -> web.StreamResponse:
+        """The answer as server-sent events, each piece sent as the model thread writes it. The response starts
+        with the first piece (or the end), so an error before it (queue full, prompt too long) is still a JSON
+        error with its status."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()  # None: the generation ended
+        # call_soon_threadsafe keeps the order: every piece is queued before the generation's end is.
+        generation = asyncio.ensure_future(
+            self._generate(req, on_text=lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece)))
+        generation.add_done_callback(lambda _: pieces.put_nowait(None))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                               "Cache-Control": "no-cache"})
+        try:
+            piece = await pieces.get()
+            if piece is None:
+                generation.result()  # failed before its first piece: the middleware's JSON error
+            await response.prepare(request)
+            await response.write(events.start())
+            while piece is not None:
+                await response.write(events.text(piece))
+                piece = await pieces.get()
+            await response.write(events.end(generation))
+        except ConnectionResetError:  # the client left while a piece was being sent
+            response[HUNG_UP] = True
+        finally:
+            if not generation.done():  # cancelled (the client left) or failed to send: stop generating
+                generation.cancel()
+            elif not generation.cancelled():
+                generation.exception()  # seen: asyncio logs no "exception was never retrieved"
+        return response
 
     def _chat_request(self, body: dict[str, Any]) -> dict[str, Any]:
         """The request's generation arguments, or 400 naming the first bad field."""
@@ -286,8 +330,6 @@ class ModelServer:
                 raise bad(f"messages[{i}] must be {{'role': 'system'|'user'|'assistant', 'content': str}}",
                           "messages")
             clean.append({"role": m["role"], "content": content})
-        if body.get("stream"):
-            raise bad("stream=true is not supported by the embedded server", "stream")
         if body.get("n", 1) != 1:
             raise bad("only n=1 is supported", "n")
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -312,6 +354,27 @@ class ModelServer:
         return {"model_name": model, "messages": clean, "max_tokens": max_tokens, "temperature": temperature,
                 "top_p": top_p, "seed": seed, "ignore_eos": bool(body.get("ignore_eos", False)),
                 "min_tokens": min_tokens, "stop": stop}
+
+    @staticmethod
+    def _stream_request(body: dict[str, Any]) -> tuple[bool, bool]:
+        """(stream, include_usage), or 400 naming the bad field. As vLLM: stream_options only with stream."""
+        stream, options = body.get("stream"), body.get("stream_options")
+        if stream is not None and not isinstance(stream, bool):
+            raise ServingError(400, f"stream must be a boolean, not {stream!r}", param="stream")
+        if options and not stream:
+            raise ServingError(400, "Stream options can only be defined when `stream=True`.", param="stream_options")
+        if options is None:
+            return bool(stream), False
+        if not isinstance(options, dict):
+            raise ServingError(400, f"stream_options must be an object, not {options!r}", param="stream_options")
+        for key in ("include_usage", "continuous_usage_stats"):
+            if options.get(key) is not None and not isinstance(options[key], bool):
+                raise ServingError(400, f"stream_options.{key} must be a boolean, not {options[key]!r}",
+                                   param="stream_options")
+        if options.get("continuous_usage_stats"):
+            raise ServingError(400, "stream_options.continuous_usage_stats is not supported by the embedded server; "
+                                    "include_usage sends the usage in the last chunk", param="stream_options")
+        return bool(stream), bool(options.get("include_usage"))
 
     async def _load(self, request: web.Request) -> web.Response:
         body = await _json_object(request)
@@ -344,6 +407,55 @@ class ModelServer:
         await self.worker.run(self.engine.unload_adapter, name, bounded=False)
         log.info("unloaded adapter %s", name)
         return web.Response(text=f"Success: LoRA adapter '{name}' removed successfully.")
+
+
+HUNG_UP = "ft_hung_up"  # set on a streamed response whose client left before its end
+
+
+def usage(gen: Generation) -> dict[str, int]:
+    return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+            "total_tokens": gen.prompt_tokens + gen.completion_tokens}
+
+
+class EventStream:
+    """One streamed chat completion as OpenAI's server-sent events, shaped as vLLM's (chat_completion/serving.py):
+    a first chunk with the role and empty content, one chunk per piece, a last chunk with finish_reason, with
+    include_usage a chunk with no choices and the usage, then [DONE]."""
+
+    def __init__(self, model: str, include_usage: bool):
+        self.head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": model}
+        self.include_usage = include_usage
+
+    def start(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def text(self, piece: str) -> bytes:
+        return self._chunk({"content": piece})
+
+    def end(self, generation: "asyncio.Future[Generation]") -> bytes:
+        """The last events: finish_reason (and usage), or the generation's error as an event; then [DONE]."""
+        try:
+            gen = generation.result()
+        except ServingError as exc:
+            return sse(exc.body()) + sse("[DONE]")
+        except Exception as exc:  # never a traceback: vLLM's error event
+            log.exception("a streamed generation failed")
+            return sse(ServingError(500, f"{exc.__class__.__name__}: {exc}").body()) + sse("[DONE]")
+        last = self._chunk({"content": ""}, gen.finish_reason, stop_reason=None)
+        if self.include_usage:
+            last += sse({**self.head, "choices": [], "usage": usage(gen)})
+        return last + sse("[DONE]")
+
+    def _chunk(self, delta: dict[str, str], finish_reason: str | None = None, **extra: Any) -> bytes:
+        return sse({**self.head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                              "finish_reason": finish_reason, **extra}]})
+
+
+def sse(data: Any) -> bytes:
+    """One server-sent event: `data: <JSON>` (or the plain text, for [DONE]) and a blank line."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {text}\n\n".encode("utf-8")
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

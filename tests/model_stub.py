@@ -1,9 +1,13 @@
 """A small local model server stub that speaks the serving contract (vLLM's OpenAI-compatible API).
 
-It answers from a script instead of a model; tests that need real generation use `ft serve`.
+It answers from a script instead of a model; tests that need real generation use `ft serve`. With "stream": true
+it sends `answer` as OpenAI's server-sent events, as vLLM and `ft serve` do, `chunk_chars` characters a chunk.
 """
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 from aiohttp import web
 
@@ -18,9 +22,10 @@ class ModelStub:
         self.adapters: dict[str, str] = {}
         self.requests: list[dict] = []
         self.answer = "The trial lasts 21 days."
-        self.delay_s = 0.0
-        self.chunk_delay_s = 0.0  # streamed answers: the pause before each piece
-        self.chunk_chars = 8  # streamed answers: the size of each piece
+        self.delay_s = 0.0  # before the answer starts (streamed or not)
+        self.first_token_delay_s = 0.0  # streamed: after the role chunk, before the first piece of text
+        self.chunk_delay_s = 0.0  # streamed: before each later piece
+        self.chunk_chars = 4
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -29,9 +34,7 @@ class ModelStub:
         data += [{"id": n, "object": "model", "root": p, "parent": self.base} for n, p in self.adapters.items()]
         return web.json_response({"object": "list", "data": data})
 
-    async def _chat(self, request: web.Request) -> web.Response:
-        import asyncio
-
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         if body.get("model") not in {self.base, *self.adapters}:
@@ -40,27 +43,35 @@ class ModelStub:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if body.get("stream"):
-            return await self._stream(request, body["model"])
+            return await self._stream(request, body)
         return web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
                                   "choices": [{"index": 0, "finish_reason": "stop",
                                                "message": {"role": "assistant", "content": self.answer}}]})
 
-    async def _stream(self, request: web.Request, model: str) -> web.StreamResponse:
-        """OpenAI's server-sent events, as vLLM and `ft serve` send them: the answer in pieces, then [DONE]."""
-        import asyncio
-        import json
+    async def _stream(self, request: web.Request, body: dict) -> web.StreamResponse:
+        head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
 
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        def event(choices: list, **extra) -> bytes:
+            return f"data: {json.dumps({**head, 'choices': choices, **extra})}\n\n".encode()
+
+        def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+            return event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])
+
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         await resp.prepare(request)
-        for i in range(0, len(self.answer), self.chunk_chars):
-            if self.chunk_delay_s:
-                await asyncio.sleep(self.chunk_delay_s)
-            event = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
-                     "choices": [{"index": 0, "delta": {"content": self.answer[i:i + self.chunk_chars]},
-                                  "finish_reason": None}]}
-            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        await resp.write(chunk({"role": "assistant", "content": ""}))
+        pieces = [self.answer[i:i + self.chunk_chars] for i in range(0, len(self.answer), self.chunk_chars)]
+        for n, piece in enumerate(pieces):
+            delay = self.first_token_delay_s if n == 0 else self.chunk_delay_s
+            if delay:
+                await asyncio.sleep(delay)
+            await resp.write(chunk({"content": piece}))
+        await resp.write(chunk({"content": ""}, "stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            words = len(self.answer.split())
+            await resp.write(event([], usage={"prompt_tokens": 10, "completion_tokens": words,
+                                              "total_tokens": 10 + words}))
         await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
         return resp
 
     async def _load(self, request: web.Request) -> web.Response:

@@ -94,7 +94,11 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
         model_name: Optional[str] = typer.Option(None, "--model",
                                                  help="Ask this served model (`base`: the base model) instead of "
                                                       "the deployed version."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON, with the grounding check's signals.")) -> None:
+        as_json: bool = typer.Option(False, "--json", help="Print JSON, with the grounding check's signals."),
+        stream: bool = typer.Option(False, "--stream",
+                                    help="Print the model's answer as it is written; when the grounding check then "
+                                         "declines it, a last line says so and gives what the bot sends instead.")
+        ) -> None:
     """Print the answer the bot would send: the deployed version's (the base model's before any deployment),
     or "I don't know" when no retrieved approved answer backs it (FT_ANSWER_MIN_SCORE, FT_ANSWER_MAX_GAP)."""
     from serving.answering import answer
@@ -104,6 +108,8 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     s = common.settings(ctx)
     if not question.strip():
         fail("the question is empty")
+    if stream and as_json:
+        fail("--stream prints text as it comes; --json prints one object at the end: choose one")
     with common.store(ctx).session() as session:
         version = deployed(session)
         name = version.name if version else None
@@ -116,8 +122,11 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
             model = await client.base_model()
         else:
             model = model_name or name
+        if stream and show_context:
+            _print_context(hits)
         return model, await answer(client, model, question, hits, system_prompt=s.system_prompt,
-                                   max_tokens=s.answer_max_tokens, grounding=wiring.grounding(s))
+                                   max_tokens=s.answer_max_tokens, grounding=wiring.grounding(s),
+                                   on_text=_print_piece if stream else None)
 
     try:
         model, reply = _with_client(ctx, run)
@@ -135,16 +144,31 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
                     "model": model, "deployed": name, "retrieval": hits is not None, "context": shown,
                     "seconds": round(seconds, 3), "retrieval_seconds": round(retrieved_s, 3)})
         return
-    if show_context:
-        if hits is None:
-            console.print("[dim]asked without retrieval[/]")
-        elif not hits:
-            console.print("[dim]no approved answer is close to this question[/]")
-        for n, h in enumerate(shown, 1):
-            console.print(f"[dim]{n}. ({h['score']:.2f}) Q: {escape(h['question'])}\n   A: {escape(h['answer'])}[/]",
+    if stream:
+        console.print()  # the streamed answer's line ends
+        if reply.declined:  # judged on the whole text, after it was shown
+            console.print(f"→ declined ({reply.grounding.reason.replace('_', ' ')}): {reply.text}", markup=False,
                           highlight=False, soft_wrap=True)
-    console.print(reply.text, highlight=False, soft_wrap=True, markup=False)
-    if reply.declined:
-        console.print(f"[dim](not sent: {reply.grounding.reason.replace('_', ' ')}; the model said: "
-                      f"{escape(reply.model_answer[:300])})[/]", highlight=False, soft_wrap=True)
+    else:
+        if show_context:
+            _print_context(hits)
+        console.print(reply.text, highlight=False, soft_wrap=True, markup=False)
+        if reply.declined:
+            console.print(f"[dim](not sent: {reply.grounding.reason.replace('_', ' ')}; the model said: "
+                          f"{escape(reply.model_answer[:300])})[/]", highlight=False, soft_wrap=True)
     console.print(f"[dim]— {model}{'' if name else ' (base model: nothing deployed yet)'}[/]", highlight=False)
+
+
+def _print_context(hits: list | None) -> None:
+    if hits is None:
+        console.print("[dim]asked without retrieval[/]")
+    elif not hits:
+        console.print("[dim]no approved answer is close to this question[/]")
+    for n, h in enumerate(hits or [], 1):
+        console.print(f"[dim]{n}. ({round(h.score, 3):.2f}) Q: {escape(h.question)}\n   A: {escape(h.answer)}[/]",
+                      highlight=False, soft_wrap=True)
+
+
+async def _print_piece(piece: str) -> None:
+    console.print(piece, end="", markup=False, highlight=False, soft_wrap=True)
+    console.file.flush()

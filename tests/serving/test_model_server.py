@@ -139,7 +139,13 @@ async def test_bad_requests_get_400(server):
                         ({"model": BASE, "messages": [{"role": "wizard", "content": "hi"}]}, "messages"),
                         ({"model": BASE, "messages": QUESTION, "max_tokens": 0}, "max_tokens"),
                         ({"model": BASE, "messages": QUESTION, "temperature": -1}, "temperature"),
-                        ({"model": BASE, "messages": QUESTION, "stream": True}, "stream"),
+                        ({"model": BASE, "messages": QUESTION, "stream": "yes"}, "stream"),
+                        ({"model": BASE, "messages": QUESTION, "stream_options": {"include_usage": True}},
+                         "stream_options"),
+                        ({"model": BASE, "messages": QUESTION, "stream": True, "stream_options": []},
+                         "stream_options"),
+                        ({"model": BASE, "messages": QUESTION, "stream": True,
+                          "stream_options": {"include_usage": "yes"}}, "stream_options"),
                         ({"model": BASE, "messages": QUESTION, "stop": ["a", ""]}, "stop"),
                         ({"model": BASE, "messages": QUESTION, "max_tokens": 5000}, "max_tokens")):
         status, _, err = await call("POST", url, body)
@@ -289,7 +295,7 @@ async def test_model_client_against_the_server(server, tiny):
 
 
 async def test_the_official_openai_client_talks_to_the_embedded_server(server, tiny):
-    from tests.serving.contract import check_with_openai_client
+    from tests.serving.contract import check_streaming_with_openai_client, check_with_openai_client
 
     client = ModelClient(server.url)
     try:
@@ -297,6 +303,8 @@ async def test_the_official_openai_client_talks_to_the_embedded_server(server, t
     finally:
         await client.close()
     await check_with_openai_client(server.url, BASE, "support-v1")
+    for model in (BASE, "support-v1"):  # streamed: what the whole answer says
+        await check_streaming_with_openai_client(server.url, model)
 
 
 async def test_an_api_key_guards_every_v1_path_as_vllm_does(start_server, tiny):

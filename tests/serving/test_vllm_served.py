@@ -174,6 +174,60 @@ async def test_the_official_openai_client_talks_to_vllm(ft_on):
     await check_with_openai_client(ft_on.url, BASE, "support-v1", api_key=KEY)
 
 
+async def test_the_official_openai_client_streams_from_vllm(ft_on):
+    from tests.serving.contract import check_streaming_with_openai_client
+
+    for model in (BASE, "support-v1"):
+        await check_streaming_with_openai_client(ft_on.url, model, api_key=KEY)
+
+
+# vLLM's own additions to OpenAI's chunks (null unless asked for); the embedded server leaves them out.
+VLLM_ONLY = {"token_ids", "prompt_token_ids", "prompt_text", "system_fingerprint", "metrics"}
+
+
+def shape(event) -> tuple:
+    """What a streamed event holds, without its values: its keys, its choices' and deltas' keys."""
+    if not isinstance(event, dict):
+        return (event,)
+    choices = tuple((tuple(sorted(set(c) - VLLM_ONLY)), tuple(sorted(c["delta"])), c["finish_reason"] is None)
+                    for c in event.get("choices", []))
+    return tuple(sorted(set(event) - VLLM_ONLY)), choices, tuple(sorted(event.get("usage") or {}))
+
+
+async def test_the_embedded_server_streams_the_events_vllm_streams(ft_on, server):
+    """The same streamed request to vLLM and to `ft serve` on the same base: the same kinds of events in the same
+    order, and ModelClient reads the same text from both as their whole answers."""
+    from tests.serving.contract import sse_events
+
+    body = {"model": BASE, "messages": [{"role": "user", "content": "How long does the free trial last?"}],
+            "max_tokens": 8, "temperature": 0, "ignore_eos": True, "stream": True,
+            "stream_options": {"include_usage": True}}
+    theirs, ours = await sse_events(ft_on.url, body, api_key=KEY), await sse_events(server.url, body)
+    assert theirs[:2] == ours[:2] == (200, "text/event-stream; charset=utf-8")
+    collapsed = [[s for i, s in enumerate(kinds) if i == 0 or s != kinds[i - 1]]  # one per run of content chunks
+                 for kinds in ([shape(e) for e in theirs[2]], [shape(e) for e in ours[2]])]
+    assert collapsed[0] == collapsed[1], (theirs[2], ours[2])
+
+    pieces: list[str] = []
+
+    async def collect(piece: str) -> None:
+        pieces.append(piece)
+
+    for url, key in ((ft_on.url, KEY), (server.url, None)):
+        client = ModelClient(url, api_key=key)
+        try:
+            pieces.clear()
+            whole = await client.chat("support-v1" if key else BASE, body["messages"], max_tokens=16)
+            assert await client.complete("support-v1" if key else BASE, body["messages"], max_tokens=16,
+                                         on_text=collect) == whole == "".join(pieces)
+            pieces.clear()
+            with pytest.raises(ModelServerError) as err:
+                await client.complete("no-such-adapter", body["messages"], on_text=collect)
+            assert err.value.status == 404 and pieces == []
+        finally:
+            await client.close()
+
+
 async def test_unload_takes_an_adapter_off_vllm(ft_on):
     client = ModelClient(ft_on.url, api_key=KEY)
     try:
