@@ -22,14 +22,19 @@ class ModePolicy:
     hands_off_on_decline: bool  # a declined question is handed to the team with a card
     needs_drafts_channel: bool  # the team's cards need a channel of their own
     earned: bool  # switching to it asks for the channel's record on the ladder (storage.channels.Ladder)
+    # Streamed, the model's words show before the grounding check has judged them: only where the asker or the team
+    # reads (a customer, in a channel or in auto mode, gets only checked text, posted whole).
+    streams_team_mentions: bool  # a team member's @mention: streamed to them, replaced if the check declines
+    streams_card: bool  # the team's card shows the draft as the model writes it
 
 
 POLICIES: dict[str, ModePolicy] = {  # the fields, in ModePolicy's order:
-    #                  mentions answered: team,  customers; watches, card,  posts, hand-off, drafts channel, earned
-    ChannelMode.OFF: ModePolicy(False, False, False, False, False, False, False, False),
-    ChannelMode.MENTION: ModePolicy(True, True, False, False, False, False, False, False),
-    ChannelMode.DRAFT: ModePolicy(True, False, True, True, False, False, True, False),
-    ChannelMode.AUTO: ModePolicy(True, False, True, False, True, True, True, True),
+    #       mentions answered: team, customers; watches, card, posts, hand-off, drafts channel, earned; streams: team
+    #       mentions, card
+    ChannelMode.OFF: ModePolicy(False, False, False, False, False, False, False, False, False, False),
+    ChannelMode.MENTION: ModePolicy(True, True, False, False, False, False, False, False, True, False),
+    ChannelMode.DRAFT: ModePolicy(True, False, True, True, False, False, True, False, True, True),
+    ChannelMode.AUTO: ModePolicy(True, False, True, False, True, True, True, True, True, False),
 }
 
 

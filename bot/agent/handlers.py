@@ -7,7 +7,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot.agent import render, rules
-from bot.agent.answer import answer_streamed
+from bot.agent.answer import answer_in_pane
 from core.states import ChannelKind
 from storage.suggestions import most_asked
 
@@ -25,9 +25,9 @@ async def on_question(event, body, client, context) -> None:
     channel, thread_ts = event["channel"], rules.thread_of(event)
     # The DM's kind, recorded now, gives a correction of this answer its audience (storage.audience).
     await deps.channels.learn(client, channel, deps.db, kind_hint=ChannelKind.DM)
-    await answer_streamed(deps, client, metrics, text=event.get("text", ""), user=event["user"], channel=channel,
-                          thread_ts=thread_ts, ts=event["ts"], team=body.get("team_id"),
-                          bot_user_id=context.get("bot_user_id"))
+    await answer_in_pane(deps, client, metrics, text=event.get("text", ""), user=event["user"], channel=channel,
+                         thread_ts=thread_ts, ts=event["ts"], team=body.get("team_id"),
+                         bot_user_id=context.get("bot_user_id"))
 
 
 async def opens_messages(event) -> bool:

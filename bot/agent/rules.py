@@ -1,5 +1,4 @@
-"""The agent view's decisions, as pure functions: which messages are questions, where suggestions go, whether a
-streamed answer may stand."""
+"""The agent view's decisions, as pure functions: which messages are questions, and where suggestions go."""
 
 from __future__ import annotations
 
@@ -31,8 +30,3 @@ def prompts_place(event: dict[str, Any]) -> tuple[str | None, str | None]:
     channel = thread.get("channel_id") or event.get("channel") or event.get("channel_id")
     return channel, thread.get("thread_ts") or event.get("thread_ts")
 
-
-def stands(answer: str, streamed: str) -> bool:
-    """Whether what was streamed is the answer to keep: the check passed it unchanged (a refusal or an echo cut
-    from it means the whole message is replaced)."""
-    return answer.strip() == streamed.strip()

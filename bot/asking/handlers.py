@@ -9,11 +9,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.asking import render
 from bot.asking.answer import answer_question
-from bot.asking.rules import answers_mention
+from bot.asking.rules import answers_mention, streams_mention
+from bot.asking.streamed import answer_streamed
 from bot.slack.ids import parse_id
 from bot.slack.markup import strip_emoji
 from bot.slack.post import tell
-from bot.slack.questions import is_customer_question
+from bot.slack.questions import is_customer_question, question_text
 from core.states import Rating
 from storage import channels, feedback
 
@@ -23,19 +24,25 @@ log = logging.getLogger("ftbot.bot")
 async def on_mention(event, body, client, context):
     deps = context["deps"]
     mode = await deps.db(lambda s: channels.mode_of(s, event.get("channel", "")))
-    if answers_mention(mode, from_team=deps.is_team(event.get("user"))) and await deps.first_delivery(body):
-        await _ask(event, client, context)
+    from_team = deps.is_team(event.get("user"))
+    if answers_mention(mode, from_team=from_team) and await deps.first_delivery(body):
+        await _ask(event, client, context, streamed=streams_mention(mode, from_team=from_team))
 
 
-async def _ask(event: dict, client, context) -> None:
+async def _ask(event: dict, client, context, *, streamed: bool) -> None:
     deps, bot_user_id = context["deps"], context.get("bot_user_id")
     if not is_customer_question(event, bot_user_id):
         return
     # The channel's kind, recorded now, gives a correction of this answer its audience (storage.audience).
     await deps.channels.learn(client, event["channel"], deps.db)
-    await answer_question(deps, client, context["metrics"], question=event.get("text", ""), user=event["user"],
-                          channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
-                          ts=event["ts"], bot_user_id=bot_user_id)
+    where = {"user": event["user"], "channel": event["channel"], "thread_ts": event.get("thread_ts") or event["ts"],
+             "ts": event["ts"]}
+    question = question_text(event.get("text", ""), bot_user_id)
+    if streamed and strip_emoji(question):  # the team member reads it as it is written; the channel, once checked
+        await answer_streamed(deps, client, context["metrics"], question=question, shared=True, **where)
+    else:
+        await answer_question(deps, client, context["metrics"], question=event.get("text", ""),
+                              bot_user_id=bot_user_id, **where)
 
 
 async def on_up(ack, body, respond, context):

@@ -19,6 +19,7 @@ from bot.asking.compose import compose
 from bot.deps import Deps
 from bot.drafts import render
 from bot.drafts.rules import first_status
+from bot.drafts.writing import CardWriter
 from bot.metrics import BotMetrics
 from bot.periodic import Periodic
 from bot.slack.markup import strip_emoji
@@ -52,8 +53,12 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
                                                       question=question, asked_at=_ts_time(ts)))
     if draft is None:  # this question already has its draft (a retry that reached another replica)
         return None
-    composed = await compose(deps, question, channel=channel)
     rules = policy(mode)
+    writer = CardWriter(client, drafts_channel, draft, workspace_url=deps.workspace_url) \
+        if rules.streams_card and drafts_channel else None
+    if writer:
+        await writer.start()
+    composed = await compose(deps, question, channel=channel, on_text=writer.write if writer else None)
     status = first_status(rules, failed=bool(composed.error), declined=composed.declined)
     fb_source = composed.source(channel=channel, thread_ts=ts, ts=ts, draft_id=draft.id, mode=mode)
 
@@ -72,21 +77,22 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
 
     draft = await deps.db(store)
     metrics.answers.labels(outcome=composed.outcome).inc()
-    await _first_response(deps, client, draft, composed, rules, drafts_channel)
+    await _first_response(deps, client, draft, composed, rules, drafts_channel, writer)
     draft = await deps.db(lambda s: drafts.get(s, draft.id))  # with the time its first response reached Slack
     metrics.draft_outcome(draft)
     return draft
 
 
 async def _first_response(deps: Deps, client, draft: Draft, composed, rules: ModePolicy,
-                          drafts_channel: str | None) -> None:
-    """What the channel's mode does with an answered question: the team's card, the bot's answer, or the hand-off
-    (a reply to the customer and a card for the team)."""
+                          drafts_channel: str | None, writer: CardWriter | None) -> None:
+    """What the channel's mode does with an answered question: the team's card (in place of the one written in
+    front of them), the bot's answer, or the hand-off (a reply to the customer and a card for the team)."""
     channel, ts = draft.channel_id, draft.question_ts
     if rules.drafts_card:
         sources = [] if draft.declined else await source_links(deps, client, composed.hits or [], channel)
         await _post_card(deps, client, draft, drafts_channel, render.card(draft, sources=sources,
-                                                                          workspace_url=deps.workspace_url))
+                                                                          workspace_url=deps.workspace_url),
+                         writer=writer)
     elif draft.status == DraftStatus.ANSWERED:
         message = await answer_blocks(deps, client, composed, draft.feedback_id, solved_id=draft.id)
         if await post(client, channel, ts, **message) is not None:
@@ -99,11 +105,11 @@ async def _first_response(deps: Deps, client, draft: Draft, composed, rules: Mod
 
 
 async def _post_card(deps: Deps, client, draft: Draft, drafts_channel: str | None, message: dict,
-                     first_response: bool = True) -> None:
+                     first_response: bool = True, writer: CardWriter | None = None) -> None:
     if not drafts_channel:
         log.warning("channel %s has no drafts channel; draft %s is stored but not shown", draft.channel_id, draft.id)
         return
-    ts = await post(client, drafts_channel, **message)
+    ts = await writer.finish(message) if writer else await post(client, drafts_channel, **message)
     if ts is not None:
         if first_response:
             await deps.db(lambda s: drafts.posted(s, draft.id, card_channel=drafts_channel, card_ts=ts))

@@ -59,9 +59,7 @@ def _verdict(draft: Draft) -> str:
 def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[str, Any]:
     """The draft card in the drafts channel: question, draft, sources, verdict, version, and the buttons."""
     asker = f"<@{draft.asker}>" if draft.asker else "someone"
-    head = (f"*Question* from {asker} · {thread_link(workspace_url, draft.channel_id, draft.question_ts)}\n"
-            f">{escape(clip(draft.question, 1200)).replace(chr(10), chr(10) + '>')}")
-    blocks = [section(head)]
+    blocks = [_question(draft, workspace_url)]
     if draft.status == DraftStatus.FAILED:
         blocks.append(section(":warning: *The model server gave no answer* (see the bot's log). Answer it here; "
                               "the question also waits in the curators' queue (`/ft review`)."))
@@ -79,6 +77,24 @@ def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[s
     blocks.append(_actions(draft))
     text = f"Draft for a question from {asker}" if not draft.declined else f"Question from {asker} needs an answer"
     return {"text": text, "blocks": blocks}
+
+
+def writing_card(draft: Draft, text: str, *, workspace_url: str = "") -> dict[str, Any]:
+    """The card while the model writes the draft: the question and the words so far. The finished card (card())
+    replaces it, with the grounding check's verdict and the buttons."""
+    asker = f"<@{draft.asker}>" if draft.asker else "someone"
+    so_far = escape(clip(text.strip(), SECTION_LIMIT - 40))
+    return {"text": f"Drafting an answer to a question from {asker}…", "blocks": [
+        _question(draft, workspace_url),
+        section(f"*Drafting…*\n{so_far} ▍" if so_far else "*Drafting…*"),
+        context("The grounding check reads the whole draft once it is written; Send comes with it."),
+    ]}
+
+
+def _question(draft: Draft, workspace_url: str) -> dict[str, Any]:
+    asker = f"<@{draft.asker}>" if draft.asker else "someone"
+    return section(f"*Question* from {asker} · {thread_link(workspace_url, draft.channel_id, draft.question_ts)}\n"
+                   f">{escape(clip(draft.question, 1200)).replace(chr(10), chr(10) + '>')}")
 
 
 def _actions(draft: Draft) -> dict[str, Any]:

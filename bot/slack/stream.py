@@ -27,14 +27,17 @@ class AnswerStream:
     """One answer in one thread. `write` each piece, then `finish` (the answer stands) or `replace` (it does not).
 
     min_chars / min_interval_s: a batch goes out when it is this long, or this long after the previous one.
+    shared: others read the thread too. Slack shows a stream live to its recipient alone and the stopped message to
+    everyone, so `replace` deletes a stream it has not stopped rather than stopping it first.
     """
 
     def __init__(self, client, channel: str, thread_ts: str, *, recipient_user_id: str | None = None,
-                 recipient_team_id: str | None = None, min_chars: int = 60, min_interval_s: float = 0.25) -> None:
+                 recipient_team_id: str | None = None, shared: bool = False, min_chars: int = 60,
+                 min_interval_s: float = 0.25) -> None:
         self.client, self.channel, self.thread_ts = client, channel, thread_ts
         self.recipient = {k: v for k, v in (("recipient_user_id", recipient_user_id),
                                             ("recipient_team_id", recipient_team_id)) if v}
-        self.min_chars, self.min_interval_s = min_chars, min_interval_s
+        self.min_chars, self.min_interval_s, self.shared = min_chars, min_interval_s, shared
         self.ts: str | None = None  # the streamed message
         self.posted: list[str] = []  # every message this answer wrote (the streamed one, then any remainder)
         self.shown = ""  # the text Slack accepted
@@ -109,6 +112,9 @@ class AnswerStream:
         """The streamed text gives way to `text`: the first message is updated (deleted, and `text` posted, when
         Slack will not update it), any other it wrote is deleted. Nothing streamed yet: `text` is posted."""
         self.pending = ""
+        if self.streaming and self.shared:
+            await self._delete(self.posted.pop(0))  # never stopped: nobody but its recipient saw its text
+            self.streaming = False
         if self.streaming:
             try:
                 await self.client.chat_stopStream(channel=self.channel, ts=self.ts)

@@ -35,7 +35,7 @@ def _bot_messages(bot):
 
 
 async def _ask_slowly(bot, text="How long is the trial?"):
-    """The stub streams ANSWER in 8-character pieces, 50 ms apart (about a second in all)."""
+    """The stub streams ANSWER in 4-character pieces, 50 ms apart (about two seconds in all)."""
     bot.model.answer, bot.model.chunk_delay_s = ANSWER, 0.05
     ts = bot.slack.post("DASKER", ASKER, text, thread_ts="1700000000.000100")
     sent = time.perf_counter()

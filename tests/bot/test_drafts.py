@@ -50,7 +50,15 @@ def _drafts(store):
 
 
 def _cards(bot):
-    return [p for p in bot.slack.calls_to("chat.postMessage") if p["channel"] == DRAFTS]
+    """The finished cards in the drafts channel, as they stand (a card is written in front of the team first)."""
+    return [{**m, "channel": DRAFTS} for m in bot.slack.messages[DRAFTS]
+            if m.get("bot_id") and not m.get("text", "").startswith("Drafting")]
+
+
+def _closings(bot):
+    """The card updates that close a card (its buttons give way to what happened), not those that write it."""
+    return [u for u in bot.slack.calls_to("chat.update") if u["channel"] == DRAFTS and u.get("blocks")
+            and not u.get("text", "").startswith("Drafting") and not any(b["type"] == "actions" for b in u["blocks"])]
 
 
 def _in_thread(bot, ts):
@@ -197,7 +205,7 @@ async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair
     assert "Too late" in bot.slack.responses[-1]["text"]
     second = _drafts(store)[1]
     assert (second.status, second.acted_by, second.edit_chars) == (DraftStatus.SENT, AGENT, 0)
-    closed = [c for c in bot.slack.calls_to("chat.update") if c["ts"] == second.card_ts][-1]
+    closed = [c for c in _closings(bot) if c["ts"] == second.card_ts][-1]
     assert "Sent unchanged by" in json.dumps(closed["blocks"]) and not _buttons(closed)
     with store.session() as s:  # an agent's send is a candidate for the curators, listed first in /ft review
         assert s.exec(select(Example.status).where(Example.source_key == f"draft:{second.id}")).one() == "candidate"
@@ -271,7 +279,7 @@ async def test_discard_records_its_reason(drafting_bot, store):
     assert status == 200 and not body
     [draft] = _drafts(store)
     assert (draft.status, draft.discard_reason, draft.acted_by) == (DraftStatus.DISCARDED, "not_a_question", AGENT)
-    update = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.update"))
+    update = await bot.slack.wait_for(lambda: _closings(bot))
     assert "Discarded by" in json.dumps(update[-1]["blocks"]) and "not a question" in json.dumps(update[-1]["blocks"])
 
 
@@ -298,7 +306,7 @@ async def test_a_human_reply_in_the_thread_supersedes_the_draft(drafting_bot, st
     reply = bot.slack.post("CSUP", AGENT, f"<@{ASKER}> yes, search Ferryline in Google Play.", thread_ts=ts)
     await bot.send.event(_message(f"<@{ASKER}> yes, search Ferryline in Google Play.", reply, user=AGENT,
                                   thread_ts=ts))
-    update = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.update"))
+    update = await bot.slack.wait_for(lambda: _closings(bot))
     assert "Answered by hand" in json.dumps(update[-1]["blocks"])
     [draft] = _drafts(store)
     assert (draft.status, draft.acted_by, draft.human_response_at is not None) == (DraftStatus.SUPERSEDED, AGENT, True)
@@ -319,7 +327,7 @@ async def test_a_draft_nobody_acts_on_expires(drafting_bot, store):
     bot.deps.draft_ttl_h = 0.0
     [expired] = await drafting.sweep(bot.deps, bot.app.client, bot.metrics)
     assert expired.status == DraftStatus.EXPIRED and _drafts(store)[0].status == DraftStatus.EXPIRED
-    update = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.update"))
+    update = await bot.slack.wait_for(lambda: _closings(bot))
     assert "Expired" in json.dumps(update[-1]["blocks"])
 
 
