@@ -11,7 +11,8 @@ Real parts, as in production, with a simulated Slack workspace standing in for S
 It replays #help-desk as live events (the ✅ reactions of the agents and the support lead), the lead
 approves the agents' labels in `/ft review` and runs `/ft train`, the progress message updates,
 the lead (an admin too) presses Approve, and the held-out questions in demo/questions.jsonl are
-asked before and after: answered by the base model, then by the fine-tuned version.
+asked before and after: answered by the base model, then by the fine-tuned version. Last, a customer opens
+ftbot's agent view: suggested prompts, a status at once, the answer streamed, feedback buttons under it.
 Everything lands in FT_DATA_DIR (./.ftbot), so `ft status` and `ft versions list` show it after.
 """
 
@@ -78,8 +79,8 @@ def plain(mrkdwn: str) -> str:
 def message_text(message: dict) -> str:
     parts = []
     for block in message.get("blocks") or []:
-        if block.get("text"):
-            parts.append(block["text"]["text"])
+        if block.get("text"):  # a markdown block's text is a string, a section's an object
+            parts.append(block["text"] if isinstance(block["text"], str) else block["text"]["text"])
         parts += [e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)]
     return plain("\n".join(parts))
 
@@ -157,7 +158,9 @@ async def run() -> None:
                           "channel": ASK, "event_ts": ts})
         post = await slack.wait_for(lambda: next((p for p in slack.calls_to("chat.postMessage")[before:]
                                                   if p.get("thread_ts") == ts), None), timeout=300)
-        answer = " ".join(b["text"]["text"] for b in post["blocks"] if b["type"] == "section")
+        if not post.get("blocks"):  # the model server did not answer in time: the bot said so
+            return plain(post["text"]), "nobody (no answer in time)"
+        answer = " ".join(b["text"] for b in post["blocks"] if b["type"] == "markdown")
         context = next(b for b in post["blocks"] if b["type"] == "context")
         return plain(answer), plain(context["elements"][0]["text"])
 
@@ -260,7 +263,10 @@ async def run() -> None:
         say(f"states the expected fact: base model {hits['base']}/{len(questions)}, {version.name} "
             f"{hits['new']}/{len(questions)} (answered by: {after[0][1]})")
 
-        # 8. The live record that decides the next rung of the ladder, as `ft stats` shows it.
+        # 8. A customer in ftbot's agent view: suggested prompts, a status at once, the answer streamed.
+        await agent_scene(send, slack, questions[0]["question"])
+
+        # 9. The live record that decides the next rung of the ladder, as `ft stats` shows it.
         say(f"the live record of #{CHANNEL} in draft mode (ft stats --channel {CHANNEL}; the README defines each "
             "figure):")
         sys.stdout.flush()
@@ -298,13 +304,15 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:
     for item in items:
         ts = f"{time.time():.0f}.{next(stamp):06d}"
         slack.messages[channel_id].append({"type": "message", "user": item["user"], "text": item["question"], "ts": ts})
-        posted = len(slack.calls_to("chat.postMessage"))
         await send.event({"type": "message", "channel_type": "channel", "channel": channel_id, "user": item["user"],
                           "text": item["question"], "ts": ts, "event_ts": ts})
-        card = await slack.wait_for(lambda posted=posted: next((p for p in slack.calls_to("chat.postMessage")[posted:]
-                                                                if p["channel"] == DRAFTS), None), timeout=300)
-        draft = await deps.db(lambda s, ts=ts: stored.by_thread(s, channel_id, ts))
-        console.print(f"  [dim]#help-desk-drafts[/] {' '.join(message_text(card).split())[:300]}", highlight=False)
+        # The card is written in front of the team, then finished (with its buttons) in place.
+        draft = await _until(lambda ts=ts: deps.db(lambda s: stored.by_thread(s, channel_id, ts)),
+                             lambda d: d is not None and d.card_ts, timeout=300)
+        card = slack.find(DRAFTS, draft.card_ts)
+        written = len([u for u in slack.calls_to("chat.update") if u["ts"] == draft.card_ts])
+        console.print(f"  [dim]#help-desk-drafts[/] {' '.join(message_text(card).split())[:300]}"
+                      f" [dim](written in front of the team: {written} update(s))[/]", highlight=False)
         drafted = draft.answer if not draft.declined else ""
         if item["action"] == "discard":
             await send.view_submission(LEAD, cards.DISCARD_MODAL, {cards.REASON: {cards.VALUE: {
@@ -319,6 +327,41 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:
         done = await _until(lambda draft_id=draft.id: deps.db(lambda s: stored.get(s, draft_id)),
                             lambda d: d.status not in OPEN_DRAFTS, timeout=60)
         say(f"{cards.outcome_line(done).replace('<@' + LEAD + '>', 'the lead')}")
+
+
+async def agent_scene(send, slack, question: str) -> None:
+    """The customer opens ftbot's pane (the agent view: a thread in the app's DM) and asks; what they see, when."""
+    dm, thread = "DDEMOASKER", f"{time.time():.0f}.000001"
+    slack.channel(dm, "ftbot")
+    await send.event({"type": "app_home_opened", "user": ASKER, "channel": dm, "tab": "messages",
+                      "event_ts": f"{time.time():.6f}"})
+    prompts = await slack.wait_for(lambda: slack.calls_to("assistant.threads.setSuggestedPrompts"))
+    say("a customer opens ftbot's agent view; suggested prompts (the most-asked approved questions they may see): "
+        + " · ".join(p["title"] for p in prompts[-1]["prompts"]))
+    ts = slack.post(dm, ASKER, question, thread_ts=thread)
+    asked = time.perf_counter()
+    await send.event({"type": "message", "channel_type": "im", "channel": dm, "user": ASKER, "text": question,
+                      "ts": ts, "thread_ts": thread, "event_ts": ts})
+    answer = await slack.wait_for(lambda: next((m for m in slack.messages[dm] if m.get("bot_id")
+                                                and m.get("thread_ts") == thread and not m.get("streaming")), None),
+                                  timeout=300)
+    in_thread = lambda params: params.get("channel") == dm or params.get("channel_id") == dm  # noqa: E731
+    status, first = (slack.first_call(m, in_thread) for m in ("assistant.threads.setStatus", "chat.startStream"))
+    appends = len([c for c in slack.calls_to("chat.appendStream") if c["channel"] == dm])
+    whole = max(at for at, name, params in slack.timed_calls if in_thread(params))
+    shown = (f"status after {status - asked:.2f} s, first words after {first - asked:.2f} s, streamed in "
+             f"{appends + 1} pieces, whole after {whole - asked:.2f} s" if status and first else
+             "answered without streaming")
+    say(f"they ask “{question}” — {shown}:")
+    console.print(f"  [dim]agent view[/] {' '.join(message_text(answer).split())[:400]}", highlight=False)
+    buttons = next((b["elements"][0] for b in answer.get("blocks") or [] if b["type"] == "context_actions"), None)
+    if buttons is None:  # the check declined, or no answer in time: nothing to rate
+        return
+    before = len(slack.responses)
+    await send.action(ASKER, buttons["action_id"], buttons["positive_button"]["value"], channel=dm,
+                      message={"ts": answer["ts"], "blocks": answer["blocks"], "text": answer.get("text", "")})
+    thanks = await slack.wait_for(lambda: len(slack.responses) > before and slack.responses[-1])
+    say(f"they press 👍 under it (Slack's feedback buttons): “{plain(thanks['text'])}”")
 
 
 async def _wait_up(model, server: subprocess.Popen) -> None:
