@@ -11,7 +11,7 @@ Side by side, the same question as today's whole-message answer: a customer's @m
 mode, which posts only checked text (chat.postMessage).
 
 Model: the embedded server (`ft serve`, SmolLM2-135M) by default; --stub: a local stub that streams a scripted
-answer at a steady pace (so the bench runs end to end where the embedded server cannot stream yet).
+answer at a steady pace (the Slack side alone, without the model's cost).
 
     .venv/bin/python bench/agent_latency.py [--questions 20] [--stub]
 """
@@ -46,7 +46,7 @@ TARGETS = {"status": (0.95, 0.5), "first words": (0.50, 1.5)}  # quantile, secon
 
 def paced_stub(prefill_s: float, piece_s: float):
     """tests/model_stub.py, answering as a model would pace it: `prefill_s` before the first piece, `piece_s`
-    per 8-character piece; a whole (unstreamed) answer takes as long as the streamed one."""
+    per piece; a whole (unstreamed) answer takes as long as the streamed one."""
     from tests.model_stub import ModelStub
 
     class PacedStub(ModelStub):
@@ -172,7 +172,7 @@ async def run(n_questions: int, stub_mode: bool) -> None:
 
 def report(agent: list[dict], whole_today: list[float], imported: dict, export_dir: Path, stub_mode: bool) -> None:
     ms = 1000.0
-    model = "stub model server (0.3 s to the first piece, 40 ms per 8 characters)" if stub_mode else "ft serve"
+    model = "stub model server (0.3 s to the first piece, 40 ms a piece)" if stub_mode else "ft serve"
     print(f"store: {export_dir.name} ({imported.get('approved')} approved pairs); model: {model}; "
           f"{len(agent)} questions, one at a time; {sum(a['streamed'] for a in agent)} streamed, "
           f"{sum(a['declined'] for a in agent)} declined after streaming (replaced in place)")

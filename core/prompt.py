@@ -53,6 +53,16 @@ def without_echo(said: str) -> str:
     return _ECHOED_SHAPE.sub("", said.strip(), count=1).strip()
 
 
+def settled_answer(said: str) -> str:
+    """What of a partial answer is sure to survive without_echo, whatever the model writes next: nothing while its
+    start could still be an echo of the prompt's Q:/A: shape, then the text without it. Trailing whitespace is
+    kept, so that what is shown of a streamed answer only grows."""
+    text = said.lstrip()
+    if text in ("", "Q", "A") or (text.startswith("Q:") and not re.search(r"\n+A:", text)):
+        return ""
+    return _ECHOED_SHAPE.sub("", text, count=1)
+
+
 def user_turn(question: str, context: Sequence[tuple[str, str]] | None = None) -> str:
     if context is None:
         return question

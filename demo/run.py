@@ -353,7 +353,8 @@ async def agent_scene(send, slack, question: str) -> None:
              f"{appends + 1} pieces, whole after {whole - asked:.2f} s" if status and first else
              "answered without streaming")
     say(f"they ask “{question}” — {shown}:")
-    console.print(f"  [dim]agent view[/] {' '.join(message_text(answer).split())[:400]}", highlight=False)
+    shown = f"{plain(answer.get('text') or '')} — {message_text(answer)}"  # the streamed text, then its blocks
+    console.print(f"  [dim]agent view[/] {' '.join(shown.split())[:400]}", highlight=False)
     buttons = next((b["elements"][0] for b in answer.get("blocks") or [] if b["type"] == "context_actions"), None)
     if buttons is None:  # the check declined, or no answer in time: nothing to rate
         return

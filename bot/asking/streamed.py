@@ -15,6 +15,7 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.slack.blocks import escape
 from bot.slack.stream import AnswerStream
+from core.prompt import settled_answer
 
 
 async def answer_streamed(deps: Deps, client, metrics: BotMetrics, *, question: str, user: str, channel: str,
@@ -25,8 +26,16 @@ async def answer_streamed(deps: Deps, client, metrics: BotMetrics, *, question: 
     started = time.perf_counter()
     stream = AnswerStream(client, channel, thread_ts, recipient_user_id=user, recipient_team_id=team, shared=shared)
 
+    said, written = "", ""
+
     async def show(piece: str) -> None:
-        await stream.write(escape(piece))  # no accidental mentions or links, as in a whole answer
+        # The settled text only (no echo of the prompt's shape), escaped: no accidental mentions or links.
+        nonlocal said, written
+        said += piece
+        settled = escape(settled_answer(said))
+        if len(settled) > len(written) and settled.startswith(written):
+            await stream.write(settled[len(written):])
+            written = settled
 
     composed = await compose(deps, question, channel=channel, on_text=show)
     fb = await keep(deps, metrics, composed, user=user, thread_ts=thread_ts, ts=ts, started=started)

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.drafts import render
 from bot.slack.post import post
+from core.prompt import settled_answer
 from storage.models import Draft
 
 log = logging.getLogger("ftbot.bot")
@@ -35,7 +36,8 @@ class CardWriter:
         self.text += piece
         if self.ts and time.perf_counter() - self._shown_at >= self.every_s:
             self._shown_at = time.perf_counter()
-            await self._update(render.writing_card(self.draft, self.text, workspace_url=self.workspace_url))
+            await self._update(render.writing_card(self.draft, settled_answer(self.text),
+                                                   workspace_url=self.workspace_url))
 
     async def finish(self, message: dict[str, Any]) -> str | None:
         """The finished card in place of the one being written (posted anew if Slack will not update it, and the
