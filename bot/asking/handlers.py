@@ -25,7 +25,9 @@ async def on_mention(event, body, client, context):
     deps = context["deps"]
     mode = await deps.db(lambda s: channels.mode_of(s, event.get("channel", "")))
     from_team = deps.is_team(event.get("user"))
-    if answers_mention(mode, from_team=from_team) and await deps.first_delivery(body):
+    if not answers_mention(mode, from_team=from_team):  # counted: a mention left alone is still seen
+        context["metrics"].events.labels(kind="mention", outcome=f"not answered in {mode} mode").inc()
+    elif await deps.first_delivery(body):
         await _ask(event, client, context, streamed=streams_mention(mode, from_team=from_team))
 
 

@@ -96,7 +96,8 @@ async def test_the_draft_card_is_written_in_front_of_the_team(bot, store):
     assert "Drafting" in partial and ANSWER[:12] in partial and ANSWER not in partial
     [first] = [p for p in bot.slack.calls_to("chat.postMessage") if p["channel"] == DRAFTS]  # one card, updated
     assert first["text"].startswith("Drafting") and ANSWER in card["blocks"][1]["text"]["text"]
-    [draft] = _drafts(store)
+    # The card's ts is stored once Slack took the finished card (the first response's time with it).
+    [draft] = await bot.slack.wait_for(lambda: [d for d in _drafts(store) if d.card_ts])
     assert draft.card_ts == card["ts"] and draft.status == DraftStatus.PENDING and draft.bot_response_at
 
 
@@ -112,5 +113,7 @@ async def test_what_each_mode_does_comes_from_its_row(bot, store, monkeypatch):
     await bot.send.event(event)
     [answer] = await bot.slack.wait_for(lambda: _answers(bot, ts))
     assert answer["text"] == ANSWER and not _streamed(bot)
-    # Both events were handled in order (the agent's proves the listener ran): the customer got no answer.
+    # The customer's mention was seen and left alone, as the changed row says.
+    await bot.slack.wait_for(lambda: bot.metrics.registry.get_sample_value(
+        "ftbot_slack_requests_total", {"kind": "mention", "outcome": "not answered in mention mode"}))
     assert not _answers(bot, customer_ts) and len(bot.model.requests) == 1
