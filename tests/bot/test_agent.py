@@ -128,7 +128,8 @@ async def test_a_model_server_that_is_down_clears_the_status_and_says_so(bot, st
     await bot.send.event(_question("Is the API down?", ts))
     [post] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postMessage"))
     assert post["text"].startswith(UNAVAILABLE) and post["thread_ts"] == "1700000000.000100"
-    statuses = [p["status"] for p in bot.slack.calls_to("assistant.threads.setStatus")]
+    statuses = await bot.slack.wait_for(lambda: (lambda s: s if s[-1] == "" else [])(
+        [p["status"] for p in bot.slack.calls_to("assistant.threads.setStatus")]))  # cleared once the answer failed
     assert statuses[0] and statuses[-1] == ""
     assert not bot.slack.calls_to("chat.startStream")
     [fb] = _feedback(store)
