@@ -31,7 +31,6 @@ from storage import drafts, feedback
 from storage.models import Draft
 
 log = logging.getLogger("ftbot.bot")
-CONTENT_SUBTYPES = (None, "file_share", "thread_broadcast")  # edits, joins and deletions are no questions
 
 
 def _ts_time(ts: str) -> datetime | None:
