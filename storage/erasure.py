@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from core.states import ExampleSource, VersionStatus
 from storage import Store, audience
 from storage.feedback import FeedbackState
+from storage.erasure_files import ERASED, MIN_TEXT, FileScrub, files_mention, scrub_files
 from storage.jobs import ACTIVE, enqueue
 from storage.models import (
     ChannelChange,
@@ -39,12 +40,9 @@ from storage.models import (
 )
 
 log = logging.getLogger("ftbot.erasure")
-ERASED = "[erased]"
 REQUESTED_BY = "erasure"
-# Files under FT_DATA_DIR read for their text (adapters' configs and results, replay caches, exports someone put
-# there); model weights and images are not text.
-TEXT_SUFFIXES = (".json", ".jsonl", ".txt", ".csv", ".md", ".log")
-_MIN_TEXT = 4  # a shorter "text" (an emoji, "ok") would erase the same letters in everyone's files
+__all__ = ["ERASED", "ErasureReport", "FileScrub", "NothingStored", "compact", "database_file", "forget_user",
+           "scrub_files"]
 
 
 def user_hash(user_id: str) -> str:
@@ -67,17 +65,22 @@ class ErasureReport:
     deployed: str | None = None  # of those, the one deployed now
     job_id: int | None = None  # the retraining job queued
     files: list[str] = field(default_factory=list)  # files under the data folder their text was erased from
+    files_left: list[str] = field(default_factory=list)  # "path: why": files holding them that were not rewritten
 
     def counts(self) -> dict[str, Any]:
         """What the audit record keeps: numbers and version names, nothing of theirs."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("erasure_id", "files")} | {
+        return {k: v for k, v in self.__dict__.items() if k not in ("erasure_id", "files", "files_left")} | {
             "files": len(self.files)}
 
+    def empty(self) -> bool:
+        return not any(v for k, v in self.counts().items())
 
-def forget_user(session: Session, user_id: str, by: str | None, *,
-                retrain: bool = True) -> tuple[ErasureReport, set[str]]:
+
+def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool = True,
+                data_dir: Path | None = None, database: Path | None = None) -> tuple[ErasureReport, set[str]]:
     """Remove what `user_id` wrote (see the module's doc). Returns the report and the texts removed (for
-    scrub_files); the caller commits, then calls compact()."""
+    scrub_files); the caller commits, then calls compact(). Raises NothingStored (writing nothing) when no row and
+    no file under data_dir names them: an id ftbot never saw, a typo."""
     report = ErasureReport()
     texts: set[str] = set()
 
@@ -161,6 +164,7 @@ def forget_user(session: Session, user_id: str, by: str | None, *,
             report.corrections += 1
         if _names(fb.source, user_id):
             fb.source = _scrubbed(fb.source, user_id)
+            report.mentions += 1
     session.flush()
 
     # 4. Their id where it only says who did something.
@@ -175,7 +179,7 @@ def forget_user(session: Session, user_id: str, by: str | None, *,
             report.mentions += 1
 
     # 5. Versions trained on a snapshot that held their text: flagged; their text out of the evaluation samples.
-    texts = {t.strip() for t in texts if t and len(t.strip()) >= _MIN_TEXT}
+    texts = {t.strip() for t in texts if t and len(t.strip()) >= MIN_TEXT}
     if snapshot_ids:
         for v in session.exec(select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(snapshot_ids))):
             audience.add_version_flag(v, "erased_data", "contains erased data: trained on messages since erased "
@@ -187,7 +191,10 @@ def forget_user(session: Session, user_id: str, by: str | None, *,
         metrics = _without(v.metrics, texts, user_id)
         if metrics != v.metrics:
             v.metrics = metrics
+            report.mentions += 1
     session.flush()
+    if report.empty() and not texts and (data_dir is None or not files_mention(data_dir, user_id, database)):
+        raise NothingStored(user_id)
 
     # 6. A retrain, unless one not yet started will snapshot the store as it is now anyway.
     if retrain and report.versions:
@@ -208,36 +215,16 @@ def forget_user(session: Session, user_id: str, by: str | None, *,
     return report, texts
 
 
-def scrub_files(data_dir: Path, texts: set[str], user_id: str) -> list[str]:
-    """Erase the texts and the id from the text files under the data folder (raw and as JSON escapes them; a SQLite
-    database there is no text file: compact() rewrites it). Returns the files changed, relative to data_dir."""
-    import json
+class NothingStored(LookupError):
+    """No row and no file under the data folder names the id: nothing to erase, and no audit record written."""
 
-    needles = {user_id}
-    for t in texts:
-        needles.add(t)
-        needles.add(json.dumps(t, ensure_ascii=False)[1:-1])
-        needles.add(json.dumps(t)[1:-1])
-    needles = sorted((n for n in needles if n), key=len, reverse=True)  # longest first: a text before its parts
-    changed = []
-    root = Path(data_dir)
-    if not root.is_dir():
-        return changed
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in TEXT_SUFFIXES:
-            continue
-        try:
-            content = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        new = content
-        for needle in needles:
-            if needle in new:
-                new = new.replace(needle, ERASED)
-        if new != content:
-            path.write_text(new, encoding="utf-8")
-            changed.append(str(path.relative_to(root)))
-    return changed
+
+def database_file(store: Store) -> Path | None:
+    """The SQLite file compact() rewrites (scrub_files leaves it and its sidecars to compact), None on PostgreSQL."""
+    if store.dialect != "sqlite":
+        return None
+    path = store.engine.url.database
+    return Path(path) if path and path != ":memory:" else None
 
 
 def compact(store: Store) -> None:

@@ -8,7 +8,7 @@ import re
 from bot.commands import render
 from bot.commands.registry import ADMINS, Call, UsageError, command
 from bot.deps import Deps
-from storage.erasure import ErasureReport, compact, forget_user, scrub_files
+from storage.erasure import ErasureReport, NothingStored, compact, database_file, forget_user, scrub_files
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(\|[^>]*)?>$")
 
@@ -28,12 +28,17 @@ def _forget_user(name: str, args: list[str], rest: str) -> str:
          summary="erase a person's messages from the examples, snapshots, feedback, drafts and index; queues a "
                  "retrain")
 async def forget_command(call: Call) -> dict:
-    return {"text": render.forgotten(await forget(call.deps, call.args, call.user))}
+    try:
+        return {"text": render.forgotten(await forget(call.deps, call.args, call.user))}
+    except NothingStored:  # as `ft forget-user`: an id ftbot never saw gets no audit record
+        return {"text": f"Nothing of `{call.args}` is stored: nothing was erased."}
 
 
 async def forget(deps: Deps, user_id: str, by: str) -> ErasureReport:
-    report, texts = await deps.db(lambda s: forget_user(s, user_id, by))
+    database = database_file(deps.store)
+    report, texts = await deps.db(lambda s: forget_user(s, user_id, by, data_dir=deps.data_dir, database=database))
     if deps.data_dir is not None:
-        report.files = await asyncio.to_thread(scrub_files, deps.data_dir, texts, user_id)
+        scrubbed = await asyncio.to_thread(scrub_files, deps.data_dir, texts, user_id, database)
+        report.files, report.files_left = scrubbed.changed, scrubbed.left
     await asyncio.to_thread(compact, deps.store)
     return report

@@ -224,4 +224,8 @@ def forgotten(report: "ErasureReport") -> str:
                  f"{'is' if len(report.versions) == 1 else 'are'} flagged \"contains erased data\""
                  + (f" (*{escape(report.deployed)}* is deployed)" if report.deployed else "")
                  + f". Queued retraining job *{report.job_id}*.")
+    if report.files_left:
+        text += (f"\n:warning: {len(report.files_left)} file(s) in the data folder still hold their data and could "
+                 "not be rewritten safely: " + ", ".join(f"`{escape(f)}`" for f in report.files_left)
+                 + ". Remove or edit them by hand.")
     return text

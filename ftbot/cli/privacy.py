@@ -17,7 +17,7 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
     """Erase a person's messages, as asker or answerer: examples, snapshot copies, feedback and the curators'
     queue, drafts and preference records, the retrieval index, and the data folder's files. Versions trained on
     their text are flagged and a retraining job is queued. For admins: it trusts whoever runs it."""
-    from storage.erasure import compact, scrub_files
+    from storage.erasure import NothingStored, compact, database_file, scrub_files
     from storage.erasure import forget_user as forget
 
     user = user.strip().strip("<>@").split("|", 1)[0]
@@ -26,12 +26,20 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
         fail(f"{clip(user, 40)!r} is not a Slack user id (U… or W…, then capital letters and digits)")
     s = common.settings(ctx)
     store = common.store(ctx)
-    with store.session() as session:
-        report, texts = forget(session, user, common.actor())
-    report.files = scrub_files(s.data_dir, texts, user)
+    database = database_file(store)
+    try:
+        with store.session() as session:
+            report, texts = forget(session, user, common.actor(), data_dir=s.data_dir, database=database)
+    except NothingStored:
+        fail(f"nothing of {user} is stored (no row and no file in the data folder names them); nothing erased")
+    scrubbed = scrub_files(s.data_dir, texts, user, database)
+    report.files, report.files_left = scrubbed.changed, scrubbed.left
     compact(store)  # deleted rows' bytes leave the database files too
     if as_json:
-        print_json({**report.counts(), "files": report.files, "erasure_id": report.erasure_id})
+        print_json({**report.counts(), "files": report.files, "files_left": report.files_left,
+                    "erasure_id": report.erasure_id})
+        if report.files_left:
+            raise typer.Exit(1)
         return
     table = Table(title=f"erased (audit record {report.erasure_id})", show_header=False)
     for label, n in (("examples they asked or answered", report.examples),
@@ -53,3 +61,8 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
                       highlight=False)
     else:
         console.print("no trained version held their text: nothing to retrain.")
+    if report.files_left:
+        for left in report.files_left:
+            console.print(f"left in the data folder: {left}", highlight=False, markup=False)
+        fail(f"{len(report.files_left)} file(s) in the data folder still hold their data and could not be rewritten "
+             "safely: remove or edit them by hand")
