@@ -158,8 +158,16 @@ def _gather_names(path: Path, person: _Person) -> None:
             if member.lower().endswith(JSON_SUFFIXES) and person.user_id.encode() in data:
                 for value in _json_values(member, data):
                     _names_in(value, person)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, RecursionError):
         return  # read again by the scrub, which names it if it holds them
+
+
+def _json_values(name: str, data: bytes) -> Iterator[Any]:
+    text = data.decode("utf-8-sig")
+    if name.lower().endswith(".json"):
+        yield json.loads(text)
+    else:
+        yield from (json.loads(line) for line in text.splitlines() if line.strip())
 
 
 def _names_in(value: Any, person: _Person) -> None:
