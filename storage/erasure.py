@@ -21,8 +21,8 @@ from sqlmodel import Session, col, select
 
 from core.states import ExampleSource, VersionStatus
 from storage import Store, audience
-from storage.feedback import FeedbackState
 from storage.erasure_files import ERASED, MIN_TEXT, FileScrub, files_mention, scrub_files
+from storage.feedback import FeedbackState
 from storage.jobs import ACTIVE, enqueue
 from storage.models import (
     ChannelChange,

@@ -146,6 +146,18 @@ async def test_ft_forget_erases_a_person_for_admins_only(bot, store, tmp_path):
     await bot.slack.wait_for(lambda: len(bot.slack.responses) > before)
     assert "Erased" in bot.slack.responses[-1]["text"] and "1 example(s)" in bot.slack.responses[-1]["text"]
     assert stored_examples(store) == [] and "UASKER" not in (tmp_path / "data" / "notes.json").read_text()
+    # An id nothing names (a typo, UNOSUCHUSER1): said so, and no audit record, as `ft forget-user` does.
+    before = len(bot.slack.responses)
+    status, _ = await bot.send.command("forget UNOSUCHUSER1", ADMIN)
+    assert status == 200
+    await bot.slack.wait_for(lambda: len(bot.slack.responses) > before)
+    assert "Nothing of `UNOSUCHUSER1` is stored" in bot.slack.responses[-1]["text"]
+    with store.session() as s:
+        from sqlmodel import select
+
+        from storage.models import Erasure
+
+        assert len(s.exec(select(Erasure)).all()) == 1  # UASKER's only
 
 
 async def test_a_plain_channel_message_is_acknowledged_and_left_alone(bot, store):

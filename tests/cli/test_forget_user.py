@@ -182,3 +182,65 @@ def test_a_database_error_logs_no_text(store):
             s.add_all([Example(source_key="k1", dedup_key="same", question=ASKED, answer=ANSWERED),
                        Example(source_key="k2", dedup_key="same", question=ASKED, answer=ANSWERED)])
     assert ASKED not in str(caught.value) and "hidden due to hide_parameters" in str(caught.value)
+
+
+def test_forget_user_reaches_exports_loose_and_zipped_jsonl_and_gzip_in_the_data_folder(ft_env, tmp_path):
+    """The issue's probe: an export kept in FT_DATA_DIR, the same zipped, a JSONL log and its .gz. Afterwards a grep
+    of every file (gzip decompressed, zip members read) finds none of their text, id or names; others' stay."""
+    from tests.storage.test_erasure_files import OTHERS, build_folder, contents, traces
+
+    data_dir = build_folder(tmp_path / "data")
+    result = CliRunner().invoke(app, ["forget-user", "UZED4242", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert "exports/acme.zip" in report["files"] and "logs/messages.jsonl.gz" in report["files"]
+    assert report["files_left"] == []
+    assert traces(data_dir) == []
+    assert all(t in text for t in OTHERS for text in (contents(data_dir)["logs/messages.jsonl"],))
+    store = open_store(ft_env)
+    with store.session() as s:
+        assert len(s.exec(select(Erasure)).all()) == 1  # the files named them: an erasure, audited
+    store.close()
+
+
+def test_forget_user_names_a_file_it_could_not_rewrite_and_exits_1(ft_env, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "notes.json").write_text(json.dumps({"asker": ZED}))
+    (data_dir / "dump.bin").write_bytes(b"\x00" + ZED.encode() + b"\x00")
+    result = CliRunner().invoke(app, ["forget-user", ZED])
+    assert result.exit_code == 1
+    assert "left in the data folder: dump.bin" in result.output and "could not be rewritten" in result.output
+    assert "Traceback" not in result.output and ZED not in (data_dir / "notes.json").read_text()
+    result = CliRunner().invoke(app, ["forget-user", ZED, "--json"])
+    assert result.exit_code == 1 and json.loads(result.output)["files_left"][0].startswith("dump.bin: ")
+
+
+def test_an_id_nothing_names_is_refused_without_an_audit_row(ft_env, tmp_path):
+    """`UNOSUCHUSER1` (shaped like an id, never seen by ftbot): exit 1, nothing written."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.json").write_text(json.dumps({"asker": "UOTHER"}))
+    for args in (["forget-user", "UNOSUCHUSER1"], ["forget-user", "UNOSUCHUSER1", "--json"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert "nothing of UNOSUCHUSER1 is stored" in result.output and len(result.output.strip().splitlines()) == 1
+    store = open_store(ft_env)
+    with store.session() as s:
+        assert s.exec(select(Erasure)).all() == []
+    store.close()
+
+
+def test_the_database_inside_the_data_folder_is_left_to_compact(tmp_path, monkeypatch):
+    """The usual layout (FT_DATA_DIR holds ftbot.db): the database is not a file erasure names as left (VACUUM
+    rewrites it), nor does a deleted row's page there count as ftbot still storing someone."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("FT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("FT_DATABASE_URL", f"sqlite:///{data_dir / 'ftbot.db'}")
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    (data_dir / "notes.json").write_text(json.dumps({"asker": ZED}))
+    result = CliRunner().invoke(app, ["forget-user", ZED, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["files"] == ["notes.json"] and json.loads(result.output)["files_left"] == []
+    assert ZED.encode() not in b"".join(p.read_bytes() for p in data_dir.iterdir() if p.is_file())
+    result = CliRunner().invoke(app, ["forget-user", ZED])  # now nothing names them, the audit row aside
+    assert result.exit_code == 1 and f"nothing of {ZED} is stored" in result.output
