@@ -287,7 +287,8 @@ def _scrub_json(value: Any, person: _Person) -> Any:
             new = _scrub_json(v, person)
             if new is _DROP:
                 continue
-            out[person.scrub_text(k) if isinstance(k, str) else k] = new
+            # keys lose the id only: a name ("support") may also be a key of everyone's records
+            out[k.replace(uid, ERASED) if isinstance(k, str) else k] = new
         if isinstance(out.get("users"), list) and "count" in out and out["users"] != value.get("users"):
             out["count"] = len(out["users"])  # a reaction they were one of
         return out
