@@ -135,6 +135,11 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
         if not slack_shaped(parsed):
             metrics.events.labels(kind="malformed", outcome="refused").inc()
             return _bad(400, "malformed_body")
+        if parsed.get("type") == "url_verification" and not (isinstance(parsed.get("challenge"), str)
+                                                             and parsed["challenge"]):
+            # Bolt would echo whatever is there: {"challenge": null}, or a dict.
+            metrics.events.labels(kind="malformed", outcome="refused").inc()
+            return _bad(400, "malformed_body")
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
         try:
             return await to_aiohttp_response(await app.async_dispatch(bolt_request))

@@ -131,6 +131,16 @@ async def test_bad_requests_get_401_or_400_and_no_traceback(bot, store, caplog):
     assert await _post(bot.url, raw) == (200, '{"challenge": "c"}')
 
 
+async def test_a_malformed_url_verification_gets_400(bot):
+    """Slack's URL check sends a string challenge; none, an empty one or another type is no Slack request."""
+    for body in ({"type": "url_verification", "token": "x"}, {"type": "url_verification", "challenge": None},
+                 {"type": "url_verification", "challenge": ""}, {"type": "url_verification", "challenge": {"a": 1}},
+                 {"type": "url_verification", "challenge": ["c"]}, {"type": "url_verification", "challenge": 7}):
+        assert await _post(bot.url, json.dumps(body).encode()) == (400, '{"ok": false, "error": "malformed_body"}')
+    raw = b'{"type": "url_verification", "token": "x", "challenge": "c"}'
+    assert await _post(bot.url, raw) == (200, '{"challenge": "c"}')
+
+
 async def test_any_request_gets_a_4xx_or_an_ack_never_a_500(bot, store, caplog):
     """Property-based: whatever bytes and headers arrive, signed or not, the endpoint answers 2xx or 4xx,
     logs no traceback, and a refused request stores nothing."""
