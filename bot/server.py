@@ -1,4 +1,4 @@
-"""`ft bot`: HTTP on aiohttp (POST /slack/events, GET /healthz, GET /metrics), or Socket Mode."""
+"""`ft bot`: HTTP on aiohttp (POST /slack/events, GET /healthz, GET /readyz, GET /metrics), or Socket Mode."""
 
 from __future__ import annotations
 
@@ -150,7 +150,14 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
             return _bad(400, "malformed_body")
 
     async def healthz(_: web.Request) -> web.Response:
+        # Liveness only: the process serves HTTP. What a question needs is /readyz (bot.readiness).
         return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        from bot.readiness import readiness
+
+        ready, body = await readiness(deps)
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics_page(_: web.Request) -> web.Response:
         from storage.stats import status
@@ -180,6 +187,7 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
     web_application = web.Application()
     web_application.router.add_post("/slack/events", slack_events)
     web_application.router.add_get("/healthz", healthz)
+    web_application.router.add_get("/readyz", readyz)
     web_application.router.add_get("/metrics", metrics_page)
     web_application.on_startup.append(open_http)
     web_application.on_shutdown.append(drain)
