@@ -51,6 +51,7 @@ class Deps:
     grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (core.grounding)
     draft_ttl_h: float  # a draft nobody acts on expires after this
     ladder: Ladder  # what earns auto mode (storage.channels)
+    shutdown_grace_s: float  # on SIGTERM, in-flight listeners get this long, then are cancelled (bot.shutdown)
     resolution_window_h: float  # an unconfirmed auto answer with no follow-up this long counts as resolved (assumed)
     announce_every_s: float = 3.0  # how often the approvals channel's job messages are brought up to date
     workspace_url: str = ""  # https://acme.slack.com/ (auth.test), for links to the source threads

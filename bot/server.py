@@ -1,4 +1,4 @@
-"""`ft bot`: HTTP on aiohttp (POST /slack/events, GET /healthz, GET /metrics), or Socket Mode."""
+"""`ft bot`: HTTP on aiohttp (POST /slack/events, GET /healthz, GET /readyz, GET /metrics), or Socket Mode."""
 
 from __future__ import annotations
 
@@ -135,6 +135,11 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
         if not slack_shaped(parsed):
             metrics.events.labels(kind="malformed", outcome="refused").inc()
             return _bad(400, "malformed_body")
+        if parsed.get("type") == "url_verification" and not (isinstance(parsed.get("challenge"), str)
+                                                             and parsed["challenge"]):
+            # Bolt would echo whatever is there: {"challenge": null}, or a dict.
+            metrics.events.labels(kind="malformed", outcome="refused").inc()
+            return _bad(400, "malformed_body")
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
         try:
             return await to_aiohttp_response(await app.async_dispatch(bolt_request))
@@ -145,7 +150,14 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
             return _bad(400, "malformed_body")
 
     async def healthz(_: web.Request) -> web.Response:
+        # Liveness only: the process serves HTTP. What a question needs is /readyz (bot.readiness).
         return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        from bot.readiness import readiness
+
+        ready, body = await readiness(deps)
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics_page(_: web.Request) -> web.Response:
         from storage.stats import status
@@ -165,9 +177,14 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
             work.start()
 
     async def drain(_: web.Application) -> None:
+        # Within deps.shutdown_grace_s in all (bot.shutdown): aiohttp has stopped listening before this runs.
+        from bot.shutdown import Deadline, listener_tasks, settle
+
+        deadline = Deadline(deps.shutdown_grace_s)
         for work in deps.periodic:
             await work.stop()
-        await deps.backlog.drain()
+        await settle(listener_tasks(), deadline.left())
+        await deps.backlog.drain(timeout=deadline.left())
         await deps.model.close()
         if app.client.session is not None:
             await app.client.session.close()
@@ -175,6 +192,7 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
     web_application = web.Application()
     web_application.router.add_post("/slack/events", slack_events)
     web_application.router.add_get("/healthz", healthz)
+    web_application.router.add_get("/readyz", readyz)
     web_application.router.add_get("/metrics", metrics_page)
     web_application.on_startup.append(open_http)
     web_application.on_shutdown.append(drain)
@@ -204,10 +222,19 @@ def run(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, port: int, app_token:
             # /healthz and /metrics still answer over HTTP in Socket Mode.
             if on_start:
                 on_start(deps)
+            import signal
+
             runner = web.AppRunner(web_app(app, deps, metrics))
             await runner.setup()
             await web.TCPSite(runner, "0.0.0.0", port).start()
-            await AsyncSocketModeHandler(app, app_token).start_async()
+            stop = asyncio.Event()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+            handler = AsyncSocketModeHandler(app, app_token)
+            await handler.connect_async()
+            await stop.wait()
+            await handler.close_async()  # no more events; the runner's cleanup drains what runs (bounded)
+            await runner.cleanup()
 
         asyncio.run(socket_mode())
     else:
@@ -218,4 +245,6 @@ def run(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, port: int, app_token:
 
             web_application.on_startup.append(started)
         log.info("ftbot listening on :%d (POST /slack/events)", port)
-        web.run_app(web_application, port=port, print=None)
+        # SIGTERM and SIGINT: stop listening, then drain() within deps.shutdown_grace_s. A request handler is an ack
+        # (Slack wants it within 3 s), so aiohttp's own wait for them after that is short.
+        web.run_app(web_application, port=port, print=None, shutdown_timeout=1.0)

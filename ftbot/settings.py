@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     approvals_channel: str = ""  # where training progress and approval requests go
     # Draft mode (README: "Draft mode"): how long a draft waits for the team, and what earns auto mode.
     draft_ttl_h: float = Field(24.0, gt=0)
+    # On SIGTERM, in-flight work gets this long before it is cancelled: under fly.toml's kill_timeout (5 s there).
+    shutdown_grace_s: float = Field(3.0, gt=0, le=300)
     auto_min_drafts: int = Field(20, ge=1)
     auto_min_unchanged: float = Field(0.8, ge=0, le=1)
     auto_record_n: int = Field(50, ge=1)

@@ -183,7 +183,7 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
         answer_max_tokens=settings.answer_max_tokens,
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
         grounding=grounding(settings),
-        resolution_window_h=settings.resolution_window_h,
+        resolution_window_h=settings.resolution_window_h, shutdown_grace_s=settings.shutdown_grace_s,
         data_dir=settings.data_dir,
     )
     return Deps(**{**values, **overrides})

@@ -35,6 +35,33 @@ def open_draft(session: Session, *, mode: str, channel_id: str, question_ts: str
     return row
 
 
+# An abandoned draft's updated_at is moved this far back, so the next sweep (or a restart) answers it at once.
+_ABANDONED_AGE = timedelta(days=1)
+
+
+def abandon(session: Session, draft_id: int) -> None:
+    """The bot stopped while answering (a shutdown's grace ran out): mark the draft due for recovery now."""
+    session.exec(update(Draft).where(col(Draft.id) == draft_id, col(Draft.feedback_id).is_(None))
+                 .values(updated_at=utcnow() - _ABANDONED_AGE))
+
+
+def unanswered(session: Session, untouched_since: datetime) -> list[Draft]:
+    """Drafts whose question row was made but whose answer was never recorded (the bot stopped in between), not
+    touched since untouched_since. Each is claimed by moving its updated_at to now, in one UPDATE that checks the
+    value read, so of two replicas sweeping together one answers it, and a failed recovery waits its turn again."""
+    rows = list(session.exec(select(Draft).where(Draft.status == DraftStatus.PENDING, col(Draft.feedback_id).is_(None),
+                                                 col(Draft.bot_response_at).is_(None),
+                                                 col(Draft.updated_at) < untouched_since)))
+    claimed = []
+    for row in rows:
+        result = session.exec(update(Draft).where(col(Draft.id) == row.id, col(Draft.updated_at) == row.updated_at)
+                              .values(updated_at=utcnow()))
+        if result.rowcount == 1:
+            session.refresh(row)
+            claimed.append(row)
+    return claimed
+
+
 def get(session: Session, draft_id: int) -> Draft | None:
     return session.get(Draft, draft_id)
 

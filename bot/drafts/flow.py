@@ -9,8 +9,9 @@ transaction that checks where it stands, so two agents pressing Send together po
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
 
@@ -27,8 +28,8 @@ from bot.slack.post import post
 from bot.slack.questions import question_text
 from core.modes import ModePolicy, policy
 from core.states import DraftStatus
-from storage import drafts, feedback
-from storage.models import Draft
+from storage import channels, drafts, feedback
+from storage.models import Draft, utcnow
 
 log = logging.getLogger("ftbot.bot")
 
@@ -52,6 +53,25 @@ async def handle_question(deps: Deps, client, metrics: BotMetrics, event: dict, 
                                                       question=question, asked_at=_ts_time(ts)))
     if draft is None:  # this question already has its draft (a retry that reached another replica)
         return None
+    return await answer_draft(deps, client, metrics, draft, drafts_channel, question)
+
+
+async def answer_draft(deps: Deps, client, metrics: BotMetrics, draft: Draft, drafts_channel: str | None,
+                       question: str | None = None) -> Draft:
+    """Answer a draft whose row is made: a new question (as asked), or one the bot stopped answering (recover(),
+    from the stored, redacted question). Cancelled (a shutdown's grace ran out), the draft is marked for the next
+    sweep to answer."""
+    try:
+        return await _answer(deps, client, metrics, draft, drafts_channel, question or draft.question)
+    except asyncio.CancelledError:
+        await deps.db(lambda s: drafts.abandon(s, draft.id))
+        log.warning("stopped while answering draft %s; the next sweep or restart answers it", draft.id)
+        raise
+
+
+async def _answer(deps: Deps, client, metrics: BotMetrics, draft: Draft, drafts_channel: str | None,
+                  question: str) -> Draft:
+    channel, ts, user, mode = draft.channel_id, draft.question_ts, draft.asker, draft.mode
     rules = policy(mode)
     writer = CardWriter(client, drafts_channel, draft, workspace_url=deps.workspace_url) \
         if rules.streams_card and drafts_channel else None
@@ -165,14 +185,32 @@ async def sweep(deps: Deps, client, metrics: BotMetrics) -> list[Draft]:
     return expired
 
 
-class Sweeper(Periodic):
-    """Runs sweep() every `every_s` inside the bot (started and stopped with its HTTP app)."""
+# A draft with no answer this long after its row was made was left by a bot that stopped (killed, or its shutdown
+# grace ran out): a live answer records within answer_timeout_s, well under this.
+RECOVER_AFTER_S = 60.0
 
-    what = "expiring drafts"
+
+async def recover(deps: Deps, client, metrics: BotMetrics, after_s: float = RECOVER_AFTER_S) -> list[Draft]:
+    """Answer the drafts a stopped bot left without an answer (each claimed once per sweep: storage.drafts)."""
+    stale = await deps.db(lambda s: drafts.unanswered(s, utcnow() - timedelta(seconds=after_s)))
+    answered = []
+    for draft in stale:
+        row = await deps.db(lambda s, channel=draft.channel_id: channels.get(s, channel))
+        log.info("answering draft %s, left unanswered when the bot stopped", draft.id)
+        answered.append(await answer_draft(deps, client, metrics, draft, row.drafts_channel if row else None))
+    return answered
+
+
+class Sweeper(Periodic):
+    """Runs recover() and sweep() every `every_s` inside the bot, the first time at start (started and stopped with
+    its HTTP app)."""
+
+    what = "recovering and expiring drafts"
 
     def __init__(self, deps: Deps, client, metrics: BotMetrics, every_s: float = 60.0):
         super().__init__()
         self.deps, self.client, self.metrics, self.every_s = deps, client, metrics, every_s
 
     async def tick(self) -> list[Draft]:
+        await recover(self.deps, self.client, self.metrics)
         return await sweep(self.deps, self.client, self.metrics)

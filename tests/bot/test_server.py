@@ -33,6 +33,44 @@ async def test_healthz_and_metrics(bot):
     assert 'ftbot_slack_requests_total{kind="label",outcome="created"} 1.0' in text
 
 
+async def test_readyz_names_the_model_server_when_it_is_down_and_shows_no_secret(store, model_stub):
+    """/healthz is liveness (200 while the process serves); /readyz asks the model server and the database."""
+    from bot.server import serve_http
+    from fakes.fake_slack import FakeSlack
+    from ftbot import wiring
+    from tests.bot.conftest import bot_settings
+
+    slack = await FakeSlack().start()
+    model_stub.api_key = "sk-model-secret"
+    app, deps, metrics = wiring.bot(bot_settings(slack, model_stub.url, model_server_api_key="sk-model-secret"),
+                                    store=store)
+    runner, bot_url = await serve_http(app, deps, metrics)
+    secrets = ("sk-model-secret", "xoxb-test-token", SECRET, model_stub.url, str(store.engine.url))
+
+    async def get(path: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as http, http.get(bot_url + path) as resp:
+            return resp.status, await resp.text()
+
+    try:
+        status, text = await get("/readyz")
+        body = json.loads(text)
+        assert status == 200 and body["ok"] is True, text
+        assert body["model_server"] == {"ok": True, "base_model": "base-model"} and body["database"]["ok"] is True
+        assert "deployed_version" in body and body["ftbot"]
+        assert not [s for s in secrets if s in text]
+        await model_stub.stop()
+        status, text = await get("/readyz")
+        body = json.loads(text)
+        assert status == 503 and body["ok"] is False and body["database"]["ok"] is True, text
+        assert body["model_server"]["ok"] is False
+        assert ["model server unreachable" in r for r in body["reasons"]] == [True]
+        assert not [s for s in secrets if s in text]
+        assert await get("/healthz") == (200, '{"ok": true}')  # still alive: a restart would not bring the model back
+    finally:
+        await runner.cleanup()
+        await slack.stop()
+
+
 async def test_tokens_never_reach_the_logs(bot, capsys):
     """With the logging `ft bot` installs, at DEBUG, slack_sdk's request logs show no token or secret."""
     root = logging.getLogger()
@@ -127,6 +165,16 @@ async def test_bad_requests_get_401_or_400_and_no_traceback(bot, store, caplog):
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert _examples(store) == before
     # A good request still goes through.
+    raw = b'{"type": "url_verification", "token": "x", "challenge": "c"}'
+    assert await _post(bot.url, raw) == (200, '{"challenge": "c"}')
+
+
+async def test_a_malformed_url_verification_gets_400(bot):
+    """Slack's URL check sends a string challenge; none, an empty one or another type is no Slack request."""
+    for body in ({"type": "url_verification", "token": "x"}, {"type": "url_verification", "challenge": None},
+                 {"type": "url_verification", "challenge": ""}, {"type": "url_verification", "challenge": {"a": 1}},
+                 {"type": "url_verification", "challenge": ["c"]}, {"type": "url_verification", "challenge": 7}):
+        assert await _post(bot.url, json.dumps(body).encode()) == (400, '{"ok": false, "error": "malformed_body"}')
     raw = b'{"type": "url_verification", "token": "x", "challenge": "c"}'
     assert await _post(bot.url, raw) == (200, '{"challenge": "c"}')
 
