@@ -55,11 +55,10 @@ def store(settings: Settings) -> Store:
 
 
 def import_limits(settings: Settings) -> ReadLimits:
-    """What an import may read (FT_IMPORT_MAX_FILE_MB, FT_IMPORT_MAX_TOTAL_MB), in bytes."""
+    """What an import may read (FT_IMPORT_MAX_FILE_MB, FT_IMPORT_MAX_TOTAL_MB)."""
     from bot.slack.export import ReadLimits
 
-    return ReadLimits(max_file_bytes=int(settings.import_max_file_mb * 2**20),
-                      max_total_bytes=int(settings.import_max_total_mb * 2**20))
+    return ReadLimits(max_file_mb=settings.import_max_file_mb, max_total_mb=settings.import_max_total_mb)
 
 
 # --- serving ----------------------------------------------------------------------------------------

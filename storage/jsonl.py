@@ -63,22 +63,22 @@ class TooBig(ValueError):
     """The file holds more bytes than the caller allows."""
 
 
-def _lines(fh: BinaryIO, max_bytes: int | None) -> Iterator[bytes]:
-    left = max_bytes
+def _lines(fh: BinaryIO, max_mb: float | None) -> Iterator[bytes]:
+    left = None if max_mb is None else int(max_mb * 2**20)
     while raw := fh.readline(-1 if left is None else left + 1):
         if left is not None:
             left -= len(raw)
             if left < 0:
-                raise TooBig(f"over the {max_bytes / 2**20:g} MB limit for one file")
+                raise TooBig(f"over the {max_mb:g} MB limit for one file")
         yield raw
 
 
-def read_records(path: Path, max_bytes: int | None = None) -> Iterator[tuple[int, tuple[str, str] | None, str | None]]:
+def read_records(path: Path, max_mb: float | None = None) -> Iterator[tuple[int, tuple[str, str] | None, str | None]]:
     """Yield (line number, (question, answer) or None, error or None); blank lines are skipped. A bad line
     (no UTF-8, no JSON, nested too deeply for the parser, not a pair) is one error; the others still count.
-    Raises TooBig once more than max_bytes were read: no line is read past it (one line may be the whole file)."""
+    Raises TooBig once more than max_mb were read: no line is read past it (one line may be the whole file)."""
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(_lines(fh, max_bytes), 1):
+        for lineno, raw in enumerate(_lines(fh, max_mb), 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -35,12 +35,16 @@ class ReadLimits:
     """How many decompressed bytes one file, and the whole export, may hold. Counted while reading, never taken
     from a zip's declared sizes: a zip bomb is refused after reading no more than the limit."""
 
-    max_file_bytes: int
-    max_total_bytes: int
+    max_file_mb: float
+    max_total_mb: float
 
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 2**20)
 
-def mb(n: int) -> str:
-    return f"{n / 2**20:g} MB"
+    @property
+    def max_total_bytes(self) -> int:
+        return int(self.max_total_mb * 2**20)
 
 
 @dataclass
@@ -101,6 +105,8 @@ class _Source:
         return self.prefix + name in self.names
 
     def day_files(self, channel: str) -> list[str]:
+        if self.zip is None and (self.path / channel).is_symlink():  # rglob would pass it by in silence
+            raise ExportError(self.label(channel), f"{channel} is a symbolic link, which is not followed")
         start = self.prefix + channel + "/"
         return sorted(n[len(self.prefix):] for n in self.names
                       if n.startswith(start) and "/" not in n[len(start):])
@@ -148,9 +154,9 @@ class _Source:
         if self.limits is None:
             return
         if size > self.limits.max_file_bytes:
-            raise OverLimit(self.label(name), f"over the {mb(self.limits.max_file_bytes)} limit for one file", "file")
+            raise OverLimit(self.label(name), f"over the {self.limits.max_file_mb:g} MB limit for one file", "file")
         if self.total > self.limits.max_total_bytes:
-            raise OverLimit(self.label(name), f"the export is over the {mb(self.limits.max_total_bytes)} limit "
+            raise OverLimit(self.label(name), f"the export is over the {self.limits.max_total_mb:g} MB limit "
                                               "for all its files", "total")
 
 

@@ -173,7 +173,7 @@ def import_(
     good: list[NewExample] = []
     bad: list[str] = []
     try:
-        for lineno, pair, problem in read_records(file, int(s.import_max_file_mb * 2**20)):
+        for lineno, pair, problem in read_records(file, s.import_max_file_mb):
             if pair is None:
                 bad.append(f"{file}:{lineno}: {problem}")
                 continue
