@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     label_emoji: str = "white_check_mark"
     val_percent: int = Field(15, ge=0, le=100)
     max_answer_chars: int = Field(4000, gt=0)
+    # Imports (`ft import-slack`, `ft examples import`): the most one file, and one export in all, may hold once
+    # decompressed, counted while reading; a zip bomb stops there.
+    import_max_file_mb: float = Field(64, gt=0)
+    import_max_total_mb: float = Field(2048, gt=0)
 
     # Slack. The tokens keep Slack's own variable names.
     slack_bot_token: str = Field("", validation_alias="SLACK_BOT_TOKEN")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.deps import Deps
     from bot.metrics import BotMetrics
     from bot.periodic import Periodic
+    from bot.slack.export import ReadLimits
     from core.contract import GroundingSpec
     from serving.client import ModelClient
     from serving.model_server import ModelServer
@@ -44,10 +45,20 @@ log = logging.getLogger("ftbot.wiring")
 # --- storage ----------------------------------------------------------------------------------------
 
 def store(settings: Settings) -> Store:
-    """The store (FT_DATABASE_URL, else a SQLite file in FT_DATA_DIR), migrated to the newest schema."""
+    """The store (FT_DATABASE_URL, else a SQLite file in FT_DATA_DIR), migrated to the newest schema. Only the
+    data folder, the default database's home, is created: an explicit URL's folder must exist
+    (storage.db.MissingFolder)."""
     from storage import open_store
 
-    return open_store(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
+    return open_store(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s,
+                      create_folder=not settings.database_url)
+
+
+def import_limits(settings: Settings) -> ReadLimits:
+    """What an import may read (FT_IMPORT_MAX_FILE_MB, FT_IMPORT_MAX_TOTAL_MB)."""
+    from bot.slack.export import ReadLimits
+
+    return ReadLimits(max_file_mb=settings.import_max_file_mb, max_total_mb=settings.import_max_total_mb)
 
 
 # --- serving ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -94,13 +94,27 @@ def one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {message[0]}" if message else exc.__class__.__name__
 
 
-def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
+class MissingFolder(FileNotFoundError):
+    """The SQLite file's folder does not exist, and is not one this process may create."""
+
+    def __init__(self, folder: Path):
+        super().__init__(f"{folder} does not exist")
+        self.folder = folder
+
+
+def make_engine(url: str, busy_timeout_s: float = 30.0, *, create_folder: bool = False) -> Engine:
+    """create_folder: the SQLite file's folder may be created (ftbot's own data folder); otherwise a missing
+    folder raises MissingFolder, as a typo in a path must not become a fresh, empty database."""
     # hide_parameters: a database error (logged with its traceback) never carries a question, an answer or a
     # person's id in its message; erasure could not reach a log line.
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1].split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database  # None or ":memory:": in memory
+        if path and path != ":memory:" and not path.startswith("file:"):
+            folder = Path(path).parent
+            if create_folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            elif not folder.is_dir():
+                raise MissingFolder(folder)
         engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
@@ -139,10 +153,10 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(url: str, *, upgrade: bool = True, busy_timeout_s: float = 30.0) -> Store:
+def open_store(url: str, *, upgrade: bool = True, busy_timeout_s: float = 30.0, create_folder: bool = False) -> Store:
     """busy_timeout_s: how long a statement waits for another connection's lock before it fails
-    (FT_DB_BUSY_TIMEOUT_S)."""
-    engine = make_engine(url, busy_timeout_s)
+    (FT_DB_BUSY_TIMEOUT_S); create_folder: see make_engine."""
+    engine = make_engine(url, busy_timeout_s, create_folder=create_folder)
     if upgrade:
         migrate(engine)
     return Store(url, engine, busy_timeout_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from core.prompt import prompt_messages
 
@@ -59,11 +59,26 @@ def from_record(obj: object) -> tuple[str, str]:
     return question, answer
 
 
-def read_records(path: Path) -> Iterator[tuple[int, tuple[str, str] | None, str | None]]:
+class TooBig(ValueError):
+    """The file holds more bytes than the caller allows."""
+
+
+def _lines(fh: BinaryIO, max_mb: float | None) -> Iterator[bytes]:
+    left = None if max_mb is None else int(max_mb * 2**20)
+    while raw := fh.readline(-1 if left is None else left + 1):
+        if left is not None:
+            left -= len(raw)
+            if left < 0:
+                raise TooBig(f"over the {max_mb:g} MB limit for one file")
+        yield raw
+
+
+def read_records(path: Path, max_mb: float | None = None) -> Iterator[tuple[int, tuple[str, str] | None, str | None]]:
     """Yield (line number, (question, answer) or None, error or None); blank lines are skipped. A bad line
-    (no UTF-8, no JSON, nested too deeply for the parser, not a pair) is one error; the others still count."""
+    (no UTF-8, no JSON, nested too deeply for the parser, not a pair) is one error; the others still count.
+    Raises TooBig once more than max_mb were read: no line is read past it (one line may be the whole file)."""
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
+        for lineno, raw in enumerate(_lines(fh, max_mb), 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,6 +20,31 @@ class ExportError(Exception):
     def __init__(self, file: str, detail: str):
         super().__init__(f"{file}: {detail}")
         self.file = file
+
+
+class OverLimit(ExportError):
+    """A file, or the export in all, holds more than ReadLimits allows; setting: "file" or "total"."""
+
+    def __init__(self, file: str, detail: str, setting: str):
+        super().__init__(file, detail)
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How many decompressed bytes one file, and the whole export, may hold. Counted while reading, never taken
+    from a zip's declared sizes: a zip bomb is refused after reading no more than the limit."""
+
+    max_file_mb: float
+    max_total_mb: float
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 2**20)
+
+    @property
+    def max_total_bytes(self) -> int:
+        return int(self.max_total_mb * 2**20)
 
 
 @dataclass
@@ -50,8 +76,12 @@ class Export:
 class _Source:
     """Uniform reads over a folder or a zip (whose files may sit under one top folder)."""
 
-    def __init__(self, path: Path):
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path, limits: ReadLimits | None = None):
         self.path = path
+        self.limits = limits
+        self.total = 0  # decompressed bytes read so far, across files
         if path.is_dir():
             self.zip = None
             self.names = {p.relative_to(path).as_posix() for p in path.rglob("*.json")}
@@ -75,17 +105,15 @@ class _Source:
         return self.prefix + name in self.names
 
     def day_files(self, channel: str) -> list[str]:
+        if self.zip is None and (self.path / channel).is_symlink():  # rglob would pass it by in silence
+            raise ExportError(self.label(channel), f"{channel} is a symbolic link, which is not followed")
         start = self.prefix + channel + "/"
         return sorted(n[len(self.prefix):] for n in self.names
                       if n.startswith(start) and "/" not in n[len(start):])
 
     def read(self, name: str) -> Any:
         try:
-            if self.zip is None:
-                raw = (self.path / name).read_bytes()
-            else:
-                raw = self.zip.read(self.prefix + name)
-            return json.loads(raw)
+            return json.loads(self._bytes(name))
         except json.JSONDecodeError as exc:
             raise ExportError(self.label(name), f"malformed JSON at line {exc.lineno} ({exc.msg})") from None
         except UnicodeDecodeError as exc:
@@ -95,10 +123,47 @@ class _Source:
         except (OSError, KeyError, zipfile.BadZipFile) as exc:
             raise ExportError(self.label(name), f"cannot be read ({exc})") from None
 
+    def _bytes(self, name: str) -> bytes:
+        """The file's bytes, read in chunks and counted against the limits; a symlink is never followed (a day
+        file linked to /etc/passwd would be read as the export's), nor anything but a regular file."""
+        if self.zip is None:
+            path = self.path / name
+            for part in [path, *path.parents]:
+                if part == self.path:
+                    break
+                if part.is_symlink():
+                    raise ExportError(self.label(name), f"{part.name} is a symbolic link, which is not followed")
+            if not path.is_file():
+                raise ExportError(self.label(name), "not a regular file")
+            opened = open(path, "rb")
+        else:
+            info = self.zip.getinfo(self.prefix + name)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ExportError(self.label(name), "a symbolic link, which is not followed")
+            opened = self.zip.open(info)
+        chunks, size = [], 0
+        with opened as fh:
+            while chunk := fh.read(self.CHUNK):
+                size += len(chunk)
+                self.total += len(chunk)
+                self._check(name, size)
+                chunks.append(chunk)
+        return b"".join(chunks)
 
-def load_export(path: Path | str, channels: list[str] | None = None) -> Export:
-    """Load the channels (all, or those named) with their messages. Raises ExportError."""
-    src = _Source(Path(path))
+    def _check(self, name: str, size: int) -> None:
+        if self.limits is None:
+            return
+        if size > self.limits.max_file_bytes:
+            raise OverLimit(self.label(name), f"over the {self.limits.max_file_mb:g} MB limit for one file", "file")
+        if self.total > self.limits.max_total_bytes:
+            raise OverLimit(self.label(name), f"the export is over the {self.limits.max_total_mb:g} MB limit "
+                                              "for all its files", "total")
+
+
+def load_export(path: Path | str, channels: list[str] | None = None, limits: ReadLimits | None = None) -> Export:
+    """Load the channels (all, or those named) with their messages. Raises ExportError (OverLimit: over `limits`;
+    None: no bound, for exports the caller trusts)."""
+    src = _Source(Path(path), limits)
     if not src.has("channels.json"):
         raise ExportError(str(path), "channels.json not found: is this a Slack workspace export?")
     all_channels = src.read("channels.json")

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from sqlmodel import Session, col, select
 
-from bot.slack.export import Export, load_export
+from bot.slack.export import Export, ReadLimits, load_export
 from bot.slack.threads import Rules, Skipped, extract
 from core.states import ChangeOutcome, ExampleSource, ExampleStatus
 from storage import Store, audience
@@ -56,8 +56,9 @@ def import_slack_export(
     rules: Rules,
     channels: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    limits: ReadLimits | None = None,
 ) -> ImportSummary:
-    export = load_export(path, channels)
+    export = load_export(path, channels, limits)
     names, bots = export.display_names(), export.bot_users()
     summary = ImportSummary(channels=[c["name"] for c in export.channels])
     summary.skipped.update(export.skipped)  # items not in Slack's shape: left out, each reason counted

@@ -43,6 +43,8 @@ def store(ctx: typer.Context) -> Store:
     database ends the command with one line saying which."""
     from sqlalchemy.exc import ArgumentError
 
+    from storage.db import MissingFolder
+
     obj = ctx.find_root().obj
     if "store" not in obj:
         s = settings(ctx)
@@ -51,6 +53,9 @@ def store(ctx: typer.Context) -> Store:
         except ArgumentError:
             fail("FT_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host/ftbot; "
                  "empty: a SQLite file in FT_DATA_DIR)")
+        except MissingFolder as exc:
+            fail(f"FT_DATABASE_URL: the folder {exc.folder} does not exist; create it or point FT_DATABASE_URL "
+                 "elsewhere")
         except OSError as exc:  # the SQLite file's folder cannot be created
             fail(f"FT_DATA_DIR={s.data_dir}: cannot hold the database ({exc.strerror or exc})")
     return obj["store"]

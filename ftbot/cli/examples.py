@@ -164,15 +164,16 @@ def import_(
     from bot.slack.threads import TOO_LONG
     from storage.dedup import dedup_key
     from storage.examples import CREATED, DUPLICATE, NewExample, add_examples, flag
-    from storage.jsonl import read_records
+    from storage.jsonl import TooBig, read_records
 
     if not file.is_file():
         fail(f"{file}: no such file")
-    limit = common.settings(ctx).max_answer_chars
+    s = common.settings(ctx)
+    limit = s.max_answer_chars
     good: list[NewExample] = []
     bad: list[str] = []
     try:
-        for lineno, pair, problem in read_records(file):
+        for lineno, pair, problem in read_records(file, s.import_max_file_mb):
             if pair is None:
                 bad.append(f"{file}:{lineno}: {problem}")
                 continue
@@ -188,6 +189,8 @@ def import_(
             ))
     except OSError as exc:
         fail(f"{file}: cannot be read ({exc.strerror or exc})")
+    except TooBig as exc:  # before anything is stored
+        fail(f"{file}: {exc} (FT_IMPORT_MAX_FILE_MB)")
     with common.store(ctx).session() as session:
         outcomes = [(outcome, ex) for outcome, ex in add_examples(session, good)]
     created = [ex for outcome, ex in outcomes if outcome == CREATED]

@@ -85,9 +85,10 @@ def import_slack(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import every thread whose reply carries the label emoji (idempotent: re-running changes nothing)."""
-    from bot.slack.export import ExportError
+    from bot.slack.export import ExportError, OverLimit
     from bot.slack.importer import import_slack_export
     from bot.slack.threads import Rules
+    from ftbot import wiring
 
     s = common.settings(ctx)
     rules = Rules(curators=frozenset(s.curators | s.admins), max_answer_chars=s.max_answer_chars)
@@ -95,8 +96,10 @@ def import_slack(
         with console.status("importing…") as spinner:
             summary = import_slack_export(
                 common.store(ctx), path, label_emoji=s.label_emoji, rules=rules, channels=channel,
-                progress=lambda msg: spinner.update(f"importing {msg}"),
+                progress=lambda msg: spinner.update(f"importing {msg}"), limits=wiring.import_limits(s),
             )
+    except OverLimit as exc:
+        fail(f"{exc} ({'FT_IMPORT_MAX_FILE_MB' if exc.setting == 'file' else 'FT_IMPORT_MAX_TOTAL_MB'})")
     except ExportError as exc:
         fail(str(exc))
     if as_json:

@@ -234,3 +234,67 @@ def test_any_export_imports_or_fails_in_one_line(store, tmp_path):
 
     probe()
     assert {"imported", "refused"} <= set(outcomes)
+
+
+# --- bounded reads, no symlinks (issue 27) -------------------------------------------------------------------------
+
+def test_a_member_over_the_file_limit_is_refused_after_reading_no_more_than_it(store, tmp_path):
+    """A highly compressible day file in a zip is counted as it decompresses, not by its declared size."""
+    import zipfile
+
+    from bot.slack.export import OverLimit, ReadLimits
+
+    path = support_workspace().write_zip(tmp_path / "export.zip")
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("support/2099-01-01.json", "[" + " " * (3 << 20) + "]")
+    limits = ReadLimits(max_file_mb=1, max_total_mb=1024)
+    with pytest.raises(OverLimit, match=r"support/2099-01-01.json: over the 1 MB limit for one file") as err:
+        _import(store, path, limits=limits)
+    assert err.value.setting == "file" and "\n" not in str(err.value)
+    assert _examples(store) == {}
+    # Within the limits the same export imports.
+    assert _import(store, support_workspace().write_zip(tmp_path / "ok.zip"), limits=limits).imported == 7
+
+
+def test_an_export_over_the_total_limit_is_refused(store, tmp_path):
+    from bot.slack.export import OverLimit, ReadLimits
+
+    path = support_workspace().write_dir(tmp_path / "export")
+    total = sum(p.stat().st_size for p in path.rglob("*.json"))
+    with pytest.raises(OverLimit, match="the export is over the .* limit for all its files") as err:
+        _import(store, path, limits=ReadLimits(max_file_mb=total / 2**20, max_total_mb=(total - 1) / 2**20))
+    assert err.value.setting == "total" and _examples(store) == {}
+
+
+@pytest.mark.parametrize("linked", ["day", "users.json", "channels.json", "folder"])
+def test_a_symlink_in_an_export_folder_is_refused_not_followed(store, tmp_path, linked):
+    path = support_workspace().write_dir(tmp_path / "export")
+    secret = tmp_path / "secret.json"
+    secret.write_text("[]")
+    if linked == "folder":  # the channel's folder itself is a link to another folder
+        real = tmp_path / "elsewhere"
+        (path / "support").rename(real)
+        (path / "support").symlink_to(real, target_is_directory=True)
+        victim = "support"
+    else:
+        target = sorted((path / "support").iterdir())[0] if linked == "day" else path / linked
+        target.unlink()
+        target.symlink_to(secret)
+        victim = target.name
+    with pytest.raises(ExportError, match=f"{victim} is a symbolic link, which is not followed"):
+        _import(store, path)
+    assert _examples(store) == {}
+
+
+def test_a_symlink_member_in_a_zip_is_refused(store, tmp_path):
+    import stat
+    import zipfile
+
+    path = support_workspace().write_zip(tmp_path / "export.zip")
+    link = zipfile.ZipInfo("support/2099-01-01.json")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(link, "/etc/passwd")
+    with pytest.raises(ExportError, match=r"support/2099-01-01.json: a symbolic link, which is not followed"):
+        _import(store, path)
+    assert _examples(store) == {}
