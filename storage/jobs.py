@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core.contract import LORA_RANKS
+from core.contract import LORA_RANKS, RANKS_LISTED
 from core.states import JobStatus
 from storage.models import TrainingJob, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # What a person may set on a job, and what is accepted. Ranks are those vLLM serves (max_lora_rank).
-PARAM_HELP = (f"epochs=1..50, lr=a number in (0, 1], rank=one of {', '.join(map(str, LORA_RANKS))}, "
+PARAM_HELP = (f"epochs=1..50, lr=a number in (0, 1], rank=one of {RANKS_LISTED}, "
               "qlora=true|false")
 
 

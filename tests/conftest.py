@@ -48,6 +48,9 @@ def db_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'ftbot.db'}"
         return
     reason = _postgres_reachable()
+    if reason and os.environ.get("CI", "").lower() in ("true", "1"):
+        # In CI a missing server must not halve the database coverage and stay green.
+        pytest.fail(f"{reason} (CI=true: start PostgreSQL or point FT_TEST_POSTGRES_URL at one)", pytrace=False)
     if reason:
         pytest.skip(reason)
     import sqlalchemy

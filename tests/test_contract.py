@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,34 @@ def _imports(tree: ast.Module) -> set[str]:
     return found
 
 
+# Three rank values in a row, as prose lists them ("8, 16, 32", "256 or 320", "16|32|64").
+_RANK = "(?:" + "|".join(map(str, sorted(LORA_RANKS, reverse=True))) + ")"
+_RANKS_IN_TEXT = re.compile(rf"(?<![\d.]){_RANK}(?:(?:\s*[,|/]\s*|\s+or\s+|\s+and\s+){_RANK}){{2}}(?![\d.])")
+
+
+def _copies_the_ranks(node: ast.AST) -> bool:
+    """A copy of the rank list: a literal holding 3+ of its values, prose listing 3 in a row, or a join of
+    LORA_RANKS made outside core/contract.py (which offers RANKS_LISTED and RANK_CHOICES)."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        ints = {e.value for e in node.elts if isinstance(e, ast.Constant) and type(e.value) is int}
+        return len(ints & set(LORA_RANKS)) >= 3
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return bool(_RANKS_IN_TEXT.search(node.value))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join":
+        return any(isinstance(n, ast.Name) and n.id == "LORA_RANKS" for a in node.args for n in ast.walk(a))
+    return False
+
+
+def test_the_rank_check_sees_every_kind_of_copy():
+    copies = ["(8, 16, 32)", "[64, 128, 256, 512]", "'rank=one of 1, 8, 16'", "'256 or 320 or 512'",
+              "', '.join(map(str, LORA_RANKS))", "f\"one of {'/'.join(str(r) for r in LORA_RANKS)}\""]
+    fine = ["(1, 5, 15, 30, 60)", "'epochs=1..50, lr=a number in (0, 1]'", "LORA_RANKS[-1]", "', '.join(names)",
+            "'v1.8.16'"]
+    found = lambda src: any(_copies_the_ranks(n) for n in ast.walk(ast.parse(src)))  # noqa: E731
+    assert [c for c in copies if not found(c)] == []
+    assert [f for f in fine if found(f)] == []
+
+
 def test_each_shared_fact_is_written_once():
     owner = ROOT / "core" / "contract.py"
     prompt_start = DEFAULT_SYSTEM_PROMPT[:40]
@@ -48,10 +77,7 @@ def test_each_shared_fact_is_written_once():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert prompt_start not in node.value, f"{path}: a copy of the default system prompt"
-            if (isinstance(node, ast.Tuple) and len(node.elts) >= 4
-                    and all(isinstance(e, ast.Constant) for e in node.elts)):
-                values = tuple(e.value for e in node.elts)
-                assert not set(values) <= set(LORA_RANKS), f"{path}:{node.lineno}: a copy of the LoRA ranks"
+            assert not _copies_the_ranks(node), f"{path}:{node.lineno}: a copy of the LoRA ranks (use core.contract)"
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names = {t.id for t in targets if isinstance(t, ast.Name)} | {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -85,3 +86,22 @@ async def command_reply(bot: Bot, text: str, user: str, *, within_s: float | Non
     reply = await bot.slack.wait_for(lambda: len(bot.slack.responses) > before and bot.slack.responses[-1])
     assert reply["response_type"] == "ephemeral"
     return reply
+
+
+# Bolt runs each listener after the ack as a task of this coroutine (slack_bolt.listener.asyncio_runner); the bot
+# under test serves on the test's own event loop, so its tasks are the test's to see.
+_LISTENER_RUN = "run_ack_function_asynchronously"
+
+
+def listener_runs() -> list[asyncio.Task]:
+    """The listener runs started by the requests so far that have not finished yet."""
+    return [t for t in asyncio.all_tasks() if not t.done()
+            and getattr(t.get_coro(), "__qualname__", "").endswith(_LISTENER_RUN)]
+
+
+async def settled(bot: Bot, timeout: float = 15.0) -> None:
+    """Every listener the requests so far started has finished, and so has the work it queued on the backlog:
+    proof the code ran, before a negative test looks for what did not happen (a fixed sleep proves nothing when the
+    listener is slower than the sleep). test_server checks that listener_runs() sees a run in progress."""
+    await bot.slack.wait_for(lambda: not listener_runs(), timeout)
+    await asyncio.wait_for(bot.deps.backlog.idle(), timeout)

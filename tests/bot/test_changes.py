@@ -4,14 +4,13 @@ same from an export."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from bot.slack.importer import import_slack_export
 from bot.slack.threads import Rules
 from core.states import ExampleStatus
 from fakes.slack_export import ExportBuilder
-from tests.bot.conftest import ASKER, CURATOR, stored_examples
+from tests.bot.conftest import ASKER, CURATOR, settled, stored_examples
 from tests.bot.test_labelling import _reaction, _thread
 
 
@@ -74,7 +73,7 @@ async def test_other_changes_touch_nothing_and_a_dms_edit_is_not_asked_again(bot
     event = bot.slack.edit("DASKER", dm, "how long is the trial, again?")
     event["channel_type"] = "im"
     await bot.send.event(event)
-    await asyncio.sleep(0.3)  # the listeners run after the ack
+    await settled(bot)  # both listeners (and the work they queued) have run
     [ex] = stored_examples(store)
     assert ex.status == ExampleStatus.APPROVED and not ex.flags
     assert not bot.model.requests and not bot.slack.calls_to("chat.postMessage")
@@ -165,5 +164,5 @@ async def test_a_plain_channel_message_is_acknowledged_and_left_alone(bot, store
     status, _ = await bot.send.event({"type": "message", "channel": "CSUP", "channel_type": "channel", "user": ASKER,
                                       "text": "hello team", "ts": ts, "event_ts": ts})
     assert status == 200  # not 404: Slack would retry it
-    await asyncio.sleep(0.2)
+    await settled(bot)
     assert not bot.model.requests and not bot.slack.calls_to("chat.postMessage") and stored_examples(store) == []

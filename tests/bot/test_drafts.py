@@ -12,7 +12,7 @@ from bot.drafts import flow as drafting
 from core.states import DraftStatus, ExampleStatus
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, Draft, Example, Feedback, Preference, SlackChannel
-from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER
+from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, settled
 
 DRAFTS = "CDRAFTS"
 
@@ -74,10 +74,6 @@ async def _card(bot, n=1):
     return cards[n - 1]
 
 
-async def _settled(bot):
-    await asyncio.sleep(0.3)  # listeners run after the ack; give a wrongly started one time to show itself
-
-
 def _edit_values(text):
     return {"text": {"value": {"type": "plain_text_input", "value": text}}}
 
@@ -123,7 +119,7 @@ async def test_a_customer_question_gets_one_draft_card_and_nothing_in_the_channe
     card = await _card(bot)
     await bot.send.event(event, event_id="EvQ1", retry=1)  # Slack's retry
     await bot.send.event(event, event_id="EvQ1b")  # the same message delivered again under another id
-    await _settled(bot)
+    await settled(bot)
     assert len(_cards(bot)) == 1 and not _in_thread(bot, ts)
     shown = json.dumps(card["blocks"])
     assert "How long is the trial?" in shown and "The trial lasts 21 days." in shown
@@ -149,7 +145,7 @@ async def test_the_teams_messages_bots_thread_replies_edits_and_joins_draft_noth
     await bot.send.event({**_message("edited", "1.2", subtype="message_changed"),
                           "message": {"text": "How do I export?", "user": ASKER, "ts": "1.0"}})
     await bot.send.event(_message("👍", bot.slack.post("CSUP", ASKER, "👍")))  # emoji only: no question
-    await _settled(bot)
+    await settled(bot)
     assert _drafts(store) == [] and _cards(bot) == [] and bot.model.requests == []
 
 
@@ -200,7 +196,7 @@ async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair
     assert sent2["text"] == "Billing → Invoices → Export PDF downloads every invoice."
     await bot.slack.wait_for(lambda: _drafts(store)[1].status == DraftStatus.SENT)
     await bot.send.action(AGENT, "draft_send", str(second.id), channel=DRAFTS)  # a second click: too late
-    await _settled(bot)
+    await settled(bot)
     assert len(_in_thread(bot, ts2)) == 1
     assert "Too late" in bot.slack.responses[-1]["text"]
     second = _drafts(store)[1]
@@ -225,7 +221,7 @@ async def test_two_agents_pressing_send_together_post_once(drafting_bot, store):
                                      for user in (AGENT, CURATOR, AGENT, CURATOR)))
     assert all(status == 200 for status, _ in results)
     await bot.slack.wait_for(lambda: len(bot.slack.responses) >= 4)  # the mode's reply, then three refusals
-    await _settled(bot)
+    await settled(bot)
     assert len(_in_thread(bot, ts)) == 1
     assert sum("Too late" in r["text"] or "right now" in r["text"] for r in bot.slack.responses) == 3
     with store.session() as s:
@@ -316,7 +312,7 @@ async def test_a_human_reply_in_the_thread_supersedes_the_draft(drafting_bot, st
                                                    ExampleStatus.CANDIDATE)
     assert draft.example_id == ex.id
     await bot.send.action(AGENT, "draft_send", str(draft.id), channel=DRAFTS)  # the card's old button
-    await _settled(bot)
+    await settled(bot)
     assert _in_thread(bot, ts) == []
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from fakes.signed import SECRET
 from ftbot import logs
-from tests.bot.conftest import AGENT, ASKER, OTHER
+from tests.bot.conftest import AGENT, ASKER, OTHER, listener_runs, settled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -285,3 +285,16 @@ async def test_the_bot_asks_the_model_server_with_its_key(store):
             await runner.cleanup()
             await slack.stop()
             await stub.stop()
+
+
+async def test_settled_waits_for_a_listener_still_running_after_the_ack(bot):
+    # The negative tests' settled() sees Bolt's listener runs: were it blind (a Bolt upgrade renaming them), it would
+    # return at once and those tests would pass without checking anything. This fails instead.
+    bot.model.delay_s = 0.5
+    ts = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how long is the trial?")
+    status, _ = await bot.send.event({"type": "app_mention", "user": ASKER, "text": "<@UFTBOT> how long is the trial?",
+                                      "ts": ts, "channel": "CSUP", "event_ts": ts})
+    assert status == 200 and listener_runs()  # acked; the answer waits on the model
+    await settled(bot)
+    assert not listener_runs() and len(bot.model.requests) == 1
+    assert "21 days" in json.dumps(bot.slack.calls)

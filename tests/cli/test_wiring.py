@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from bot.deps import Deps
 from core.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec
 from ftbot import wiring
 from ftbot.settings import Settings
+from storage.channels import Ladder
+
+# The Deps fields that no setting gives, and why: a new field is in NOT_FROM_SETTINGS or checked against Settings
+# below, so it cannot be forgotten.
+NOT_FROM_SETTINGS = {
+    "announce_every_s": "a pace the demo and benchmarks override, not an operator's choice",
+    "workspace_url": "learnt from Slack (auth.test) when the bot starts",
+    "backlog": "the bot's in-process queue of background work",
+    "channels": "each channel's kind, learnt from Slack as events arrive",
+    "periodic": "the announcer, sweeper and event forgetter, which wiring.bot builds from the other fields",
+    "memory": "what listeners remember between events (lost on restart)",
+}
 
 
 def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
@@ -14,7 +29,8 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
                         answer_timeout_s=7.5,
                         answer_max_tokens=77, system_prompt="Answer as Quillmate's support team.",
                         model_server_url="http://127.0.0.1:9/", retrieval=False, slack_bot_token="xoxb-1",
-                        slack_signing_secret="s3cret")
+                        slack_signing_secret="s3cret", agents={"UAGENT"}, draft_ttl_h=3.5, resolution_window_h=6.0,
+                        auto_record_n=7, auto_min_drafts=5, auto_min_unchanged=0.6)
     app, deps, metrics = wiring.bot(settings)
     try:
         assert (deps.system_prompt, deps.label_emoji, deps.max_answer_chars, deps.answer_timeout_s,
@@ -24,6 +40,16 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
             frozenset({"UADMIN"}), frozenset({"UCUR"}), None, GroundingSpec(min_score=0.55, max_gap=0.2))
         assert deps.model.base_url == "http://127.0.0.1:9" and deps.model.timeout.total == 7.5
         assert deps.store.url == settings.db_url and app is not None and metrics is not None
+        assert (deps.agents, deps.draft_ttl_h, deps.resolution_window_h, deps.data_dir) == (
+            frozenset({"UAGENT"}), 3.5, 6.0, settings.data_dir)
+        assert deps.ladder == Ladder(last_n=7, min_drafts=5, min_unchanged=0.6)
+        checked = {"system_prompt", "label_emoji", "max_answer_chars", "answer_timeout_s", "answer_max_tokens",
+                   "approvals_channel", "admins", "curators", "retriever", "grounding", "model", "store", "agents",
+                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder"}
+        fields = {f.name for f in dataclasses.fields(Deps)}
+        assert not checked & set(NOT_FROM_SETTINGS)
+        assert fields - checked - set(NOT_FROM_SETTINGS) == set(), "a Deps field neither checked nor explained"
+        assert checked | set(NOT_FROM_SETTINGS) <= fields, "a field listed here that Deps no longer has"
     finally:
         deps.store.close()
 
