@@ -236,11 +236,11 @@ async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
     before = await _serving_good(url, tiny)
 
     refused = {
-        "corrupted": (500, "could not read the adapter weights"),
-        "rank16": (500, "LoRA rank 16 (r) is greater than max_lora_rank 8"),
-        "bias": (500, "bias='all' is not supported"),
-        "lm_head": (500, "modules_to_save ['lm_head'] is not supported"),
-        "other_base_adapter": (500, "failed to load LoRA adapter"),
+        "corrupted": (400, "could not read the adapter weights"),
+        "rank16": (400, "LoRA rank 16 (r) is greater than max_lora_rank 8"),
+        "bias": (400, "bias='all' is not supported"),
+        "lm_head": (400, "modules_to_save ['lm_head'] is not supported"),
+        "other_base_adapter": (400, "failed to load LoRA adapter"),
     }
     for key, (code, message) in refused.items():
         status, _, err = await call("POST", url + "/v1/load_lora_adapter",
@@ -263,7 +263,7 @@ async def test_refused_adapters_leave_the_loaded_ones_serving(server, tiny):
     assert status == 200
     _, _, metrics = await call("GET", url + "/metrics")
     assert "ftserve_adapters_loaded 2.0" in metrics
-    assert 'ftserve_requests_total{endpoint="/v1/load_lora_adapter",status="500"} 5.0' in metrics
+    assert 'ftserve_requests_total{endpoint="/v1/load_lora_adapter",status="400"} 5.0' in metrics
 
 
 async def test_model_client_against_the_server(server, tiny):
@@ -285,7 +285,7 @@ async def test_model_client_against_the_server(server, tiny):
         assert err.value.status == 400 and "already been loaded" in err.value.message
         with pytest.raises(ModelServerError) as err:
             await client.load_adapter("broken", str(tiny["corrupted"]))
-        assert err.value.status == 500
+        assert err.value.status == 400
         assert "removed successfully" in await client.unload_adapter("support-v3")
         with pytest.raises(ModelServerError) as err:
             await client.unload_adapter("support-v3")
