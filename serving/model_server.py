@@ -364,16 +364,16 @@ class ModelServer:
         """(stream, include_usage), or 400 naming the bad field. As vLLM: stream_options only with stream."""
         stream, options = body.get("stream"), body.get("stream_options")
         if stream is not None and not isinstance(stream, bool):
-            raise ServingError(400, f"stream must be a boolean, not {stream!r}", param="stream")
+            raise ServingError(400, f"stream must be a boolean, not {shown(stream)}", param="stream")
         if options and not stream:
             raise ServingError(400, "Stream options can only be defined when `stream=True`.", param="stream_options")
         if options is None:
             return bool(stream), False
         if not isinstance(options, dict):
-            raise ServingError(400, f"stream_options must be an object, not {options!r}", param="stream_options")
+            raise ServingError(400, f"stream_options must be an object, not {shown(options)}", param="stream_options")
         for key in ("include_usage", "continuous_usage_stats"):
             if options.get(key) is not None and not isinstance(options[key], bool):
-                raise ServingError(400, f"stream_options.{key} must be a boolean, not {options[key]!r}",
+                raise ServingError(400, f"stream_options.{key} must be a boolean, not {shown(options[key])}",
                                    param="stream_options")
         if options.get("continuous_usage_stats"):
             raise ServingError(400, "stream_options.continuous_usage_stats is not supported by the embedded server; "
