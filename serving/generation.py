@@ -10,7 +10,6 @@ torch, transformers and peft are imported here only, and only when an Engine is 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -28,6 +27,9 @@ from core.contract import (
     adapter_problems,
 )
 from core.machine import peft_wraps_quietly, physical_cores
+from serving import adapter_dir
+from serving.errors import ServingError
+from serving.validation import shown
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +45,7 @@ PROMPT_LOOKUP_TOKENS = 10
 # What a streamed answer holds back at its end until more is written: whitespace and U+FFFD (the decoding of
 # an incomplete UTF-8 character).
 UNSETTLED_TAIL = re.compile(r"[\s\ufffd]+\Z")
-
-
-class ServingError(Exception):
-    """An error the HTTP layer answers with `status` and vLLM's error JSON."""
-
-    TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError",
-             503: "ServiceUnavailableError"}
-
-    def __init__(self, status: int, message: str, err_type: str | None = None, param: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.err_type = err_type or self.TYPES.get(status, "BadRequestError")
-        self.param = param
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.err_type, "param": self.param, "code": self.status}}
+CUT_CHARACTER = re.compile(r"\ufffd+\Z")
 
 
 @dataclass
@@ -136,26 +122,26 @@ class Engine:
     # ---- adapters -------------------------------------------------------------------------------
 
     def check_adapter(self, path: str | Path) -> tuple[Any, dict[str, Any]]:
-        """The adapter's LoraConfig and weights, or ServingError (404 not found, 500 not servable)."""
+        """The adapter's LoraConfig and weights, or ServingError: 404 not found, 400 not servable (with why)."""
         from peft import LoraConfig
         from peft.utils import load_peft_weights
 
         path = Path(path)
-        if not (path / "adapter_config.json").is_file():
-            raise ServingError(404, f"No adapter found for {path}", "NotFoundError", "lora_path")
-        try:
-            raw = json.loads((path / "adapter_config.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ServingError(500, f"{path}/adapter_config.json is not valid JSON: {exc}") from exc
+        adapter_dir.check_folder(path)
+        raw = adapter_dir.read_config(path)
         if raw.get("peft_type", "LORA") != "LORA":
-            raise ServingError(500, f"{path} is a {raw.get('peft_type')} adapter; only LoRA adapters are served")
-        problems = adapter_problems(raw, self.max_lora_rank)
+            raise adapter_dir.refused(f"{path} is a {shown(raw.get('peft_type'))} adapter; only LoRA adapters "
+                                      "are served")
+        try:
+            problems = adapter_problems(raw, self.max_lora_rank)
+        except (TypeError, AttributeError, ValueError) as exc:  # e.g. rank_pattern not an object
+            raise adapter_dir.refused(f"{path}/adapter_config.json has a field of the wrong type: {exc}") from exc
         if problems:
-            raise ServingError(500, f"adapter {path} cannot be served: " + "; ".join(problems))
+            raise adapter_dir.refused(f"adapter {path} cannot be served: " + "; ".join(problems))
         try:
             config = LoraConfig.from_pretrained(str(path))
         except Exception as exc:
-            raise ServingError(500, f"{path}/adapter_config.json is not a LoRA config peft reads: {exc}") from exc
+            raise adapter_dir.refused(f"{path}/adapter_config.json is not a LoRA config peft reads: {exc}") from exc
         files_problem = adapter_files_problem(path)
         if files_problem:
             if (path / PICKLED_WEIGHTS).is_file():  # a pickle: never unpickled here
@@ -164,13 +150,13 @@ class Engine:
         try:
             weights = load_peft_weights(str(path), device=self.device)
         except Exception as exc:
-            raise ServingError(500, f"could not read the adapter weights in {path}: {exc.__class__.__name__}: "
-                                    f"{exc}") from exc
+            raise adapter_dir.refused(f"could not read the adapter weights in {path}: {exc.__class__.__name__}: "
+                                      f"{exc}") from exc
         unknown = sorted({module_of(key) for key in weights} - self._module_names - {""})
         if unknown:
-            raise ServingError(500, f"While loading {path}, expected target modules of {self.served_name} but "
-                                    f"received {unknown[:5]}{' …' if len(unknown) > 5 else ''}: the adapter was "
-                                    f"trained on another base model")
+            raise adapter_dir.refused(f"While loading {path}, expected target modules of {self.served_name} but "
+                                      f"received {unknown[:5]}{' …' if len(unknown) > 5 else ''}: the adapter "
+                                      "was trained on another base model")
         return config, weights
 
     def load_adapter(self, name: str, path: str | Path) -> None:
@@ -197,15 +183,16 @@ class Engine:
             result = set_peft_model_state_dict(self.peft, weights, adapter_name=name)
             missing = [k for k in result.missing_keys if "lora_" in k and f".{name}." in k]
             if missing:
-                raise ServingError(500, f"adapter {path} lacks {len(missing)} of its weights (e.g. {missing[0]})")
+                raise ServingError(400, f"adapter {path} lacks {len(missing)} of its weights (e.g. {missing[0]})")
             self.peft.to(self.device)
             self.peft.eval()
         except Exception as exc:
             self._rollback(name, unwrap=created)
             if isinstance(exc, ServingError):
                 raise
-            raise ServingError(500, f"failed to load LoRA adapter '{name}' from {path}: "
-                                    f"{exc.__class__.__name__}: {exc}") from exc
+            # The adapter does not fit (vLLM answers 400 too); 500 only when the rollback left the engine broken.
+            raise ServingError(500 if self.broken else 400, f"failed to load LoRA adapter '{name}' from {path}: "
+                                    f"{exc.__class__.__name__}: {exc}", param="lora_path") from exc
         self.adapters[name] = str(path)
         self._check_state()
 
@@ -394,7 +381,8 @@ class Engine:
         ended = None
         if not ignore_eos and new and new[-1] in self.eos_ids:
             new, ended = new[:-1], "eos"
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        # A cut multi-byte character (max_tokens reached inside it) decodes as U+FFFD: never sent as text.
+        text = CUT_CHARACTER.sub("", self.tokenizer.decode(new, skip_special_tokens=True))
         cut = min((i for i in (text.find(s) for s in stop or []) if i >= 0), default=-1)
         if cut >= 0:
             text, ended = text[:cut], "stop string"

@@ -40,6 +40,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from core.contract import adapter_name_problem
 from serving.generation import Engine, Generation, ServingError
+from serving.validation import MAX_JSON_DEPTH, SEED_MAX, SEED_MIN, body_problem, path_problem, shown
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,9 @@ class ModelServer:
             if isinstance(content, list):  # OpenAI content parts: text only
                 if not all(isinstance(p, dict) and p.get("type") == "text" for p in content):
                     raise bad(f"messages[{i}].content: only text parts are supported", "messages")
-                content = "".join(str(p.get("text", "")) for p in content)
+                if not all(isinstance(p.get("text", ""), str) for p in content):
+                    raise bad(f"messages[{i}].content: a text part's text must be a string", "messages")
+                content = "".join(p.get("text", "") for p in content)
             if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant"} \
                     or not isinstance(content, str):
                 raise bad(f"messages[{i}] must be {{'role': 'system'|'user'|'assistant', 'content': str}}",
@@ -335,7 +338,7 @@ class ModelServer:
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         max_tokens = self.default_max_tokens if max_tokens is None else max_tokens
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise bad(f"max_tokens must be an integer >= 1, not {max_tokens!r}", "max_tokens")
+            raise bad(f"max_tokens must be an integer >= 1, not {shown(max_tokens)}", "max_tokens")
         stop = body.get("stop")
         stop = [stop] if isinstance(stop, str) else stop
         if stop is not None and not (isinstance(stop, list) and len(stop) <= 4
@@ -346,8 +349,9 @@ class ModelServer:
         if top_p == 0:
             raise bad("top_p must be in (0, 1]", "top_p")
         seed = body.get("seed")
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise bad("seed must be an integer", "seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
+                                 or not SEED_MIN <= seed <= SEED_MAX):  # torch.manual_seed overflows beyond
+            raise bad(f"seed must be an integer in [-2**63, 2**63 - 1] (as vLLM), not {shown(seed)}", "seed")
         min_tokens = body.get("min_tokens", 0)
         if not isinstance(min_tokens, int) or isinstance(min_tokens, bool) or min_tokens < 0:
             raise bad("min_tokens must be an integer >= 0", "min_tokens")
@@ -360,16 +364,16 @@ class ModelServer:
         """(stream, include_usage), or 400 naming the bad field. As vLLM: stream_options only with stream."""
         stream, options = body.get("stream"), body.get("stream_options")
         if stream is not None and not isinstance(stream, bool):
-            raise ServingError(400, f"stream must be a boolean, not {stream!r}", param="stream")
+            raise ServingError(400, f"stream must be a boolean, not {shown(stream)}", param="stream")
         if options and not stream:
             raise ServingError(400, "Stream options can only be defined when `stream=True`.", param="stream_options")
         if options is None:
             return bool(stream), False
         if not isinstance(options, dict):
-            raise ServingError(400, f"stream_options must be an object, not {options!r}", param="stream_options")
+            raise ServingError(400, f"stream_options must be an object, not {shown(options)}", param="stream_options")
         for key in ("include_usage", "continuous_usage_stats"):
             if options.get(key) is not None and not isinstance(options[key], bool):
-                raise ServingError(400, f"stream_options.{key} must be a boolean, not {options[key]!r}",
+                raise ServingError(400, f"stream_options.{key} must be a boolean, not {shown(options[key])}",
                                    param="stream_options")
         if options.get("continuous_usage_stats"):
             raise ServingError(400, "stream_options.continuous_usage_stats is not supported by the embedded server; "
@@ -381,6 +385,9 @@ class ModelServer:
         name, path = body.get("lora_name"), body.get("lora_path")
         if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
             raise ServingError(400, "Both 'lora_name' and 'lora_path' must be provided.")
+        path_refused = path_problem(path)
+        if path_refused:  # before the file system sees it: a 300-character name is an OSError there
+            raise ServingError(400, f"lora_path {path_refused}", param="lora_path")
         name_problem = adapter_name_problem(name)
         if name_problem:
             raise ServingError(400, name_problem, "InvalidUserInput", "lora_name")
@@ -459,12 +466,18 @@ def sse(data: Any) -> bytes:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The body, or 400: not JSON, not an object, nested too deep, or holding text that is not valid Unicode."""
     try:
         body = await request.json()
     except ValueError as exc:
         raise ServingError(400, f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the json module recurses once per level
+        raise ServingError(400, f"the request body is nested deeper than {MAX_JSON_DEPTH} levels") from exc
     if not isinstance(body, dict):
         raise ServingError(400, "the request body must be a JSON object")
+    problem = body_problem(body)
+    if problem:
+        raise ServingError(400, problem[0], param=problem[1])
     return body
 
 
@@ -473,7 +486,7 @@ def _number(body: dict[str, Any], key: str, default: float, low: float, high: fl
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ServingError(400, f"{key} must be a number in [{low:g}, {high:g}], not {value!r}", param=key)
+        raise ServingError(400, f"{key} must be a number in [{low:g}, {high:g}], not {shown(value)}", param=key)
     return float(value)
 
 

@@ -186,8 +186,11 @@ async def test_an_error_after_the_stream_began_is_an_event_then_done(server, mon
 
 
 async def test_any_stream_and_stream_options_get_200_or_4xx_never_500(server, caplog):
-    """Property-based: whatever JSON `stream` and `stream_options` hold, the answer is 200 (a whole stream ending
-    in [DONE] when streamed) or 4xx, and nothing is logged with a traceback."""
+    """Property-based: whatever JSON `stream` and `stream_options` hold, and whatever the sampling fields and the
+    content hold (JSON nested far too deep, lone surrogates, integers beyond any int64), the answer is 200 (a
+    whole stream ending in [DONE] when streamed) or 4xx, and nothing is logged with a traceback."""
+    import re
+
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -197,25 +200,46 @@ async def test_any_stream_and_stream_options_get_200_or_4xx_never_500(server, ca
                             | st.dictionaries(st.text(max_size=8), children, max_size=3), max_leaves=6)
     options = json_ish | st.fixed_dictionaries({}, optional={"include_usage": json_ish,
                                                              "continuous_usage_stats": json_ish, "extra": json_ish})
+    huge = st.integers(min_value=2**63 - 1, max_value=2**80) | st.integers(min_value=-(2**80), max_value=-(2**63))
+    surrogate = st.tuples(st.text(max_size=4), st.integers(0xD800, 0xDFFF).map(chr), st.text(max_size=4)).map("".join)
+    deep = st.integers(65, 20_000).map(lambda n: f"\x00deep:{n}")  # replaced by [[[…]]] n deep once serialized
+    sampling = {"seed": huge | json_ish, "max_tokens": huge | st.integers(1, 3) | json_ish,
+                "temperature": huge | st.floats(0, 2) | json_ish, "top_p": huge | json_ish, "min_tokens": huge}
+    content = st.text(max_size=8) | surrogate | deep | st.just("😀") | json_ish
 
     async def ask(body: dict) -> tuple[int, bytes]:
+        raw = re.sub(r'"\\u0000deep:(\d+)"', lambda m: "[" * int(m[1]) + "]" * int(m[1]), json.dumps(body))
         async with aiohttp.ClientSession() as http:
-            async with http.post(server.url + "/v1/chat/completions", json=body) as resp:
+            async with http.post(server.url + "/v1/chat/completions", data=raw.encode(),
+                                 headers={"Content-Type": "application/json"}) as resp:
                 return resp.status, await resp.read()
 
-    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(extra=st.fixed_dictionaries({}, optional={"stream": json_ish | st.booleans(), "stream_options": options}))
-    def probe(extra: dict) -> None:
-        status, raw = asyncio.run_coroutine_threadsafe(
-            ask({"model": BASE, "messages": QUESTION, "max_tokens": 2, "temperature": 0, **extra}), loop).result(30)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(extra=st.fixed_dictionaries({}, optional={"stream": json_ish | st.booleans(), "stream_options": options,
+                                                     **sampling}),
+           said=content)
+    def probe(extra: dict, said) -> None:
+        body = {"model": BASE, "messages": [*QUESTION[:1], {"role": "user", "content": said}], "max_tokens": 2,
+                "temperature": 0, **extra}
+        status, raw = asyncio.run_coroutine_threadsafe(ask(body), loop).result(30)
         statuses.append(status)
+        drawn.update(k for k, v in (("deep", str(said).startswith("\x00deep:")),
+                                    ("surrogate", isinstance(said, str) and any(0xD800 <= ord(c) <= 0xDFFF
+                                                                                for c in said)),
+                                    ("huge", any(isinstance(v, int) and abs(v) >= 2**63 for v in extra.values())))
+                     if v)
         assert status == 200 or 400 <= status < 500, (extra, status, raw[:200])
         if status == 200 and extra.get("stream") is True:
             assert raw.endswith(b"data: [DONE]\n\n"), raw[-200:]
+        if status == 200 and not extra.get("stream"):
+            assert not json.loads(raw)["choices"][0]["message"]["content"].endswith("\ufffd")  # no cut character
+        if status >= 400:
+            assert b"\n" not in raw.strip() and "error" in json.loads(raw), raw[:200]  # one line of JSON
 
-    loop, statuses = asyncio.get_running_loop(), []
+    loop, statuses, drawn = asyncio.get_running_loop(), [], set()
     await asyncio.to_thread(probe)
     assert {200, 400} <= set(statuses), sorted(set(statuses))
+    assert drawn == {"deep", "surrogate", "huge"}, drawn  # the draw reached each hostile kind
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info][:3]
 
 
