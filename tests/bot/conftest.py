@@ -90,13 +90,12 @@ async def command_reply(bot: Bot, text: str, user: str, *, within_s: float | Non
 
 # Bolt runs each listener after the ack as a task of this coroutine (slack_bolt.listener.asyncio_runner); the bot
 # under test serves on the test's own event loop, so its tasks are the test's to see.
-_LISTENER_RUN = "run_ack_function_asynchronously"
-
-
 def listener_runs() -> list[asyncio.Task]:
-    """The listener runs started by the requests so far that have not finished yet."""
-    return [t for t in asyncio.all_tasks() if not t.done()
-            and getattr(t.get_coro(), "__qualname__", "").endswith(_LISTENER_RUN)]
+    """The listener runs started by the requests so far that have not finished yet (found as the bot's shutdown
+    finds them: bot.shutdown.listener_tasks)."""
+    from bot.shutdown import listener_tasks
+
+    return list(listener_tasks())
 
 
 async def settled(bot: Bot, timeout: float = 15.0) -> None:
