@@ -119,84 +119,93 @@ def web_app(app: AsyncApp, deps: Deps, metrics: BotMetrics, *, signing_secret: s
     Empty (Socket Mode): POST /slack/events refuses everything. deps.periodic (ftbot.wiring builds it: the
     announcer, the draft sweeper, the event ids forgotten) runs while the app does."""
     secret = getattr(app, "_signing_secret", "") if signing_secret is None else signing_secret
+    routes = _Routes(app, deps, metrics, secret)
+    web_application = web.Application()
+    web_application.router.add_post("/slack/events", routes.slack_events)
+    web_application.router.add_get("/healthz", routes.healthz)
+    web_application.router.add_get("/readyz", routes.readyz)
+    web_application.router.add_get("/metrics", routes.metrics_page)
+    web_application.on_startup.append(routes.open_http)
+    web_application.on_shutdown.append(routes.drain)
+    return web_application
 
-    async def slack_events(request: web.Request) -> web.Response:
+
+def _no_challenge(parsed: dict) -> bool:
+    """A url_verification without a challenge to echo (Bolt would echo whatever is there: null, or a dict)."""
+    challenge = parsed.get("challenge")
+    return parsed.get("type") == "url_verification" and not (isinstance(challenge, str) and challenge)
+
+
+class _Routes:
+    """The bot's HTTP routes and its start and stop, over one Bolt app."""
+
+    def __init__(self, app: AsyncApp, deps: Deps, metrics: BotMetrics, secret: str) -> None:
+        self.app, self.deps, self.metrics, self.secret = app, deps, metrics, secret
+
+    def _refused(self, status: int, kind: str, reason: str) -> web.Response:
+        self.metrics.events.labels(kind=kind, outcome="refused").inc()
+        return _bad(status, reason)
+
+    async def slack_events(self, request: web.Request) -> web.Response:
         # The signature first, over the raw bytes: Bolt parses the body before it verifies, so anyone could
         # make it fail (and log a traceback) with a body that is no JSON.
         raw = await request.read()
-        if not signed_by_slack(raw, request.headers, secret):
-            metrics.events.labels(kind="unsigned", outcome="refused").inc()
-            return _bad(401, "invalid_signature")
+        if not signed_by_slack(raw, request.headers, self.secret):
+            return self._refused(401, "unsigned", "invalid_signature")
         try:
             text = raw.decode("utf-8")
             parsed = parse_body(text, request.headers.get("Content-Type"))
         except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             parsed = None
-        if not slack_shaped(parsed):
-            metrics.events.labels(kind="malformed", outcome="refused").inc()
-            return _bad(400, "malformed_body")
-        if parsed.get("type") == "url_verification" and not (isinstance(parsed.get("challenge"), str)
-                                                             and parsed["challenge"]):
-            # Bolt would echo whatever is there: {"challenge": null}, or a dict.
-            metrics.events.labels(kind="malformed", outcome="refused").inc()
-            return _bad(400, "malformed_body")
+        if not slack_shaped(parsed) or _no_challenge(parsed):
+            return self._refused(400, "malformed", "malformed_body")
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
         try:
-            return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+            return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
         except Exception as exc:  # noqa: BLE001  (a signed body Bolt cannot route: one line, no traceback)
             log.warning("refused a signed request Bolt could not handle: %s: %s", exc.__class__.__name__,
                         str(exc)[:200])
-            metrics.events.labels(kind="malformed", outcome="refused").inc()
-            return _bad(400, "malformed_body")
+            return self._refused(400, "malformed", "malformed_body")
 
-    async def healthz(_: web.Request) -> web.Response:
+    async def healthz(self, _: web.Request) -> web.Response:
         # Liveness only: the process serves HTTP. What a question needs is /readyz (bot.readiness).
         return web.json_response({"ok": True})
 
-    async def readyz(_: web.Request) -> web.Response:
+    async def readyz(self, _: web.Request) -> web.Response:
         from bot.readiness import readiness
 
-        ready, body = await readiness(deps)
+        ready, body = await readiness(self.deps)
         return web.json_response(body, status=200 if ready else 503)
 
-    async def metrics_page(_: web.Request) -> web.Response:
+    async def metrics_page(self, _: web.Request) -> web.Response:
         from storage.stats import status
 
-        counts = await deps.db(status)
+        counts = await self.deps.db(status)
         for state, n in counts["examples"].items():
-            metrics.examples.labels(status=state).set(n)
-        return web.Response(body=generate_latest(metrics.registry),
+            self.metrics.examples.labels(status=state).set(n)
+        return web.Response(body=generate_latest(self.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def open_http(_: web.Application) -> None:
+    async def open_http(self, _: web.Application) -> None:
         # One pooled session for every Web API call: slack_sdk otherwise opens a connection per call,
         # which dominated the cost of a label in a burst.
-        if app.client.session is None:
-            app.client.session = aiohttp.ClientSession()
-        for work in deps.periodic:
+        if self.app.client.session is None:
+            self.app.client.session = aiohttp.ClientSession()
+        for work in self.deps.periodic:
             work.start()
 
-    async def drain(_: web.Application) -> None:
+    async def drain(self, _: web.Application) -> None:
         # Within deps.shutdown_grace_s in all (bot.shutdown): aiohttp has stopped listening before this runs.
         from bot.shutdown import Deadline, listener_tasks, settle
 
-        deadline = Deadline(deps.shutdown_grace_s)
-        for work in deps.periodic:
+        deadline = Deadline(self.deps.shutdown_grace_s)
+        for work in self.deps.periodic:
             await work.stop()
         await settle(listener_tasks(), deadline.left())
-        await deps.backlog.drain(timeout=deadline.left())
-        await deps.model.close()
-        if app.client.session is not None:
-            await app.client.session.close()
-
-    web_application = web.Application()
-    web_application.router.add_post("/slack/events", slack_events)
-    web_application.router.add_get("/healthz", healthz)
-    web_application.router.add_get("/readyz", readyz)
-    web_application.router.add_get("/metrics", metrics_page)
-    web_application.on_startup.append(open_http)
-    web_application.on_shutdown.append(drain)
-    return web_application
+        await self.deps.backlog.drain(timeout=deadline.left())
+        await self.deps.model.close()
+        if self.app.client.session is not None:
+            await self.app.client.session.close()
 
 
 async def serve_http(app: AsyncApp, deps: Deps, metrics: BotMetrics, host: str = "127.0.0.1",

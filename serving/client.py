@@ -56,10 +56,13 @@ class ModelClient:
             async with http.request(method, self.base_url + path, json=json, timeout=timeout or self.timeout,
                                     headers=self._headers) as resp:
                 return resp.status, await self._body(resp)
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
-            raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
-        except aiohttp.InvalidURL as exc:
-            raise ModelServerUnavailable(f"{self.base_url!r} is not a URL the client can reach") from exc
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.InvalidURL) as exc:
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: Exception) -> ModelServerUnavailable:
+        if isinstance(exc, aiohttp.InvalidURL):
+            return ModelServerUnavailable(f"{self.base_url!r} is not a URL the client can reach")
+        return ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip())
 
     async def _body(self, resp: aiohttp.ClientResponse) -> Any:
         """The response's JSON or text; ModelServerError for an error status."""
@@ -79,11 +82,9 @@ class ModelClient:
     async def chat(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
                    temperature: float = 0.0, timeout_s: float | None = None, stop: list[str] | None = None) -> str:
         """The answer's text; with stop, generation ends at the first of those strings (left out of the text)."""
-        payload: dict = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
-        if stop:
-            payload["stop"] = stop
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
-        _, body = await self._request("POST", "/v1/chat/completions", payload, timeout)
+        _, body = await self._request("POST", "/v1/chat/completions",
+                                      _chat_payload(model, messages, max_tokens, temperature, stop), timeout)
         return body["choices"][0]["message"]["content"]
 
     async def chat_stream(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
@@ -91,10 +92,7 @@ class ModelClient:
                           stop: list[str] | None = None) -> AsyncIterator[str]:
         """The answer's text as the server writes it (OpenAI's server-sent events, which vLLM and `ft serve` both
         send): each item is the next piece. The same errors as chat(), raised before the first piece."""
-        payload: dict = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                         "stream": True}
-        if stop:
-            payload["stop"] = stop
+        payload = {**_chat_payload(model, messages, max_tokens, temperature, stop), "stream": True}
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else self.timeout
         http = await self._http()
         try:
@@ -112,12 +110,11 @@ class ModelClient:
                     for piece in _pieces(data):
                         yield piece
             raise ModelServerUnavailable(f"{self.base_url}: the answer's stream ended before [DONE]")
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError,
+                aiohttp.InvalidURL) as exc:  # before ValueError: InvalidURL is one
+            raise self._unreachable(exc) from exc
         except ValueError as exc:  # aiohttp: a line longer than its buffer
             raise ModelServerError(502, f"the server sent a line the client cannot read: {exc}") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
-            raise ModelServerUnavailable(f"{self.base_url}: {exc.__class__.__name__} {exc}".strip()) from exc
-        except aiohttp.InvalidURL as exc:
-            raise ModelServerUnavailable(f"{self.base_url!r} is not a URL the client can reach") from exc
 
     async def complete(self, model: str, messages: list[dict[str, str]], *, max_tokens: int = 256,
                        temperature: float = 0.0, timeout_s: float | None = None, stop: list[str] | None = None,
@@ -159,6 +156,15 @@ class ModelClient:
             if not card.get("parent"):
                 return card["id"]
         raise ModelServerError(500, "the server lists no base model")
+
+
+def _chat_payload(model: str, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+                  stop: list[str] | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens,
+                               "temperature": temperature}
+    if stop:
+        payload["stop"] = stop
+    return payload
 
 
 def _pieces(data: str) -> list[str]:

@@ -244,29 +244,8 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
         except FileNotFoundError as exc:
             raise SupervisorError(f"{argv[0]} not found: {INSTALL_HINT}") from exc
         ready_at: list[float] = []
-
-        async def when_ready(proc: asyncio.subprocess.Process, ready_at: list[float]) -> None:
-            if not await wait_healthy(url, proc, health_timeout_s):
-                if proc.returncode is None:
-                    log.error("%s did not answer /health in %.0f s; restarting it", argv[0], health_timeout_s)
-                    _signal_group(proc.pid, signal.SIGTERM)
-                return
-            ready_at.append(time.monotonic())
-            outcome: dict[str, str] = {}
-            if store is not None:
-                client = ModelClient(url, timeout_s=600.0, api_key=api_key)
-                try:
-                    outcome = await reregister(client, store)
-                except Exception:  # the server serves the base model meanwhile
-                    log.exception("re-registering adapters failed")
-                finally:
-                    await client.close()
-            if on_ready is not None:
-                result = on_ready(outcome)
-                if asyncio.iscoroutine(result):
-                    await result
-
-        ready = asyncio.create_task(when_ready(proc, ready_at))
+        ready = asyncio.create_task(_after_start(url, argv[0], proc, ready_at, health_timeout_s=health_timeout_s,
+                                                 store=store, api_key=api_key, on_ready=on_ready))
         exited = asyncio.create_task(proc.wait())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -293,6 +272,32 @@ async def supervise(argv: Sequence[str], env: dict[str, str], *, port: int, stor
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except asyncio.TimeoutError:
             pass
+
+
+async def _after_start(url: str, name: str, proc: asyncio.subprocess.Process, ready_at: list[float], *,
+                       health_timeout_s: float, store, api_key: str | None,
+                       on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None) -> None:
+    """Once the server answers /health: the time in `ready_at`, the adapters loaded again, on_ready called. No
+    answer within health_timeout_s: the server is stopped, and supervise() restarts it."""
+    if not await wait_healthy(url, proc, health_timeout_s):
+        if proc.returncode is None:
+            log.error("%s did not answer /health in %.0f s; restarting it", name, health_timeout_s)
+            _signal_group(proc.pid, signal.SIGTERM)
+        return
+    ready_at.append(time.monotonic())
+    outcome: dict[str, str] = {}
+    if store is not None:
+        client = ModelClient(url, timeout_s=600.0, api_key=api_key)
+        try:
+            outcome = await reregister(client, store)
+        except Exception:  # the server serves the base model meanwhile
+            log.exception("re-registering adapters failed")
+        finally:
+            await client.close()
+    if on_ready is not None:
+        result = on_ready(outcome)
+        if asyncio.iscoroutine(result):
+            await result
 
 
 async def _terminate(proc: asyncio.subprocess.Process, grace_s: float = 30.0) -> None:

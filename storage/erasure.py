@@ -83,8 +83,29 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
     no file under data_dir names them: an id ftbot never saw, a typo."""
     report = ErasureReport()
     texts: set[str] = set()
+    snapshot_ids = _forget_examples(session, user_id, report, texts)  # 1.
+    feedback_of_drafts = _forget_drafts(session, user_id, report, texts)  # 2.
+    _forget_feedback(session, user_id, report, texts, feedback_of_drafts)  # 3.
+    _forget_mentions(session, user_id, report)  # 4.
+    texts = {t.strip() for t in texts if t and len(t.strip()) >= MIN_TEXT}
+    _flag_versions(session, user_id, report, texts, snapshot_ids)  # 5.
+    if report.empty() and not texts and (data_dir is None or not files_mention(data_dir, user_id, database)):
+        raise NothingStored(user_id)
+    if retrain and report.versions:  # 6.
+        report.job_id = _retrain(session, report.versions)
+    record = Erasure(user_hash=user_hash(user_id), by=by if by != user_id else None, counts=report.counts(),
+                     job_id=report.job_id)
+    session.add(record)
+    session.flush()
+    report.erasure_id = record.id
+    log.info("erasure %s: %d examples, %d snapshot rows, %d feedback rows, %d drafts, %d versions flagged",
+             record.id, report.examples, report.snapshot_rows, report.feedback, report.drafts, len(report.versions))
+    return report, texts
 
-    # 1. Examples they asked or answered (the JSON source names them), with their copies and index rows.
+
+def _forget_examples(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
+    """1. Examples they asked or answered (the JSON source names them), with their copies and index rows; returns
+    the snapshots that held them."""
     theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))
               # a correction they wrote, or their answer to a question in the curators' queue
               or (ex.labelled_by == user_id
@@ -117,8 +138,12 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
             session.delete(ex)
         report.examples = len(theirs)
     session.flush()
+    return snapshot_ids
 
-    # 2. Drafts of their questions (and the preference records made from them); texts of drafts they acted on.
+
+def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
+    """2. Drafts of their questions (and the preference records made from them); texts of drafts they acted on.
+    Returns the feedback rows of their drafts (their questions, erased in step 3)."""
     drafts = list(session.exec(select(Draft).where(Draft.asker == user_id)))
     draft_ids = [d.id for d in drafts]
     prefs = list(session.exec(select(Preference).where(or_(
@@ -145,8 +170,12 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
         if d.resolved_by == user_id:
             d.resolved_by = None
     session.flush()
+    return feedback_of_drafts
 
-    # 3. Their questions to the bot (the curators' queue is these rows), and their corrections of others' answers.
+
+def _forget_feedback(session: Session, user_id: str, report: ErasureReport, texts: set[str],
+                     feedback_of_drafts: set[int]) -> None:
+    """3. Their questions to the bot (the curators' queue is these rows), and their corrections of others' answers."""
     asked = list(session.exec(select(Feedback).where(or_(Feedback.user == user_id,
                                                          col(Feedback.id).in_(sorted(feedback_of_drafts) or [-1])))))
     for fb in asked:
@@ -167,7 +196,9 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
             report.mentions += 1
     session.flush()
 
-    # 4. Their id where it only says who did something.
+
+def _forget_mentions(session: Session, user_id: str, report: ErasureReport) -> None:
+    """4. Their id where it only says who did something."""
     report.mentions += _clear(session, Example, ("labelled_by", "approved_by"), user_id)
     report.mentions += _clear(session, TrainingJob, ("requested_by",), user_id)
     report.mentions += _clear(session, ModelVersion, ("decided_by",), user_id)
@@ -178,8 +209,10 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
             ex.source = _scrubbed(ex.source, user_id)
             report.mentions += 1
 
-    # 5. Versions trained on a snapshot that held their text: flagged; their text out of the evaluation samples.
-    texts = {t.strip() for t in texts if t and len(t.strip()) >= MIN_TEXT}
+
+def _flag_versions(session: Session, user_id: str, report: ErasureReport, texts: set[str],
+                   snapshot_ids: set[int]) -> None:
+    """5. Versions trained on a snapshot that held their text: flagged; their text out of the evaluation samples."""
     if snapshot_ids:
         for v in session.exec(select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(snapshot_ids))):
             audience.add_version_flag(v, "erased_data", "contains erased data: trained on messages since erased "
@@ -193,26 +226,16 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
             v.metrics = metrics
             report.mentions += 1
     session.flush()
-    if report.empty() and not texts and (data_dir is None or not files_mention(data_dir, user_id, database)):
-        raise NothingStored(user_id)
 
-    # 6. A retrain, unless one not yet started will snapshot the store as it is now anyway.
-    if retrain and report.versions:
-        queued = session.exec(select(TrainingJob).where(col(TrainingJob.status).in_(ACTIVE[:1]),
-                                                        col(TrainingJob.snapshot_id).is_(None))).first()
-        job = queued or enqueue(session, {}, REQUESTED_BY, reason=(
-            f"Retrains without data erased at a person's request: {', '.join(report.versions)} "
-            f"{'was' if len(report.versions) == 1 else 'were'} trained on it."))
-        report.job_id = job.id
 
-    record = Erasure(user_hash=user_hash(user_id), by=by if by != user_id else None, counts=report.counts(),
-                     job_id=report.job_id)
-    session.add(record)
-    session.flush()
-    report.erasure_id = record.id
-    log.info("erasure %s: %d examples, %d snapshot rows, %d feedback rows, %d drafts, %d versions flagged",
-             record.id, report.examples, report.snapshot_rows, report.feedback, report.drafts, len(report.versions))
-    return report, texts
+def _retrain(session: Session, versions: list[str]) -> int:
+    """6. A retrain, unless one not yet started will snapshot the store as it is now anyway; the job's id."""
+    queued = session.exec(select(TrainingJob).where(col(TrainingJob.status).in_(ACTIVE[:1]),
+                                                    col(TrainingJob.snapshot_id).is_(None))).first()
+    job = queued or enqueue(session, {}, REQUESTED_BY, reason=(
+        f"Retrains without data erased at a person's request: {', '.join(versions)} "
+        f"{'was' if len(versions) == 1 else 'were'} trained on it."))
+    return job.id
 
 
 class NothingStored(LookupError):

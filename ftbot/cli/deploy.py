@@ -136,27 +136,39 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
     except ModelServerError as exc:
         fail(f"the model server refused: {exc.message}")
     seconds = time.perf_counter() - started
+    if as_json:
+        print_json(_answer_record(question, reply, hits, model=model, deployed=name, seconds=seconds,
+                                  retrieval_seconds=retrieved_s))
+        return
+    _print_answer(reply, hits, streamed=stream, show_context=show_context)
+    console.print(f"[dim]— {model}{'' if name else ' (base model: nothing deployed yet)'}[/]", highlight=False)
+
+
+def _answer_record(question: str, reply, hits: list | None, *, model: str, deployed: str | None, seconds: float,
+                   retrieval_seconds: float) -> dict:
+    """`ft ask --json`: the answer with the grounding check's signals and the pairs the model was given."""
     shown = [{"question": h.question, "answer": h.answer, "score": round(h.score, 3), "source_key": h.source_key}
              for h in hits or []]
-    if as_json:
-        print_json({"question": question, "answer": reply.text, "model_answer": reply.model_answer,
-                    "declined": reply.declined, "grounding": reply.grounding.to_json() if reply.grounding else None,
-                    "model": model, "deployed": name, "retrieval": hits is not None, "context": shown,
-                    "seconds": round(seconds, 3), "retrieval_seconds": round(retrieved_s, 3)})
-        return
-    if stream:
+    return {"question": question, "answer": reply.text, "model_answer": reply.model_answer,
+            "declined": reply.declined, "grounding": reply.grounding.to_json() if reply.grounding else None,
+            "model": model, "deployed": deployed, "retrieval": hits is not None, "context": shown,
+            "seconds": round(seconds, 3), "retrieval_seconds": round(retrieval_seconds, 3)}
+
+
+def _print_answer(reply, hits: list | None, *, streamed: bool, show_context: bool) -> None:
+    """What the bot would send; streamed, its text is printed already and only a decline is added."""
+    if streamed:
         console.print()  # the streamed answer's line ends
         if reply.declined:  # judged on the whole text, after it was shown
             console.print(f"→ declined ({reply.grounding.reason.replace('_', ' ')}): {reply.text}", markup=False,
                           highlight=False, soft_wrap=True)
-    else:
-        if show_context:
-            _print_context(hits)
-        console.print(reply.text, highlight=False, soft_wrap=True, markup=False)
-        if reply.declined:
-            console.print(f"[dim](not sent: {reply.grounding.reason.replace('_', ' ')}; the model said: "
-                          f"{escape(reply.model_answer[:300])})[/]", highlight=False, soft_wrap=True)
-    console.print(f"[dim]— {model}{'' if name else ' (base model: nothing deployed yet)'}[/]", highlight=False)
+        return
+    if show_context:
+        _print_context(hits)
+    console.print(reply.text, highlight=False, soft_wrap=True, markup=False)
+    if reply.declined:
+        console.print(f"[dim](not sent: {reply.grounding.reason.replace('_', ' ')}; the model said: "
+                      f"{escape(reply.model_answer[:300])})[/]", highlight=False, soft_wrap=True)
 
 
 def _print_context(hits: list | None) -> None:

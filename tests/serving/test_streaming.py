@@ -273,12 +273,13 @@ async def test_model_client_streams_in_order_and_raises_before_any_piece(start_s
             assert err.value.status == 401 and expected in err.value.message
         finally:
             await client.close()
-    client = ModelClient(f"http://127.0.0.1:{free_port()}")
-    try:
-        with pytest.raises(ModelServerUnavailable):
-            await client.complete(BASE, QUESTION, on_text=show)
-    finally:
-        await client.close()
+    for url in (f"http://127.0.0.1:{free_port()}", "http://not a host:1"):  # nothing listens; no URL at all
+        client = ModelClient(url)
+        try:
+            with pytest.raises(ModelServerUnavailable):
+                await client.complete(BASE, QUESTION, on_text=show)
+        finally:
+            await client.close()
 
 
 async def test_a_stream_cut_before_done_or_garbled_is_no_answer():
