@@ -29,6 +29,7 @@ from core.contract import (
 from core.machine import peft_wraps_quietly, physical_cores
 from serving import adapter_dir
 from serving.errors import ServingError
+from serving.pieces import TextPieces
 from serving.validation import shown
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,7 @@ TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 # 5 tokens: 0.79 s). Served Quillmate answers (bench/grounded.py, `ft serve --prompt-lookup 0` the
 # baseline): 1.5-1.8x faster at p50, 1.3-1.7x at p95, 31 of 31 answers identical.
 PROMPT_LOOKUP_TOKENS = 10
-# What a streamed answer holds back at its end until more is written: whitespace and U+FFFD (the decoding of
-# an incomplete UTF-8 character).
-UNSETTLED_TAIL = re.compile(r"[\s\ufffd]+\Z")
+# A character that max_tokens cut in two decodes as U+FFFD at the end of the text: dropped, never sent.
 CUT_CHARACTER = re.compile(r"\ufffd+\Z")
 
 
@@ -320,7 +319,7 @@ class Engine:
                  stop: list[str] | None = None, stop_event: threading.Event | None = None,
                  on_text: Callable[[str], None] | None = None) -> Generation:
         """One answer. on_text: called on this (the model's) thread with each new piece of the answer's text as it
-        is written; the pieces join to exactly `Generation.text` (see TextPieces)."""
+        is written; the pieces join to exactly `Generation.text` (see serving.pieces.TextPieces)."""
         import torch
         from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
@@ -387,50 +386,6 @@ class Engine:
         if cut >= 0:
             text, ended = text[:cut], "stop string"
         return text, ended
-
-
-class TextPieces:
-    """A transformers streamer (put/end, called by generate() on the model thread) that hands on_text each new
-    piece of the answer's text, holding back what a later token could still change or cut: a trailing
-    incomplete UTF-8 character (decoded as U+FFFD), trailing whitespace (a tokenizer's cleanup can join it to
-    what follows), and a tail that could be the start of a stop string. finish(text) sends the rest, so the
-    pieces join to exactly the whole answer's text."""
-
-    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None], stop: list[str]):
-        self._decode = decode  # generated tokens -> the answer's text so far (Engine.answer_text)
-        self._on_text = on_text
-        self._stop = stop
-        self._tokens: list[int] = []
-        self._prompt_seen = False
-        self.sent = ""
-
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # generate() puts the prompt first
-            self._prompt_seen = True
-            return
-        self._tokens.extend(int(t) for t in value.reshape(-1).tolist())
-        self._send(settled(self._decode(self._tokens), self._stop))
-
-    def end(self) -> None:
-        """Nothing: finish() sends the rest once the whole text is known."""
-
-    def finish(self, text: str) -> None:
-        if not text.startswith(self.sent):  # a tokenizer whose decoding of a longer sequence rewrote what was sent
-            log.warning("streamed text %r is not a prefix of the answer %r", self.sent[-40:], text[-80:])
-        self._send(text)
-
-    def _send(self, text: str) -> None:
-        if len(text) > len(self.sent) and text.startswith(self.sent):
-            piece, self.sent = text[len(self.sent):], text
-            self._on_text(piece)
-
-
-def settled(text: str, stop: list[str]) -> str:
-    """The part of a growing answer's text that no later token can change: without a tail that could begin a
-    stop string, then without trailing whitespace and incomplete characters (U+FFFD)."""
-    held = max((k for s in stop for k in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:k])),
-               default=0)
-    return UNSETTLED_TAIL.sub("", text[:len(text) - held])
 
 
 def module_of(key: str) -> str:

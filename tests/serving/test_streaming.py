@@ -34,7 +34,7 @@ def openai_client(url: str, api_key: str = "unused"):
 # ---- the engine's pieces ------------------------------------------------------------------------------------------
 
 def test_settled_text_holds_back_what_a_later_token_can_change():
-    from serving.generation import settled
+    from serving.pieces import settled
 
     assert settled("Hello\nQue", ["\nQuestion:"]) == "Hello"  # could be the start of the stop string
     assert settled("Hello\nQ", ["\nQuestion:", "\nQ:"]) == "Hello"
@@ -49,7 +49,7 @@ def test_pieces_never_split_a_character_and_join_to_the_text(tiny):
     import torch
     from transformers import AutoTokenizer
 
-    from serving.generation import TextPieces
+    from serving.pieces import TextPieces
 
     tokenizer = AutoTokenizer.from_pretrained(tiny["base"])
     text = "Grüße — the trial lasts 21 días ✅ ok"
