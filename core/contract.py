@@ -287,6 +287,45 @@ class LiveEval(_Record):
     examples: list[LiveExample] = []
 
 
+class PreferenceStage(_Record):
+    """The preference stage after SFT (trainer.preference) and the gate's decision on it (trainer.gate): SFT alone
+    and SFT + preference, side by side, on the same held-out questions, forgetting probe and live questions."""
+
+    records: int = 0  # preference records in the job's snapshot (edits, discarded-as-wrong then answered, 👎 + fix)
+    trained: bool = False  # the stage ran (enough records, and it is on)
+    kept: bool = False  # the version's adapter is SFT + preference (the gate's rule held)
+    reason: str = ""  # why it did not run, or why the gate kept or dropped it, in one sentence
+    sft: Scores | None = None  # SFT alone
+    preferred: Scores | None = None  # SFT + preference
+    sft_live: LiveOutcomes | None = None
+    preferred_live: LiveOutcomes | None = None
+    config: dict[str, Any] = {}  # the stage's settings (loss, beta, lr, epochs, SFT weight), as saved with it
+    train: dict[str, Any] = {}  # steps, loss, wall_s
+
+
+# A general-probe drop (base → new) larger than this is catastrophic forgetting to warn about: the approval request
+# and `ft versions` show it, and Approve asks the admin to confirm.
+FORGETTING_MAX_DROP = 0.10
+
+
+def forgetting_drop(metrics: "VersionMetrics") -> float | None:
+    """How far the general probe fell from the base model to the new version (None: not measured)."""
+    base = metrics.eval.base.probe if metrics.eval.base else None
+    if base is None or metrics.probe is None:
+        return None
+    return round(base - metrics.probe, 4)
+
+
+def forgetting_warning(metrics: "VersionMetrics") -> str | None:
+    """One line for people when the probe fell by more than FORGETTING_MAX_DROP, else None."""
+    drop = forgetting_drop(metrics)
+    if drop is None or drop <= FORGETTING_MAX_DROP:
+        return None
+    base = metrics.eval.base.probe if metrics.eval.base else 0.0
+    return (f"forgetting: general questions answered fell from {base:.0%} (base) to {metrics.probe:.0%} "
+            f"(a {drop:.0%} drop; warned above {FORGETTING_MAX_DROP:.0%})")
+
+
 class VersionMetrics(_Record):
     """A trained version's evaluation (ModelVersion.metrics): the trainer writes it; serving reads the samples
     for the smoke test, the bot renders the rest for the approver."""
@@ -305,3 +344,4 @@ class VersionMetrics(_Record):
     tokens_per_s: float | None = None
     config: dict[str, Any] = {}  # the TrainConfig, as saved next to the adapter (for people to read)
     live: LiveEval = LiveEval()  # real questions the team answered (trainer.live); older rows: empty
+    preference: PreferenceStage | None = None  # the stage after SFT and the gate's decision; None: older rows
