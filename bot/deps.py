@@ -14,7 +14,7 @@ from bot.periodic import Periodic
 from bot.slack.api import People
 from bot.slack.audience import ChannelKinds
 from bot.slack.threads import Rules
-from core.contract import GroundingSpec
+from core.contract import GroundingSpec, ReuseSpec
 from serving.client import ModelClient
 from storage import Store
 from storage.channels import Ladder
@@ -49,6 +49,7 @@ class Deps:
     answer_max_tokens: int  # a support answer is short; a rambling model is cut here
     system_prompt: str  # the same prompt the trainer teaches with
     grounding: GroundingSpec  # when an answer is sent rather than "I don't know" (core.grounding)
+    reuse: ReuseSpec  # when an approved answer is given as it is, without asking the model (core.reuse)
     draft_ttl_h: float  # a draft nobody acts on expires after this
     ladder: Ladder  # what earns auto mode (storage.channels)
     shutdown_grace_s: float  # on SIGTERM, in-flight listeners get this long, then are cancelled (bot.shutdown)

@@ -152,6 +152,20 @@ class GroundingSpec(BaseModel):
 GROUNDING = GroundingSpec()
 
 
+class ReuseSpec(BaseModel):
+    """When the best retrieved approved answer IS the answer, with no model call (core.reuse): its cosine reaches
+    min_score (above 1: never).
+
+    MEASURED_LATER"""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_score: float = 0.65
+
+
+REUSE = ReuseSpec()
+
+
 # --- Records in JSON columns ----------------------------------------------------------------------------------
 
 class _Record(BaseModel):

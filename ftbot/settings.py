@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING
+from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, REUSE
 
 
 class Settings(BaseSettings):
@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # and no more than answer_max_gap below the best pair; otherwise "I don't know" (core.grounding).
     answer_min_score: float = Field(GROUNDING.min_score, ge=-1, le=1)
     answer_max_gap: float = Field(GROUNDING.max_gap, ge=0)
+    # The best retrieved approved answer is given as it is, without asking the model, when it scores at least this
+    # (core.reuse; above 1: never).
+    reuse_min_score: float = Field(REUSE.min_score, ge=-1)
     vllm_python: str = ""  # the Python of vLLM's own environment; empty: .venv-vllm (make vllm), /opt/vllm, PATH
     # Live outcome metrics (storage.outcomes): an auto answer nobody confirmed, with no follow-up from the asker
     # this many hours after the question, counts as an assumed resolution (apart from confirmed ones).

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bot.metrics import BotMetrics
     from bot.periodic import Periodic
     from bot.slack.export import ReadLimits
-    from core.contract import GroundingSpec
+    from core.contract import GroundingSpec, ReuseSpec
     from serving.client import ModelClient
     from serving.model_server import ModelServer
     from serving.retrieval import Retriever, TextEmbedder
@@ -193,7 +193,7 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
         answer_max_tokens=settings.answer_max_tokens,
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
-        grounding=grounding(settings),
+        grounding=grounding(settings), reuse=reuse(settings),
         resolution_window_h=settings.resolution_window_h, shutdown_grace_s=settings.shutdown_grace_s,
         data_dir=settings.data_dir,
     )
@@ -213,6 +213,13 @@ def grounding(settings: Settings) -> GroundingSpec:
     from core.contract import GroundingSpec
 
     return GroundingSpec(min_score=settings.answer_min_score, max_gap=settings.answer_max_gap)
+
+
+def reuse(settings: Settings) -> ReuseSpec:
+    """When an approved answer is given as it is, without asking the model (FT_REUSE_MIN_SCORE)."""
+    from core.contract import ReuseSpec
+
+    return ReuseSpec(min_score=settings.reuse_min_score)
 
 
 def bolt_app(settings: Settings, deps: Deps, metrics: BotMetrics) -> AsyncApp:

@@ -43,6 +43,7 @@ class Hit:
     score: float
     audience: str = ChannelKind.UNKNOWN  # the source channel's kind (storage.audience)
     channel_id: str | None = None
+    approved_by: str | None = None  # who approved the pair (a reused answer names them)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class Retriever:
             # Rejected, or its channel changed kind, since the last sync: left out.
             if ex is not None and scope.allows(ex.audience, ex.channel_id):
                 hits.append(Hit(ex.id, ex.question, ex.answer, ex.source_key, dict(ex.source), score,
-                                ex.audience, ex.channel_id))
+                                ex.audience, ex.channel_id, ex.approved_by))
         return hits
 
     def _catch_up(self, progress: Callable[[int, int], None] | None) -> tuple[dict[str, int], bool]:

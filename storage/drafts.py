@@ -72,9 +72,12 @@ def by_thread(session: Session, channel_id: str, thread_ts: str) -> Draft | None
 
 def record_answer(session: Session, draft_id: int, *, status: str, answer: str, model_answer: str, declined: bool,
                   grounding: dict[str, Any], context: list[str], prompt: list[dict[str, str]],
-                  version_name: str | None, model: str, feedback_id: int | None) -> Draft:
-    """What the bot would send, and the evidence behind it (kept for the card, the stats and preference records)."""
+                  version_name: str | None, model: str, feedback_id: int | None,
+                  reused: dict[str, Any] | None = None) -> Draft:
+    """What the bot would send, and the evidence behind it (kept for the card, the stats and preference records).
+    reused: the approved pair given as it is (core.reuse), whose answer the draft is."""
     row = session.get(Draft, draft_id)
+    row.reused = dict(reused or {})
     row.status, row.declined, row.grounding, row.context = status, declined, grounding, context
     row.answer, row.model_answer = redact(answer)[0], redact(model_answer)[0]
     row.prompt = [{"role": m["role"], "content": redact(m["content"])[0]} for m in prompt]

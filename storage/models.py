@@ -203,6 +203,9 @@ class Draft(SQLModel, table=True):
     declined: bool = False
     grounding: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     context: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # source keys
+    # The approved pair given as the answer, as it is (core.reuse): {example_id, source_key, score, approved_by,
+    # link}; {} when the model wrote it.
+    reused: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # The messages the model was asked with (system prompt, retrieved pairs, question): an edit's preference record.
     prompt: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version_name: Optional[str] = Field(default=None, max_length=128)  # None: the base model answered

@@ -13,7 +13,7 @@ from bot.asking.compose import Composed, compose
 from bot.deps import Deps
 from bot.metrics import BotMetrics
 from bot.slack.markup import strip_emoji
-from bot.slack.permalinks import permalink
+from bot.slack.permalinks import pair_link
 from bot.slack.post import post
 from bot.slack.questions import question_text
 from core.states import ExampleSource
@@ -60,27 +60,49 @@ async def keep(deps: Deps, metrics: BotMetrics, composed: Composed, *, user: str
 
 async def answer_blocks(deps: Deps, client, composed: Composed, feedback_id: int, **extra: Any
                         ) -> dict[str, Any]:
-    """The answer message: the text, who answered, the threads it drew on (none for a refusal), 👍/👎."""
+    """The answer message: the text, who answered, the threads it drew on (none for a refusal), 👍/👎; a reused
+    approved answer says whose it is instead."""
     sources = [] if composed.declined else await source_links(deps, client, composed.hits or [], composed.channel)
     return render.answer_message(composed.text, model=composed.model, version_name=composed.version_name,
-                                 feedback_id=feedback_id, sources=sources, **extra)
+                                 feedback_id=feedback_id, sources=sources,
+                                 reused=await reused_line(deps, client, composed), **extra)
+
+
+async def reused_line(deps: Deps, client, composed: Composed) -> str | None:
+    """"The answer @lead approved for a similar question", linked to where it was given; None when the model wrote
+    the answer."""
+    hit = composed.reused
+    return None if hit is None else render.reused_by(hit.approved_by, await reused_link(deps, client, composed))
+
+
+async def reused_link(deps: Deps, client, composed: Composed) -> str | None:
+    """The permalink of the message that first gave the reused answer, when the asker may open that thread
+    (storage.audience's link scope: a shareable mark shares the answer, not the thread)."""
+    hit = composed.reused
+    if hit is None or not link_scope(composed.channel).allows(hit.audience, hit.channel_id):
+        return None
+    return pair_link(await workspace_url(deps, client), hit.source or {})
+
+
+async def workspace_url(deps: Deps, client) -> str:
+    """https://acme.slack.com/, asked of Slack once (auth.test); "" when Slack will not say."""
+    if not deps.workspace_url:
+        try:
+            deps.workspace_url = (await client.auth_test()).get("url") or ""
+        except SlackApiError:
+            return ""
+    return deps.workspace_url
 
 
 async def source_links(deps: Deps, client, hits: list, channel: str | None) -> list[str]:
     """Links to the Slack threads the retrieved answers came from (Slack-imported or labelled examples), when the
     asker may open them: a shareable mark shares a channel's answers, not its threads (storage.audience)."""
     hits = [h for h in hits if link_scope(channel).allows(h.audience, h.channel_id)]
-    if not hits:
+    if not hits or not await workspace_url(deps, client):
         return []
-    if not deps.workspace_url:
-        try:
-            deps.workspace_url = (await client.auth_test()).get("url") or ""
-        except SlackApiError:
-            return []
     links = []
     for hit in hits:
         src = hit.source or {}
-        if src.get("kind") == ExampleSource.SLACK and src.get("channel_id") and src.get("ts"):
-            link = permalink(deps.workspace_url, src["channel_id"], src["ts"], src.get("thread_ts"))
+        if src.get("kind") == ExampleSource.SLACK and (link := pair_link(deps.workspace_url, src)):
             links.append(f"<{link}|#{src.get('channel') or 'thread'}>")
     return links

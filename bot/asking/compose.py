@@ -59,12 +59,27 @@ class Composed:
     def declined(self) -> bool:
         return self.reply is not None and self.reply.declined
 
+    @property
+    def reused(self) -> Any | None:
+        """The retrieved pair (serving.retrieval.Hit) whose approved answer is the answer, given as it is."""
+        return None if self.error or self.reply is None else self.reply.reused
+
+    def reused_record(self) -> dict[str, Any]:
+        """What the Draft and Feedback rows keep of a reused pair ({}: the model wrote the answer)."""
+        hit = self.reused
+        if hit is None:
+            return {}
+        return {"example_id": hit.example_id, "source_key": hit.source_key, "score": round(hit.score, 4),
+                "approved_by": hit.approved_by}
+
     def source(self, **where: Any) -> dict[str, Any]:
         """The Feedback row's source: where it was asked, what answered, what it drew on and the verdict."""
         src = {**where, "model": self.model or None, "context": [h.source_key for h in self.hits or []]}
         if self.reply is not None and self.reply.grounding is not None:
             src["grounding"] = self.reply.grounding.to_json()
             src["model_answer"] = self.reply.model_answer
+        if self.reused is not None:
+            src["reused"] = self.reused_record()
         if self.error:
             src["error"] = self.error[:500]
         return src
@@ -86,7 +101,7 @@ async def compose(deps: Deps, question: str, *, channel: str | None = None,
         composed.reply = await answering.answer(deps.model, composed.model, question, hits,
                                                 system_prompt=deps.system_prompt, max_tokens=deps.answer_max_tokens,
                                                 timeout_s=deps.answer_timeout_s, grounding=deps.grounding,
-                                                on_text=on_text)
+                                                on_text=on_text, reuse=deps.reuse)
         if not composed.reply.model_answer:
             composed.outcome, composed.error = AnswerOutcome.ERROR, "the model returned an empty answer"
         elif composed.reply.declined:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.slack.blocks import button, context, escape, markdown, section
@@ -24,6 +25,7 @@ UNAVAILABLE = ("I couldn't get an answer from the model right now — your quest
 THANKS = "Thanks for the feedback!"
 NOT_FOUND = "That answer is no longer stored, so it can't be rated."
 FORM_TOO_SLOW = "Slack took too long to open the form; please press 👎 again."
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")  # a Slack user id (approvers from the command line are "cli:<name>")
 
 
 def answered_by(model: str, version_name: str | None) -> str:
@@ -31,23 +33,33 @@ def answered_by(model: str, version_name: str | None) -> str:
     return f"Answered by {escape(who)} · ftbot"
 
 
+def reused_by(approved_by: str | None, link: str | None) -> str:
+    """Who approved the answer given as it is (core.reuse), linked to the message it was first given in."""
+    who = f"<@{approved_by}>" if approved_by and SLACK_USER.fullmatch(approved_by) else \
+        escape(approved_by) if approved_by else "the team"
+    similar = f"<{link}|a similar question>" if link else "a similar question"
+    return f":recycle: The answer {who} approved for {similar}"
+
+
 def answer_message(answer: str, *, model: str, version_name: str | None, feedback_id: int,
-                   sources: list[str] | None = None, solved_id: int | None = None) -> dict[str, Any]:
+                   sources: list[str] | None = None, solved_id: int | None = None,
+                   reused: str | None = None) -> dict[str, Any]:
     """`{"text", "blocks"}` for chat.postMessage; the answer is escaped so it cannot ping or link anyone.
-    sources: mrkdwn links to the threads whose approved answers were given to the model."""
+    sources: mrkdwn links to the threads whose approved answers were given to the model. reused: reused_by()'s line
+    when the answer is an approved one, given as it is."""
     text = answer.strip()
     blocks = [markdown(escape(clip(text, MARKDOWN_LIMIT)))]
     blocks += answer_tail(model=model, version_name=version_name, feedback_id=feedback_id, sources=sources,
-                          solved_id=solved_id)
+                          solved_id=solved_id, reused=reused)
     return {"text": clip(escape(text), 3000), "blocks": blocks}
 
 
 def answer_tail(*, model: str, version_name: str | None, feedback_id: int, sources: list[str] | None = None,
-                solved_id: int | None = None) -> list[dict[str, Any]]:
-    """What follows the answer's text: who answered and its sources, then the feedback buttons (a streamed answer
-    ends with these blocks under the text it streamed)."""
-    line = answered_by(model, version_name)
-    if sources:
+                solved_id: int | None = None, reused: str | None = None) -> list[dict[str, Any]]:
+    """What follows the answer's text: who answered and its sources (or whose approved answer it is), then the
+    feedback buttons (a streamed answer ends with these blocks under the text it streamed)."""
+    line = f"{reused} · ftbot" if reused else answered_by(model, version_name)
+    if sources and not reused:
         line += " · drawn from " + ", ".join(sources)
     blocks = [context(line), feedback_buttons(feedback_id)]
     if solved_id is not None:  # auto mode: the asker confirms a resolution

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from bot.asking import render
-from bot.asking.answer import answer_blocks, keep, source_links
+from bot.asking.answer import answer_blocks, keep, reused_line, source_links
 from bot.asking.compose import Composed, compose
 from bot.asking.rules import stands
 from bot.deps import Deps
@@ -47,5 +47,6 @@ async def answer_streamed(deps: Deps, client, metrics: BotMetrics, *, question: 
     else:
         sources = await source_links(deps, client, composed.hits or [], channel)
         await stream.finish(render.answer_tail(model=composed.model, version_name=composed.version_name,
-                                               feedback_id=fb.id, sources=sources), text=composed.text)
+                                               feedback_id=fb.id, sources=sources,
+                                               reused=await reused_line(deps, client, composed)), text=composed.text)
     return composed

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
 
-from bot.asking.answer import answer_blocks, source_links
+from bot.asking.answer import answer_blocks, reused_link, source_links
 from bot.asking.compose import compose
 from bot.deps import Deps
 from bot.drafts import render
@@ -80,6 +80,9 @@ async def _answer(deps: Deps, client, metrics: BotMetrics, draft: Draft, drafts_
     composed = await compose(deps, question, channel=channel, on_text=writer.write if writer else None)
     status = first_status(rules, failed=bool(composed.error), declined=composed.declined)
     fb_source = composed.source(channel=channel, thread_ts=ts, ts=ts, draft_id=draft.id, mode=mode)
+    reused = composed.reused_record()
+    if reused:  # the card says whose approved answer it is, and links to where it was given
+        reused["link"] = await reused_link(deps, client, composed)
 
     def store(s) -> Draft:
         # Every question is a Feedback row too: a declined one waits in the curators' queue, an auto answer
@@ -92,7 +95,7 @@ async def _answer(deps: Deps, client, metrics: BotMetrics, draft: Draft, drafts_
             if composed.reply else "", declined=composed.declined or bool(composed.error),
             grounding=composed.reply.grounding.to_json() if composed.reply and composed.reply.grounding else {},
             context=[h.source_key for h in composed.hits or []], prompt=composed.messages,
-            version_name=composed.version_name, model=composed.model, feedback_id=fb.id)
+            version_name=composed.version_name, model=composed.model, feedback_id=fb.id, reused=reused)
 
     draft = await deps.db(store)
     metrics.answers.labels(outcome=composed.outcome).inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.asking.render import reused_by
 from bot.slack.blocks import SECTION_LIMIT, button, context, escape, section
 from bot.slack.permalinks import permalink
 from core.modes import policy
@@ -43,6 +44,8 @@ def thread_link(workspace_url: str, channel: str, ts: str) -> str:
 
 
 def _who(draft: Draft) -> str:
+    if draft.reused:  # no model wrote it: an approved answer, given as it is (core.reuse)
+        return reused_by(draft.reused.get("approved_by"), draft.reused.get("link"))
     return f"drafted by {escape(draft.version_name)}" if draft.version_name else \
         f"drafted by the base model {escape(draft.model or '')}".rstrip()
 
@@ -71,7 +74,7 @@ def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[s
         blocks += [section(("*Draft:*\n" if i == 0 else "") + escape(text[i:i + SECTION_LIMIT]))
                    for i in range(0, max(len(text), 1), SECTION_LIMIT)]
     line = f"{_who(draft)} · {_verdict(draft)}"
-    if sources:
+    if sources and not draft.reused:
         line += " · sources: " + ", ".join(sources)
     blocks.append(context(line))
     blocks.append(_actions(draft))

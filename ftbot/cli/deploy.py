@@ -126,7 +126,7 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
             _print_context(hits)
         return model, await answer(client, model, question, hits, system_prompt=s.system_prompt,
                                    max_tokens=s.answer_max_tokens, grounding=wiring.grounding(s),
-                                   on_text=_print_piece if stream else None)
+                                   on_text=_print_piece if stream else None, reuse=wiring.reuse(s))
 
     try:
         model, reply = _with_client(ctx, run)
@@ -141,7 +141,18 @@ def ask(ctx: typer.Context, question: str = typer.Argument(..., help="The questi
                                   retrieval_seconds=retrieved_s))
         return
     _print_answer(reply, hits, streamed=stream, show_context=show_context)
+    if reply.reused is not None:
+        console.print(f"[dim]— {escape(_reused_line(reply.reused))}[/]", highlight=False, soft_wrap=True)
+        return
     console.print(f"[dim]— {model}{'' if name else ' (base model: nothing deployed yet)'}[/]", highlight=False)
+
+
+def _reused_line(hit) -> str:
+    """Whose approved answer was given as it is (core.reuse), and where it was first given."""
+    src = hit.source or {}
+    where = f"#{src['channel']}" if src.get("channel") else src.get("channel_id") or hit.source_key
+    return (f"the answer {hit.approved_by or 'the team'} approved for a similar question (example {hit.example_id}, "
+            f"{where}; cosine {hit.score:.2f}): {hit.question}")
 
 
 def _answer_record(question: str, reply, hits: list | None, *, model: str, deployed: str | None, seconds: float,
@@ -151,8 +162,20 @@ def _answer_record(question: str, reply, hits: list | None, *, model: str, deplo
              for h in hits or []]
     return {"question": question, "answer": reply.text, "model_answer": reply.model_answer,
             "declined": reply.declined, "grounding": reply.grounding.to_json() if reply.grounding else None,
+            "reused": _reused_record(reply.reused),
             "model": model, "deployed": deployed, "retrieval": hits is not None, "context": shown,
             "seconds": round(seconds, 3), "retrieval_seconds": round(retrieval_seconds, 3)}
+
+
+def _reused_record(hit) -> dict | None:
+    """`ft ask --json`: the approved pair given as the answer, with no model call (None: the model wrote it)."""
+    if hit is None:
+        return None
+    src = hit.source or {}
+    return {"example_id": hit.example_id, "source_key": hit.source_key, "score": round(hit.score, 3),
+            "approved_by": hit.approved_by, "question": hit.question, "approved_answer": hit.answer,
+            "channel_id": src.get("channel_id"), "ts": src.get("ts"), "thread_ts": src.get("thread_ts"),
+            "said": f"the answer {hit.approved_by or 'the team'} approved for a similar question"}
 
 
 def _print_answer(reply, hits: list | None, *, streamed: bool, show_context: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.deps import Deps
-from core.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec
+from core.contract import DEFAULT_SYSTEM_PROMPT, GroundingSpec, ReuseSpec
 from ftbot import wiring
 from ftbot.settings import Settings
 from storage.channels import Ladder
@@ -30,7 +30,8 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
                         answer_max_tokens=77, system_prompt="Answer as Quillmate's support team.",
                         model_server_url="http://127.0.0.1:9/", retrieval=False, slack_bot_token="xoxb-1",
                         slack_signing_secret="s3cret", agents={"UAGENT"}, draft_ttl_h=3.5, resolution_window_h=6.0,
-                        auto_record_n=7, auto_min_drafts=5, auto_min_unchanged=0.6, shutdown_grace_s=4.5)
+                        auto_record_n=7, auto_min_drafts=5, auto_min_unchanged=0.6, shutdown_grace_s=4.5,
+                        reuse_min_score=0.9)
     app, deps, metrics = wiring.bot(settings)
     try:
         assert (deps.system_prompt, deps.label_emoji, deps.max_answer_chars, deps.answer_timeout_s,
@@ -43,9 +44,10 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
         assert (deps.agents, deps.draft_ttl_h, deps.resolution_window_h, deps.data_dir) == (
             frozenset({"UAGENT"}), 3.5, 6.0, settings.data_dir)
         assert deps.ladder == Ladder(last_n=7, min_drafts=5, min_unchanged=0.6) and deps.shutdown_grace_s == 4.5
+        assert deps.reuse == ReuseSpec(min_score=0.9)
         checked = {"system_prompt", "label_emoji", "max_answer_chars", "answer_timeout_s", "answer_max_tokens",
                    "approvals_channel", "admins", "curators", "retriever", "grounding", "model", "store", "agents",
-                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder", "shutdown_grace_s"}
+                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder", "shutdown_grace_s", "reuse"}
         fields = {f.name for f in dataclasses.fields(Deps)}
         assert not checked & set(NOT_FROM_SETTINGS)
         assert fields - checked - set(NOT_FROM_SETTINGS) == set(), "a Deps field neither checked nor explained"
