@@ -78,7 +78,8 @@ def cleaned(answer: str, question: str = "") -> str | None:
     if not text or PLACEHOLDER.search(text) or MENTION.search(text) or _repeats_their_details(text, question):
         return None
     clauses = [c for c in CLAUSE.findall(text) if c.strip()]
-    start, end = _social_prefix(clauses), len(clauses) - _social_suffix(clauses)
+    start = _social_prefix(clauses)  # nothing left after them: the answer only greeted (None below)
+    end = max(start, len(clauses) - _social_suffix(clauses[start:]))
     body = "".join(clauses[start:end]).strip()
     if not body or VOCATIVE.search(body) or not re.search(r"\w", body):
         return None
@@ -111,11 +112,12 @@ def _name_only(clause: str) -> bool:
 def _social_prefix(clauses: list[str]) -> int:
     """How many leading clauses greet, thank, apologise or only name the person."""
     n = 0
-    while n < len(clauses) - 1:
+    while n < len(clauses):
         clause = clauses[n]
         if _opening(clause, n > 0) or (n > 0 and _name_only(clause) and clauses[n - 1].rstrip().endswith(",")):
             n += 1  # "Sorry to hear that, Dara."
-        elif _name_only(clause) and clause.rstrip().endswith(",") and clauses[n + 1].lstrip()[:1].islower():
+        elif (_name_only(clause) and clause.rstrip().endswith(",") and n + 1 < len(clauses)
+              and clauses[n + 1].lstrip()[:1].islower()):
             n += 1  # "Dara, the trial lasts 21 days." (not "Studio, Agency and Solo …")
         else:
             break
@@ -125,10 +127,10 @@ def _social_prefix(clauses: list[str]) -> int:
 def _social_suffix(clauses: list[str]) -> int:
     """How many trailing clauses sign off ("Hope that helps!", "Cheers, Anna")."""
     n = 0
-    while n < len(clauses) - 1:
+    while n < len(clauses):
         clause = clauses[len(clauses) - 1 - n]
-        before = clauses[len(clauses) - 2 - n]
-        if _name_only(clause) and _closing(before) and n + 2 < len(clauses):
+        before = clauses[len(clauses) - 2 - n] if n + 2 <= len(clauses) else ""
+        if _name_only(clause) and _closing(before):
             n += 2  # "Cheers, Anna"
         elif _closing(clause):
             n += 1

@@ -6,10 +6,13 @@ import time
 import pytest
 from sqlmodel import select
 
+from core.contract import ReuseSpec
 from core.states import ExampleStatus, VersionStatus
 from storage import feedback
 from storage.models import Feedback, ModelVersion
 from tests.bot.conftest import ASKER, OTHER, stored_examples
+
+NEVER_REUSE = ReuseSpec(min_score=2.0)  # no cosine reaches it: the model writes every answer
 
 UNAVAILABLE = "I couldn't get an answer from the model right now"
 
@@ -253,6 +256,7 @@ async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_t
             NewExample("slack:CSUP:1700000001.000200", "Can I export invoices as PDF?", "Yes: Invoices → Export.",
                        status=ExampleStatus.APPROVED)])
     bot.deps.retriever = Retriever(store, embedder)  # approved before the bot started: found without a rebuild
+    bot.deps.reuse = NEVER_REUSE  # the model writes every answer here (an approved answer given as it is: below)
 
     root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how many days is the trial?")
     await bot.send.event(_mention("<@UFTBOT> how many days is the trial?", root))
@@ -287,3 +291,41 @@ async def test_with_retrieval_the_nearest_approved_pairs_go_in_front_and_their_t
     await bot.slack.wait_for(lambda: len(bot.slack.calls_to("chat.postMessage")) == 3)
     invented = _feedback(store)[2]
     assert invented.answer.startswith("I don't know") and invented.source["grounding"]["unsupported"] == ["#30"]
+
+
+async def test_an_approved_answer_that_fits_is_given_as_it_is_in_a_mention_and_a_dm(bot, store):
+    from core.embedder import Embedder, EmbedderError
+    from serving.retrieval import Retriever
+    from storage import audience
+    from storage.examples import NewExample, add_examples
+
+    try:
+        embedder = Embedder()
+    except EmbedderError as exc:
+        pytest.skip(str(exc))
+    with store.session() as s:
+        audience.remember(s, "CSUP", "public", "support")
+        [(_, ex)] = add_examples(s, [NewExample(
+            "slack:CSUP:1700000000.000200", "How long does the free trial last?",
+            "Hi Sam! The free trial lasts 21 days, no card needed.", status=ExampleStatus.APPROVED,
+            approved_by="UCURATOR", source={"kind": "slack", "channel": "support", "channel_id": "CSUP",
+                                            "ts": "1700000000.000200", "thread_ts": "1700000000.000100"})])
+        ex_id = ex.id
+    bot.deps.retriever = Retriever(store, embedder)
+    link = "https://fake.slack.example/archives/CSUP/p1700000000000200?thread_ts=1700000000.000100"
+    said = f"The answer <@UCURATOR> approved for <{link}|a similar question>"
+
+    root = bot.slack.post("CSUP", ASKER, "<@UFTBOT> how long is the free trial?")
+    await bot.send.event(_mention("<@UFTBOT> how long is the free trial?", root))
+    post = await _answer(bot)
+    assert post["text"] == "The free trial lasts 21 days, no card needed." and said in _context_line(post)
+    assert "Answered by" not in _context_line(post)
+    assert _feedback(store)[0].source["reused"]["example_id"] == ex_id
+
+    # A DM is streamed (bot.agent): the approved answer is the streamed text, and the stream ends with the same line.
+    ts = bot.slack.post("DASKER", ASKER, "How long is your free trial?")
+    await bot.send.event(_dm("How long is your free trial?", ts))
+    [stop] = await bot.slack.wait_for(lambda: bot.slack.calls_to("chat.stopStream"))
+    assert bot.slack.find("DASKER", stop["ts"])["text"] == "The free trial lasts 21 days, no card needed."
+    assert said in json.dumps(stop["blocks"])
+    assert bot.model.requests == []  # neither answer asked the model

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from core.contract import RetrievalSpec
+from core.contract import RetrievalSpec, ReuseSpec
 from core.embedder import Embedder, EmbedderError, find_model_dir
 from core.states import ExampleStatus
 from serving.retrieval import Retriever
@@ -111,6 +111,7 @@ async def test_permission_matrix(bot, store, embedder):
     _seed(bot, store)
     bot.deps.retriever = Retriever(store, embedder, RetrievalSpec(k=len(CHANNELS)))  # room for every pair
     bot.model.answer = "The free trial lasts 14 days."  # what every pair says: the answer is sent, with its links
+    bot.deps.reuse = ReuseSpec(min_score=2.0)  # the model writes (a reused answer links its own pair: test_reuse)
 
     for shareable in (False, True):
         if shareable:

@@ -149,7 +149,7 @@ async def test_the_teams_messages_bots_thread_replies_edits_and_joins_draft_noth
     assert _drafts(store) == [] and _cards(bot) == [] and bot.model.requests == []
 
 
-async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair(drafting_bot, store):
+async def test_send_posts_once_and_a_paraphrase_gets_the_approved_answer_back_unasked(drafting_bot, store):
     from core.embedder import Embedder, EmbedderError
     from serving.retrieval import Retriever
 
@@ -180,16 +180,25 @@ async def test_send_posts_once_in_the_thread_and_a_paraphrase_retrieves_the_pair
         ex = s.exec(select(Example).where(Example.source_key == f"draft:{draft.id}")).one()
         assert (ex.status, ex.approved_by, ex.question) == (ExampleStatus.APPROVED, CURATOR,
                                                             "Where can I download my invoices as PDF?")
+        sent_ts = ex.source["ts"]
         assert s.get(Feedback, draft.feedback_id).example_id == ex.id  # out of the curators' queue
 
-    # The next customer's paraphrase retrieves it, and the draft card can be sent as it is.
-    bot.model.answer = "Billing → Invoices → Export PDF downloads every invoice."
+    # The next customer's paraphrase gets the curator's answer back as its draft at once: the model is not asked,
+    # and the card says whose approved answer it is, linked to where it was sent.
+    asked_before = len(bot.model.requests)
+    bot.model.answer = "Something the model would have made up."
     ts2 = await _ask(bot, "how do I get a PDF of my invoices?")
     card2 = await _card(bot, 2)
-    assert "A: Billing → Invoices → Export PDF downloads every invoice." in bot.model.requests[-1]["messages"][-1][
-        "content"]
+    assert len(bot.model.requests) == asked_before
     second = _drafts(store)[1]
     assert not second.declined and second.context == [f"draft:{draft.id}"]
+    assert second.answer == "Billing → Invoices → Export PDF downloads every invoice."
+    assert second.reused["example_id"] == ex.id and second.reused["approved_by"] == CURATOR
+    shown = json.dumps(card2["blocks"], ensure_ascii=False)
+    assert "Billing → Invoices → Export PDF downloads every invoice." in shown
+    link = f"https://fake.slack.example/archives/CSUP/p{sent_ts.replace('.', '')}?thread_ts={ts}"
+    assert f"The answer <@{CURATOR}> approved for <{link}|a similar question>" in shown
+    assert "drafted by" not in shown
     await bot.send.action(AGENT, "draft_send", _buttons(card2)["draft_send"], channel=DRAFTS,
                           message={"ts": second.card_ts, "blocks": card2["blocks"]})
     [sent2] = await bot.slack.wait_for(lambda: _in_thread(bot, ts2))
