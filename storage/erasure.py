@@ -1,11 +1,11 @@
 """Erasure: a person's messages, as asker or answerer, removed from everything ftbot stored (`ft forget-user`).
 
-What goes: examples they asked or answered (with their snapshot copies and index rows), their questions and
-corrections in the feedback and the curators' queue, drafts of their questions and preference records of their
-edits, and their id wherever it names who did something (labelled_by, decided_by, …). Every version trained on a
-snapshot that held their text is flagged "contains erased data" (an adapter keeps what it learned), and a
-retraining job is queued. The audit record (Erasure) keeps a hash of their id and counts, never their text.
-Nothing here logs their text or id.
+What goes: examples they asked or answered (with their snapshot copies and index rows, and the text of drafts that
+gave such an answer as it is), their questions and corrections in the feedback and the curators' queue, drafts of
+their questions and preference records of their edits, and their id wherever it names who did something
+(labelled_by, decided_by, …). Every version trained on a snapshot that held their text is flagged "contains erased
+data" (an adapter keeps what it learned), and a retraining job is queued. The audit record (Erasure) keeps a hash of
+their id and counts, never their text. Nothing here logs their text or id.
 """
 
 from __future__ import annotations
@@ -133,12 +133,25 @@ def _forget_examples(session: Session, user_id: str, report: ErasureReport, text
             fb.example_id = None
         for d in session.exec(select(Draft).where(col(Draft.example_id).in_(ids))):
             d.example_id = None
+        _forget_reused(session, set(ids), report, texts)
         session.flush()
         for ex in theirs:
             session.delete(ex)
         report.examples = len(theirs)
     session.flush()
     return snapshot_ids
+
+
+def _forget_reused(session: Session, ids: set[int], report: ErasureReport, texts: set[str]) -> None:
+    """Drafts that gave one of their approved answers as it is (core.reuse) hold its text: cleared."""
+    for d in session.exec(select(Draft)):
+        if d.reused and d.reused.get("example_id") in ids:
+            texts.update(t for t in (d.answer, d.sent_text or "") if t)
+            if d.sent_text is not None and d.sent_text.strip() == d.answer.strip():
+                d.sent_text = None
+            d.answer = d.model_answer = ""
+            d.reused = {}
+            report.drafts_cleared += 1
 
 
 def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
@@ -207,6 +220,10 @@ def _forget_mentions(session: Session, user_id: str, report: ErasureReport) -> N
     for ex in session.exec(select(Example)):
         if _names(ex.source, user_id):
             ex.source = _scrubbed(ex.source, user_id)
+            report.mentions += 1
+    for d in session.exec(select(Draft)):
+        if d.reused and _names(d.reused, user_id):  # who approved the answer a draft gave as it is
+            d.reused = _scrubbed(d.reused, user_id)
             report.mentions += 1
 
 

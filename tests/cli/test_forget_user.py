@@ -19,7 +19,7 @@ from storage import embeddings, open_store
 from storage.audience import remember, set_shareable
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import ChannelChange, Draft, Erasure, Feedback, ModelVersion, Preference, TrainingJob
+from storage.models import ChannelChange, Draft, Erasure, Example, Feedback, ModelVersion, Preference, TrainingJob
 from storage.snapshots import create_snapshot
 
 ZED, OTHER, CURATOR = "UZED4242", "UOTHER", "UCURATOR"
@@ -82,7 +82,16 @@ def _seed(store, data_dir: Path) -> None:
                      answer="The lounge is open.", model_answer="The lounge is open.")
         sent = Draft(mode="draft", channel_id="CSUP", question_ts="9.2", asker=OTHER, question="Is parking free?",
                      answer="Parking is free.", model_answer="Parking is free.", acted_by=ZED, sent_text=SENT)
-        s.add_all([mine, sent])
+        # A later question given Zed's approved answer as it is (core.reuse), approved by Zed too.
+        zeds_answer = s.exec(select(Example).where(Example.source_key == "slack:CSUP:2.1")).one()
+        zeds_answer.approved_by = ZED
+        reused = Draft(mode="draft", channel_id="CSUP", question_ts="9.3", asker=OTHER,
+                       question="How long does a parcel stay at the depot?", answer=ANSWERED, model_answer=ANSWERED,
+                       reused={"example_id": zeds_answer.id, "approved_by": ZED, "score": 0.8, "link": None})
+        kept = Draft(mode="draft", channel_id="CSUP", question_ts="9.4", asker=OTHER, question="Ferries to islands?",
+                     answer="Yes, every island with a ferry port.", model_answer="Yes, every island with a ferry port.",
+                     reused={"example_id": 999, "approved_by": CURATOR, "score": 0.8, "link": None})
+        s.add_all([mine, sent, reused, kept])
         s.flush()
         s.add(Preference(draft_id=sent.id, channel_id="CSUP", prompt=[{"role": "user", "content": "Is parking free?"}],
                          chosen=SENT, rejected="Parking is free.", asker=OTHER, edited_by=ZED))
@@ -143,7 +152,11 @@ def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
         # Other people's data stays: the unrelated pair, the pair Zed only labelled (their id cleared).
         questions = {r.question for r in s.exec(select(Feedback))}
         assert questions == {"When does the voucher expire?"}
-        assert len(list(s.exec(select(Draft)))) == 1 and list(s.exec(select(Preference))) == []
+        drafts = list(s.exec(select(Draft).order_by(Draft.question_ts)))
+        assert len(drafts) == 3 and list(s.exec(select(Preference))) == []
+        # The draft that gave Zed's answer keeps no text of it; another's reused answer and its approver stay.
+        assert (drafts[1].answer, drafts[1].reused) == ("", {})
+        assert drafts[2].answer == "Yes, every island with a ferry port." and drafts[2].reused["approved_by"] == CURATOR
         assert s.exec(select(ChannelChange)).one().by is None
         [audit] = s.exec(select(Erasure)).all()
         assert audit.counts["examples"] == 3 and audit.counts["feedback"] == 1 and len(audit.user_hash) == 64
