@@ -256,7 +256,7 @@ def report_labels(threads: list[Thread], verbose: bool) -> None:
 def report_refusals(threads: list[Thread]) -> None:
     refused = [t for t in threads if t.fact and cleaned(t.answer, t.question) is None]
     print(f"core.reuse refuses {len(refused)} of {sum(1 for t in threads if t.fact)} accepted answers as they stand "
-          "(a redacted detail, a repeated number of the customer's, a name):")
+          "(a redacted detail of that customer, a person mentioned, a name mid-sentence, their own reference):")
     for t in refused:
         print(f"  {t.fact}  {t.answer[:110]!r}")
 
