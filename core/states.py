@@ -29,6 +29,7 @@ class ExampleSource(StrEnum):
     DRAFT = "draft"              # a draft an agent sent or edited (draft mode)
     FEEDBACK = "feedback"        # a correction to a 👎 answer
     UNANSWERED = "unanswered"    # a curator's answer to a question the bot declined
+    GAP = "gap"                  # an answer written for a knowledge gap (bot.gaps: "Write the answer")
 
 
 class JobStatus(StrEnum):

@@ -231,3 +231,20 @@ def note_card(session: Session, draft_id: int, card_channel: str, card_ts: str) 
     """Where the draft's card was posted after its first response (auto mode's hand-off card)."""
     row = get(session, draft_id)
     row.drafts_channel, row.card_ts = card_channel, card_ts
+
+
+def offer(session: Session, draft_id: int, text: str, by: str) -> Draft | None:
+    """An answer written for a knowledge gap (bot.gaps), offered as this waiting draft's answer: Send posts it, Edit &
+    send starts from it. Only a draft still waiting for a person (pending or failed, nothing posted): one UPDATE that
+    checks it, so a Send racing it wins or loses whole. The draft stays declined, as the bot left it, so what is
+    sent counts as the team's answer (edited), never as the model's draft sent unchanged, and no preference
+    record pits two people's texts. None: it was acted on meanwhile."""
+    result = session.exec(update(Draft).where(col(Draft.id) == draft_id, col(Draft.declined).is_(True),
+                                              col(Draft.status).in_((DraftStatus.PENDING, DraftStatus.FAILED)),
+                                              col(Draft.sent_ts).is_(None))
+                          .values(answer=redact(text.strip())[0], written_by=by, updated_at=utcnow()))
+    if result.rowcount != 1:
+        return None
+    row = session.get(Draft, draft_id)
+    session.refresh(row)
+    return row

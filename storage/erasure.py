@@ -107,9 +107,9 @@ def _forget_examples(session: Session, user_id: str, report: ErasureReport, text
     """1. Examples they asked or answered (the JSON source names them), with their copies and index rows; returns
     the snapshots that held them."""
     theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))
-              # a correction they wrote, or their answer to a question in the curators' queue
+              # a correction they wrote, their answer to a question in the curators' queue or to a knowledge gap
               or (ex.labelled_by == user_id
-                  and ex.source.get("kind") in (ExampleSource.FEEDBACK, ExampleSource.UNANSWERED))]
+                  and ex.source.get("kind") in (ExampleSource.FEEDBACK, ExampleSource.UNANSWERED, ExampleSource.GAP))]
     ids = [ex.id for ex in theirs]
     texts.update(t for ex in theirs for t in (ex.question, ex.answer))
     snapshot_ids: set[int] = set()
@@ -142,8 +142,9 @@ def _forget_examples(session: Session, user_id: str, report: ErasureReport, text
 
 
 def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
-    """2. Drafts of their questions (and the preference records made from them); texts of drafts they acted on.
-    Returns the feedback rows of their drafts (their questions, erased in step 3)."""
+    """2. Drafts of their questions (and the preference records made from them); texts of drafts they acted on, and
+    their answers to knowledge gaps offered as drafts. Returns the feedback rows of their drafts (their questions,
+    erased in step 3)."""
     drafts = list(session.exec(select(Draft).where(Draft.asker == user_id)))
     draft_ids = [d.id for d in drafts]
     prefs = list(session.exec(select(Preference).where(or_(
@@ -161,7 +162,12 @@ def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts:
             feedback_of_drafts.add(d.feedback_id)
         session.delete(d)
     report.drafts = len(drafts)
-    for d in session.exec(select(Draft).where(or_(Draft.acted_by == user_id, Draft.resolved_by == user_id))):
+    for d in session.exec(select(Draft).where(or_(Draft.acted_by == user_id, Draft.resolved_by == user_id,
+                                                  Draft.written_by == user_id))):
+        if d.written_by == user_id:  # an answer they wrote for a knowledge gap, offered as this draft
+            texts.update(t for t in (d.answer,) if t)
+            d.answer, d.written_by = "", None
+            report.drafts_cleared += 1
         if d.acted_by == user_id:
             texts.update(t for t in (d.sent_text or "",) if t)
             d.sent_text, d.acted_by = None, None

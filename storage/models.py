@@ -216,6 +216,8 @@ class Draft(SQLModel, table=True):
     sent_text: Optional[str] = Field(default=None, sa_type=Text)
     sent_ts: Optional[str] = Field(default=None, max_length=32)
     edit_chars: Optional[int] = None  # characters inserted or deleted by the agent's edit
+    # Who wrote the answer this draft offers, for a knowledge gap (bot.gaps, "Write the answer"); None: the model's.
+    written_by: Optional[str] = Field(default=None, max_length=64)
     example_id: Optional[int] = Field(default=None, foreign_key="example.id", ondelete="SET NULL")
     # Auto mode: the asker pressed "This solved it" (confirmed), or came back in the thread (a follow-up).
     resolved_by: Optional[str] = Field(default=None, max_length=64)
@@ -240,6 +242,18 @@ class Preference(SQLModel, table=True):
     asker: Optional[str] = Field(default=None, max_length=64)
     edited_by: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class GapDigest(SQLModel, table=True):
+    """One week's knowledge-gaps digest (bot.gaps.digest), claimed by inserting its week before it is posted: a
+    restart or a second replica never posts the same week twice. Counts and where it went; never a question."""
+
+    week: str = Field(primary_key=True, max_length=10)  # ISO week, "2026-W45"
+    channel_id: str = Field(default="", max_length=32)
+    ts: Optional[str] = Field(default=None, max_length=32)  # the message; "" when the week had no gap; None: posting
+    gaps: int = 0
+    questions: int = 0
+    at: datetime = Field(default_factory=utcnow)  # when it was claimed (a claim left by a crash is taken over later)
 
 
 class Erasure(SQLModel, table=True):

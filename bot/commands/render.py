@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.registry import ADMINS, CURATORS, EVERYONE, Spec, commands
+from bot.commands.registry import ADMINS, CURATORS, EVERYONE, TEAM, Spec, commands
 from bot.home.render import auto_line, draft_line, progress, response
 from bot.slack.blocks import escape
 from core.contract import VersionMetrics
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _JOB_ICON = {JobStatus.QUEUED: ":hourglass:", JobStatus.RUNNING: ":gear:", JobStatus.SUCCEEDED: ":white_check_mark:",
              JobStatus.FAILED: ":x:", JobStatus.CANCELLED: ":no_entry_sign:"}
-_WHO = {EVERYONE: "everyone", CURATORS: "curators and admins", ADMINS: "admins"}
+_WHO = {EVERYONE: "everyone", TEAM: "agents, curators and admins", CURATORS: "curators and admins", ADMINS: "admins"}
 STATS_CHARS = 3500  # well inside Slack's 4,000 characters for a message's text
 _VERSION_ICON = {VersionStatus.AWAITING_APPROVAL: ":hourglass:", VersionStatus.DEPLOYED: ":rocket:",
                  VersionStatus.RETIRED: ":zzz:", VersionStatus.REJECTED: ":x:"}
