@@ -80,7 +80,8 @@ def pack(t: Target, limit: int) -> str:
         text = json.dumps({"c": t.channel or "", "r": refs}, separators=(",", ":"))
         if len(text) <= limit or not refs:
             return text
-        refs = refs[:-max(1, (len(text) - limit) // 8)]  # a ref takes at least 4 characters; cut in few steps
+        widest = max(len(r) for r in refs) + 3  # a ref's characters in the JSON, at most
+        refs = refs[:-max(1, (len(text) - limit) // widest)]  # never more than needed; a few steps
 
 
 def unpack(text: str | None) -> Target | None:

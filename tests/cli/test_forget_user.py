@@ -30,7 +30,8 @@ CORRECTED = "Actually the quokka voucher expires after ninety days"
 ASKED_BOT = "Can the wombat subscription be paused over winter"
 DRAFT_Q = "Is the narwhal lounge open on public holidays"
 SENT = "Yes, the narwhal lounge opens at ten on holidays"
-THEIRS = (ASKED, ANSWERED, CORRECTED, ASKED_BOT, DRAFT_Q, SENT)
+WRITTEN = "Ocelot hampers ship on Tuesdays only"  # their answer to a knowledge gap, offered as a draft
+THEIRS = (ASKED, ANSWERED, CORRECTED, ASKED_BOT, DRAFT_Q, SENT, WRITTEN)
 
 
 def _seed(store, data_dir: Path) -> None:
@@ -88,6 +89,15 @@ def _seed(store, data_dir: Path) -> None:
                          chosen=SENT, rejected="Parking is free.", asker=OTHER, edited_by=ZED))
         s.add(Preference(draft_id=mine.id, channel_id="CSUP", prompt=[{"role": "user", "content": DRAFT_Q}],
                          chosen="Open daily.", rejected="The lounge is open.", asker=ZED, edited_by=OTHER))
+        # Zed's answer to a knowledge gap (bot.gaps): a pair, and the waiting draft offered it.
+        offered = Draft(mode="draft", channel_id="CSUP", question_ts="9.3", asker=OTHER, declined=True,
+                        question="When do hampers ship?", answer=WRITTEN, written_by=ZED)
+        s.add(offered)
+        s.flush()
+        from storage.gap_answers import answer_gap
+
+        answer_gap(s, [f"draft:{offered.id}"], question="When do hampers ship?", answer=WRITTEN, by=ZED, curator=True,
+                   viewer=None)
         assert untouched
     # The data folder: an adapter's files holding the text and the id.
     adapter = data_dir / "adapters" / "ft-1-v1"
@@ -143,10 +153,10 @@ def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
         # Other people's data stays: the unrelated pair, the pair Zed only labelled (their id cleared).
         questions = {r.question for r in s.exec(select(Feedback))}
         assert questions == {"When does the voucher expire?"}
-        assert len(list(s.exec(select(Draft)))) == 1 and list(s.exec(select(Preference))) == []
+        assert len(list(s.exec(select(Draft)))) == 2 and list(s.exec(select(Preference))) == []
         assert s.exec(select(ChannelChange)).one().by is None
         [audit] = s.exec(select(Erasure)).all()
-        assert audit.counts["examples"] == 3 and audit.counts["feedback"] == 1 and len(audit.user_hash) == 64
+        assert audit.counts["examples"] == 4 and audit.counts["feedback"] == 1 and len(audit.user_hash) == 64
         job = s.get(TrainingJob, audit.job_id)
         version = s.exec(select(ModelVersion).where(ModelVersion.name == "ft-1-v1")).one()
         assert [f["code"] for f in version.flags] == ["erased_data"]
