@@ -99,6 +99,16 @@ class DiscardReason(StrEnum):
     OTHER = "other"
 
 
+class GapKind(StrEnum):
+    """Why a question counts as unanswered in the knowledge gaps (storage.gaps.unanswered)."""
+
+    DECLINED = "declined"                      # the bot said it does not know
+    HANDED_OFF = "handed_off"                  # auto mode declined and handed it to the team
+    DISCARDED_WRONG = "discarded_wrong"        # the team discarded the draft as wrong
+    DISCARDED_OUTDATED = "discarded_outdated"  # the team discarded the draft as outdated
+    RATED_DOWN = "rated_down"                  # someone gave the bot's answer a 👎
+
+
 class ModeProblem(StrEnum):
     """Why a channel's mode change was refused (storage.channels; the bot and `ft channels set` each say it in
     their own words)."""
