@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Iterable
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.states import ChannelKind, ExampleStatus
@@ -77,15 +78,31 @@ def remember(session: Session, channel_id: str, kind: str, name: str | None = No
         kind = ChannelKind.UNKNOWN
     row = session.get(SlackChannel, channel_id)
     if row is None:
-        row = SlackChannel(id=channel_id, name=(name or "")[:128], kind=kind)
-        session.add(row)
-    elif kind != ChannelKind.UNKNOWN and (row.kind != kind or (name and row.name != name)):
-        row.kind, row.name, row.updated_at = kind, (name or row.name)[:128], utcnow()
-    else:
+        if (made := _first_sight(session, channel_id, kind, name)) is not None:
+            return _examples_follow(session, made)
+        row = session.get(SlackChannel, channel_id)  # another event from this new channel recorded it just before
+    if kind == ChannelKind.UNKNOWN or (row.kind == kind and not (name and row.name != name)):
         return row
+    row.kind, row.name, row.updated_at = kind, (name or row.name)[:128], utcnow()
     session.flush()
+    return _examples_follow(session, row)
+
+
+def _first_sight(session: Session, channel_id: str, kind: str, name: str | None) -> SlackChannel | None:
+    """The channel's new row; None when another transaction made it first (two questions from a new channel)."""
+    row = SlackChannel(id=channel_id, name=(name or "")[:128], kind=kind)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def _examples_follow(session: Session, row: SlackChannel) -> SlackChannel:
     now = utcnow()
-    for ex in session.exec(select(Example).where(Example.channel_id == channel_id, Example.audience != row.kind)):
+    for ex in session.exec(select(Example).where(Example.channel_id == row.id, Example.audience != row.kind)):
         ex.audience, ex.updated_at = row.kind, now  # updated_at: the retrieval index notices
     return row
 

@@ -156,9 +156,10 @@ async def test_a_curator_writes_the_answer_and_the_waiting_drafts_are_offered_it
     assert {d.card_ts for d in drafts} & old_cards == set() and len(updated & old_cards) == 3
 
     # An agent sends one offered draft as it is: the customer's thread gets the written answer.
-    card = new_cards[0]
-    await bot.send.action(AGENT, "draft_send", _buttons(card)["draft_send"], channel=DRAFTS, message=card)
-    draft = next(d for d in _drafts(store) if str(d.id) == _buttons(card)["draft_send"])
+    card = json.loads(json.dumps(new_cards[0]))  # as the agent saw it (the fake Slack updates its copy in place)
+    draft_id = _buttons(card)["draft_send"]
+    await bot.send.action(AGENT, "draft_send", draft_id, channel=DRAFTS, message=card)
+    draft = next(d for d in _drafts(store) if str(d.id) == draft_id)
     [sent] = await bot.slack.wait_for(lambda: [p for p in bot.slack.calls_to("chat.postMessage")
                                                if p["channel"] == "CSUP" and p.get("thread_ts") == draft.question_ts])
     assert ANSWER.split(";")[0] in sent["text"]
@@ -171,8 +172,9 @@ async def test_a_curator_writes_the_answer_and_the_waiting_drafts_are_offered_it
 
 async def test_an_agents_answer_for_a_private_gap_is_a_candidate_of_that_channel_offered_only_there(gaps_bot, store):
     bot = gaps_bot
+    before = len(bot.slack.responses)
     await bot.send.command("gaps", AGENT, channel=PRIVATE)
-    reply = await bot.slack.wait_for(lambda: bot.slack.responses and bot.slack.responses[-1])
+    reply = await bot.slack.wait_for(lambda: len(bot.slack.responses) > before and bot.slack.responses[-1])
     [value] = _write_buttons(reply)
     await bot.send.action(AGENT, "gap_write", value, channel=PRIVATE)
     [form] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
