@@ -74,7 +74,8 @@ def listing(gaps: list[Shown], since: datetime, channel: str | None) -> dict[str
     text = (f"{len(gaps)} knowledge gap{'s' if len(gaps) != 1 else ''} since {_when(since)}: {questions} questions "
             "the bot could not answer, grouped")
     blocks = [section(f"*{text}*"), context("Declined or handed off, drafts discarded as wrong or outdated, and "
-                                            "answers rated :-1:. Only channels you can see from here are shown.")]
+                                            "answers rated :-1:. Questions from channels not visible here are left "
+                                            "out.")]
     return {"text": text, "blocks": blocks + _gaps(gaps, channel, LISTED)}
 
 
