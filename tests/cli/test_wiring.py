@@ -47,9 +47,9 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
         assert deps.gaps_channel == "CCURATORS"
         assert wiring.deps(Settings(approvals_channel="CAPPROVE"), store=deps.store, model=deps.model,
                            retriever=None).gaps_channel == "CAPPROVE"  # unset: the approvals channel
-        checked = {"gaps_channel", "system_prompt", "label_emoji", "max_answer_chars", "answer_timeout_s", "answer_max_tokens",
+        checked = {"system_prompt", "label_emoji", "max_answer_chars", "answer_timeout_s", "answer_max_tokens",
                    "approvals_channel", "admins", "curators", "retriever", "grounding", "model", "store", "agents",
-                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder", "shutdown_grace_s"}
+                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder", "shutdown_grace_s", "gaps_channel"}
         fields = {f.name for f in dataclasses.fields(Deps)}
         assert not checked & set(NOT_FROM_SETTINGS)
         assert fields - checked - set(NOT_FROM_SETTINGS) == set(), "a Deps field neither checked nor explained"
