@@ -228,6 +228,10 @@ def _report(ctx: typer.Context, job: TrainingJob) -> None:
         with common.store(ctx).session() as s:
             version = s.get(ModelVersion, job.version_id)
         console.print(f"job {job.id} succeeded: new version [bold]{version.name}[/] (awaiting approval)")
+        warning = forgetting_warning(VersionMetrics.from_json(version.metrics))
+        if warning:
+            console.print(f"[bold yellow]warning:[/] {escape(warning)}; `ft deploy {version.name}` asks to confirm",
+                          highlight=False, soft_wrap=True)
         print(version.name)
     elif job.status == JobStatus.FAILED:
         fail(f"job {job.id} failed: {(job.error or '').strip().splitlines()[0] if job.error else 'unknown error'}")
