@@ -42,9 +42,9 @@ def add(session: Session, *, kind: str, channel_id: str | None, question: str, c
         prompt: list[dict[str, str]] | None = None, draft_id: int | None = None, feedback_id: int | None = None,
         pair_key: str | None = None, version_name: str | None = None, asker: str | None = None,
         edited_by: str | None = None) -> Preference | None:
-    """Store one record (texts already redacted by the caller, as every stored text is). A second record of the same
-    kind for the same draft or feedback row (a second correction) replaces the first's texts. None: nothing a trainer
-    could use (the bot's text is empty, or the team's says the same)."""
+    """Store one record (texts already redacted by the caller, as every stored text is). The same draft or feedback
+    row makes one record of each kind: a second correction replaces the first's text, any other second one is the
+    first. None: nothing a trainer could use (the bot's text is empty, or the team's says the same)."""
     row = Preference(kind=PreferenceKind(kind), channel_id=channel_id or "",
                      audience=audience.kind_of(session, channel_id), prompt=list(prompt or []),
                      question=question, chosen=chosen.strip(), rejected=rejected.strip(), draft_id=draft_id,
@@ -53,9 +53,11 @@ def add(session: Session, *, kind: str, channel_id: str | None, question: str, c
     if not usable(row):
         return None
     earlier = _same_source(session, row)
-    if earlier is not None:
+    if earlier is not None and row.kind == PreferenceKind.CORRECTED:
         earlier.chosen, earlier.edited_by = row.chosen, row.edited_by
         earlier.pair_key = row.pair_key or earlier.pair_key
+        return earlier
+    if earlier is not None:  # an edit is sent once; after a discard, the first reply answers
         return earlier
     session.add(row)
     session.flush()
@@ -71,13 +73,20 @@ def _same_source(session: Session, row: Preference) -> Preference | None:
     return session.exec(query.limit(1)).first()
 
 
-def link_pair(session: Session, draft_id: int, kind: str, pair_key: str | None) -> None:
+def of_draft(session: Session, draft_id: int, kind: str) -> Preference | None:
+    return session.exec(select(Preference).where(Preference.draft_id == draft_id, Preference.kind == kind)
+                        .limit(1)).first()
+
+
+def link_pair(session: Session, preference_id: int, pair_key: str, chosen: str | None = None) -> None:
     """The chosen text became a stored pair after the record was made (a reply read from the thread): the record's
-    side is that pair's from now on."""
-    if pair_key is None:
+    side is that pair's from now on, and its chosen text the pair's answer as read (markup and greeting removed)."""
+    row = session.get(Preference, preference_id)
+    if row is None:
         return
-    for row in session.exec(select(Preference).where(Preference.draft_id == draft_id, Preference.kind == kind)):
-        row.pair_key = pair_key
+    row.pair_key = pair_key
+    if chosen and chosen.strip() and chosen.strip() != row.rejected:
+        row.chosen = chosen.strip()
 
 
 def for_shared_model(session: Session) -> list[Preference]:

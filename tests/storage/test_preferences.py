@@ -4,8 +4,8 @@ admin marked the channel shareable)."""
 
 from sqlmodel import select
 
-from core.states import ExampleStatus, PreferenceKind
-from storage import audience, preferences
+from core.states import ExampleStatus, PreferenceKind, Rating
+from storage import audience, drafts, feedback, preferences
 from storage.examples import NewExample, add_examples, set_status
 from storage.models import Preference, SnapshotPreference
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, side_of
@@ -85,7 +85,7 @@ def test_a_record_takes_its_pairs_side_and_leaves_with_a_rejected_pair(store):
         assert [r.side for r in preferences.snapshot_preferences(s, snap2.id)] == [VALIDATION]
 
 
-def test_only_usable_records_are_stored_and_a_second_correction_replaces_the_first(store):
+def test_only_usable_records_are_stored(store):
     with store.session() as s:
         _channels(s)
         assert _record(s, "CPUB", 1, chosen="The trial is 7 days.") is None  # the same text
@@ -107,3 +107,30 @@ def test_a_channel_made_private_takes_its_records_out_of_the_next_snapshot(store
         audience.remember(s, "CPUB", "private", "help")
         snap, created = create_snapshot(s, 0)
     assert created and snap.n_preferences == 0
+
+
+def test_a_correction_takes_the_drafts_prompt_and_a_declined_answer_makes_no_record(store):
+    """Auto mode: the answer came from a draft, whose prompt is kept; a question the bot declined has no answer to
+    prefer against; a curator's answer to a 👎'd question is a correction too."""
+    with store.session() as s:
+        _channels(s)
+        fb = feedback.record(s, question="How long is the trial?", answer="7 days.", user="UASK", version_name="v1",
+                             source={"channel": "CPUB"})
+        row = drafts.open_draft(s, mode="auto", channel_id="CPUB", question_ts="1.1", asker="UASK",
+                                question="How long is the trial?")
+        drafts.record_answer(s, row.id, status="answered", answer="7 days.", model_answer="7 days.", declined=False,
+                             grounding={}, context=[], prompt=PROMPT, version_name="v1", model="m",
+                             feedback_id=fb.id)
+        declined = feedback.record(s, question="Do you ship to Mars?", answer="I don't know.", user="UASK",
+                                   version_name="v1", source={"channel": "CPUB"}, declined=True)
+        rated = feedback.record(s, question="Is there an API?", answer="No.", user="UASK", version_name="v1",
+                                source={"channel": "CPUB"})
+        feedback.correct(s, fb.id, "The trial is 21 days.", "UFIX")
+        feedback.correct(s, declined.id, "No, only to Earth.", "UFIX")
+        feedback.rate(s, rated.id, Rating.DOWN, "UASK")
+        feedback.answer(s, rated.id, "Yes, a REST API.", "UCUR")
+    with store.session() as s:
+        records = list(s.exec(select(Preference).order_by(Preference.id)))
+    assert [(p.kind, p.feedback_id, p.draft_id, p.prompt, p.chosen, p.edited_by) for p in records] == [
+        ("corrected", fb.id, row.id, PROMPT, "The trial is 21 days.", "UFIX"),
+        ("corrected", rated.id, None, [], "Yes, a REST API.", "UCUR")]
