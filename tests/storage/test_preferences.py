@@ -6,8 +6,9 @@ from sqlmodel import select
 
 from core.states import ExampleStatus, PreferenceKind, Rating
 from storage import audience, drafts, feedback, preferences
+from storage.erasure import forget_user
 from storage.examples import NewExample, add_examples, set_status
-from storage.models import Preference, SnapshotPreference
+from storage.models import DatasetSnapshot, ModelVersion, Preference, SnapshotPreference
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, side_of
 
 PROMPT = [{"role": "system", "content": "Answer from the pairs."},
@@ -134,3 +135,26 @@ def test_a_correction_takes_the_drafts_prompt_and_a_declined_answer_makes_no_rec
     assert [(p.kind, p.feedback_id, p.draft_id, p.prompt, p.chosen, p.edited_by) for p in records] == [
         ("corrected", fb.id, row.id, PROMPT, "The trial is 21 days.", "UFIX"),
         ("corrected", rated.id, None, [], "Yes, a REST API.", "UCUR")]
+
+
+def test_erasure_removes_a_persons_records_and_their_snapshot_copies(store):
+    """As asker, as editor, as the author of a correction: their records and every copy go, and a version trained on
+    a snapshot that held only their record (no pair of theirs) is flagged; another's record stays."""
+    with store.session() as s:
+        _channels(s)
+        _record(s, "CPUB", 1, asker="UZED")
+        _record(s, "CPUB", 2, edited_by="UZED")
+        fb = feedback.record(s, question="Is there an API?", answer="No.", user="UASK", version_name="v1",
+                             source={"channel": "CPUB"})
+        feedback.correct(s, fb.id, "Yes, a REST API.", "UZED")
+        kept = _record(s, "CPUB", 3).id
+        snap, _ = create_snapshot(s, 0)
+        s.add(ModelVersion(name="ft-1-v1", snapshot_id=snap.id))
+    assert snap.n_preferences == 4
+    with store.session() as s:
+        report, _ = forget_user(s, "UZED", by="UADMIN", retrain=False)
+    assert (report.preferences, report.preference_copies, report.versions) == (3, 3, ["ft-1-v1"])
+    with store.session() as s:
+        assert [p.id for p in s.exec(select(Preference))] == [kept]
+        assert [r.preference_id for r in preferences.snapshot_preferences(s, snap.id)] == [kept]
+        assert s.get(DatasetSnapshot, snap.id).n_preferences == 1
