@@ -2,13 +2,25 @@
 like their pairs, and held to the audience rule (a private channel's record trains the shared adapter only once an
 admin marked the channel shareable)."""
 
+from datetime import timedelta
+
+from sqlalchemy import update
 from sqlmodel import select
 
 from core.states import ExampleStatus, PreferenceKind, Rating
-from storage import audience, drafts, feedback, preferences
+from storage import audience, drafts, feedback, preferences, retention
 from storage.erasure import forget_user
 from storage.examples import NewExample, add_examples, set_status
-from storage.models import DatasetSnapshot, ModelVersion, Preference, SnapshotPreference
+from storage.models import (
+    DatasetSnapshot,
+    Draft,
+    Example,
+    Feedback,
+    ModelVersion,
+    Preference,
+    SnapshotPreference,
+    utcnow,
+)
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, side_of
 
 PROMPT = [{"role": "system", "content": "Answer from the pairs."},
@@ -158,3 +170,43 @@ def test_erasure_removes_a_persons_records_and_their_snapshot_copies(store):
         assert [p.id for p in s.exec(select(Preference))] == [kept]
         assert [r.preference_id for r in preferences.snapshot_preferences(s, snap.id)] == [kept]
         assert s.get(DatasetSnapshot, snap.id).n_preferences == 1
+
+
+def test_retention_deletes_old_records_that_never_became_training_data_with_their_drafts(store):
+    """FT_RETENTION_DAYS: an old record goes with its draft or question unless its team text became an approved pair
+    or a snapshot holds it (then record and copy stay, the copy as long as its snapshot); recent ones stay."""
+    old = utcnow() - timedelta(days=40)
+
+    def drafted(s, n, channel="GPRIV", key=None):
+        row = drafts.open_draft(s, mode="draft", channel_id=channel, question_ts=f"{n}.1", asker="UASK",
+                                question=f"question {n}?")
+        return _record(s, channel, n, draft_id=row.id, pair_key=key or f"draft:{row.id}"), row
+
+    with store.session() as s:
+        _channels(s)
+        goes, goes_draft = drafted(s, 1)  # a private channel's, never snapshotted, its pair a candidate
+        add_examples(s, [NewExample("draft:approved", "question 2?", "The trial is 2 days.", channel_id="GPRIV",
+                                    status=ExampleStatus.APPROVED, approved_by="UCUR")])
+        approved, _ = drafted(s, 2, key="draft:approved")
+        snapshotted, _ = drafted(s, 3, channel="CPUB")
+        recent, _ = drafted(s, 4)
+        fb = feedback.record(s, question="Is there an API?", answer="No.", user="UASK", version_name="v1",
+                             source={"channel": "GPRIV"})
+        feedback.correct(s, fb.id, "Yes, a REST API.", "UFIX")
+        corrected = s.exec(select(Preference).where(Preference.feedback_id == fb.id)).one()
+        snap, _ = create_snapshot(s, 0)
+        for row in (goes, approved, snapshotted, corrected):
+            row.created_at = old
+        for row in s.exec(select(Draft)):
+            row.updated_at = old if row.question != "question 4?" else row.updated_at
+        s.get(Feedback, fb.id).created_at = old
+        s.exec(update(Example).where(Example.source_key == f"feedback:{fb.id}").values(updated_at=old))
+        ids = {"goes": goes.id, "approved": approved.id, "snapshotted": snapshotted.id, "recent": recent.id,
+               "corrected": corrected.id, "goes_draft": goes_draft.id}
+    with store.session() as s:
+        done = retention.purge(s, 30)
+    assert (done.preferences, done.drafts, done.feedback) == (2, 1, 1)
+    with store.session() as s:
+        assert {p.id for p in s.exec(select(Preference))} == {ids["approved"], ids["snapshotted"], ids["recent"]}
+        assert s.get(Draft, ids["goes_draft"]) is None and s.get(Feedback, fb.id) is None
+        assert [r.preference_id for r in preferences.snapshot_preferences(s, snap.id)] == [ids["snapshotted"]]
