@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from core.prompt import prompt_messages
 from core.states import ExampleStatus, PreferenceKind
 from storage import audience
 from storage.models import Example, Preference, SnapshotPreference
@@ -36,6 +37,14 @@ def usable(row: _Record) -> bool:
     question to build one from. Works on a Preference and on its snapshot copy."""
     chosen, rejected = (row.chosen or "").strip(), (row.rejected or "").strip()
     return bool(chosen and rejected and chosen != rejected and (row.prompt or (row.question or "").strip()))
+
+
+def prompt_for(row: _Record, system_prompt: str) -> list[dict[str, str]]:
+    """The messages a record's texts answer: the prompt the bot was asked with, or, when it is not known (a
+    correction of a plain answer), the question asked as the bot asks it (core.prompt, without retrieved pairs)."""
+    if row.prompt:
+        return [{"role": m["role"], "content": m["content"]} for m in row.prompt]
+    return prompt_messages(system_prompt, row.question)
 
 
 def add(session: Session, *, kind: str, channel_id: str | None, question: str, chosen: str, rejected: str,
