@@ -10,8 +10,10 @@ from sqlmodel import select
 
 from bot.drafts import flow as drafting
 from core.states import DraftStatus, ExampleStatus
+from storage import preferences
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, Draft, Example, Feedback, Preference, SlackChannel
+from storage.snapshots import create_snapshot
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, settled
 
 DRAFTS = "CDRAFTS"
@@ -257,6 +259,34 @@ async def test_edit_and_send_stores_the_edited_pair_and_a_preference_record(draf
     status, body = await bot.send.view_submission(CURATOR, "draft_edit_modal", _edit_values("Other text."),
                                                   private_metadata=str(draft.id))
     assert "Too late" in body and len(_in_thread(bot, ts)) == 1
+
+
+async def test_a_private_channels_edit_trains_the_shared_adapter_only_once_marked_shareable(bot, store):
+    """The edit is a record in the channel's audience; the shared snapshot leaves it out until an admin marks the
+    channel shareable (`/ft channel share on`)."""
+    bot.slack.channel("CSUP", "support", "private").channel(DRAFTS, "support-drafts")
+    assert "now runs in *draft" in await _set_mode(bot, "draft")
+    bot.model.answer = "The trial lasts 30 days."
+    ts = await _ask(bot, "How long is the trial?")
+    await _card(bot)
+    [draft] = _drafts(store)
+    await bot.send.view_submission(AGENT, "draft_edit_modal", _edit_values("The trial lasts 21 days."),
+                                   private_metadata=str(draft.id))
+    await bot.slack.wait_for(lambda: _in_thread(bot, ts))
+    [pref] = _preferences(store)
+    assert (pref.kind, pref.audience, pref.question) == ("edited", "private", "How long is the trial?")
+    with store.session() as s:
+        snap, _ = create_snapshot(s, val_percent=0)
+    assert snap.n_preferences == 0
+    before = len(bot.slack.responses)
+    status, _ = await bot.send.command("channel share on", ADMIN, channel="CSUP")
+    assert status == 200
+    await bot.slack.wait_for(lambda: len(bot.slack.responses) > before)
+    with store.session() as s:
+        snap, created = create_snapshot(s, val_percent=0)
+        rows = preferences.snapshot_preferences(s, snap.id)
+    assert created and [(r.preference_id, r.chosen, r.rejected) for r in rows] == [
+        (pref.id, "The trial lasts 21 days.", "The trial lasts 30 days.")]
 
 
 async def test_discard_records_its_reason(drafting_bot, store):
