@@ -210,3 +210,47 @@ def test_retention_deletes_old_records_that_never_became_training_data_with_thei
         assert {p.id for p in s.exec(select(Preference))} == {ids["approved"], ids["snapshotted"], ids["recent"]}
         assert s.get(Draft, ids["goes_draft"]) is None and s.get(Feedback, fb.id) is None
         assert [r.preference_id for r in preferences.snapshot_preferences(s, snap.id)] == [ids["snapshotted"]]
+
+
+def test_the_migration_fills_existing_records_from_their_drafts(db_url):
+    """0006 on a store at 0005: an existing record is an edit; its question and pair from its draft, its audience
+    from its channel's kind where ftbot knows it (else unknown: nothing becomes more visible by migrating)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from storage.db import MIGRATIONS, make_engine
+
+    engine = make_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+
+    def upgrade(to: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, to)
+
+    upgrade("0005")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO slackchannel (id, name, kind, mode, shareable, created_at, updated_at) VALUES "
+                          "('GPRIV', 'team', 'private', 'draft', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO example (id, source_key, dedup_key, question, answer, status, flags, source, "
+                          "created_at, updated_at, audience) VALUES (1, 'draft:1', 'd1', 'q?', 'sent', 'candidate', "
+                          "'[]', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'private')"))
+        for n, (channel, example) in enumerate((("GPRIV", 1), ("CELSE", None)), start=1):
+            conn.execute(text(
+                "INSERT INTO draft (id, mode, channel_id, question_ts, question, status, answer, model_answer, model, "
+                "declined, grounding, context, prompt, asked_at, updated_at, example_id) VALUES (:id, 'draft', :c, "
+                ":ts, :q, 'edited', 'draft', 'draft', 'm', false, '{}', '[]', '[]', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, :ex)"),
+                {"id": n, "c": channel, "ts": f"{n}.1", "q": f"question {n}?", "ex": example})
+            conn.execute(text("INSERT INTO preference (draft_id, channel_id, prompt, chosen, rejected, created_at) "
+                              "VALUES (:id, :c, '[]', 'sent', 'draft', CURRENT_TIMESTAMP)"), {"id": n, "c": channel})
+    upgrade("head")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT kind, question, audience, pair_key FROM preference ORDER BY id")).all()
+        n_preferences = conn.execute(text("SELECT COUNT(*) FROM snapshotpreference")).scalar()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("edited", "question 1?", "private", "draft:1"),
+                                        ("edited", "question 2?", "unknown", None)]
+    assert n_preferences == 0
