@@ -254,3 +254,16 @@ def test_the_migration_fills_existing_records_from_their_drafts(db_url):
     assert [tuple(r) for r in rows] == [("edited", "question 1?", "private", "draft:1"),
                                         ("edited", "question 2?", "unknown", None)]
     assert n_preferences == 0
+
+
+def test_taking_a_sharing_mark_back_flags_versions_trained_on_the_channels_records(store):
+    with store.session() as s:
+        _channels(s)
+        _record(s, "GPRIV", 1)
+        audience.set_shareable(s, "GPRIV", True, by="UADMIN")
+        snap, _ = create_snapshot(s, 0)
+        s.add(ModelVersion(name="ft-1-v1", snapshot_id=snap.id))
+        s.flush()
+        change = audience.set_shareable(s, "GPRIV", False, by="UADMIN")
+        assert change.flagged_versions == ["ft-1-v1"]
+        assert create_snapshot(s, 0)[0].n_preferences == 0
