@@ -237,7 +237,8 @@ def forgotten(report: "ErasureReport") -> str:
     parts = [f"{report.examples} example(s)", f"{report.snapshot_rows} snapshot copies",
              f"{report.index_rows} index row(s)", f"{report.feedback} question(s) to the bot",
              f"{report.corrections} correction(s)", f"{report.drafts + report.drafts_cleared} draft(s)",
-             f"{report.preferences} preference record(s)", f"{len(report.files)} file(s) in the data folder"]
+             f"{report.preferences} preference record(s)", f"{report.preference_copies} copies of them in snapshots",
+             f"{len(report.files)} file(s) in the data folder"]
     text = f":wastebasket: Erased (audit record {report.erasure_id}): " + ", ".join(parts) + "."
     if report.versions:
         text += (f"\nStill needs a retrain: *{escape(', '.join(report.versions))}* held their text and "
