@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.modes import policy
-from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus
+from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus, PreferenceKind
+from storage import preferences
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
 from storage.models import Draft, Example, Preference, utcnow
 from storage.redact import redact
@@ -165,8 +166,10 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
     if outcome in (CREATED, UPGRADED, DUPLICATE, EXISTS) and example is not None:
         row.example_id = example.id
     if not unchanged and not row.declined and row.answer:
-        session.add(Preference(draft_id=row.id, channel_id=row.channel_id, prompt=row.prompt, chosen=text,
-                               rejected=row.answer, version_name=row.version_name, asker=row.asker, edited_by=by))
+        preferences.add(session, kind=PreferenceKind.EDITED, channel_id=row.channel_id, question=row.question,
+                        prompt=row.prompt, chosen=text, rejected=row.answer, draft_id=row.id,
+                        pair_key=example.source_key if example is not None else None,
+                        version_name=row.version_name, asker=row.asker, edited_by=by)
     return row, outcome, example
 
 
@@ -192,6 +195,22 @@ def answered_by_hand(session: Session, channel_id: str, thread_ts: str, *, by: s
     if row.human_response_at is None:
         row.human_response_at = now
     return row
+
+
+def answered_after_discard(session: Session, draft_id: int, *, by: str, text: str) -> Preference | None:
+    """A team member answered in the thread of a draft they (or another) discarded as wrong: their reply is preferred
+    to the draft, a preference record (the first such reply only; later ones are conversation). None when the draft
+    was not discarded as wrong, had no answer of the bot's, or already has its record."""
+    row = session.get(Draft, draft_id)
+    if row is None or row.status != DraftStatus.DISCARDED or row.discard_reason != DiscardReason.WRONG \
+            or row.declined or not row.answer:
+        return None
+    if preferences.of_draft(session, row.id, PreferenceKind.DISCARDED_THEN_ANSWERED) is not None:
+        return None
+    return preferences.add(session, kind=PreferenceKind.DISCARDED_THEN_ANSWERED, channel_id=row.channel_id,
+                           question=row.question, prompt=row.prompt, chosen=redact(text.strip())[0],
+                           rejected=row.answer, draft_id=row.id, version_name=row.version_name, asker=row.asker,
+                           edited_by=by)
 
 
 def link_example(session: Session, draft_id: int, example_id: int | None) -> None:
