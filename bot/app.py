@@ -20,9 +20,9 @@ def surfaces() -> list:
     """Each surface's package, in the order Bolt tries their listeners (it runs the first that matches): changes
     before asking and drafts, since an edit is a "message" too; changes' fallback comes after all of them."""
     # agent before home: both listen to app_home_opened (the Messages tab and the Home tab).
-    from bot import agent, approvals, asking, capture, changes, commands, curation, drafts, home, labelling
+    from bot import agent, approvals, asking, capture, changes, commands, curation, drafts, gaps, home, labelling
 
-    return [labelling, capture, changes, agent, curation, home, asking, drafts, commands, approvals]
+    return [labelling, capture, changes, agent, curation, home, asking, drafts, gaps, commands, approvals]
 
 
 def build_app(deps: Deps, *, token: str, signing_secret: str, api_url: str = "",

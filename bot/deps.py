@@ -30,6 +30,7 @@ class Memory:
     # (curator, "example" | "question", id) → the response_url of the review list an Edit or Answer came from.
     edit_origins: dict[tuple[str, str, int], str] = field(default_factory=dict)
     deciding: dict[str, str] = field(default_factory=dict)  # version name → admin whose click is being carried out
+    gaps: Any = None  # bot.gaps.finding.GapsCache: the knowledge gaps App Home shows, made at first use
 
 
 @dataclass(kw_only=True)
@@ -45,6 +46,7 @@ class Deps:
     label_emoji: str
     max_answer_chars: int
     approvals_channel: str
+    gaps_channel: str  # the curators' channel: the weekly knowledge-gaps digest (bot.gaps.digest); "": none
     answer_timeout_s: float
     answer_max_tokens: int  # a support answer is short; a rambling model is cut here
     system_prompt: str  # the same prompt the trainer teaches with

@@ -29,6 +29,7 @@ class ExampleSource(StrEnum):
     DRAFT = "draft"              # a draft an agent sent or edited (draft mode)
     FEEDBACK = "feedback"        # a correction to a 👎 answer
     UNANSWERED = "unanswered"    # a curator's answer to a question the bot declined
+    GAP = "gap"                  # an answer written for a knowledge gap (bot.gaps: "Write the answer")
 
 
 class JobStatus(StrEnum):
@@ -96,6 +97,24 @@ class DiscardReason(StrEnum):
     OUTDATED = "outdated"
     NOT_A_QUESTION = "not_a_question"
     OTHER = "other"
+
+
+class GapKind(StrEnum):
+    """Why a question counts as unanswered in the knowledge gaps (storage.gaps.unanswered)."""
+
+    DECLINED = "declined"                      # the bot said it does not know
+    HANDED_OFF = "handed_off"                  # auto mode declined and handed it to the team
+    DISCARDED_WRONG = "discarded_wrong"        # the team discarded the draft as wrong
+    DISCARDED_OUTDATED = "discarded_outdated"  # the team discarded the draft as outdated
+    RATED_DOWN = "rated_down"                  # someone gave the bot's answer a 👎
+
+
+class PreferenceKind(StrEnum):
+    """What made a preference record (storage.preferences): the team's text is chosen, the bot's rejected."""
+
+    EDITED = "edited"                                    # an agent's Edit & send of a draft
+    DISCARDED_THEN_ANSWERED = "discarded_then_answered"  # a draft discarded as wrong, then answered in the thread
+    CORRECTED = "corrected"                              # a 👎 on the bot's answer with the right answer
 
 
 class ModeProblem(StrEnum):

@@ -10,8 +10,9 @@ Real parts, as in production, with a simulated Slack workspace standing in for S
 
 It replays #help-desk as live events (the ✅ reactions of the agents and the support lead), the lead
 approves the agents' labels in `/ft review` and runs `/ft train`, the progress message updates,
-the lead (an admin too) presses Approve, and the held-out questions in demo/questions.jsonl are
-asked before and after: answered by the base model, then by the fine-tuned version. Last, a customer opens
+the lead (an admin too) presses Approve (and confirms the forgetting warning, when the general probe fell too
+far), and the held-out questions in demo/questions.jsonl are asked before and after: answered by the base model,
+then by the fine-tuned version. Last, a customer opens
 ftbot's agent view: suggested prompts, a status at once, the answer streamed, feedback buttons under it.
 Everything lands in FT_DATA_DIR (./.ftbot), so `ft status` and `ft versions list` show it after.
 """
@@ -237,7 +238,9 @@ async def run() -> None:
         say(f"job {job_id} finished: {version.name} awaits approval. The approval request in #ft-approvals:")
         console.print(message_text(request), highlight=False, soft_wrap=True)
 
-        # 6. The lead (an admin) presses Approve: load, smoke test, deploy.
+        # 6. The lead (an admin) presses Approve: load, smoke test, deploy. A version that forgot general questions
+        # (serving.deploy.needs_confirming) carries Slack's confirm dialog on the button: the lead reads it, confirms.
+        say(approve_story(request, approval.APPROVE))
         await send.action(LEAD, approval.APPROVE, version.name, channel=APPROVALS,
                           message={"ts": request["ts"], "blocks": request["blocks"], "text": request.get("text", "")})
         decided = await slack.wait_for(lambda: (lambda t: t if ("Approved by" in t or "failed" in t) else "")(
@@ -288,6 +291,17 @@ async def run() -> None:
     say(f"done in {elapsed / 60:.1f} min. Database and artifacts: {data_dir} (adapters in {data_dir / 'adapters'}). "
         "Try: .venv/bin/ft status · .venv/bin/ft versions list · .venv/bin/ft serve & .venv/bin/ft ask "
         "\"How much is the commuter pass?\"")
+
+
+def approve_story(request: dict, approve: str) -> str:
+    """What happens when the lead presses Approve: at once, or after Slack's confirm dialog (its words)."""
+    button = next((e for b in request.get("blocks") or [] if b.get("type") == "actions" for e in b["elements"]
+                   if e.get("action_id") == approve), {})
+    dialog = button.get("confirm")
+    if not dialog:
+        return "the lead presses Approve and deploy"
+    return (f"the lead presses Approve and deploy; Slack asks first: “{dialog['title']['text']}” "
+            f"{dialog['text']['text']} The lead reads it and chooses “{dialog['confirm']['text']}”")
 
 
 async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     slack_app_token: str = Field("", validation_alias="SLACK_APP_TOKEN")  # set: Socket Mode
     slack_api_url: str = ""  # overrides https://slack.com/api/ (tests, proxies)
     approvals_channel: str = ""  # where training progress and approval requests go
+    gaps_channel: str = ""  # where the curators get the weekly knowledge-gaps digest; empty: approvals_channel
     # Draft mode (README: "Draft mode"): how long a draft waits for the team, and what earns auto mode.
     draft_ttl_h: float = Field(24.0, gt=0)
     # On SIGTERM, in-flight work gets this long before it is cancelled: under fly.toml's kill_timeout (5 s there).

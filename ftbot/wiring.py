@@ -2,9 +2,9 @@
 
 Every entry point (`ft …`, demo/run.py, bench/) wires through here: the store, the retrieval index, the model
 client, `ft serve`'s embedded server and vLLM command line, the bot's Deps, Bolt app and periodic work (the
-announcer, the draft sweeper, the event ids forgotten), the training scheduler `ft bot` runs, the worker's config.
-So a setting reaches each part one way, and the parts themselves keep no defaults of their own that repeat
-Settings'.
+announcer, the draft sweeper, the event ids forgotten, the knowledge-gaps digest), the training scheduler `ft bot`
+runs, the worker's config. So a setting reaches each part one way, and the parts themselves keep no defaults of
+their own that repeat Settings'.
 
 The composition root: it may import every package; no package imports it. Heavy imports stay inside the
 functions, so `ft status` loads neither the bot nor the trainer.
@@ -191,6 +191,7 @@ def deps(settings: Settings, *, store: Store, model: ModelClient, retriever: Ret
         draft_ttl_h=settings.draft_ttl_h, ladder=ladder(settings),
         label_emoji=settings.label_emoji, max_answer_chars=settings.max_answer_chars,
         approvals_channel=settings.approvals_channel, answer_timeout_s=settings.answer_timeout_s,
+        gaps_channel=settings.gaps_channel or settings.approvals_channel,
         answer_max_tokens=settings.answer_max_tokens,
         system_prompt=settings.system_prompt,  # the same prompt the trainer teaches with
         grounding=grounding(settings), reuse=reuse(settings),
@@ -252,13 +253,15 @@ def bot(settings: Settings, **overrides: Any) -> tuple[AsyncApp, Deps, BotMetric
 def periodic(deps: Deps, app: AsyncApp, metrics: BotMetrics) -> list[Periodic]:
     """What the bot repeats in its own loop while its HTTP app runs (bot.server): training progress and approval
     requests in FT_APPROVALS_CHANNEL (every Deps.announce_every_s), drafts nobody acted on expired
-    (FT_DRAFT_TTL_H), and Slack event ids older than a week forgotten (every hour)."""
+    (FT_DRAFT_TTL_H), Slack event ids older than a week forgotten (every hour), and the week's knowledge gaps told
+    to the curators once a week (FT_GAPS_CHANNEL)."""
     from bot.approvals.announcer import Announcer
     from bot.drafts.flow import Sweeper
+    from bot.gaps.digest import GapsDigest
     from bot.seen_events import EventForgetter
 
     return [Announcer(deps, app.client, every_s=deps.announce_every_s), Sweeper(deps, app.client, metrics),
-            EventForgetter(deps.store)]
+            EventForgetter(deps.store), GapsDigest(deps, app.client)]
 
 
 # --- trainer ----------------------------------------------------------------------------------------

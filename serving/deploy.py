@@ -1,8 +1,12 @@
 """The deployed pointer: load a version's adapter under its own name, then flip `deployed` in the store.
 
-Free of Slack, so `/ft deploy`, `/ft rollback` and the CLI share it. Each version keeps its immutable
-adapter name (vLLM reuses stale prefix cache when a name is reloaded); the version it replaces stays
+Free of Slack, so `/ft deploy`, `/ft rollback`, the Approve button and the CLI share it. Each version keeps its
+immutable adapter name (vLLM reuses stale prefix cache when a name is reloaded); the version it replaces stays
 loaded, so a rollback is a pointer flip, and older retired versions are unloaded.
+
+A version with a warning (`needs_confirming`: the general probe fell too far, core.contract.forgetting_warning)
+deploys only when the caller says a person confirmed it; each surface asks its own way (a Block Kit confirm on
+Approve, `--yes` on `/ft deploy` and `ft deploy`, or typer.confirm).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Callable, TypeVar
 
 from sqlmodel import Session, select
 
-from core.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem
+from core.contract import PICKLED_WEIGHTS, VersionMetrics, adapter_files_problem, forgetting_warning
 from core.states import VersionStatus
 from core.text import clip
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError, ModelServerUnavailable
@@ -40,20 +44,34 @@ class DeployResult:
     unloaded: list[str] = field(default_factory=list)  # older retired versions taken off the server
     load_s: float = 0.0  # asking the server to load the adapter
     smoke: SmokeResult | None = None  # the parity check before the pointer flipped
+    confirm: str | None = None  # set: nothing changed; a person must confirm this warning, then deploy again
+
+
+def needs_confirming(version: ModelVersion) -> str | None:
+    """The warning a person must confirm before `version` is deployed, or None. One rule for every way to deploy
+    (the Approve button, `/ft deploy`, `ft deploy`); a rollback returns to a version deployed before, so it asks
+    nothing."""
+    return forgetting_warning(VersionMetrics.from_json(version.metrics))
 
 
 async def deploy(store: Store, model_client: ModelClient, name: str, by: str | None, *,
-                 system_prompt: str) -> DeployResult:
+                 system_prompt: str, confirmed: bool = False) -> DeployResult:
     """Deploy the version `name` (awaiting approval or retired); the deployed one becomes retired.
 
     Load under its own name → smoke test through the served endpoint, asked with `system_prompt` as
-    the bot asks (serving.smoke) → flip the pointer. A failure at any step changes nothing.
+    the bot asks (serving.smoke) → flip the pointer. A failure at any step changes nothing. A version that
+    needs confirming (`needs_confirming`) and is not `confirmed` changes nothing either: the result's
+    `confirm` carries the warning to ask about.
     """
     version, current, keep = await _db(store, lambda s: (by_name(s, name), _name(deployed(s)), _name(previous(s))))
     if version is None:
         return DeployResult(False, f"There is no version named {name}.", deployed=current)
     if version.status not in DEPLOYABLE:
         return DeployResult(False, _not_deployable(version), deployed=current)
+    warning = needs_confirming(version)
+    if warning and not confirmed:
+        return DeployResult(False, f"{name} needs confirming before it is deployed ({warning}), so nothing changed: "
+                                   f"{_still(current)}.", deployed=current, confirm=warning)
     started = time.perf_counter()
     problem = await _load(model_client, version)
     load_s = time.perf_counter() - started

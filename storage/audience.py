@@ -19,10 +19,20 @@ from datetime import timedelta
 from typing import Iterable
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.states import ChannelKind, ExampleStatus
-from storage.models import ChannelChange, Example, ModelVersion, SlackChannel, SnapshotExample, utcnow
+from storage.models import (
+    ChannelChange,
+    Example,
+    ModelVersion,
+    Preference,
+    SlackChannel,
+    SnapshotExample,
+    SnapshotPreference,
+    utcnow,
+)
 
 EVERYWHERE = frozenset({ChannelKind.PUBLIC})  # the only kind whose pairs go anywhere without a mark
 
@@ -71,22 +81,42 @@ def scope(session: Session, asking_channel: str | None) -> Scope:
 
 
 def remember(session: Session, channel_id: str, kind: str, name: str | None = None) -> SlackChannel:
-    """Record (or update) a channel's kind as Slack reported it, and bring its examples' audience up to date:
-    a channel made private takes its pairs with it."""
+    """Record (or update) a channel's kind as Slack reported it, and bring its examples' and preference records'
+    audience up to date: a channel made private takes its pairs and records with it."""
     if kind not in tuple(ChannelKind):
         kind = ChannelKind.UNKNOWN
     row = session.get(SlackChannel, channel_id)
     if row is None:
-        row = SlackChannel(id=channel_id, name=(name or "")[:128], kind=kind)
-        session.add(row)
-    elif kind != ChannelKind.UNKNOWN and (row.kind != kind or (name and row.name != name)):
-        row.kind, row.name, row.updated_at = kind, (name or row.name)[:128], utcnow()
-    else:
+        if (made := _first_sight(session, channel_id, kind, name)) is not None:
+            return _examples_follow(session, made)
+        row = session.get(SlackChannel, channel_id)  # another event from this new channel recorded it just before
+    if kind == ChannelKind.UNKNOWN or (row.kind == kind and not (name and row.name != name)):
         return row
+    row.kind, row.name, row.updated_at = kind, (name or row.name)[:128], utcnow()
     session.flush()
+    return _examples_follow(session, row)
+
+
+def _first_sight(session: Session, channel_id: str, kind: str, name: str | None) -> SlackChannel | None:
+    """The channel's new row; None when another transaction made it first (two questions from a new channel)."""
+    row = SlackChannel(id=channel_id, name=(name or "")[:128], kind=kind)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def _examples_follow(session: Session, row: SlackChannel) -> SlackChannel:
+    """The channel's pairs and preference records take its kind as their audience."""
     now = utcnow()
-    for ex in session.exec(select(Example).where(Example.channel_id == channel_id, Example.audience != row.kind)):
+    for ex in session.exec(select(Example).where(Example.channel_id == row.id, Example.audience != row.kind)):
         ex.audience, ex.updated_at = row.kind, now  # updated_at: the retrieval index notices
+    for pref in session.exec(select(Preference).where(Preference.channel_id == row.id,
+                                                      Preference.audience != row.kind)):
+        pref.audience = row.kind
     return row
 
 
@@ -129,10 +159,10 @@ def set_shareable(session: Session, channel_id: str, on: bool, by: str | None, n
     for ex in session.exec(select(Example).where(Example.channel_id == channel_id)):
         ex.updated_at = now
     if not on and row.kind != ChannelKind.PUBLIC:
-        versions = session.exec(
-            select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(
-                select(SnapshotExample.snapshot_id).join(Example, Example.id == SnapshotExample.example_id)
-                .where(Example.channel_id == channel_id))))
+        trained_on = select(SnapshotExample.snapshot_id).join(Example, Example.id == SnapshotExample.example_id) \
+            .where(Example.channel_id == channel_id) \
+            .union(select(SnapshotPreference.snapshot_id).where(SnapshotPreference.channel_id == channel_id))
+        versions = session.exec(select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(trained_on)))
         for v in versions:
             add_version_flag(v, "unshared", f"trained on pairs from channel {channel_id} while it was shareable; "
                                             f"the mark was taken back {now:%Y-%m-%d %H:%M} UTC")

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.modes import policy
-from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus
+from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus, PreferenceKind
+from storage import preferences
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
 from storage.models import Draft, Example, Preference, utcnow
 from storage.redact import redact
@@ -145,8 +146,9 @@ def edit_size(before: str, after: str) -> int:
 def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, curator: bool
          ) -> tuple[Draft, str, Example | None]:
     """A claimed draft reached the customer's thread: sent unchanged or edited, the pair stored (approved when a
-    curator sent it, else a candidate), and an edit kept as a preference record. Returns (draft, the pair's
-    add_examples outcome, example)."""
+    curator sent it, else a candidate), and an edit kept as a preference record (not of a reused draft: its answer
+    is an approved answer people wrote, not the model's). Returns (draft, the pair's add_examples outcome,
+    example)."""
     row = session.get(Draft, draft_id)
     text = redact(text.strip())[0]
     unchanged = not row.declined and text == row.answer.strip()
@@ -167,9 +169,11 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
     [(outcome, example)] = add_examples(session, [item])
     if outcome in (CREATED, UPGRADED, DUPLICATE, EXISTS) and example is not None:
         row.example_id = example.id
-    if not unchanged and not row.declined and row.answer:
-        session.add(Preference(draft_id=row.id, channel_id=row.channel_id, prompt=row.prompt, chosen=text,
-                               rejected=row.answer, version_name=row.version_name, asker=row.asker, edited_by=by))
+    if not unchanged and not row.declined and row.answer and not row.reused:
+        preferences.add(session, kind=PreferenceKind.EDITED, channel_id=row.channel_id, question=row.question,
+                        prompt=row.prompt, chosen=text, rejected=row.answer, draft_id=row.id,
+                        pair_key=example.source_key if example is not None else None,
+                        version_name=row.version_name, asker=row.asker, edited_by=by)
     return row, outcome, example
 
 
@@ -195,6 +199,23 @@ def answered_by_hand(session: Session, channel_id: str, thread_ts: str, *, by: s
     if row.human_response_at is None:
         row.human_response_at = now
     return row
+
+
+def answered_after_discard(session: Session, draft_id: int, *, by: str, text: str) -> Preference | None:
+    """A team member answered in the thread of a draft they (or another) discarded as wrong: their reply is preferred
+    to the draft, a preference record (the first such reply only; later ones are conversation). None when the draft
+    was not discarded as wrong, had no answer of the model's (declined, or an approved answer reused as it is), or
+    already has its record."""
+    row = session.get(Draft, draft_id)
+    if row is None or row.status != DraftStatus.DISCARDED or row.discard_reason != DiscardReason.WRONG \
+            or row.declined or not row.answer or row.reused:
+        return None
+    if preferences.of_draft(session, row.id, PreferenceKind.DISCARDED_THEN_ANSWERED) is not None:
+        return None
+    return preferences.add(session, kind=PreferenceKind.DISCARDED_THEN_ANSWERED, channel_id=row.channel_id,
+                           question=row.question, prompt=row.prompt, chosen=redact(text.strip())[0],
+                           rejected=row.answer, draft_id=row.id, version_name=row.version_name, asker=row.asker,
+                           edited_by=by)
 
 
 def link_example(session: Session, draft_id: int, example_id: int | None) -> None:
@@ -234,3 +255,20 @@ def note_card(session: Session, draft_id: int, card_channel: str, card_ts: str) 
     """Where the draft's card was posted after its first response (auto mode's hand-off card)."""
     row = get(session, draft_id)
     row.drafts_channel, row.card_ts = card_channel, card_ts
+
+
+def offer(session: Session, draft_id: int, text: str, by: str) -> Draft | None:
+    """An answer written for a knowledge gap (bot.gaps), offered as this waiting draft's answer: Send posts it, Edit &
+    send starts from it. Only a draft still waiting for a person (pending or failed, nothing posted): one UPDATE that
+    checks it, so a Send racing it wins or loses whole. The draft stays declined, as the bot left it, so what is
+    sent counts as the team's answer (edited), never as the model's draft sent unchanged, and no preference
+    record pits two people's texts. None: it was acted on meanwhile."""
+    result = session.exec(update(Draft).where(col(Draft.id) == draft_id, col(Draft.declined).is_(True),
+                                              col(Draft.status).in_((DraftStatus.PENDING, DraftStatus.FAILED)),
+                                              col(Draft.sent_ts).is_(None))
+                          .values(answer=redact(text.strip())[0], written_by=by, updated_at=utcnow()))
+    if result.rowcount != 1:
+        return None
+    row = session.get(Draft, draft_id)
+    session.refresh(row)
+    return row

@@ -2,7 +2,9 @@
 
 What goes: examples they asked or answered (with their snapshot copies and index rows, and the text of drafts that
 gave such an answer as it is), their questions and corrections in the feedback and the curators' queue, drafts of
-their questions and preference records of their edits, and their id wherever it names who did something
+their questions, preference records of their questions or with their text as the chosen one (edits, replies,
+corrections) with the records' snapshot copies, the prompts of others' records and drafts that held their text as
+context (cleared: a trainer builds a prompt from the question), and their id wherever it names who did something
 (labelled_by, decided_by, …). Every version trained on a snapshot that held their text is flagged "contains erased
 data" (an adapter keeps what it learned), and a retraining job is queued. The audit record (Erasure) keeps a hash of
 their id and counts, never their text. Nothing here logs their text or id.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, false, or_, text
+from sqlalchemy import delete, or_, text
 from sqlmodel import Session, col, select
 
 from core.states import ExampleSource, VersionStatus
@@ -36,6 +38,7 @@ from storage.models import (
     Preference,
     SlackChannel,
     SnapshotExample,
+    SnapshotPreference,
     TrainingJob,
 )
 
@@ -59,7 +62,9 @@ class ErasureReport:
     corrections: int = 0  # their corrections of other people's answers, cleared
     drafts: int = 0  # drafts of their questions, deleted
     drafts_cleared: int = 0  # drafts they sent or edited: the texts cleared
-    preferences: int = 0  # preference records of their questions or edits, deleted
+    preferences: int = 0  # preference records of their questions, edits, replies or corrections, deleted
+    preference_copies: int = 0  # copies of those records in dataset snapshots, deleted
+    prompts_cleared: int = 0  # others' drafts and preference records whose prompt held their text as context
     mentions: int = 0  # rows that only named them (labelled, approved, decided, requested by): the id cleared
     versions: list[str] = field(default_factory=list)  # trained on their text: flagged "contains erased data"
     deployed: str | None = None  # of those, the one deployed now
@@ -83,15 +88,17 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
     no file under data_dir names them: an id ftbot never saw, a typo."""
     report = ErasureReport()
     texts: set[str] = set()
-    snapshot_ids = _forget_examples(session, user_id, report, texts)  # 1.
-    feedback_of_drafts = _forget_drafts(session, user_id, report, texts)  # 2.
-    _forget_feedback(session, user_id, report, texts, feedback_of_drafts)  # 3.
-    _forget_mentions(session, user_id, report)  # 4.
+    snapshot_ids, example_ids = _forget_examples(session, user_id, report, texts)  # 1.
+    snapshot_ids |= _forget_preferences(session, user_id, report, texts)  # 2.
+    feedback_of_drafts = _forget_drafts(session, user_id, report, texts, example_ids)  # 3.
+    _forget_feedback(session, user_id, report, texts, feedback_of_drafts)  # 4.
+    _forget_mentions(session, user_id, report)  # 5.
     texts = {t.strip() for t in texts if t and len(t.strip()) >= MIN_TEXT}
-    _flag_versions(session, user_id, report, texts, snapshot_ids)  # 5.
+    _clear_prompts(session, report, texts)
+    _flag_versions(session, user_id, report, texts, snapshot_ids)  # 6.
     if report.empty() and not texts and (data_dir is None or not files_mention(data_dir, user_id, database)):
         raise NothingStored(user_id)
-    if retrain and report.versions:  # 6.
+    if retrain and report.versions:  # 7.
         report.job_id = _retrain(session, report.versions)
     record = Erasure(user_hash=user_hash(user_id), by=by if by != user_id else None, counts=report.counts(),
                      job_id=report.job_id)
@@ -103,13 +110,14 @@ def forget_user(session: Session, user_id: str, by: str | None, *, retrain: bool
     return report, texts
 
 
-def _forget_examples(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
+def _forget_examples(session: Session, user_id: str, report: ErasureReport, texts: set[str]
+                     ) -> tuple[set[int], set[int]]:
     """1. Examples they asked or answered (the JSON source names them), with their copies and index rows; returns
-    the snapshots that held them."""
+    the snapshots that held them and the examples' ids."""
     theirs = [ex for ex in session.exec(select(Example)) if _names(ex.source, user_id, ("asker", "answerer"))
-              # a correction they wrote, or their answer to a question in the curators' queue
+              # a correction they wrote, their answer to a question in the curators' queue or to a knowledge gap
               or (ex.labelled_by == user_id
-                  and ex.source.get("kind") in (ExampleSource.FEEDBACK, ExampleSource.UNANSWERED))]
+                  and ex.source.get("kind") in (ExampleSource.FEEDBACK, ExampleSource.UNANSWERED, ExampleSource.GAP))]
     ids = [ex.id for ex in theirs]
     texts.update(t for ex in theirs for t in (ex.question, ex.answer))
     snapshot_ids: set[int] = set()
@@ -133,40 +141,68 @@ def _forget_examples(session: Session, user_id: str, report: ErasureReport, text
             fb.example_id = None
         for d in session.exec(select(Draft).where(col(Draft.example_id).in_(ids))):
             d.example_id = None
-        _forget_reused(session, set(ids), report, texts)
         session.flush()
         for ex in theirs:
             session.delete(ex)
         report.examples = len(theirs)
     session.flush()
-    return snapshot_ids
+    return snapshot_ids, set(ids)
 
 
-def _forget_reused(session: Session, ids: set[int], report: ErasureReport, texts: set[str]) -> None:
-    """Drafts that gave one of their approved answers as it is (core.reuse) hold its text: cleared."""
-    for d in session.exec(select(Draft)):
-        if d.reused and d.reused.get("example_id") in ids:
-            texts.update(t for t in (d.answer, d.sent_text or "") if t)
-            if d.sent_text is not None and d.sent_text.strip() == d.answer.strip():
-                d.sent_text = None
-            d.answer = d.model_answer = ""
-            d.reused = {}
-            report.drafts_cleared += 1
-
-
-def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
-    """2. Drafts of their questions (and the preference records made from them); texts of drafts they acted on.
-    Returns the feedback rows of their drafts (their questions, erased in step 3)."""
-    drafts = list(session.exec(select(Draft).where(Draft.asker == user_id)))
-    draft_ids = [d.id for d in drafts]
+def _forget_preferences(session: Session, user_id: str, report: ErasureReport, texts: set[str]) -> set[int]:
+    """2. Preference records of their questions (asked of a draft or of the bot) or whose chosen text they wrote,
+    with every snapshot copy of them; returns the snapshots that held a copy."""
+    their_drafts = select(Draft.id).where(Draft.asker == user_id)
+    their_feedback = select(Feedback.id).where(Feedback.user == user_id) \
+        .union(select(Draft.feedback_id).where(Draft.asker == user_id, col(Draft.feedback_id).is_not(None)))
     prefs = list(session.exec(select(Preference).where(or_(
-        Preference.asker == user_id, Preference.edited_by == user_id,
-        col(Preference.draft_id).in_(draft_ids) if draft_ids else false()))))
+        Preference.asker == user_id, Preference.edited_by == user_id, col(Preference.draft_id).in_(their_drafts),
+        col(Preference.feedback_id).in_(their_feedback)))))
+    ids = [p.id for p in prefs]
+    snapshot_ids: set[int] = set()
+    if ids:
+        copies = list(session.exec(select(SnapshotPreference).where(col(SnapshotPreference.preference_id).in_(ids))))
+        for c in copies:
+            texts.update(_record_texts(c))
+            snapshot_ids.add(c.snapshot_id)
+            snap = session.get(DatasetSnapshot, c.snapshot_id)
+            if snap is not None:
+                snap.n_preferences -= 1
+            session.delete(c)
+        report.preference_copies = len(copies)
     for p in prefs:
-        texts.update([p.chosen, p.rejected, *(m.get("content", "") for m in p.prompt if m.get("role") == "user")])
+        texts.update(_record_texts(p))
         session.delete(p)
     report.preferences = len(prefs)
     session.flush()
+    return snapshot_ids
+
+
+def _record_texts(row: Preference | SnapshotPreference) -> list[str]:
+    """What a record holds of the person: the question, both texts, and the user turn (the question as asked)."""
+    return [row.question, row.chosen, row.rejected,
+            *(m.get("content", "") for m in row.prompt if m.get("role") == "user")]
+
+
+def _clear_prompts(session: Session, report: ErasureReport, texts: set[str]) -> None:
+    """Others' drafts and records whose prompt held their text (their pair, retrieved as context): the prompt goes,
+    the record stays usable (a trainer builds a prompt from the question)."""
+    if not texts:
+        return
+    for model in (Draft, Preference, SnapshotPreference):
+        for row in session.exec(select(model)):
+            if row.prompt and _holds(row.prompt, texts):
+                row.prompt = []
+                report.prompts_cleared += 1
+    session.flush()
+
+
+def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts: set[str],
+                   example_ids: set[int]) -> set[int]:
+    """3. Drafts of their questions; texts of drafts they acted on, their answers to knowledge gaps offered as
+    drafts, and drafts that gave their approved answers (example_ids, step 1) as they are. Returns the feedback
+    rows of their drafts (their questions, erased in step 4)."""
+    drafts = list(session.exec(select(Draft).where(Draft.asker == user_id)))
     feedback_of_drafts = set()
     for d in drafts:
         texts.update(t for t in (d.question, d.sent_text or "") if t)
@@ -174,7 +210,12 @@ def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts:
             feedback_of_drafts.add(d.feedback_id)
         session.delete(d)
     report.drafts = len(drafts)
-    for d in session.exec(select(Draft).where(or_(Draft.acted_by == user_id, Draft.resolved_by == user_id))):
+    for d in session.exec(select(Draft).where(or_(Draft.acted_by == user_id, Draft.resolved_by == user_id,
+                                                  Draft.written_by == user_id))):
+        if d.written_by == user_id:  # an answer they wrote for a knowledge gap, offered as this draft
+            texts.update(t for t in (d.answer,) if t)
+            d.answer, d.written_by = "", None
+            report.drafts_cleared += 1
         if d.acted_by == user_id:
             texts.update(t for t in (d.sent_text or "",) if t)
             d.sent_text, d.acted_by = None, None
@@ -182,13 +223,29 @@ def _forget_drafts(session: Session, user_id: str, report: ErasureReport, texts:
             report.drafts_cleared += 1
         if d.resolved_by == user_id:
             d.resolved_by = None
+    if example_ids:
+        _forget_reused(session, example_ids, report, texts)
     session.flush()
     return feedback_of_drafts
 
 
+def _forget_reused(session: Session, example_ids: set[int], report: ErasureReport, texts: set[str]) -> None:
+    """Drafts that gave one of their approved answers as it is (core.reuse) hold its text: cleared (counted once: a
+    draft they sent is already cleared above)."""
+    for d in session.exec(select(Draft)):
+        if d.reused and d.reused.get("example_id") in example_ids:
+            texts.update(t for t in (d.answer, d.sent_text or "") if t)
+            if d.answer or d.model_answer or d.sent_text:
+                report.drafts_cleared += 1
+            if d.sent_text is not None and d.sent_text.strip() == d.answer.strip():
+                d.sent_text = None
+            d.answer = d.model_answer = ""
+            d.reused = {}
+
+
 def _forget_feedback(session: Session, user_id: str, report: ErasureReport, texts: set[str],
                      feedback_of_drafts: set[int]) -> None:
-    """3. Their questions to the bot (the curators' queue is these rows), and their corrections of others' answers."""
+    """4. Their questions to the bot (the curators' queue is these rows), and their corrections of others' answers."""
     asked = list(session.exec(select(Feedback).where(or_(Feedback.user == user_id,
                                                          col(Feedback.id).in_(sorted(feedback_of_drafts) or [-1])))))
     for fb in asked:
@@ -211,7 +268,7 @@ def _forget_feedback(session: Session, user_id: str, report: ErasureReport, text
 
 
 def _forget_mentions(session: Session, user_id: str, report: ErasureReport) -> None:
-    """4. Their id where it only says who did something."""
+    """5. Their id where it only says who did something."""
     report.mentions += _clear(session, Example, ("labelled_by", "approved_by"), user_id)
     report.mentions += _clear(session, TrainingJob, ("requested_by",), user_id)
     report.mentions += _clear(session, ModelVersion, ("decided_by",), user_id)
@@ -229,7 +286,7 @@ def _forget_mentions(session: Session, user_id: str, report: ErasureReport) -> N
 
 def _flag_versions(session: Session, user_id: str, report: ErasureReport, texts: set[str],
                    snapshot_ids: set[int]) -> None:
-    """5. Versions trained on a snapshot that held their text: flagged; their text out of the evaluation samples."""
+    """6. Versions trained on a snapshot that held their text: flagged; their text out of the evaluation samples."""
     if snapshot_ids:
         for v in session.exec(select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(snapshot_ids))):
             audience.add_version_flag(v, "erased_data", "contains erased data: trained on messages since erased "
@@ -246,7 +303,7 @@ def _flag_versions(session: Session, user_id: str, report: ErasureReport, texts:
 
 
 def _retrain(session: Session, versions: list[str]) -> int:
-    """6. A retrain, unless one not yet started will snapshot the store as it is now anyway; the job's id."""
+    """7. A retrain, unless one not yet started will snapshot the store as it is now anyway; the job's id."""
     queued = session.exec(select(TrainingJob).where(col(TrainingJob.status).in_(ACTIVE[:1]),
                                                     col(TrainingJob.snapshot_id).is_(None))).first()
     job = queued or enqueue(session, {}, REQUESTED_BY, reason=(
@@ -276,7 +333,7 @@ def compact(store: Store) -> None:
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         else:
             for table in ("example", "snapshotexample", "exampleembedding", "feedback", "draft", "preference",
-                          "modelversion"):
+                          "snapshotpreference", "modelversion"):
                 conn.execute(text(f"VACUUM FULL {table}"))
 
 

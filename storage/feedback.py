@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from core.states import ExampleSource, ExampleStatus, Rating
+from core.states import ExampleSource, ExampleStatus, PreferenceKind, Rating
+from storage import preferences
 from storage.examples import (
     CREATED,
     DUPLICATE,
@@ -23,7 +24,7 @@ from storage.examples import (
     same_content,
     set_status,
 )
-from storage.models import Example, Feedback
+from storage.models import Draft, Example, Feedback
 from storage.redact import redact
 
 # Outcomes of correct(), besides add_examples' own (created, duplicate, exists).
@@ -123,7 +124,24 @@ def correct(session: Session, feedback_id: int, correction: str, by: str | None
             outcome, example = DUPLICATE, other
     if outcome in (CREATED, UPDATED, DUPLICATE) or row.example_id is None:
         row.example_id = example.id
+    _prefer(session, row, row.correction, by, example)
     return outcome, row, example
+
+
+def _prefer(session: Session, row: Feedback, text: str, by: str | None, example: Example | None) -> None:
+    """A 👎'd answer the bot gave, and the right one written for it: a preference record (the prompt is the
+    draft's when the question was a draft's; a plain answer's prompt is not kept, a trainer builds one from the
+    question). A declined question has no answer of the bot's to prefer against, and a reused one (core.reuse) is an
+    approved answer people wrote, not the model's: no record pits two people's texts."""
+    if row.rating != Rating.DOWN or FeedbackState.of(row).declined or not row.answer.strip() \
+            or row.source.get("reused"):
+        return
+    draft = session.exec(select(Draft).where(Draft.feedback_id == row.id).limit(1)).first()
+    preferences.add(session, kind=PreferenceKind.CORRECTED, channel_id=row.source.get("channel"),
+                    question=row.question, prompt=draft.prompt if draft is not None else [], chosen=text,
+                    rejected=row.answer, feedback_id=row.id, draft_id=draft.id if draft is not None else None,
+                    pair_key=example.source_key if example is not None else None, version_name=row.version_name,
+                    asker=row.user, edited_by=by)
 
 
 def waiting(row: Feedback) -> bool:
@@ -179,6 +197,7 @@ def answer(session: Session, feedback_id: int, text: str, by: str | None, questi
         outcome = UPDATED
     row.correction = item.answer
     row.example_id = example.id if example is not None else None
+    _prefer(session, row, item.answer, by, example)
     return outcome, row, example
 
 

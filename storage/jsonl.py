@@ -1,5 +1,6 @@
 """JSONL in two formats: OpenAI's chat fine-tuning `messages`, and TRL's prompt/completion; and out only, TRL's
-conversational preference format for the agents' edits of drafts (Preference rows)."""
+conversational preference format for the preference records (Preference rows: the team's text preferred to the
+bot's)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def to_record(question: str, answer: str, fmt: str, system_prompt: str | None = 
 def preference_record(prompt: list[dict[str, str]], chosen: str, rejected: str) -> dict:
     """TRL's conversational preference format with an explicit prompt (trl.data_utils: `is_conversational`,
     `maybe_apply_chat_template`; what DPOTrainer reads): the prompt as the bot asked it (system prompt, then the user
-    turn with its retrieved pairs), the sent text as the chosen assistant turn, the draft as the rejected one. The
+    turn with its retrieved pairs), the team's text as the chosen assistant turn, the bot's as the rejected one. The
     prompt stays apart rather than repeated in chosen and rejected (the implicit form), so a trainer never has to
     find where the shared prefix ends."""
     return {"prompt": [{"role": m["role"], "content": m["content"]} for m in prompt],

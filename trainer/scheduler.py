@@ -37,14 +37,15 @@ def maybe_enqueue(session: Session, min_new: int) -> TrainingJob | None:
 
 
 def apply_retention(store: Store, days: int) -> None:
-    """FT_RETENTION_DAYS: questions and feedback that never became an approved pair go (storage.retention)."""
+    """FT_RETENTION_DAYS: questions, feedback and preference records that never became training data go
+    (storage.retention)."""
     from storage.retention import purge
 
     with store.session() as session:
         done = purge(session, days)
-    if done.feedback or done.drafts or done.rejected:
-        log.info("retention (%d days): deleted %d questions to the bot, %d drafts, %d rejected pairs", days,
-                 done.feedback, done.drafts, done.rejected)
+    if done.feedback or done.drafts or done.rejected or done.preferences:
+        log.info("retention (%d days): deleted %d questions to the bot, %d drafts, %d rejected pairs, %d preference "
+                 "records", days, done.feedback, done.drafts, done.rejected, done.preferences)
 
 
 def start(store: Store, cron: str, min_new: int, retention_days: int | None = None):

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.approvals.live import live_blocks
+from bot.approvals.preference import preference_blocks
 from bot.slack.blocks import context, escape, section
 from core.contract import JobProgress, Sample, VersionMetrics
 from core.states import JobPhase, JobStatus, VersionStatus
 from core.text import clip
+from serving.deploy import needs_confirming
 from storage.models import ModelVersion, TrainingJob
 
 if TYPE_CHECKING:
@@ -127,11 +129,18 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
     blocks: list[dict[str, Any]] = [section(head)]
     if job.reason:  # a job nobody asked for says why it exists
         blocks.append(section(f":information_source: *Why this job:* {escape(job.reason)}"))
-    for f in version.flags:  # trained on erased data, or on a channel no longer shareable (storage.audience)
-        blocks.append(section(f":warning: {escape(f.get('reason', f.get('code', '')))}"))
+    if version.flags:  # trained on erased data, or on a channel no longer shareable (storage.audience)
+        flagged = "\n".join(f":warning: {escape(clip(f.get('reason', f.get('code', '')), 300))}" for f in version.flags)
+        blocks.append(section(clip(flagged, 2800)))  # one section however many: the message stays within 50 blocks
     if version.below_deployed:
         blocks.append(section(":warning: *It scores below the deployed version.* Look before you approve."))
+    warning = needs_confirming(version)  # the deployment controller's rule: Approve asks to confirm it
+    if warning:
+        blocks.append(section(f":warning: *{escape(warning[0].upper() + warning[1:])}.* The new version may have "
+                              "lost some of what the base model knew (catastrophic forgetting). Approve asks you to "
+                              "confirm."))
     blocks.append(section(eval_table(m)))
+    blocks += preference_blocks(m.preference)  # SFT alone and SFT + preference, and the gate's choice
     blocks += live_blocks(m.live)  # the newest real questions, beside the held-out figures (trainer.live)
     if plot_file_id:
         blocks.append({"type": "image", "slack_file": {"id": plot_file_id}, "alt_text": "train and eval loss per step",
@@ -149,8 +158,7 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
         blocks.append(context(decided))
     elif version.status == VersionStatus.AWAITING_APPROVAL:
         blocks.append({"type": "actions", "block_id": f"decide:{version.name}", "elements": [
-            {"type": "button", "action_id": APPROVE, "value": version.name, "style": "primary",
-             "text": {"type": "plain_text", "text": "Approve and deploy"}},
+            approve_button(version.name, warning),
             {"type": "button", "action_id": REJECT, "value": version.name, "style": "danger",
              "text": {"type": "plain_text", "text": "Reject"}}]})
         blocks.append({**context("Admins only. Approving loads the adapter, runs a smoke test, then switches the "
@@ -158,7 +166,41 @@ def approval_request(job: TrainingJob, version: ModelVersion, *, plot_file_id: s
                        "block_id": "decide-note"})
     else:
         blocks.append(context(f"{escape(version.name)} is {version.status.replace('_', ' ')}."))
-    return {"text": f"Training job {job.id} produced {version.name}: approve or reject", "blocks": blocks}
+    text = f"Training job {job.id} produced {version.name}: approve or reject" + (f" ({warning})" if warning else "")
+    return {"text": text, "blocks": blocks}
+
+
+def approve_button(name: str, warning: str | None) -> dict[str, Any]:
+    """Approve; with a warning (serving.deploy.needs_confirming), Slack asks the admin to confirm it first."""
+    button = {"type": "button", "action_id": APPROVE, "value": name, "style": "primary",
+              "text": {"type": "plain_text", "text": "Approve and deploy"}}
+    if warning:  # Slack's limits: title 100 characters, text 300, the two buttons 30 each
+        button["confirm"] = {"title": {"type": "plain_text", "text": clip(f"Deploy {name} anyway?", 100)},
+                             "text": {"type": "plain_text", "text": clip(warning[0].upper() + warning[1:] + ".", 300)},
+                             "confirm": {"type": "plain_text", "text": "Deploy anyway"},
+                             "deny": {"type": "plain_text", "text": "Cancel"}, "style": "danger"}
+    return button
+
+
+def confirmed(body: dict[str, Any]) -> bool:
+    """The click came through Slack's confirm dialog: the Approve button clicked carried a confirm object (Slack
+    sends the clicked element; the message as posted holds it too)."""
+    if body["actions"][0].get("confirm"):
+        return True
+    return any(e.get("action_id") == APPROVE and e.get("confirm") for b in (body.get("message") or {}).get("blocks")
+               or [] if b.get("type") == "actions" for e in b.get("elements") or [])
+
+
+def asking_to_confirm(blocks: list[dict[str, Any]], name: str, warning: str) -> list[dict[str, Any]]:
+    """The approval request as it was, its Approve button now asking to confirm `warning` (a message posted before
+    the button carried it)."""
+    return [{**b, "elements": [approve_button(name, warning) if e.get("action_id") == APPROVE else e
+                               for e in b["elements"]]} if b.get("type") == "actions" else b for b in blocks]
+
+
+def confirm_first(name: str, warning: str) -> str:
+    return (f"Nothing changed: {escape(name)} needs confirming first ({escape(warning)}). Press Approve again; "
+            "Slack asks you to confirm.")
 
 
 def job_ended(job: TrainingJob) -> dict[str, Any]:

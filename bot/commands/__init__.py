@@ -13,7 +13,7 @@ from bot.deps import Deps
 from bot.metrics import BotMetrics
 
 # Each module registers its subcommands when imported; help and the usage hint list them in this order.
-MODULES = ("info", "ask", "review", "training", "stats", "versions", "channel", "forget")
+MODULES = ("info", "ask", "review", "gaps", "training", "stats", "versions", "channel", "forget")
 for _module in MODULES:
     import_module(f"bot.commands.{_module}")
 

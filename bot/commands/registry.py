@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from core.text import clip
 
-EVERYONE, CURATORS, ADMINS = "everyone", "curators", "admins"
+EVERYONE, TEAM, CURATORS, ADMINS = "everyone", "team", "curators", "admins"  # TEAM: agents, curators and admins
 
 
 class UsageError(ValueError):
@@ -98,6 +98,8 @@ def allowed(deps: Any, user: str | None, role: str) -> bool:
         return deps.is_admin(user)
     if role == CURATORS:
         return deps.is_curator(user)
+    if role == TEAM:
+        return deps.is_team(user)
     return True
 
 

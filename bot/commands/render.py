@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.registry import ADMINS, CURATORS, EVERYONE, Spec, commands
+from bot.commands.registry import ADMINS, CURATORS, EVERYONE, TEAM, Spec, commands
 from bot.home.render import auto_line, draft_line, progress, response
 from bot.slack.blocks import escape
 from core.contract import VersionMetrics
 from core.states import ChannelKind, JobStatus, VersionStatus
 from core.text import clip
+from serving.deploy import needs_confirming
 from storage.audience import version_warnings
 from storage.models import ModelVersion, TrainingJob
 from storage.outcomes import ChannelFigures, Figures, Report
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 _JOB_ICON = {JobStatus.QUEUED: ":hourglass:", JobStatus.RUNNING: ":gear:", JobStatus.SUCCEEDED: ":white_check_mark:",
              JobStatus.FAILED: ":x:", JobStatus.CANCELLED: ":no_entry_sign:"}
-_WHO = {EVERYONE: "everyone", CURATORS: "curators and admins", ADMINS: "admins"}
+_WHO = {EVERYONE: "everyone", TEAM: "agents, curators and admins", CURATORS: "curators and admins", ADMINS: "admins"}
 STATS_CHARS = 3500  # well inside Slack's 4,000 characters for a message's text
 _VERSION_ICON = {VersionStatus.AWAITING_APPROVAL: ":hourglass:", VersionStatus.DEPLOYED: ":rocket:",
                  VersionStatus.RETIRED: ":zzz:", VersionStatus.REJECTED: ":x:"}
@@ -115,7 +116,23 @@ def _version_line(v: ModelVersion) -> str:
     if v.below_deployed and v.status == VersionStatus.AWAITING_APPROVAL:
         parts.append(":warning: scores below the deployed version")
     parts += [f":warning: {escape(w)}" for w in version_warnings(v)]  # erased data, a mark taken back
+    warning = needs_confirming(v)
+    if warning:
+        parts.append(f":warning: {escape(warning)}")
+    preference = preference_note(VersionMetrics.from_json(v.metrics))
+    if preference:
+        parts.append(preference)
     return " · ".join(parts)
+
+
+def preference_note(metrics: VersionMetrics) -> str:
+    """Which adapter the gate sent forward, in a few words (the approval request shows both sides)."""
+    stage = metrics.preference
+    if stage is None:
+        return ""
+    if not stage.trained:
+        return "preference stage did not run"
+    return "SFT + preference kept" if stage.kept else "SFT alone kept (preference stage dropped)"
 
 
 def key_metric(metrics: VersionMetrics) -> str:
@@ -177,12 +194,15 @@ def no_such_channel(named: str) -> str:
     return f"I know no channel `{shown}`. Name it as `#name`, or run `/ft stats` for every watched channel."
 
 
-def deploy_result(result: "DeployResult") -> str:
+def deploy_result(result: "DeployResult", name: str | None = None) -> str:
+    """`/ft deploy NAME` (name given) and `/ft rollback`: what happened, or why nothing did."""
     icon = ":rocket:" if result.ok else ":warning:"
     text = f"{icon} {escape(result.message)}"
     if result.ok and result.smoke is not None and result.smoke.checked:
         text += (f"\nSmoke test: {result.smoke.matched} of {result.smoke.checked} answers from the served adapter "
                  f"matched the evaluation's ({result.smoke.seconds:.1f} s).")
+    if result.confirm and name:
+        text += f"\nTo deploy it anyway: `/ft deploy {escape(name)} --yes`."
     if result.unloaded:
         text += f"\nUnloaded older versions from the model server: {escape(', '.join(result.unloaded))}."
     return text
@@ -217,7 +237,8 @@ def forgotten(report: "ErasureReport") -> str:
     parts = [f"{report.examples} example(s)", f"{report.snapshot_rows} snapshot copies",
              f"{report.index_rows} index row(s)", f"{report.feedback} question(s) to the bot",
              f"{report.corrections} correction(s)", f"{report.drafts + report.drafts_cleared} draft(s)",
-             f"{report.preferences} preference record(s)", f"{len(report.files)} file(s) in the data folder"]
+             f"{report.preferences} preference record(s)", f"{report.preference_copies} copies of them in snapshots",
+             f"{len(report.files)} file(s) in the data folder"]
     text = f":wastebasket: Erased (audit record {report.erasure_id}): " + ", ".join(parts) + "."
     if report.versions:
         text += (f"\nStill needs a retrain: *{escape(', '.join(report.versions))}* held their text and "

@@ -179,6 +179,22 @@ async def send(deps: Deps, client, metrics: BotMetrics, draft_id: int, user: str
     return draft, None
 
 
+async def offer_card(deps: Deps, client, draft: Draft, drafts_channel: str) -> None:
+    """A waiting draft offered an answer written for a knowledge gap (bot.gaps, storage.drafts.offer): its card
+    posted anew where the channel's cards go now, with Send / Edit & send / Discard, and the earlier card, still
+    waiting, pointed at it (its buttons would act on the same draft, but the newer card is where the team looks)."""
+    if draft.drafts_channel and draft.card_ts:
+        try:
+            await client.chat_update(channel=draft.drafts_channel, ts=draft.card_ts,
+                                     **render.offered_below(draft, workspace_url=deps.workspace_url))
+        except SlackApiError as exc:
+            log.warning("could not update draft card %s: %s", draft.id, exc.response.get("error"))
+    ts = await post(client, drafts_channel, failed="could not post a draft card",
+                    **render.card(draft, sources=[], workspace_url=deps.workspace_url))
+    if ts is not None:
+        await deps.db(lambda s: drafts.note_card(s, draft.id, drafts_channel, ts))
+
+
 async def sweep(deps: Deps, client, metrics: BotMetrics) -> list[Draft]:
     """Expire the drafts nobody acted on within FT_DRAFT_TTL_H, and say so on their cards."""
     expired = await deps.db(lambda s: drafts.expire(s, deps.draft_ttl_h))

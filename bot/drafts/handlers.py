@@ -18,7 +18,7 @@ from bot.slack.questions import is_customer_question
 from bot.slack.threads import Skipped, read_pair
 from core.modes import policy
 from core.states import DraftStatus
-from storage import channels, drafts
+from storage import channels, drafts, preferences
 from storage.examples import add_examples
 
 log = logging.getLogger("ftbot.bot")
@@ -42,8 +42,9 @@ async def on_channel_message(event, body, client, context):
 
 
 async def on_thread_reply(deps: Deps, metrics: BotMetrics, event: dict, client) -> None:
-    """The asker following up (the auto answer did not settle it), or the team answering by hand (the draft is
-    superseded, and the reply is a candidate pair, read from the thread like a ✅ label)."""
+    """The asker following up (the auto answer did not settle it), or the team answering by hand: a waiting draft is
+    superseded, a draft discarded as wrong is taught against (a preference record), and the reply is a candidate
+    pair, read from the thread like a ✅ label."""
     channel, user, ts, thread_ts = event["channel"], event["user"], event["ts"], event["thread_ts"]
     before = await deps.db(lambda s: drafts.by_thread(s, channel, thread_ts))
     if not deps.is_team(user):
@@ -58,18 +59,40 @@ async def on_thread_reply(deps: Deps, metrics: BotMetrics, event: dict, client) 
     if before.status != DraftStatus.PENDING or draft.status != DraftStatus.SUPERSEDED:
         if before.human_response_at is None and draft.human_response_at is not None:
             metrics.first_response(draft, "human")  # e.g. the team answering after an auto hand-off
+        if draft.status == DraftStatus.DISCARDED:
+            await _answered_after_discard(deps, client, draft, user, event)
         return
     metrics.draft_outcome(draft)
+    example = await _reply_pair(deps, client, draft, ts)
+    await deps.db(lambda s: drafts.link_example(s, draft.id, example.id if example else None))
+    await close_card(client, draft)
+
+
+async def _answered_after_discard(deps: Deps, client, draft, user: str, event: dict) -> None:
+    """The team's reply to a question whose draft was discarded as wrong: preferred to the draft (a preference
+    record), and a candidate pair whose side the record takes."""
+    record = await deps.db(lambda s: drafts.answered_after_discard(s, draft.id, by=user, text=event.get("text", "")))
+    if record is None:
+        return
+    example = await _reply_pair(deps, client, draft, event["ts"])
+    if example is not None:
+        await deps.db(lambda s: preferences.link_pair(s, record.id, example.source_key, example.answer))
+
+
+async def _reply_pair(deps: Deps, client, draft, reply_ts: str):
+    """The team's reply in a draft's thread as a candidate pair (read like a ✅ label); the stored example, or None
+    when the thread could not be read or holds no pair."""
+    channel = draft.channel_id
     try:
-        pair = await read_pair(client, deps.people(client), channel, ts, [], rules=deps.rules,
+        pair = await read_pair(client, deps.people(client), channel, reply_ts, [], rules=deps.rules,
                                channel_name=await channel_name(client, channel))
     except SlackApiError as exc:
-        log.warning("could not read the thread that superseded draft %s: %s", draft.id, exc.response.get("error"))
-        pair = None
-    if pair is not None and not isinstance(pair, Skipped):
-        [(_, example)] = await deps.db(lambda s: add_examples(s, [pair]))
-        await deps.db(lambda s: drafts.link_example(s, draft.id, example.id if example else None))
-    await close_card(client, draft)
+        log.warning("could not read the thread that answered draft %s: %s", draft.id, exc.response.get("error"))
+        return None
+    if pair is None or isinstance(pair, Skipped):
+        return None
+    [(_, example)] = await deps.db(lambda s: add_examples(s, [pair]))
+    return example
 
 
 async def _team_only(context, body: dict, respond) -> bool:

@@ -46,6 +46,8 @@ def thread_link(workspace_url: str, channel: str, ts: str) -> str:
 def _who(draft: Draft) -> str:
     if draft.reused:  # no model wrote it: an approved answer, given as it is (core.reuse)
         return reused_by(draft.reused.get("approved_by"), draft.reused.get("link"))
+    if draft.written_by:
+        return f"written by <@{draft.written_by}> for a knowledge gap (`/ft gaps`)"
     return f"drafted by {escape(draft.version_name)}" if draft.version_name else \
         f"drafted by the base model {escape(draft.model or '')}".rstrip()
 
@@ -63,23 +65,34 @@ def card(draft: Draft, *, sources: list[str], workspace_url: str = "") -> dict[s
     """The draft card in the drafts channel: question, draft, sources, verdict, version, and the buttons."""
     asker = f"<@{draft.asker}>" if draft.asker else "someone"
     blocks = [_question(draft, workspace_url)]
-    if draft.status == DraftStatus.FAILED:
+    if draft.written_by:  # the bot declined; a person wrote the answer for the gap it belongs to
+        blocks += _answer(draft.answer)
+    elif draft.status == DraftStatus.FAILED:
         blocks.append(section(":warning: *The model server gave no answer* (see the bot's log). Answer it here; "
                               "the question also waits in the curators' queue (`/ft review`)."))
     elif draft.declined:
         blocks.append(section(":grey_question: *No approved answer backs a reply.* The question also waits in "
                               "the curators' queue (`/ft review`)."))
     else:
-        text = draft.answer.strip()
-        blocks += [section(("*Draft:*\n" if i == 0 else "") + escape(text[i:i + SECTION_LIMIT]))
-                   for i in range(0, max(len(text), 1), SECTION_LIMIT)]
+        blocks += _answer(draft.answer)
     line = f"{_who(draft)} · {_verdict(draft)}"
     if sources and not draft.reused:
         line += " · sources: " + ", ".join(sources)
     blocks.append(context(line))
     blocks.append(_actions(draft))
-    text = f"Draft for a question from {asker}" if not draft.declined else f"Question from {asker} needs an answer"
+    text = f"Draft for a question from {asker}" if _sendable(draft) else f"Question from {asker} needs an answer"
     return {"text": text, "blocks": blocks}
+
+
+def _sendable(draft: Draft) -> bool:
+    """The card offers an answer to send: the model's, or one written for a knowledge gap."""
+    return not draft.declined or bool(draft.written_by)
+
+
+def _answer(answer: str) -> list[dict[str, Any]]:
+    text = answer.strip()
+    return [section(("*Draft:*\n" if i == 0 else "") + escape(text[i:i + SECTION_LIMIT]))
+            for i in range(0, max(len(text), 1), SECTION_LIMIT)]
 
 
 def writing_card(draft: Draft, text: str, *, workspace_url: str = "") -> dict[str, Any]:
@@ -101,7 +114,7 @@ def _question(draft: Draft, workspace_url: str) -> dict[str, Any]:
 
 
 def _actions(draft: Draft) -> dict[str, Any]:
-    if draft.declined:
+    if not _sendable(draft):
         elements = [button("Answer", ANSWER, draft.id, style="primary", emoji=True),
                     button("Discard", DISCARD, draft.id, emoji=True)]
     else:
@@ -122,6 +135,13 @@ def handoff_card(draft: Draft, *, workspace_url: str = "") -> dict[str, Any]:
                 "the thread."),
         {"type": "actions", "block_id": f"draft_{draft.id}", "elements": [button("Answer", ANSWER, draft.id,
                                                                                  style="primary", emoji=True)]}]}
+
+
+def offered_below(draft: Draft, *, workspace_url: str = "") -> dict[str, Any]:
+    """The earlier card of a draft offered a written answer (bot.drafts.flow.offer_card): pointed at the newer one."""
+    line = (f":memo: <@{draft.written_by}> wrote an answer for this question's knowledge gap; it waits in a newer "
+            "card below.")
+    return {"text": line, "blocks": closed([_question(draft, workspace_url)], line)}
 
 
 def closed(blocks: list[dict[str, Any]], outcome: str) -> list[dict[str, Any]]:
@@ -175,7 +195,7 @@ def _text_input(label: str, value: str) -> dict[str, Any]:
 
 def edit_modal(draft: Draft) -> dict[str, Any]:
     """Edit & send (prefilled with the draft) or Answer (empty): what is submitted is posted as it is."""
-    answering = draft.declined or not draft.answer
+    answering = not _sendable(draft) or not draft.answer
     return {
         "type": "modal", "callback_id": EDIT_MODAL, "private_metadata": str(draft.id),
         "title": {"type": "plain_text", "text": "Answer the customer" if answering else "Edit and send"},

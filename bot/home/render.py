@@ -124,7 +124,8 @@ def live_record(report: Report, limit: int = 8) -> list[dict[str, Any]]:
 
 def home_view(stats: dict[str, Any], examples: list[Example], jobs: list[TrainingJob],
               deployed: ModelVersion | None, *, is_curator: bool, unanswered: list[Feedback] = (),
-              outcomes: Report | None = None) -> dict[str, Any]:
+              outcomes: Report | None = None, gaps: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """gaps: the "Knowledge gaps" section's blocks (bot.gaps.render.home_section), for curators."""
     model = f"*{escape(deployed.name)}*" if deployed else "the base model (nothing deployed)"
     blocks = [
         header("Support answers bot"),
@@ -141,6 +142,7 @@ def home_view(stats: dict[str, Any], examples: list[Example], jobs: list[Trainin
         blocks += [section("\n".join(f"• {escape(clip(fb.question, 150, one_line=True))}" for fb in unanswered))]
         blocks.append(context("A curator answers them in `/ft review`; an answer is used for the next question "
                               "at once."))
+    blocks += list(gaps)
     if outcomes is not None:
         blocks += live_record(outcomes)
     blocks += [{"type": "divider"}, header("Newest training jobs")]

@@ -57,13 +57,27 @@ def _report(result, as_json: bool) -> None:  # serving.deploy.DeployResult
 
 
 def deploy(ctx: typer.Context, version: str = typer.Argument(..., help="The version's name (ft versions list)."),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Deploy a version with a warning without asking."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Load a version's adapter on the model server, smoke-test it, and make the bot answer with it."""
+    """Load a version's adapter on the model server, smoke-test it, and make the bot answer with it. A version with
+    a warning (the general probe fell too far) asks to confirm first."""
     from serving.deploy import deploy as run_deploy
 
     store, s = common.store(ctx), common.settings(ctx)
-    _report(_with_client(ctx, lambda c: run_deploy(store, c, version, common.actor(), system_prompt=s.system_prompt)),
-            as_json)
+
+    def attempt(confirmed: bool):
+        return _with_client(ctx, lambda c: run_deploy(store, c, version, common.actor(),
+                                                      system_prompt=s.system_prompt, confirmed=confirmed))
+
+    result = attempt(yes)
+    if result.confirm:  # the deployment controller's rule (serving.deploy.needs_confirming); nothing changed yet
+        if as_json:
+            fail(f"{result.message} Pass --yes to deploy it anyway.")
+        console.print(f"[bold yellow]warning:[/] {escape(result.confirm)}", highlight=False, soft_wrap=True)
+        if not typer.confirm(f"Deploy {version} anyway?", default=False):
+            fail(f"not deployed: {version} was not confirmed")
+        result = attempt(True)
+    _report(result, as_json)
 
 
 def rollback(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

@@ -80,10 +80,13 @@ def reject(ctx: typer.Context, ids: list[int] = typer.Argument(..., help="Exampl
 def export(
     ctx: typer.Context,
     fmt: str = typer.Option("openai", "--format", "-f", help=f"{', '.join(EXPORT_FORMATS[:-1])} or {PREFERENCE} "
-                            "(the agents' edits of drafts: TRL's prompt/chosen/rejected)."),
+                            "(the team's text preferred to the bot's: edits, drafts discarded as wrong then answered, "
+                            "corrections; TRL's prompt/chosen/rejected)."),
     split: str = typer.Option("all", "--split", help="train, validation or all."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="openai format: a system message."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="openai format: a system message; "
+                                                "preference format: the one a record without its prompt is asked "
+                                                "with (default: the bot's)."),
 ) -> None:
     """Export the approved examples (or, with --format preference, the preference records) as JSONL."""
     from storage.examples import list_examples
@@ -96,7 +99,7 @@ def export(
         fail(f"unknown split {split!r} (choose train, validation or all)")
     val_percent = common.settings(ctx).val_percent
     if fmt == PREFERENCE:
-        _export_preferences(ctx, split, val_percent, output)
+        _export_preferences(ctx, split, val_percent, output, system_prompt)
         return
     with common.store(ctx).session() as session:
         rows = [ex for ex in list_examples(session, status=ExampleStatus.APPROVED)
@@ -120,28 +123,31 @@ def _output(path: Optional[Path]):
         fail(f"can't write {path}: {exc.strerror or exc}")
 
 
-def _export_preferences(ctx: typer.Context, split: str, val_percent: int, output: Optional[Path]) -> None:
-    """Preference rows, oldest first. A record's side is its edited pair's (the sent text stored as an example), so a
-    held-out pair's preference never lands in a training split."""
+def _export_preferences(ctx: typer.Context, split: str, val_percent: int, output: Optional[Path],
+                        system_prompt: Optional[str]) -> None:
+    """Preference records of every kind (edits, drafts discarded as wrong then answered, corrections), oldest first.
+    A record's side is its pair's (the team's text stored as an example), as in a snapshot, so a held-out pair's
+    preference never lands in a training split. A record without a stored prompt (a correction of a plain answer)
+    is asked as the bot asks: the system prompt, then the question."""
     from sqlmodel import col, select
 
+    from core.contract import DEFAULT_SYSTEM_PROMPT
     from storage.jsonl import preference_record
-    from storage.models import Draft, Example, Preference
-    from storage.snapshots import side_of
+    from storage.models import Preference
+    from storage.preferences import prompt_for, usable
+    from storage.snapshots import preference_side
 
     with common.store(ctx).session() as session:
-        rows = session.exec(select(Preference, Example.source_key)
-                            .join(Draft, col(Draft.id) == col(Preference.draft_id), isouter=True)
-                            .join(Example, col(Example.id) == col(Draft.example_id), isouter=True)
-                            .order_by(col(Preference.id))).all()
+        rows = list(session.exec(select(Preference).order_by(col(Preference.id))))
     records, skipped = [], 0
-    for pref, source_key in rows:
-        if split != "all" and side_of(source_key or f"preference:{pref.id}", val_percent) != split:
+    for pref in rows:
+        if split != "all" and preference_side(pref, val_percent) != split:
             continue
-        if not pref.prompt or not pref.chosen.strip() or not pref.rejected.strip():
+        if not usable(pref):
             skipped += 1  # nothing a preference trainer could use
             continue
-        records.append(preference_record(pref.prompt, pref.chosen, pref.rejected))
+        records.append(preference_record(prompt_for(pref, system_prompt or DEFAULT_SYSTEM_PROMPT), pref.chosen,
+                                         pref.rejected))
     target = _output(output)
     with target as fh:
         for record in records:
@@ -149,8 +155,8 @@ def _export_preferences(ctx: typer.Context, split: str, val_percent: int, output
     if output:
         console.print(f"wrote {len(records)} preference record(s) to {output}")
     if skipped:
-        common.err_console.print(f"left out {skipped} preference record(s) without a prompt, a chosen or a "
-                                 "rejected text")
+        common.err_console.print(f"left out {skipped} preference record(s) without a prompt or a question, or whose "
+                                 "chosen and rejected texts are empty or the same")
 
 
 @app.command("import")

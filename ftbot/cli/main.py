@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from ftbot.cli import channels, common, deploy, doctor, examples, index, privacy, serve, stats, training
+from ftbot.cli import channels, common, deploy, doctor, examples, gaps, index, privacy, serve, stats, training
 from ftbot.cli.common import console, fail, print_json
 from ftbot.settings import Settings
 
@@ -32,6 +32,7 @@ app.command("reject")(deploy.reject)
 app.command("ask")(deploy.ask)
 app.command("doctor")(doctor.doctor)
 app.command("stats")(stats.stats)
+app.command("gaps")(gaps.gaps)
 app.command("forget-user")(privacy.forget_user)
 
 

@@ -15,8 +15,9 @@ from ftbot.cli.common import console, fail, print_json
 def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The person's Slack user id (U…)."),
                 as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Erase a person's messages, as asker or answerer: examples, snapshot copies, feedback and the curators'
-    queue, drafts and preference records, the retrieval index, and the data folder's files. Versions trained on
-    their text are flagged and a retraining job is queued. For admins: it trusts whoever runs it."""
+    queue, drafts, preference records and their snapshot copies, the retrieval index, and the data folder's files.
+    Versions trained on their text are flagged and a retraining job is queued. For admins: it trusts whoever runs
+    it."""
     from storage.erasure import NothingStored, compact, database_file, scrub_files
     from storage.erasure import forget_user as forget
 
@@ -48,7 +49,10 @@ def forget_user(ctx: typer.Context, user: str = typer.Argument(..., help="The pe
                      ("questions to the bot (and the curators' queue)", report.feedback),
                      ("their corrections", report.corrections), ("drafts of their questions", report.drafts),
                      ("drafts they sent (texts cleared)", report.drafts_cleared),
-                     ("preference records", report.preferences), ("other rows naming them", report.mentions),
+                     ("preference records", report.preferences),
+                     ("copies of them in dataset snapshots", report.preference_copies),
+                     ("others' prompts that held their text (cleared)", report.prompts_cleared),
+                     ("other rows naming them", report.mentions),
                      ("files in the data folder", len(report.files))):
         table.add_row(label, str(n))
     console.print(table)

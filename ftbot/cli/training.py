@@ -7,10 +7,11 @@ import time
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from core.contract import RANK_CHOICES, Outcomes, Scores, VersionMetrics
+from core.contract import RANK_CHOICES, Outcomes, Scores, VersionMetrics, forgetting_warning
 from core.states import JobOutcome, JobStatus
 from ftbot import wiring
 from ftbot.cli import common
@@ -124,7 +125,8 @@ def watch(ctx: typer.Context, job_id: int = typer.Argument(..., help="The job's 
 @versions_app.command("list")
 def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
                   limit: int = typer.Option(20, "--limit", "-n", min=1)) -> None:
-    """List model versions, newest first."""
+    """List model versions, newest first; a version that asks to be confirmed before a deploy says why below."""
+    from serving.deploy import needs_confirming
     from storage.versions import recent
 
     with common.store(ctx).session() as s:
@@ -133,20 +135,40 @@ def versions_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         print_json([{"name": v.name, "status": v.status, "sent": _sent(v), "metrics": v.metrics,
                      "adapter_path": v.adapter_path, "base_model": v.base_model, "job_id": v.job_id,
                      "below_deployed": v.below_deployed, "flags": v.flags,
+                     "forgetting_warning": forgetting_warning(VersionMetrics.from_json(v.metrics)),
                      "created_at": v.created_at.isoformat()} for v in rows])
         return
     table = Table(title="model versions (what the bot would send, on held-out questions: base → new)")
-    for column in ("name", "status", "right", "wrong", "don't know", "off-store refused", "key fact alone"):
+    for column in ("name", "status", "right", "wrong", "don't know", "off-store refused", "key fact alone", "probe"):
         table.add_column(column, overflow="fold")
+    warnings = []
     for v in rows:
-        ev = VersionMetrics.from_json(v.metrics).eval
+        metrics = VersionMetrics.from_json(v.metrics)
+        ev = metrics.eval
         base, new = ev.base or Scores(), ev.new or Scores()
         b, n = base.sent or Outcomes(), new.sent or Outcomes()
-        table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else "") + _flags(v),
+        warning = needs_confirming(v)  # the deployment controller's rule
+        if warning:
+            warnings.append(f"{v.name}: {warning}; `ft deploy {v.name}` asks to confirm")
+        table.add_row(v.name, v.status + (" (below deployed)" if v.below_deployed else "") + _flags(v)
+                      + (" (warning below)" if warning else "") + _preference(metrics),
                       _counts(b.right, n.right, n.n), _counts(b.wrong, n.wrong, n.n),
                       _counts(b.dont_know, n.dont_know, n.n),
-                      _counts(b.offstore_refused, n.offstore_refused, n.n_offstore), _pair(base.key_fact, new.key_fact))
+                      _counts(b.offstore_refused, n.offstore_refused, n.n_offstore), _pair(base.key_fact, new.key_fact),
+                      _pair(base.probe, new.probe))
     console.print(table)
+    for line in warnings:  # whole, below the table: a folded cell would cut the sentence
+        console.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _preference(metrics: VersionMetrics) -> str:
+    """Which adapter the preference stage's gate sent forward (older versions: nothing to say)."""
+    stage = metrics.preference
+    if stage is None:
+        return ""
+    if not stage.trained:
+        return " (preference stage did not run)"
+    return " (SFT + preference)" if stage.kept else " (SFT alone: preference dropped)"
 
 
 def _flags(v) -> str:
@@ -206,6 +228,10 @@ def _report(ctx: typer.Context, job: TrainingJob) -> None:
         with common.store(ctx).session() as s:
             version = s.get(ModelVersion, job.version_id)
         console.print(f"job {job.id} succeeded: new version [bold]{version.name}[/] (awaiting approval)")
+        warning = forgetting_warning(VersionMetrics.from_json(version.metrics))
+        if warning:
+            console.print(f"[bold yellow]warning:[/] {escape(warning)}; `ft deploy {version.name}` asks to confirm",
+                          highlight=False, soft_wrap=True)
         print(version.name)
     elif job.status == JobStatus.FAILED:
         fail(f"job {job.id} failed: {(job.error or '').strip().splitlines()[0] if job.error else 'unknown error'}")

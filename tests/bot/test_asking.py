@@ -9,7 +9,7 @@ from sqlmodel import select
 from core.contract import ReuseSpec
 from core.states import ExampleStatus, VersionStatus
 from storage import feedback
-from storage.models import Feedback, ModelVersion
+from storage.models import Feedback, ModelVersion, Preference
 from tests.bot.conftest import ASKER, OTHER, stored_examples
 
 NEVER_REUSE = ReuseSpec(min_score=2.0)  # no cosine reaches it: the model writes every answer
@@ -218,6 +218,24 @@ async def test_thumbs_down_and_a_correction_make_a_candidate_example(bot, store)
         "how long is the trial?", "The trial lasts 21 days.", ExampleStatus.CANDIDATE, OTHER)
     assert ex.source_key == f"feedback:{fb.id}" and ex.source["kind"] == "feedback"
     assert "version" in ex.source and ex.source["model_answer"] == "The trial lasts 7 days."
+
+
+async def test_thumbs_down_and_a_correction_make_a_preference_record(bot, store):
+    """The correction is preferred to the bot's answer; a plain answer's prompt is not stored, so the record keeps the
+    question (a trainer builds the prompt from it). A second correction replaces the first."""
+    bot.model.answer = "The trial lasts 7 days."
+    buttons = await _answered(bot)
+    fb_id = buttons["feedback-"].split(":")[1]
+    for correction in ("The trial lasts 14 days.", "The trial lasts 21 days."):
+        await bot.send.action(OTHER, "feedback", buttons["feedback-"])
+        status, body = await _submit(bot, OTHER, fb_id, correction)
+        assert status == 200 and not body
+    with store.session() as s:
+        [pref] = s.exec(select(Preference)).all()
+    assert (pref.kind, pref.question, pref.prompt, pref.chosen, pref.rejected) == (
+        "corrected", "how long is the trial?", [], "The trial lasts 21 days.", "The trial lasts 7 days.")
+    assert (pref.feedback_id, pref.asker, pref.edited_by, pref.channel_id, pref.pair_key) == (
+        int(fb_id), ASKER, OTHER, "CSUP", f"feedback:{fb_id}")
 
 
 async def test_answer_question_without_a_thread_posts_in_the_channel(bot, store):

@@ -10,8 +10,10 @@ from sqlmodel import select
 
 from bot.drafts import flow as drafting
 from core.states import DraftStatus, ExampleStatus
+from storage import preferences
 from storage.examples import NewExample, add_examples
 from storage.models import ChannelChange, Draft, Example, Feedback, Preference, SlackChannel
+from storage.snapshots import create_snapshot
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, settled
 
 DRAFTS = "CDRAFTS"
@@ -268,6 +270,34 @@ async def test_edit_and_send_stores_the_edited_pair_and_a_preference_record(draf
     assert "Too late" in body and len(_in_thread(bot, ts)) == 1
 
 
+async def test_a_private_channels_edit_trains_the_shared_adapter_only_once_marked_shareable(bot, store):
+    """The edit is a record in the channel's audience; the shared snapshot leaves it out until an admin marks the
+    channel shareable (`/ft channel share on`)."""
+    bot.slack.channel("CSUP", "support", "private").channel(DRAFTS, "support-drafts")
+    assert "now runs in *draft" in await _set_mode(bot, "draft")
+    bot.model.answer = "The trial lasts 30 days."
+    ts = await _ask(bot, "How long is the trial?")
+    await _card(bot)
+    [draft] = _drafts(store)
+    await bot.send.view_submission(AGENT, "draft_edit_modal", _edit_values("The trial lasts 21 days."),
+                                   private_metadata=str(draft.id))
+    await bot.slack.wait_for(lambda: _in_thread(bot, ts))
+    [pref] = _preferences(store)
+    assert (pref.kind, pref.audience, pref.question) == ("edited", "private", "How long is the trial?")
+    with store.session() as s:
+        snap, _ = create_snapshot(s, val_percent=0)
+    assert snap.n_preferences == 0
+    before = len(bot.slack.responses)
+    status, _ = await bot.send.command("channel share on", ADMIN, channel="CSUP")
+    assert status == 200
+    await bot.slack.wait_for(lambda: len(bot.slack.responses) > before)
+    with store.session() as s:
+        snap, created = create_snapshot(s, val_percent=0)
+        rows = preferences.snapshot_preferences(s, snap.id)
+    assert created and [(r.preference_id, r.chosen, r.rejected) for r in rows] == [
+        (pref.id, "The trial lasts 21 days.", "The trial lasts 30 days.")]
+
+
 async def test_discard_records_its_reason(drafting_bot, store):
     bot = drafting_bot
     await _ask(bot, "lol wrong channel sorry")
@@ -286,6 +316,56 @@ async def test_discard_records_its_reason(drafting_bot, store):
     assert (draft.status, draft.discard_reason, draft.acted_by) == (DraftStatus.DISCARDED, "not_a_question", AGENT)
     update = await bot.slack.wait_for(lambda: _closings(bot))
     assert "Discarded by" in json.dumps(update[-1]["blocks"]) and "not a question" in json.dumps(update[-1]["blocks"])
+
+
+async def _discarded(bot, store, question, reason):
+    ts = await _ask(bot, question)
+    await _card(bot, len(_drafts(store)))
+    draft = _drafts(store)[-1]
+    status, _ = await bot.send.view_submission(AGENT, "draft_discard_modal", _reason_values(reason),
+                                               private_metadata=str(draft.id))
+    assert status == 200
+    return ts, draft
+
+
+async def _team_reply(bot, ts, text, user=CURATOR):
+    reply = bot.slack.post("CSUP", user, text, thread_ts=ts)
+    await bot.send.event(_message(text, reply, user=user, thread_ts=ts))
+
+
+async def test_a_draft_discarded_as_wrong_then_answered_by_the_team_is_a_preference_record(drafting_bot, store):
+    bot = drafting_bot
+    bot.model.answer = "Yes, the Android app is in the Play Store under Quillmate Pro."
+    ts, draft = await _discarded(bot, store, "Is there an Android app?", "wrong")
+    await _team_reply(bot, ts, f"<@{ASKER}> yes, search Ferryline in Google Play.")
+    await bot.slack.wait_for(lambda: _preferences(store) and _preferences(store)[0].pair_key)
+    [pref] = _preferences(store)
+    with store.session() as s:
+        ex = s.exec(select(Example)).one()
+    assert (pref.kind, pref.chosen, pref.rejected, pref.edited_by, pref.asker) == (
+        "discarded_then_answered", "yes, search Ferryline in Google Play.",
+        "Yes, the Android app is in the Play Store under Quillmate Pro.", CURATOR, ASKER)
+    assert (pref.question, pref.prompt, pref.draft_id) == ("Is there an Android app?", draft.prompt, draft.id)
+    assert pref.prompt[-1]["content"] == "Is there an Android app?"
+    assert (ex.answer, ex.status, pref.pair_key) == (pref.chosen, ExampleStatus.CANDIDATE, ex.source_key)
+    # A later reply in the thread is conversation: the record stays the first answer's.
+    await _team_reply(bot, ts, "Let us know if it works!")
+    await settled(bot)
+    assert [p.chosen for p in _preferences(store)] == ["yes, search Ferryline in Google Play."]
+    assert _drafts(store)[0].status == DraftStatus.DISCARDED
+
+
+async def test_a_draft_discarded_for_another_reason_then_answered_teaches_nothing(drafting_bot, store):
+    bot = drafting_bot
+    ts, _ = await _discarded(bot, store, "Is the old importer still there?", "outdated")
+    await _team_reply(bot, ts, "It was retired in March; use the new one under Settings.")
+    await settled(bot)
+    assert _preferences(store) == [] and _drafts(store)[0].human_response_at is not None
+
+
+def _preferences(store):
+    with store.session() as s:
+        return list(s.exec(select(Preference).order_by(Preference.id)))
 
 
 async def test_only_the_team_acts_on_drafts(drafting_bot, store):

@@ -19,7 +19,18 @@ from storage import embeddings, open_store
 from storage.audience import remember, set_shareable
 from storage.examples import NewExample, add_examples
 from storage.jobs import enqueue
-from storage.models import ChannelChange, Draft, Erasure, Example, Feedback, ModelVersion, Preference, TrainingJob
+from storage.models import (
+    ChannelChange,
+    DatasetSnapshot,
+    Draft,
+    Erasure,
+    Example,
+    Feedback,
+    ModelVersion,
+    Preference,
+    SnapshotPreference,
+    TrainingJob,
+)
 from storage.snapshots import create_snapshot
 
 ZED, OTHER, CURATOR = "UZED4242", "UOTHER", "UCURATOR"
@@ -30,7 +41,14 @@ CORRECTED = "Actually the quokka voucher expires after ninety days"
 ASKED_BOT = "Can the wombat subscription be paused over winter"
 DRAFT_Q = "Is the narwhal lounge open on public holidays"
 SENT = "Yes, the narwhal lounge opens at ten on holidays"
-THEIRS = (ASKED, ANSWERED, CORRECTED, ASKED_BOT, DRAFT_Q, SENT)
+REPLIED = "The pelican courier collects on Sundays from noon"  # their reply after a draft was discarded as wrong
+WRITTEN = "Ocelot hampers ship on Tuesdays only"  # their answer to a knowledge gap, offered as a draft
+THEIRS = (ASKED, ANSWERED, CORRECTED, ASKED_BOT, DRAFT_Q, SENT, REPLIED, WRITTEN)
+# Another customer's record and draft, asked with Zed's approved answer retrieved as context: they stay, their
+# prompts go (a trainer builds a prompt from the question).
+CONTEXT_PROMPT = [{"role": "system", "content": "Answer from these pairs."},
+                  {"role": "user", "content": f"Q: How long do parcels wait at the depot?\nA: {ANSWERED}\n\n"
+                                              "How long does the depot keep my parcel?"}]
 
 
 def _seed(store, data_dir: Path) -> None:
@@ -55,18 +73,6 @@ def _seed(store, data_dir: Path) -> None:
                                                 status=ExampleStatus.APPROVED, approved_by=CURATOR,
                                                 source={"kind": "slack", "channel_id": "CSUP", "ts": "4.1",
                                                         "asker": OTHER, "answerer": CURATOR})])
-        old_version = ModelVersion(name="ft-0-v1", status=VersionStatus.RETIRED)  # trained before any of it
-        s.add(old_version)
-        snap, _ = create_snapshot(s, val_percent=50)
-        # The index: a row per approved pair (the vectors' values do not matter here).
-        embeddings.put(s, [(ex_id, "all-MiniLM-L6-v2", 2, "h", b"\0" * 8) for ex_id, _ in embeddings.approved_texts(s)])
-        job = enqueue(s, {}, ZED)
-        job.snapshot_id, job.status = snap.id, "succeeded"
-        version = ModelVersion(name="ft-1-v1", job_id=job.id, snapshot_id=snap.id, status=VersionStatus.DEPLOYED,
-                               decided_by=ZED, metrics={"samples": [{"question": ASKED, "reference": "x", "new": "y"},
-                                                                    {"question": "Can I change my address?",
-                                                                     "reference": "Yes, in Settings.", "new": "Yes"}]})
-        s.add(version)
         # Feedback: Zed's question to the bot, declined (the curators' queue), and Zed's correction of another's.
         s.add(Feedback(user=ZED, question=ASKED_BOT, answer="I don't know.", rating="none",
                        source={"channel": "CSUP", "declined": True}))
@@ -85,10 +91,10 @@ def _seed(store, data_dir: Path) -> None:
         # A later question given Zed's approved answer as it is (core.reuse), approved by Zed too.
         zeds_answer = s.exec(select(Example).where(Example.source_key == "slack:CSUP:2.1")).one()
         zeds_answer.approved_by = ZED
-        reused = Draft(mode="draft", channel_id="CSUP", question_ts="9.3", asker=OTHER,
+        reused = Draft(mode="draft", channel_id="CSUP", question_ts="9.6", asker=OTHER,
                        question="How long does a parcel stay at the depot?", answer=ANSWERED, model_answer=ANSWERED,
                        reused={"example_id": zeds_answer.id, "approved_by": ZED, "score": 0.8, "link": None})
-        kept = Draft(mode="draft", channel_id="CSUP", question_ts="9.4", asker=OTHER, question="Ferries to islands?",
+        kept = Draft(mode="draft", channel_id="CSUP", question_ts="9.7", asker=OTHER, question="Ferries to islands?",
                      answer="Yes, every island with a ferry port.", model_answer="Yes, every island with a ferry port.",
                      reused={"example_id": 999, "approved_by": CURATOR, "score": 0.8, "link": None})
         s.add_all([mine, sent, reused, kept])
@@ -96,7 +102,42 @@ def _seed(store, data_dir: Path) -> None:
         s.add(Preference(draft_id=sent.id, channel_id="CSUP", prompt=[{"role": "user", "content": "Is parking free?"}],
                          chosen=SENT, rejected="Parking is free.", asker=OTHER, edited_by=ZED))
         s.add(Preference(draft_id=mine.id, channel_id="CSUP", prompt=[{"role": "user", "content": DRAFT_Q}],
-                         chosen="Open daily.", rejected="The lounge is open.", asker=ZED, edited_by=OTHER))
+                         chosen="Open daily.", rejected="The lounge is open.", asker=ZED, edited_by=OTHER,
+                         question=DRAFT_Q))
+        discarded = Draft(mode="draft", channel_id="CSUP", question_ts="9.3", asker=OTHER, status="discarded",
+                          discard_reason="wrong", question="Do you collect on Sundays?", answer="No collections.",
+                          model_answer="No collections.", acted_by=CURATOR)
+        s.add(discarded)
+        s.flush()
+        s.add(Preference(kind="discarded_then_answered", draft_id=discarded.id, channel_id="CSUP",
+                         question="Do you collect on Sundays?", chosen=REPLIED, rejected="No collections.",
+                         asker=OTHER, edited_by=ZED))
+        s.add(Preference(channel_id="CSUP", prompt=CONTEXT_PROMPT, question="How long does the depot keep my parcel?",
+                         chosen="Seven days.", rejected="One day.", asker=OTHER, edited_by=CURATOR))
+        s.add(Draft(mode="draft", channel_id="CSUP", question_ts="9.4", asker=OTHER, prompt=CONTEXT_PROMPT,
+                    question="How long does the depot keep my parcel?", answer="One day.", model_answer="One day."))
+        # Zed's answer to a knowledge gap (bot.gaps): a pair, and the waiting draft offered it.
+        offered = Draft(mode="draft", channel_id="CSUP", question_ts="9.5", asker=OTHER, declined=True,
+                        question="When do hampers ship?", answer=WRITTEN, written_by=ZED)
+        s.add(offered)
+        s.flush()
+        from storage.gap_answers import answer_gap
+
+        answer_gap(s, [f"draft:{offered.id}"], question="When do hampers ship?", answer=WRITTEN, by=ZED, curator=True,
+                   viewer=None)
+        # The snapshot holds the pairs and the records (their copies in snapshotpreference).
+        old_version = ModelVersion(name="ft-0-v1", status=VersionStatus.RETIRED)  # trained before any of it
+        s.add(old_version)
+        snap, _ = create_snapshot(s, val_percent=50)
+        # The index: a row per approved pair (the vectors' values do not matter here).
+        embeddings.put(s, [(ex_id, "all-MiniLM-L6-v2", 2, "h", b"\0" * 8) for ex_id, _ in embeddings.approved_texts(s)])
+        job = enqueue(s, {}, ZED)
+        job.snapshot_id, job.status = snap.id, "succeeded"
+        version = ModelVersion(name="ft-1-v1", job_id=job.id, snapshot_id=snap.id, status=VersionStatus.DEPLOYED,
+                               decided_by=ZED, metrics={"samples": [{"question": ASKED, "reference": "x", "new": "y"},
+                                                                    {"question": "Can I change my address?",
+                                                                     "reference": "Yes, in Settings.", "new": "Yes"}]})
+        s.add(version)
         assert untouched
     # The data folder: an adapter's files holding the text and the id.
     adapter = data_dir / "adapters" / "ft-1-v1"
@@ -152,14 +193,28 @@ def test_forget_user_erases_their_text_everywhere(ft_env, tmp_path, caplog):
         # Other people's data stays: the unrelated pair, the pair Zed only labelled (their id cleared).
         questions = {r.question for r in s.exec(select(Feedback))}
         assert questions == {"When does the voucher expire?"}
+        # Left: the parking draft (texts cleared), the Sunday one, the depot one, the hampers one (Zed's answer
+        # cleared), the one that gave Zed's approved answer as it is (cleared) and the one that gave another's.
         drafts = list(s.exec(select(Draft).order_by(Draft.question_ts)))
-        assert len(drafts) == 3 and list(s.exec(select(Preference))) == []
+        assert [d.question_ts for d in drafts] == ["9.2", "9.3", "9.4", "9.5", "9.6", "9.7"]
         # The draft that gave Zed's answer keeps no text of it; another's reused answer and its approver stay.
-        assert (drafts[1].answer, drafts[1].reused) == ("", {})
-        assert drafts[2].answer == "Yes, every island with a ferry port." and drafts[2].reused["approved_by"] == CURATOR
+        assert (drafts[4].answer, drafts[4].model_answer, drafts[4].reused) == ("", "", {})
+        assert drafts[5].answer == "Yes, every island with a ferry port." and drafts[5].reused["approved_by"] == CURATOR
+        [kept] = s.exec(select(Preference)).all()  # another's record that only held Zed's answer as context
+        [copy] = s.exec(select(SnapshotPreference)).all()
+        assert (kept.question, kept.prompt, copy.preference_id, copy.prompt) == (
+            "How long does the depot keep my parcel?", [], kept.id, [])
+        snap = s.get(DatasetSnapshot, copy.snapshot_id)
+        assert snap.n_preferences == 1
         assert s.exec(select(ChannelChange)).one().by is None
         [audit] = s.exec(select(Erasure)).all()
-        assert audit.counts["examples"] == 3 and audit.counts["feedback"] == 1 and len(audit.user_hash) == 64
+        # Zed's pairs: asked (the zebra parcel), answered (the depot), corrected (the voucher), written (the hampers).
+        assert audit.counts["examples"] == 4 and audit.counts["feedback"] == 1 and len(audit.user_hash) == 64
+        # Zed's records: asked (the lounge), edited (parking), replied (Sundays), corrected (the voucher).
+        assert (audit.counts["preferences"], audit.counts["preference_copies"], audit.counts["prompts_cleared"]) == (
+            4, 4, 3)
+        # Drafts whose texts went: parking (Zed sent it), hampers (Zed's gap answer), the depot (Zed's answer reused).
+        assert audit.counts["drafts_cleared"] == 3 and audit.counts["drafts"] == 1
         job = s.get(TrainingJob, audit.job_id)
         version = s.exec(select(ModelVersion).where(ModelVersion.name == "ft-1-v1")).one()
         assert [f["code"] for f in version.flags] == ["erased_data"]

@@ -31,7 +31,7 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
                         model_server_url="http://127.0.0.1:9/", retrieval=False, slack_bot_token="xoxb-1",
                         slack_signing_secret="s3cret", agents={"UAGENT"}, draft_ttl_h=3.5, resolution_window_h=6.0,
                         auto_record_n=7, auto_min_drafts=5, auto_min_unchanged=0.6, shutdown_grace_s=4.5,
-                        reuse_min_score=0.9)
+                        reuse_min_score=0.9, gaps_channel="CCURATORS")
     app, deps, metrics = wiring.bot(settings)
     try:
         assert (deps.system_prompt, deps.label_emoji, deps.max_answer_chars, deps.answer_timeout_s,
@@ -45,9 +45,13 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
             frozenset({"UAGENT"}), 3.5, 6.0, settings.data_dir)
         assert deps.ladder == Ladder(last_n=7, min_drafts=5, min_unchanged=0.6) and deps.shutdown_grace_s == 4.5
         assert deps.reuse == ReuseSpec(min_score=0.9)
+        assert deps.gaps_channel == "CCURATORS"
+        assert wiring.deps(Settings(approvals_channel="CAPPROVE"), store=deps.store, model=deps.model,
+                           retriever=None).gaps_channel == "CAPPROVE"  # unset: the approvals channel
         checked = {"system_prompt", "label_emoji", "max_answer_chars", "answer_timeout_s", "answer_max_tokens",
                    "approvals_channel", "admins", "curators", "retriever", "grounding", "model", "store", "agents",
-                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder", "shutdown_grace_s", "reuse"}
+                   "draft_ttl_h", "resolution_window_h", "data_dir", "ladder", "shutdown_grace_s", "reuse",
+                   "gaps_channel"}
         fields = {f.name for f in dataclasses.fields(Deps)}
         assert not checked & set(NOT_FROM_SETTINGS)
         assert fields - checked - set(NOT_FROM_SETTINGS) == set(), "a Deps field neither checked nor explained"
