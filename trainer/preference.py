@@ -45,6 +45,10 @@ RESULT_FILE = "preference_result.json"
 SETTINGS_FILE = "preference_config.json"
 
 
+class NothingToPrefer(ValueError):
+    """No record left to train on: none has a chosen and a rejected text that differ, or all are too long."""
+
+
 class PreferenceResult(BaseModel):
     """One run of the stage: what PreferenceStage.train shows (summary()), and what benches and tests read."""
 
@@ -170,8 +174,8 @@ def train_preference(cfg: TrainConfig, sft_adapter_dir: str | Path, records: Seq
             model = PeftModel.from_pretrained(model, str(sft_adapter_dir), is_trainable=True)
         data = preference_rows(records, cfg.system_prompt, tokenizer, cfg.max_length)
         if not data.rows:
-            raise ValueError(f"no preference records to train on ({data.left_out} left out: nothing to prefer, "
-                             "or longer than max_length)")
+            raise NothingToPrefer(f"no preference record to train on: {data.left_out} left out (nothing to prefer, "
+                                  f"or longer than {cfg.max_length} tokens)")
 
         # 3. The trainer: the reference is TRL's frozen copy of the SFT adapter ("ref"), not a second model.
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -138,5 +138,5 @@ def test_apo_zero_is_the_other_anchored_loss_and_a_stop_resumes(tiny_base, sft_a
 
 
 def test_no_usable_record_is_an_error_not_an_empty_adapter(tiny_base, sft_adapter, tmp_path):
-    with pytest.raises(ValueError, match="no preference records"):
+    with pytest.raises(ValueError, match="no preference record to train on: 1 left out"):
         train_preference(tiny_config(tiny_base), sft_adapter, RECORDS[-1:], tmp_path / "pref")
