@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -184,8 +185,9 @@ def preference_stage(cfg: TrainConfig, records: list[dict[str, Any]], sft: Evalu
                      ) -> tuple[Evaluated, PreferenceStage]:
     """(the adapter that goes forward, the stage's record): SFT + preference when the stage ran and the gate kept it,
     else SFT alone. It runs when it is on and the snapshot holds at least preference_min_records usable records (train
-    side), into `<SFT adapter>-preference`; both adapters are judged on the same questions. A stopped run raises
-    TrainingStopped (its checkpoint is resumed from, the SFT adapter and both evaluations are reused)."""
+    side), into `<SFT adapter>-preference` (removed when the gate drops it); both adapters are judged on the same
+    questions. A stopped run raises TrainingStopped (its checkpoint is resumed from, the SFT adapter and both
+    evaluations are reused)."""
     from trainer.gate import decide
     from trainer.preference import NothingToPrefer, train_preference
 
@@ -213,6 +215,8 @@ def preference_stage(cfg: TrainConfig, records: list[dict[str, Any]], sft: Evalu
         "sft": sft.ev.metrics.new, "preferred": preferred.ev.metrics.new,
         "sft_live": sft.live.new, "preferred_live": preferred.live.new})
     log.info("preference stage: %s", reason)
+    if not kept:  # no version points to it, so erasure's flags (storage.erasure) would never reach what it learned
+        shutil.rmtree(out_dir, ignore_errors=True)
     return (preferred if kept else sft), stage
 
 

@@ -141,13 +141,58 @@ def dpo_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path):
     )
 
 
+def build_trainer(cfg: TrainConfig, sft_adapter_dir: str | Path, records: Sequence[Any], checkpoints: Path, *,
+                  callbacks: Sequence[Any] = (), setup: DeviceSetup | None = None
+                  ) -> tuple[Any, PreferenceRows, DeviceSetup]:
+    """(DPOTrainer, the rows it trains on, DeviceSetup): this machine's settings (device_setup(cfg) unless given: the
+    SFT path's, one process), the base model with the SFT adapter on it as a trainable PeftModel, the records in the
+    base model's chat template, and the trainer, whose reference is TRL's frozen "ref" copy of the SFT adapter.
+    train_preference runs it; tests inspect it."""
+    import torch
+    from datasets import Dataset
+    from peft import PeftModel
+    from transformers.trainer_callback import PrinterCallback
+    from trl import DPOTrainer
+
+    setup = setup or device_setup(cfg)
+    if setup.device == "cpu":
+        torch.set_num_threads(setup.threads)  # train_preference puts the caller's setting back afterwards
+    torch.manual_seed(cfg.seed)
+    model, tokenizer = load_model(cfg.base_model, setup)
+    with peft_wraps_quietly():
+        model = PeftModel.from_pretrained(model, str(sft_adapter_dir), is_trainable=True)
+    data = preference_rows(records, cfg.system_prompt, tokenizer, cfg.max_length)
+    if not data.rows:
+        raise NothingToPrefer(f"no preference record to train on: {data.left_out} left out (nothing to prefer, "
+                              f"or longer than {cfg.max_length} tokens)")
+    trainer = DPOTrainer(model=model, ref_model=None, args=dpo_config(cfg, setup, checkpoints),
+                         train_dataset=Dataset.from_list(data.rows), processing_class=tokenizer,
+                         callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
+    if "ref" not in trainer.model.peft_config:  # TRL falls back to the base model as reference on some peft versions
+        raise RuntimeError("DPOTrainer made no frozen 'ref' copy of the SFT adapter: the reference would not be SFT")
+    if setup.fused_loss == "gathered":
+        from trainer.loss import DPO_OUTPUTS, gather_labelled
+
+        # the output head at the answers' tokens only, for the policy and the reference alike: off CUDA, TRL's head
+        # scores every position, and a record's prompt (system prompt, retrieved pairs, question) is most of it
+        if not gather_labelled(trainer.model, DPO_OUTPUTS):
+            setup.fused_loss = "trl"
+    if setup.qlora:  # as trainer.train: LoRA weights train in the compute dtype (TRL casts a 4-bit model's to bf16)
+        compute = getattr(torch, setup.compute_dtype)
+        for param in trainer.model.parameters():
+            if param.requires_grad:
+                param.data = param.data.to(compute)
+    return trainer, data, setup
+
+
 def train_preference(cfg: TrainConfig, sft_adapter_dir: str | Path, records: Sequence[Any], out_dir: str | Path, *,
                      on_progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
                      progress_every_s: float = 3.0, callbacks: Sequence[Any] = ()) -> PreferenceResult:
     """Train the SFT adapter in sft_adapter_dir further on the preference records, into out_dir (an adapter of its own;
     the SFT adapter is not touched). A finished out_dir is returned as it is; a checkpoint in out_dir/checkpoints is
     resumed from; should_stop() ends it early with a checkpoint (the result then has stopped=True and no adapter).
-    Progress is reported in the PREFERENCE phase."""
+    Progress is reported in the PREFERENCE phase. NothingToPrefer: no record is left to train on."""
     out_dir, sft_adapter_dir = Path(out_dir), Path(sft_adapter_dir)
     done = out_dir / RESULT_FILE
     if resume and done.is_file() and all((out_dir / f).is_file() for f in ADAPTER_FILES):
@@ -160,27 +205,11 @@ def train_preference(cfg: TrainConfig, sft_adapter_dir: str | Path, records: Seq
 
     threads = torch.get_num_threads()
     try:
-        # 1. This machine's settings: the SFT path's, one process (the stage is short; trainer.launch is for SFT).
-        setup = device_setup(cfg)
-        if setup.device == "cpu":
-            torch.set_num_threads(setup.threads)
-        torch.manual_seed(cfg.seed)
-
-        # 2. The base model and the SFT adapter on it, trainable; then the records in its chat template.
-        model, tokenizer = load_model(cfg.base_model, setup)
-        from peft import PeftModel
-
-        with peft_wraps_quietly():
-            model = PeftModel.from_pretrained(model, str(sft_adapter_dir), is_trainable=True)
-        data = preference_rows(records, cfg.system_prompt, tokenizer, cfg.max_length)
-        if not data.rows:
-            raise NothingToPrefer(f"no preference record to train on: {data.left_out} left out (nothing to prefer, "
-                                  f"or longer than {cfg.max_length} tokens)")
-
-        # 3. The trainer: the reference is TRL's frozen copy of the SFT adapter ("ref"), not a second model.
-        out_dir.mkdir(parents=True, exist_ok=True)
+        # 1-3. Machine, base model + SFT adapter, records, trainer.
         progress = progress_callback(_in_phase(on_progress), should_stop, progress_every_s)
-        trainer = _trainer(cfg, setup, model, tokenizer, data.rows, out_dir / "checkpoints", [progress, *callbacks])
+        trainer, data, setup = build_trainer(cfg, sft_adapter_dir, records, out_dir / "checkpoints",
+                                             callbacks=[progress, *callbacks])
+        out_dir.mkdir(parents=True, exist_ok=True)
 
         # 4. Train, resuming when an earlier run left a checkpoint.
         last = last_checkpoint(out_dir / "checkpoints")
@@ -198,7 +227,8 @@ def train_preference(cfg: TrainConfig, sft_adapter_dir: str | Path, records: Seq
         if progress.stopped:
             return result
 
-        # 5. The artifact: the trained "default" adapter alone (not TRL's "ref" copy), in fp32 like any LoRA adapter.
+        # 5. The artifact: the trained "default" adapter alone (not TRL's "ref" copy), in fp32 like any LoRA adapter,
+        # with its settings.
         _save(trainer.model, out_dir, setup)
         check_adapter(out_dir)
         cfg.save(out_dir / CONFIG_FILE, setup)
@@ -210,27 +240,6 @@ def train_preference(cfg: TrainConfig, sft_adapter_dir: str | Path, records: Seq
         return result
     finally:
         torch.set_num_threads(threads)
-
-
-def _trainer(cfg: TrainConfig, setup: DeviceSetup, model: Any, tokenizer: Any, rows: list[dict[str, Any]],
-             checkpoints: Path, callbacks: list[Any]) -> Any:
-    from datasets import Dataset
-    from transformers.trainer_callback import PrinterCallback
-    from trl import DPOTrainer
-
-    trainer = DPOTrainer(model=model, ref_model=None, args=dpo_config(cfg, setup, checkpoints),
-                         train_dataset=Dataset.from_list(rows), processing_class=tokenizer, callbacks=callbacks)
-    trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
-    if "ref" not in trainer.model.peft_config:  # TRL falls back to the base model as reference on some peft versions
-        raise RuntimeError("DPOTrainer made no frozen 'ref' copy of the SFT adapter: the reference would not be SFT")
-    if setup.qlora:  # as trainer.train: LoRA weights train in the compute dtype (TRL casts a 4-bit model's to bf16)
-        import torch
-
-        compute = getattr(torch, setup.compute_dtype)
-        for param in trainer.model.parameters():
-            if param.requires_grad:
-                param.data = param.data.to(compute)
-    return trainer
 
 
 def _save(model: Any, out_dir: Path, setup: DeviceSetup) -> None:

@@ -140,3 +140,41 @@ def test_apo_zero_is_the_other_anchored_loss_and_a_stop_resumes(tiny_base, sft_a
 def test_no_usable_record_is_an_error_not_an_empty_adapter(tiny_base, sft_adapter, tmp_path):
     with pytest.raises(ValueError, match="no preference record to train on: 1 left out"):
         train_preference(tiny_config(tiny_base), sft_adapter, RECORDS[-1:], tmp_path / "pref")
+
+
+def test_the_head_at_the_answers_alone_gives_dpo_the_same_loss_gradients_and_metrics(tiny_base, sft_adapter,
+                                                                                       tmp_path):
+    """On CPU the output head runs at the answers' tokens only (trainer.loss.gather_labelled), for the policy and
+    its reference: the same DPO loss, LoRA gradients and logged rewards as TRL's head at every position."""
+    import dataclasses
+
+    import torch
+
+    from trainer.config import device_setup
+    from trainer.preference import build_trainer
+
+    cfg = tiny_config(tiny_base, preference=True)
+    seen = {}
+    for head in ("trl", "gathered"):
+        setup = dataclasses.replace(device_setup(cfg, cuda=False), fused_loss=head)
+        trainer, data, used = build_trainer(cfg, sft_adapter, RECORDS, tmp_path / head, setup=setup)
+        assert used.fused_loss == head and len(data.rows) == 4
+        with torch.no_grad():  # the policy a little away from its reference, so the rewards are not all zero
+            for name, param in trainer.model.named_parameters():
+                if ".default." in name and "lora_B" in name:
+                    param.add_(torch.randn(param.shape, generator=torch.Generator().manual_seed(1)) * 0.1)
+        trainer.model.train()
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        seen[head] = (loss.detach(), grads, {k: v[-1] for k, v in trainer._metrics["train"].items()})
+    (full_loss, full_grads, full_metrics), (loss, grads, metrics) = seen["trl"], seen["gathered"]
+    torch.testing.assert_close(loss, full_loss, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == full_grads.keys() and all(".default." in n for n in grads)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, full_grads[name], rtol=1e-4, atol=1e-6)
+    assert full_metrics["rewards/margins"] != 0
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected",
+                "logits/chosen", "mean_token_accuracy"):
+        assert metrics[key] == pytest.approx(full_metrics[key], rel=1e-4, abs=1e-6), key
