@@ -180,6 +180,7 @@ class JobPhase(StrEnum):
 
     TRAINING = "training"
     EVALUATING = "evaluating"
+    PREFERENCE = "preference"  # the preference stage after SFT: its training, then its evaluation (trainer.preference)
 
 
 class JobOutcome(StrEnum):

@@ -28,6 +28,8 @@ _SCALED = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_he
            "output_router_logits")
 # What TRL's SFTTrainer asks its head for: the loss, and its metrics' entropy and top-1.
 OUTPUTS = ("log_probs", "entropy", "is_top1")
+# What DPOTrainer asks for (trl dpo_trainer.py, without WPO weighting): its logits/* metrics read the mean logit too.
+DPO_OUTPUTS = ("log_probs", "entropy", "mean_logits", "is_top1")
 
 
 def causal_lm(model: Any) -> Any:
@@ -35,10 +37,11 @@ def causal_lm(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def gather_labelled(model: Any) -> bool:
-    """Make `model(..., labels=..., fused_lm_head=True)` (TRL's fused head, already added by SFTTrainer) run the
-    output head on the positions whose next-token label is not -100 only. Every other call goes to TRL's forward
-    unchanged (generation, full logits, pre-shifted labels). False when the model keeps TRL's head (scaled logits)."""
+def gather_labelled(model: Any, outputs: tuple[str, ...] = OUTPUTS) -> bool:
+    """Make `model(..., labels=..., fused_lm_head=True)` (TRL's fused head, already added by SFTTrainer or DPOTrainer)
+    run the output head on the positions whose next-token label is not -100 only. Every other call goes to TRL's
+    forward unchanged (generation, full logits, pre-shifted labels). False when the model keeps TRL's head (scaled
+    logits). outputs: the per-token fields the trainer reads (DPOTrainer's: DPO_OUTPUTS)."""
     from trl.kernels import ChunkedLogProbFunction
     from trl.trainer.utils import _CHUNKED_LOGPROB_CHUNK_SIZE, FusedCausalLMOutput
 
@@ -60,13 +63,14 @@ def gather_labelled(model: Any) -> bool:
         labels = labels[:, 1:].to(head.weight.device)
         mask = labels != -100
         per_token = ChunkedLogProbFunction.apply(hidden.to(head.weight.device)[mask], head.weight, head.bias,
-                                                 labels[mask], 1.0, _CHUNKED_LOGPROB_CHUNK_SIZE, None, 1.0, OUTPUTS)
+                                                 labels[mask], 1.0, _CHUNKED_LOGPROB_CHUNK_SIZE, None, 1.0, outputs)
         # Back to (batch, seq - 1), zero where there is no label, as TRL's head returns them; masked_scatter keeps a
         # batch without labels connected to the graph (a zero loss with a gradient, not a failing backward).
-        log_probs, entropy, _, _, is_top1 = (None if x is None else x.new_zeros(mask.shape).masked_scatter(mask, x)
-                                             for x in per_token)
+        log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1 = (
+            None if x is None else x.new_zeros(mask.shape).masked_scatter(mask, x) for x in per_token)
         loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
-        return FusedCausalLMOutput(loss=loss, log_probs=log_probs, entropy=entropy, is_top1=is_top1, label_mask=mask)
+        return FusedCausalLMOutput(loss=loss, log_probs=log_probs, entropy=entropy, log_sum_sq_probs=log_sum_sq_probs,
+                                   mean_logits=mean_logits, is_top1=is_top1, label_mask=mask)
 
     lm.forward = types.MethodType(forward, lm)
     return True

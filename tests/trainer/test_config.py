@@ -93,3 +93,17 @@ def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path
     odd = TrainConfig(batch_size=5, grad_accum=2)
     args = sft_config(odd, device_setup(odd, cuda=False), tmp_path, has_eval=True)
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (5, 2)
+
+
+def test_the_preference_stage_settings_are_checked_and_given_as_trl_takes_them():
+    cfg = TrainConfig()
+    assert not cfg.preference and cfg.preference_min_records >= 1  # off until measured to gain (issue 26)
+    settings = TrainConfig(preference_sft_weight=0.5).preference_settings()
+    assert settings["loss_type"] == ["sigmoid", "sft"] and settings["loss_weights"] == [1.0, 0.5]
+    assert TrainConfig(preference_loss="apo_zero").preference_settings()["loss_weights"] == [1.0]
+    with pytest.raises(ValueError, match="preference_loss='sigmoid'"):
+        TrainConfig(preference_loss="sigmoid")  # plain DPO: not anchored
+    with pytest.raises(ValueError, match="bad preference settings"):
+        TrainConfig(preference_min_records=0)
+    saved = json.loads(TrainConfig(preference=True).to_json())["train"]
+    assert saved["preference"] is True and saved["preference_loss"] == "sigmoid+sft"  # saved with every adapter
