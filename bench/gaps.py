@@ -223,13 +223,14 @@ def end_to_end(embedder, questions: list[str]) -> tuple[list, dict[str, int], fl
 
 def clustering_memory(vectors) -> dict:
     """Peak RSS of a fresh process that holds only the vectors, then imports scikit-learn, then clusters them: what
-    clustering adds, apart from the embedder (whose own peak hides it in this process)."""
+    clustering adds, apart from the embedder (whose own peak hides it in this process). Linux only (/proc)."""
     import subprocess
 
     import numpy as np
 
-    code = ("import resource, sys, numpy as np; from core.clusters import cluster; from storage.gaps import "
-            "GAP_THRESHOLD\nr = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    # Its peak is VmHWM: Linux carries ru_maxrss across exec, so getrusage in the child would report ours.
+    code = ("import re, sys, numpy as np; from core.clusters import cluster; from storage.gaps import GAP_THRESHOLD\n"
+            "r = lambda: round(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)\n"
             "v = np.load(sys.argv[1]); a = r(); import sklearn.cluster; b = r(); cluster(v, GAP_THRESHOLD)\n"
             "print(a, b, r())")
     with tempfile.TemporaryDirectory() as tmp:

@@ -194,7 +194,7 @@ def test_nothing_unanswered_is_no_gap(store, embedder):
 
 
 def test_scikit_learn_loads_only_when_gaps_are_clustered():
-    """About 100 MiB in a process (bench/gaps.py): the bot and the CLI start without it."""
+    """About 105 MiB in the bot's process (bench/gaps.py): the bot and the CLI start without it."""
     import subprocess
     import sys
     from pathlib import Path
