@@ -2,8 +2,9 @@
 
 Average linkage: two groups join when their questions are, on average, closer than the threshold, so one stray
 question bridging two topics does not chain them (single linkage would), and no number of groups is guessed in
-advance (k-means would). scikit-learn is imported here only: it weighs about 100 MiB in a process (bench/gaps.py
-measures it), and only the knowledge gaps (storage.gaps) cluster.
+advance (k-means would). scikit-learn is imported here only: importing it adds about 105 MiB to a process in the bot's
+environment (150 MiB in the dev one, which has pandas; bench/gaps.py), and only the knowledge gaps (storage.gaps)
+cluster.
 """
 
 from __future__ import annotations

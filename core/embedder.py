@@ -110,15 +110,17 @@ class Embedder:
         if not texts:
             return out
         encodings = self._tokenizer.encode_batch(list(texts))
-        # Similar lengths share a batch, so little compute goes to padding.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        # encode_batch pads every text to the longest of the call: a text's own length is its attention mask's. Similar
+        # lengths share a batch, each batch as wide as its longest, so one long text does not widen every batch.
+        lengths = [sum(e.attention_mask) for e in encodings]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            width = max(len(encodings[i].ids) for i in idx)
+            width = max(1, max(lengths[i] for i in idx))
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.float32)
             for row, i in enumerate(idx):
-                n = sum(encodings[i].attention_mask)
+                n = lengths[i]
                 ids[row, :n] = encodings[i].ids[:n]
                 mask[row, :n] = 1.0
             out[idx] = self._forward(ids, mask)

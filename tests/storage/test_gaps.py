@@ -120,8 +120,7 @@ def test_the_same_question_twice_in_a_thread_counts_once(store):
 
 
 PAYPAL = ["Can I pay with PayPal?", "Do you accept PayPal payments?", "Is PayPal supported as a payment method?"]
-LINUX = ["Is there a desktop app for Linux?", "Do you have a Linux version of the app?",
-         "Can I install the app on Linux?"]
+LINUX = ["Is there a Linux app?", "Do you have a Linux version of the app?", "Can I install the app on Linux?"]
 EXPORT = ["How do I export my notes to PDF?", "Can I download a note as a PDF file?"]
 
 
@@ -192,3 +191,15 @@ def test_nothing_unanswered_is_no_gap(store, embedder):
         asked(s, "Can I pay with PayPal?")
         assert gaps.find_gaps(s, embedder, since=utcnow() - WEEK) == []  # one question is no gap
         assert [g.size for g in gaps.find_gaps(s, embedder, since=utcnow() - WEEK, min_size=1)] == [1]
+
+
+def test_scikit_learn_loads_only_when_gaps_are_clustered():
+    """About 105 MiB in the bot's process (bench/gaps.py): the bot and the CLI start without it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, bot.app, ftbot.cli.main, storage.gaps; print(sorted({'sklearn', 'scipy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
