@@ -237,6 +237,7 @@ async def run() -> None:
         request = slack.find(APPROVALS, job.slack_ts)
         say(f"job {job_id} finished: {version.name} awaits approval. The approval request in #ft-approvals:")
         console.print(message_text(request), highlight=False, soft_wrap=True)
+        say(await deps.db(lambda s: preference_story(s, version)))
 
         # 6. The lead (an admin) presses Approve: load, smoke test, deploy. A version that forgot general questions
         # (serving.deploy.needs_confirming) carries Slack's confirm dialog on the button: the lead reads it, confirms.
@@ -274,6 +275,11 @@ async def run() -> None:
             "figure):")
         sys.stdout.flush()
         subprocess.run([str(Path(sys.executable).with_name("ft")), "stats", "--channel", CHANNEL], env=env, check=False)
+
+        # 10. What the bot could not answer, grouped (the curators' weekly digest and /ft gaps show the same).
+        say("the questions the bot could not answer, grouped into knowledge gaps (ft gaps):")
+        sys.stdout.flush()
+        subprocess.run([str(Path(sys.executable).with_name("ft")), "gaps"], env=env, check=False)
     finally:
         await send.close()
         await runner.cleanup()
@@ -291,6 +297,24 @@ async def run() -> None:
     say(f"done in {elapsed / 60:.1f} min. Database and artifacts: {data_dir} (adapters in {data_dir / 'adapters'}). "
         "Try: .venv/bin/ft status · .venv/bin/ft versions list · .venv/bin/ft serve & .venv/bin/ft ask "
         "\"How much is the commuter pass?\"")
+
+
+def preference_story(session, version) -> str:
+    """What became of the lead's edit: the preference record in the version's snapshot, and what the preference stage
+    did with it (trained, kept or dropped by the gate, or why it did not run)."""
+    from sqlmodel import select
+
+    from core.contract import VersionMetrics
+    from storage.models import SnapshotPreference
+
+    copies = list(session.exec(select(SnapshotPreference).where(SnapshotPreference.snapshot_id == version.snapshot_id)))
+    stage = VersionMetrics.model_validate(version.metrics).preference
+    held = ", ".join(f"{c.kind} ({c.side} side)" for c in copies) or "none"
+    if stage is None:
+        return f"preference records in this version's snapshot: {held}"
+    done = ("kept by the gate" if stage.kept else f"dropped by the gate: {stage.reason}") if stage.trained else \
+        f"did not run: {stage.reason}"
+    return f"preference records in this version's snapshot (the lead's edit): {held}; the preference stage {done}"
 
 
 def approve_story(request: dict, approve: str) -> str:

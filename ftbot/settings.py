@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # Processes a job trains in (trainer.launch, accelerate launch): 0 = one per GPU the worker is given
     # (CUDA_VISIBLE_DEVICES), one on CPU.
     train_processes: int = Field(0, ge=0)
+    # The preference stage after SFT (trainer.preference: the team's edits and corrections, an anchored DPO loss,
+    # kept only where the gate finds it loses on nothing). Off until bench/preference.py measures a gain; a job may
+    # also ask for it (`/ft train preference=true`).
+    preference_stage: bool = False
 
     # Days after which questions and feedback that never became an approved pair are deleted (None: kept).
     retention_days: int | None = Field(None, ge=1)

@@ -274,7 +274,7 @@ def train_config(settings: Settings) -> TrainConfig:
 
     return TrainConfig(base_model=settings.base_model, system_prompt=settings.system_prompt,
                        retrieval=settings.retrieval, grounding=grounding(settings),
-                       processes=settings.train_processes)
+                       processes=settings.train_processes, preference=settings.preference_stage)
 
 
 def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:

@@ -14,7 +14,7 @@ from storage.models import TrainingJob, utcnow
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # What a person may set on a job, and what is accepted. Ranks are those vLLM serves (max_lora_rank).
 PARAM_HELP = (f"epochs=1..50, lr=a number in (0, 1], rank=one of {RANKS_LISTED}, "
-              "qlora=true|false")
+              "qlora=true|false, preference=true|false")
 
 
 def check_params(raw: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if value is None:
             continue
-        if key not in ("epochs", "lr", "rank", "qlora"):
+        if key not in ("epochs", "lr", "rank", "qlora", "preference"):
             raise ValueError(f"unknown setting {key!r} ({PARAM_HELP})")
         try:
             if key == "epochs":
@@ -35,7 +35,7 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
             elif key == "rank":
                 params[key] = int(value)
                 ok = params[key] in LORA_RANKS
-            else:  # qlora
+            else:  # qlora, preference: on or off
                 params[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
                 ok = isinstance(value, bool) or (
                     str(value).lower() in ("0", "1", "true", "false", "yes", "no", "on", "off"))

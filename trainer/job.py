@@ -193,7 +193,9 @@ def preference_stage(cfg: TrainConfig, records: list[dict[str, Any]], sft: Evalu
 
     stage = PreferenceStage(records=len(records), config=cfg.preference_settings())
     if not cfg.preference:
-        return sft, stage.model_copy(update={"reason": "off"})
+        waiting = f"{len(records)} preference record{'' if len(records) == 1 else 's'} waiting"
+        return sft, stage.model_copy(update={"reason": f"off (FT_PREFERENCE_STAGE, or /ft train preference=true); "
+                                                       f"{waiting}"})
     if len(records) < cfg.preference_min_records:
         said = f"{len(records)} preference record{'' if len(records) == 1 else 's'}"
         return sft, stage.model_copy(update={"reason": f"{said}; the stage needs {cfg.preference_min_records}"})

@@ -62,10 +62,12 @@ def test_ft_bot_deps_take_their_values_from_settings(tmp_path):
 
 def test_the_worker_teaches_what_the_bot_asks_with(tmp_path):
     settings = Settings(data_dir=tmp_path, val_percent=20, base_model="/models/llama", retrieval=False,
-                        worker_lease_s=30, worker_heartbeat_s=20, answer_min_score=0.6, answer_max_gap=0.15)
+                        preference_stage=True, worker_lease_s=30, worker_heartbeat_s=20, answer_min_score=0.6,
+                        answer_max_gap=0.15)
     config = wiring.worker_config(settings, poll_s=0.1)
-    assert (config.train.system_prompt, config.train.base_model, config.train.retrieval) == (
-        DEFAULT_SYSTEM_PROMPT, "/models/llama", False)
+    assert (config.train.system_prompt, config.train.base_model, config.train.retrieval, config.train.preference) == (
+        DEFAULT_SYSTEM_PROMPT, "/models/llama", False, True)
+    assert wiring.train_config(Settings(data_dir=tmp_path)).preference is False  # off until measured
     # The evaluation judges what the bot would send with the bot's own thresholds.
     assert (config.train.answer_min_score, config.train.answer_max_gap) == (0.6, 0.15)
     assert (config.val_percent, config.models_dir, config.lease_s, config.heartbeat_s, config.poll_s) == (

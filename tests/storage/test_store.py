@@ -1,5 +1,6 @@
 """The store on SQLite and PostgreSQL: idempotence, dedup, redaction, snapshots, migrations."""
 
+import pytest
 from sqlmodel import select
 
 from core.states import ExampleStatus
@@ -106,3 +107,12 @@ def test_status_counts_print_as_plain_words(store):
         data = status(s)
     assert repr(data["examples"]) == "{'candidate': 0, 'approved': 1, 'rejected': 0}"
     assert all(type(k) is str for group in ("jobs", "versions") for k in data[group])
+
+
+def test_a_job_may_ask_for_the_preference_stage():
+    from storage.jobs import check_params
+
+    assert check_params({"preference": "true"}) == {"preference": True}
+    assert check_params({"preference": "off"}) == {"preference": False}
+    with pytest.raises(ValueError, match="preference=true"):
+        check_params({"preference": "maybe"})

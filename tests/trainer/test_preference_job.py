@@ -132,7 +132,8 @@ def test_the_stage_says_off_or_how_many_records_it_lacks_before_loading_anything
     off = tiny_config(tiny_base)
     assert not off.preference  # off by default until bench/preference.py shows a gain
     ahead, stage = preference_stage(off, records, sft, judge)
-    assert ahead is sft and (stage.trained, stage.kept, stage.reason, stage.records) == (False, False, "off", 1)
+    assert ahead is sft and (stage.trained, stage.kept, stage.records) == (False, False, 1)
+    assert stage.reason == "off (FT_PREFERENCE_STAGE, or /ft train preference=true); 1 preference record waiting"
     ahead, stage = preference_stage(tiny_config(tiny_base, preference=True, preference_min_records=2), records, sft,
                                     judge)
     assert ahead is sft and stage.reason == "1 preference record; the stage needs 2" and not stage.trained
