@@ -121,7 +121,9 @@ def dpo_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path):
         learning_rate=cfg.preference_lr,
         num_train_epochs=cfg.preference_epochs,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        # No warmup: a stage of a few steps would spend a whole one at lr 0 (measured: SFT's ratio 0.05 of 3 steps
+        # rounds up to 1, and the rewards were still 0 after step 2).
+        warmup_steps=0,
         weight_decay=cfg.weight_decay,
         per_device_train_batch_size=micro,  # pairs per pass (each pass runs chosen and rejected, and the reference)
         gradient_accumulation_steps=cfg.grad_accum * cfg.batch_size // micro,
