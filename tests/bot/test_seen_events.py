@@ -40,16 +40,18 @@ async def test_seen_slack_events_stay_bounded_to_a_week(store):
 
 def test_ft_bot_runs_the_forgetter_beside_the_announcer_and_the_sweeper(tmp_path):
     """ftbot.wiring builds the bot's periodic work; the forgetter's first round is an hour after start, as the
-    training scheduler's hourly job was."""
+    training scheduler's hourly job was. The gaps digest looks hourly whether this week's digest is due."""
     from bot.approvals.announcer import Announcer
     from bot.drafts.flow import Sweeper
+    from bot.gaps.digest import GapsDigest
     from ftbot import wiring
     from ftbot.settings import Settings
 
     app, deps, metrics = wiring.bot(Settings(data_dir=tmp_path, retrieval=False, slack_bot_token="xoxb-1",
                                              slack_signing_secret="s3cret"))
     try:
-        assert [type(work) for work in deps.periodic] == [Announcer, Sweeper, EventForgetter]
+        assert [type(work) for work in deps.periodic] == [Announcer, Sweeper, EventForgetter, GapsDigest]
         assert (deps.periodic[2].first_after_s, deps.periodic[2].every_s) == (3600, 3600)
+        assert (deps.periodic[3].first_after_s, deps.periodic[3].every_s) == (600, 3600)
     finally:
         deps.store.close()
