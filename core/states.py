@@ -98,6 +98,14 @@ class DiscardReason(StrEnum):
     OTHER = "other"
 
 
+class PreferenceKind(StrEnum):
+    """What made a preference record (storage.preferences): the team's text is chosen, the bot's rejected."""
+
+    EDITED = "edited"                                    # an agent's Edit & send of a draft
+    DISCARDED_THEN_ANSWERED = "discarded_then_answered"  # a draft discarded as wrong, then answered in the thread
+    CORRECTED = "corrected"                              # a 👎 on the bot's answer with the right answer
+
+
 class ModeProblem(StrEnum):
     """Why a channel's mode change was refused (storage.channels; the bot and `ft channels set` each say it in
     their own words)."""
@@ -161,6 +169,7 @@ class JobPhase(StrEnum):
 
     TRAINING = "training"
     EVALUATING = "evaluating"
+    PREFERENCE = "preference"  # the preference stage after SFT: its training, then its evaluation (trainer.preference)
 
 
 class JobOutcome(StrEnum):

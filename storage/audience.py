@@ -22,7 +22,16 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core.states import ChannelKind, ExampleStatus
-from storage.models import ChannelChange, Example, ModelVersion, SlackChannel, SnapshotExample, utcnow
+from storage.models import (
+    ChannelChange,
+    Example,
+    ModelVersion,
+    Preference,
+    SlackChannel,
+    SnapshotExample,
+    SnapshotPreference,
+    utcnow,
+)
 
 EVERYWHERE = frozenset({ChannelKind.PUBLIC})  # the only kind whose pairs go anywhere without a mark
 
@@ -71,8 +80,8 @@ def scope(session: Session, asking_channel: str | None) -> Scope:
 
 
 def remember(session: Session, channel_id: str, kind: str, name: str | None = None) -> SlackChannel:
-    """Record (or update) a channel's kind as Slack reported it, and bring its examples' audience up to date:
-    a channel made private takes its pairs with it."""
+    """Record (or update) a channel's kind as Slack reported it, and bring its examples' and preference records'
+    audience up to date: a channel made private takes its pairs and records with it."""
     if kind not in tuple(ChannelKind):
         kind = ChannelKind.UNKNOWN
     row = session.get(SlackChannel, channel_id)
@@ -87,6 +96,9 @@ def remember(session: Session, channel_id: str, kind: str, name: str | None = No
     now = utcnow()
     for ex in session.exec(select(Example).where(Example.channel_id == channel_id, Example.audience != row.kind)):
         ex.audience, ex.updated_at = row.kind, now  # updated_at: the retrieval index notices
+    for pref in session.exec(select(Preference).where(Preference.channel_id == channel_id,
+                                                      Preference.audience != row.kind)):
+        pref.audience = row.kind
     return row
 
 
@@ -129,10 +141,10 @@ def set_shareable(session: Session, channel_id: str, on: bool, by: str | None, n
     for ex in session.exec(select(Example).where(Example.channel_id == channel_id)):
         ex.updated_at = now
     if not on and row.kind != ChannelKind.PUBLIC:
-        versions = session.exec(
-            select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(
-                select(SnapshotExample.snapshot_id).join(Example, Example.id == SnapshotExample.example_id)
-                .where(Example.channel_id == channel_id))))
+        trained_on = select(SnapshotExample.snapshot_id).join(Example, Example.id == SnapshotExample.example_id) \
+            .where(Example.channel_id == channel_id) \
+            .union(select(SnapshotPreference.snapshot_id).where(SnapshotPreference.channel_id == channel_id))
+        versions = session.exec(select(ModelVersion).where(col(ModelVersion.snapshot_id).in_(trained_on)))
         for v in versions:
             add_version_flag(v, "unshared", f"trained on pairs from channel {channel_id} while it was shareable; "
                                             f"the mark was taken back {now:%Y-%m-%d %H:%M} UTC")

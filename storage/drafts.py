@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.modes import policy
-from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus
+from core.states import DiscardReason, DraftStatus, ExampleSource, ExampleStatus, PreferenceKind
+from storage import preferences
 from storage.examples import CREATED, DUPLICATE, EXISTS, UPGRADED, NewExample, add_examples
-from storage.models import Draft, Example, Preference, utcnow
+from storage.models import Draft, Example, utcnow
 from storage.redact import redact
 
 
@@ -165,8 +166,10 @@ def sent(session: Session, draft_id: int, *, text: str, sent_ts: str, by: str, c
     if outcome in (CREATED, UPGRADED, DUPLICATE, EXISTS) and example is not None:
         row.example_id = example.id
     if not unchanged and not row.declined and row.answer:
-        session.add(Preference(draft_id=row.id, channel_id=row.channel_id, prompt=row.prompt, chosen=text,
-                               rejected=row.answer, version_name=row.version_name, asker=row.asker, edited_by=by))
+        preferences.add(session, kind=PreferenceKind.EDITED, channel_id=row.channel_id, question=row.question,
+                        prompt=row.prompt, chosen=text, rejected=row.answer, draft_id=row.id,
+                        pair_key=example.source_key if example is not None else None,
+                        version_name=row.version_name, asker=row.asker, edited_by=by)
     return row, outcome, example
 
 

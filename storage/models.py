@@ -11,7 +11,7 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from core.states import ChannelKind, ChannelMode, DraftStatus, ExampleStatus, JobStatus, VersionStatus
+from core.states import ChannelKind, ChannelMode, DraftStatus, ExampleStatus, JobStatus, PreferenceKind, VersionStatus
 
 
 def utcnow() -> datetime:
@@ -56,6 +56,7 @@ class DatasetSnapshot(SQLModel, table=True):
     n_validation: int = 0
     val_percent: int = 15
     created_at: datetime = Field(default_factory=utcnow)
+    n_preferences: int = 0  # preference records copied with it (SnapshotPreference), both sides
 
 
 class SnapshotExample(SQLModel, table=True):
@@ -68,6 +69,24 @@ class SnapshotExample(SQLModel, table=True):
     side: str = Field(max_length=16)  # "train" | "validation"
     question: str = Field(sa_type=Text)
     answer: str = Field(sa_type=Text)
+
+
+class SnapshotPreference(SQLModel, table=True):
+    """A preference record as a snapshot holds it: copied, so a later edit, retention or erasure of the record cannot
+    change what a version was trained on (erasure deletes the copies of a person's records too)."""
+
+    __table_args__ = (UniqueConstraint("snapshot_id", "preference_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    snapshot_id: int = Field(foreign_key="datasetsnapshot.id", index=True)
+    preference_id: int = Field(index=True)  # no foreign key: the copy lives as long as its snapshot, not the record
+    kind: str = Field(max_length=32)  # PreferenceKind
+    side: str = Field(max_length=16)  # "train" | "validation"
+    prompt: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    question: str = Field(default="", sa_type=Text)
+    chosen: str = Field(sa_type=Text)
+    rejected: str = Field(sa_type=Text)
+    channel_id: str = Field(max_length=32)
 
 
 class TrainingJob(SQLModel, table=True):
@@ -228,17 +247,27 @@ class Draft(SQLModel, table=True):
 
 
 class Preference(SQLModel, table=True):
-    """An agent's edit of a draft: the prompt with its context, the draft (rejected) and what was sent (chosen)."""
+    """The team's text preferred to the bot's for one question (storage.preferences): the prompt the bot was asked with
+    (empty when unknown), the question, the team's text (chosen) and the bot's (rejected). `kind` says what made it
+    (PreferenceKind): an agent's edit of a draft, a draft discarded as wrong then answered in the thread, a 👎 with
+    a correction."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(default=PreferenceKind.EDITED, max_length=32)
     draft_id: Optional[int] = Field(default=None, foreign_key="draft.id", index=True)
-    channel_id: str = Field(max_length=32)
+    feedback_id: Optional[int] = Field(default=None, foreign_key="feedback.id", index=True)
+    channel_id: str = Field(max_length=32, index=True)
+    # Who may learn from it (storage.audience), as Example.audience: its channel's kind when it was made.
+    audience: str = Field(default=ChannelKind.UNKNOWN, max_length=16)
     prompt: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    question: str = Field(default="", sa_type=Text)
     chosen: str = Field(sa_type=Text)
     rejected: str = Field(sa_type=Text)
+    # The source key of the pair the chosen text became (its train/validation side is the record's), if any.
+    pair_key: Optional[str] = Field(default=None, max_length=255)
     version_name: Optional[str] = Field(default=None, max_length=128)
     asker: Optional[str] = Field(default=None, max_length=64)
-    edited_by: Optional[str] = Field(default=None, max_length=64)
+    edited_by: Optional[str] = Field(default=None, max_length=64)  # who wrote the chosen text
     created_at: datetime = Field(default_factory=utcnow)
 
 

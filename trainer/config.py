@@ -19,6 +19,10 @@ from typing import Any
 from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS, GroundingSpec
 from core.machine import cpu_has_bf16, physical_cores
 
+# The preference stage's losses (TrainConfig.preference_loss → TRL DPOConfig.loss_type): anchored ones only; plain
+# "sigmoid" DPO can lower the chosen answer's likelihood too on lightly edited pairs.
+PREFERENCE_LOSSES = {"sigmoid+sft": ["sigmoid", "sft"], "apo_zero": ["apo_zero"]}
+
 
 @dataclass
 class TrainConfig:
@@ -86,6 +90,25 @@ class TrainConfig:
     # GPU); 0: one per visible GPU, one on CPU. batch_size is per process.
     processes: int = 0
     max_new_tokens: int = 96  # evaluation answers
+    # preference stage (trainer.preference), after SFT: the SFT adapter trained further on the team's corrections of
+    # its drafts (edits; discarded as wrong, then answered; 👎 + correction), its frozen copy the reference, an
+    # anchored loss; kept only when trainer.gate finds it loses to SFT alone on nothing (held-out, probe, live).
+    # Not measured on Quillmate yet (bench/preference.py does): until then these are reasoned defaults, each says why.
+    # Off: issue 26 ships the stage on only once the bench shows right answers gained and no wrong ones added.
+    preference: bool = False
+    # Records needed to run it. Measured (SmolLM2-135M, 2-core CPU, trainer.preference): see PREFERENCE_MIN_RECORDS.
+    preference_min_records: int = 8
+    # "sigmoid+sft": DPO's sigmoid loss plus the chosen answer's NLL (RPO; TRL 1.x's replacement of rpo_alpha), the
+    # guard against lowering both answers' likelihood when chosen and rejected differ by a light edit (arXiv
+    # 2410.08847); "apo_zero": anchored on its own (chosen up, rejected down, each against the reference).
+    preference_loss: str = "sigmoid+sft"
+    preference_beta: float = 0.1  # how far from the SFT adapter it may move; DPO's and TRL's usual 0.1
+    # LoRA takes a larger rate than full fine-tuning (TRL's DPO default 1e-6 is for all weights); a tenth of SFT's
+    # 2e-3 moves the rewards' margin within one epoch of 20 records without the chosen answers' likelihood falling
+    # (PREFERENCE_MIN_RECORDS's measurement).
+    preference_lr: float = 2e-4
+    preference_epochs: float = 2.0  # few records, each seen twice; the gate judges the result
+    preference_sft_weight: float = 1.0  # weight of the "sft" term beside the sigmoid one (the RPO paper's alpha=1)
 
     def __post_init__(self) -> None:
         if self.rank not in LORA_RANKS:
@@ -97,6 +120,13 @@ class TrainConfig:
         if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
             raise ValueError(f"bad training settings: epochs={self.epochs} lr={self.lr} "
                              f"batch_size={self.batch_size} max_length={self.max_length}")
+        if self.preference_loss not in PREFERENCE_LOSSES:
+            raise ValueError(f"preference_loss={self.preference_loss!r}: one of {', '.join(PREFERENCE_LOSSES)}")
+        if (self.preference_beta <= 0 or self.preference_lr <= 0 or self.preference_epochs <= 0
+                or self.preference_sft_weight < 0 or self.preference_min_records < 1):
+            raise ValueError(f"bad preference settings: beta={self.preference_beta} lr={self.preference_lr} "
+                             f"epochs={self.preference_epochs} sft_weight={self.preference_sft_weight} "
+                             f"min_records={self.preference_min_records}")
 
     @property
     def answer_min_score(self) -> float:  # the spec's thresholds under their Settings names
@@ -117,6 +147,16 @@ class TrainConfig:
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values, as train_config.json and a version's metrics hold them."""
         return {**asdict(self), "grounding": self.grounding.model_dump()}
+
+    def preference_settings(self) -> dict[str, Any]:
+        """The preference stage's settings, as saved with its adapter and shown in PreferenceStage.config; loss_type and
+        loss_weights as TRL's DPOConfig takes them."""
+        types = PREFERENCE_LOSSES[self.preference_loss]
+        return {"on": self.preference, "min_records": self.preference_min_records, "loss": self.preference_loss,
+                "loss_type": list(types),
+                "loss_weights": [self.preference_sft_weight if t == "sft" else 1.0 for t in types],
+                "beta": self.preference_beta, "lr": self.preference_lr, "epochs": self.preference_epochs,
+                "sft_weight": self.preference_sft_weight}
 
     def to_json(self, setup: "DeviceSetup | None" = None) -> str:
         data: dict[str, Any] = {"train": self.as_dict()}

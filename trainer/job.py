@@ -1,5 +1,6 @@
 """One training job, start to finish: `run_training` reads top to bottom, one banner a step:
-parameters → base model → dataset snapshot → LoRA training → evaluation → ModelVersion (awaiting approval).
+parameters → base model → dataset snapshot → LoRA training → evaluation → preference stage and its gate →
+ModelVersion (awaiting approval).
 
 No Slack and no worker here: the worker (trainer.worker) runs `run_training` in a child process and reports
 progress and the outcome; the bot renders the ModelVersion it stores. A restarted job finds its snapshot
@@ -12,14 +13,15 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlmodel import Session, col, select
 
-from core.contract import JobProgress, Scores, TrainSummary, VersionMetrics
+from core.contract import JobProgress, LiveEval, PreferenceStage, Scores, TrainSummary, VersionMetrics
 from core.states import JobPhase, VersionStatus
 from storage import Store
 from storage.models import ModelVersion, TrainingJob
+from storage.preferences import snapshot_preferences, usable
 from storage.snapshots import TRAIN, VALIDATION, create_snapshot, snapshot_rows
 from storage.versions import deployed as deployed_version
 from trainer.config import TrainConfig
@@ -46,7 +48,6 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     Raises TrainingStopped when should_stop() ended training (a checkpoint is kept for resuming).
     """
     from trainer.base_model import resolve_base_model
-    from trainer.evaluate import evaluate
     from trainer.launch import train
 
     data_dir = Path(data_dir)
@@ -90,7 +91,8 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     if result.stopped:
         raise TrainingStopped(f"job {job_id} stopped at step {result.steps} of {result.total_steps}")
 
-    # --- Evaluation against the base model and the deployed version (same base only: an adapter fits one base).
+    # --- Evaluation against the base model and the deployed version (same base only: an adapter fits one base):
+    # held-out questions, the forgetting probe, the live questions (trainer.live).
     if on_progress:
         on_progress(JobProgress(step=result.steps, total=result.steps, loss=result.train_loss,
                                 eval_loss=result.eval_loss, tokens_per_s=result.tokens_per_s,
@@ -98,30 +100,28 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
     compared = data.deployed if data.deployed and data.deployed.comparable(cfg.base_model) else None
     if data.deployed and compared is None:
         log.warning("deployed %s is not comparable (adapter missing or another base model)", data.deployed.name)
-    compared_path, compared_name = (compared.adapter_path, compared.name) if compared else (None, None)
-    ev = evaluate(cfg.base_model, val_rows, out_dir, system_prompt=cfg.system_prompt,
-                  deployed_adapter=compared_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
-                  val_hits=contexts.validation_hits if contexts else None,
-                  offstore_hits=contexts.offstore_hits if contexts else None, grounding=cfg.grounding,
-                  on_model=data.live.hook(compared_name, answers_dir=data_dir / "answers",
-                                          model_dirs={"base": cfg.base_model, "deployed": compared_path,
-                                                      "new": out_dir}),
-                  answers_dir=data_dir / "answers")  # the base's and the deployed version's answers, kept
+    judge = Judge(cfg, val_rows, contexts, compared, data.live, data_dir / "answers")
+    sft = judge(out_dir)
 
-    # --- Version, awaiting an admin's approval.
-    new, old = ev.metrics.new, ev.metrics.deployed
+    # --- Preference stage (trainer.preference) on the snapshot's records, when on and enough of them; the gate
+    # (trainer.gate) keeps it only when it loses to SFT alone on nothing. `ahead` is the adapter that goes forward.
+    ahead, stage = preference_stage(cfg, data.preferences, sft, judge, on_progress=on_progress,
+                                    should_stop=should_stop, job_id=job_id)
+
+    # --- Version, awaiting an admin's approval: the headline figures are those of the adapter that goes forward.
+    new, old = ahead.ev.metrics.new, ahead.ev.metrics.deployed
     assert new is not None  # evaluate() always scores the new adapter
     metrics = VersionMetrics(
         key_fact=new.key_fact, rougeL=new.rougeL, probe=new.probe,  # the headline numbers
         key_fact_with_retrieval=new.with_retrieval.key_fact if new.with_retrieval else None,
-        eval=ev.metrics, deployed_name=compared_name,
-        train=TrainSummary.from_json(result.to_json()), loss_plot=result.loss_plot, samples=ev.samples,
+        eval=ahead.ev.metrics, deployed_name=compared.name if compared else None,
+        train=TrainSummary.from_json(result.to_json()), loss_plot=result.loss_plot, samples=ahead.ev.samples,
         max_new_tokens=cfg.max_new_tokens, long_examples=result.long_examples, tokens_per_s=result.tokens_per_s,
-        config=cfg.as_dict(), live=data.live.judge(cfg, out_dir, compared_path))
+        config=cfg.as_dict(), live=ahead.live, preference=stage)
 
     def store_version(s: Session) -> int:
         version = ModelVersion(name=data.name, job_id=job_id, snapshot_id=start.snapshot_id,
-                               base_model=cfg.base_model, adapter_path=str(out_dir.resolve()),
+                               base_model=cfg.base_model, adapter_path=str(ahead.adapter_dir.resolve()),
                                status=VersionStatus.AWAITING_APPROVAL, metrics=metrics.to_json(),
                                below_deployed=_worse(new, old))
         s.add(version)
@@ -129,9 +129,91 @@ def run_training(store: Store, job_id: int, cfg: TrainConfig, data_dir: Path, *,
         return version.id
 
     version_id = store.patiently(store_version, within_s=DB_PATIENCE_S)
-    log.info("job %s: %s stored (key fact %s, ROUGE-L %s, probe %s; base %s)", job_id, data.name, new.key_fact,
-             new.rougeL, new.probe, ev.metrics.base.key_fact if ev.metrics.base else None)
+    log.info("job %s: %s stored (key fact %s, ROUGE-L %s, probe %s; base %s; preference: %s)", job_id, data.name,
+             new.key_fact, new.rougeL, new.probe, ahead.ev.metrics.base.key_fact if ahead.ev.metrics.base else None,
+             stage.reason)
     return version_id
+
+
+# --- Evaluation and the preference stage ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One adapter, evaluated: held-out questions and probe (trainer.evaluate), live questions (trainer.live)."""
+
+    adapter_dir: Path
+    ev: Any  # trainer.evaluate.Evaluation
+    live: LiveEval
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Evaluates an adapter of this job on the same held-out questions, probe and live questions as any other, beside
+    the base model and the deployed version. Each model's answers are kept in answers_dir (trainer.evaluate
+    .answered_once), so the base's, the deployed version's and an adapter evaluated before are not answered again:
+    evaluating SFT + preference after SFT generates only SFT + preference's answers."""
+
+    cfg: TrainConfig
+    val_rows: list[dict[str, str]]
+    contexts: Contexts | None
+    compared: Deployed | None  # the deployed version, when comparable
+    live: LiveQuestions
+    answers_dir: Path
+
+    def __call__(self, adapter_dir: Path) -> Evaluated:
+        from trainer.evaluate import evaluate
+
+        cfg, contexts = self.cfg, self.contexts
+        compared_path = self.compared.adapter_path if self.compared else None
+        compared_name = self.compared.name if self.compared else None
+        live = replace(self.live, answers={})  # this adapter's answers; the others' come from answers_dir
+        ev = evaluate(cfg.base_model, self.val_rows, adapter_dir, system_prompt=cfg.system_prompt,
+                      deployed_adapter=compared_path, max_new_tokens=cfg.max_new_tokens, threads=cfg.threads,
+                      val_hits=contexts.validation_hits if contexts else None,
+                      offstore_hits=contexts.offstore_hits if contexts else None, grounding=cfg.grounding,
+                      on_model=live.hook(compared_name, answers_dir=self.answers_dir,
+                                         model_dirs={"base": cfg.base_model, "deployed": compared_path,
+                                                     "new": adapter_dir}),
+                      answers_dir=self.answers_dir)
+        return Evaluated(Path(adapter_dir), ev, live.judge(cfg, adapter_dir, compared_path))
+
+
+def preference_stage(cfg: TrainConfig, records: list[dict[str, Any]], sft: Evaluated,
+                     judge: Callable[[Path], Evaluated], *, on_progress: ProgressFn | None = None,
+                     should_stop: StopFn | None = None, job_id: int | None = None
+                     ) -> tuple[Evaluated, PreferenceStage]:
+    """(the adapter that goes forward, the stage's record): SFT + preference when the stage ran and the gate kept it,
+    else SFT alone. It runs when it is on and the snapshot holds at least preference_min_records usable records (train
+    side), into `<SFT adapter>-preference`; both adapters are judged on the same questions. A stopped run raises
+    TrainingStopped (its checkpoint is resumed from, the SFT adapter and both evaluations are reused)."""
+    from trainer.gate import decide
+    from trainer.preference import NothingToPrefer, train_preference
+
+    stage = PreferenceStage(records=len(records), config=cfg.preference_settings())
+    if not cfg.preference:
+        return sft, stage.model_copy(update={"reason": "off"})
+    if len(records) < cfg.preference_min_records:
+        said = f"{len(records)} preference record{'' if len(records) == 1 else 's'}"
+        return sft, stage.model_copy(update={"reason": f"{said}; the stage needs {cfg.preference_min_records}"})
+    out_dir = sft.adapter_dir.with_name(f"{sft.adapter_dir.name}-preference")
+    try:
+        result = train_preference(cfg, sft.adapter_dir, records, out_dir, on_progress=on_progress,
+                                  should_stop=should_stop)
+    except NothingToPrefer as exc:
+        return sft, stage.model_copy(update={"reason": str(exc)})
+    if result.stopped:
+        raise TrainingStopped(f"job {job_id}: preference stage stopped at step {result.steps} of {result.total_steps}")
+    if on_progress:
+        on_progress(JobProgress(step=result.steps, total=result.steps, loss=result.train_loss,
+                                phase=JobPhase.PREFERENCE))
+    preferred = judge(out_dir)
+    kept, reason = decide(sft.ev.metrics.new, preferred.ev.metrics.new, sft.live.new, preferred.live.new)
+    stage = stage.model_copy(update={
+        "trained": True, "kept": kept, "reason": reason, "train": result.summary(),
+        "sft": sft.ev.metrics.new, "preferred": preferred.ev.metrics.new,
+        "sft_live": sft.live.new, "preferred_live": preferred.live.new})
+    log.info("preference stage: %s", reason)
+    return (preferred if kept else sft), stage
 
 
 # --- The steps' parts ----------------------------------------------------------------------------------------
@@ -167,6 +249,7 @@ class JobData:
     deployed: Deployed | None
     name: str  # the new version's (version_name)
     live: LiveQuestions
+    preferences: list[dict[str, Any]]  # the snapshot's usable preference records, train side (storage.preferences)
 
 
 def _snapshot_for_job(s: Session, job_id: int, val_percent: int) -> JobStart:
@@ -189,10 +272,12 @@ def _read(s: Session, cfg: TrainConfig, job_id: int, snapshot_id: int, data_dir:
 
     train_snap, val_snap = snapshot_rows(s, snapshot_id, TRAIN), snapshot_rows(s, snapshot_id, VALIDATION)
     current = deployed_version(s)
+    records = [{"prompt": list(r.prompt), "question": r.question, "chosen": r.chosen, "rejected": r.rejected}
+               for r in snapshot_preferences(s, snapshot_id, TRAIN) if usable(r)]
     return JobData(train=train_snap, validation=val_snap,
                    vectors=stored_vectors(s, _rows(train_snap)) if cfg.retrieval else None,
                    deployed=Deployed(current.name, current.adapter_path, current.base_model) if current else None,
-                   name=version_name(s, job_id, data_dir), live=read_live(s, cfg, train_snap))
+                   name=version_name(s, job_id, data_dir), live=read_live(s, cfg, train_snap), preferences=records)
 
 
 def adapters_dir(data_dir: Path) -> Path:

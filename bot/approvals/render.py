@@ -44,10 +44,14 @@ def progress_message(job: TrainingJob) -> dict[str, Any]:
     title = f":hourglass_flowing_sand: Training job {job.id} ({_by(job)}): *{job.status}*"
     if job.status == JobStatus.QUEUED:
         return {"text": f"Training job {job.id} is queued", "blocks": [section(title + " — waiting for a worker")]}
+    preference = p.phase == JobPhase.PREFERENCE  # after SFT: the team's corrections (trainer.preference)
     if p.phase == JobPhase.EVALUATING:
         line = "training done; evaluating against the base model and the deployed version…"
+    elif preference and p.total and (p.step or 0) >= p.total:
+        line = "preference stage trained; evaluating it against SFT alone…"
     elif p.total:
         line = f"`{bar(p.step or 0, p.total)}`  step {p.step or 0}/{p.total}"
+        line += " · preference stage (the team's corrections)" if preference else ""
     else:
         line = "preparing the data and the model…"
     facts = []
