@@ -219,6 +219,9 @@ def phase_drafts(env: dict) -> None:
     with trust.served(env, base) as env:
         asyncio.run(draft_all(env, name, adapter, channel, items))
     DRAFTS.write_text(json.dumps({"version": name, "channel": channel, "items": items}, indent=1))
+    # The report asks SFT alone these same prompts again (the index is unchanged: the agent's pairs are candidates);
+    # greedy decoding answers them the same, so its drafts are its replies there.
+    ANSWERS.write_text(json.dumps({name: {i["question"]: i["reply"] for i in items}}, indent=1))
     counts = {a: sum(i["action"] == a for i in items) for a in ("sent", "edited", "answered", "left")}
     print(f"{len(items)} drafts by {name}: {counts} (edited: the preference records)")
 
@@ -231,7 +234,8 @@ async def draft_all(env: dict, name: str, adapter: str, channel: str, items: lis
         for i, item in enumerate(items):
             reply = await ask(deps, name, item["question"], channel)
             item |= {"answer": reply["text"], "model_answer": reply["model_answer"], "declined": reply["declined"],
-                     "outcome": judged(reply["declined"], reply["text"], item)}
+                     "outcome": judged(reply["declined"], reply["text"], item),
+                     "reply": {k: v for k, v in reply.items() if k != "prompt"}}
             item["action"] = await deps.db(lambda s, i=i, item=item, reply=reply: act(s, i, item, reply, name, channel))
     finally:
         await deps.model.close()
