@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -45,7 +46,9 @@ def ft(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess
     return subprocess.run([FT, *args], env=env, capture_output=True, text=True, check=check)
 
 
-def train(env: dict) -> None:
+def train(env: dict, work: Path = WORK) -> None:
+    """A fresh data dir in `work` (env's FT_DATA_DIR) with the export imported and approved, its index, and one
+    training job with the defaults, run by `ft worker --once`."""
     from sqlmodel import select
 
     from core.states import ExampleStatus
@@ -53,11 +56,11 @@ def train(env: dict) -> None:
     from storage.examples import set_status
     from storage.models import Example
 
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     t = time.monotonic()
     print(ft("import-slack", str(EXPORT), env=env).stdout.strip().splitlines()[-1])
-    store = open_store(f"sqlite:///{WORK / 'ftbot.db'}")
+    store = open_store(f"sqlite:///{work / 'ftbot.db'}")
     with store.session() as s:
         ids = [e.id for e in s.exec(select(Example).where(Example.status == ExampleStatus.CANDIDATE)) if not e.flags]
         set_status(s, ids, ExampleStatus.APPROVED, sorted(CURATORS)[0])
@@ -101,15 +104,7 @@ def serve_and_ask(env: dict, previous: dict | None = None) -> dict:
         name, base_model = version.name, version.base_model
         questions = [(r.question, r.answer) for r in val]
     store.close()
-    port = free_port()
-    env = {**env, "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}"}
-    server = subprocess.Popen([FT, "serve", "--model", base_model, "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(600):
-            if _up(port) or server.poll() is not None:
-                break
-            time.sleep(1)
+    with served(env, base_model) as env:
         deployed = json.loads(ft("deploy", name, "--json", env=env, check=False).stdout or "{}")
         print(f"deployed {name}: {deployed.get('message')}")
         offstore = [json.loads(line)["question"] for line in OFFSTORE.read_text().splitlines() if line.strip()]
@@ -125,10 +120,25 @@ def serve_and_ask(env: dict, previous: dict | None = None) -> dict:
         asked["base"] = [json.loads(ft("ask", q, "--json", "--model", "base", env=env).stdout) | {"reference": r}
                          for q, r in questions]
         asked["latency"] = asyncio.run(bot_latency(env, [q for q, _ in questions] + offstore, asked))
+    return asked
+
+
+@contextlib.contextmanager
+def served(env: dict, base_model: str):
+    """`ft serve` with the base model on a free port, up; yields env with FT_MODEL_SERVER_URL pointing at it."""
+    port = free_port()
+    env = {**env, "FT_MODEL_SERVER_URL": f"http://127.0.0.1:{port}"}
+    server = subprocess.Popen([FT, "serve", "--model", base_model, "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if _up(port) or server.poll() is not None:
+                break
+            time.sleep(1)
+        yield env
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-    return asked
 
 
 async def bot_latency(env: dict, questions: list[str], asked: dict) -> dict:
