@@ -305,11 +305,17 @@ def preference_story(session, version) -> str:
     from sqlmodel import select
 
     from core.contract import VersionMetrics
-    from storage.models import SnapshotPreference
+    from core.states import DraftStatus
+    from storage.models import Draft, SnapshotPreference
 
     copies = list(session.exec(select(SnapshotPreference).where(SnapshotPreference.snapshot_id == version.snapshot_id)))
     stage = VersionMetrics.model_validate(version.metrics).preference
     held = ", ".join(f"{c.kind} ({c.side} side)" for c in copies) or "none"
+    edited = list(session.exec(select(Draft).where(Draft.status == DraftStatus.EDITED)))
+    if not copies and edited and all(d.reused for d in edited):
+        # storage.drafts.sent: an edit of an approved answer given as it is compares two people's texts, not the model's
+        held = ("none: the draft the lead edited was an approved answer reused as it is (people's words, not the "
+                "model's), so the edit is a new pair but no preference record")
     if stage is None:
         return f"preference records in this version's snapshot: {held}"
     done = ("kept by the gate" if stage.kept else f"dropped by the gate: {stage.reason}") if stage.trained else \
