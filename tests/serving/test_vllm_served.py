@@ -78,7 +78,7 @@ def vllm_served(tiny, tmp_path_factory):
     try:
         find_vllm()
     except VllmNotFound as exc:
-        pytest.skip(f"{exc} (make test installs it)")
+        pytest.skip(f"{exc} (make test installs it on Linux x86_64)")
     root = tmp_path_factory.mktemp("vllm")
     db = f"sqlite:///{root / 'ftbot.db'}"
     store = versions_awaiting_approval(db, tiny)
