@@ -56,8 +56,9 @@ def container():
     assert base.returncode == 0, base.stdout + base.stderr
     mount = ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"] if CA_BUNDLE.is_file() else []
     # --layers: a second build reuses the base's and the locks' layers, and installs only our code again.
-    build = subprocess.run(["buildah", "bud", "--isolation", "chroot", "--layers", "--target", "bot", *mount,
-                            "--tag", IMAGE, "."], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # --force-rm: a failed build leaves no working container behind.
+    build = subprocess.run(["buildah", "bud", "--isolation", "chroot", "--layers", "--force-rm", "--target", "bot",
+                            *mount, "--tag", IMAGE, "."], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=1800)
     assert build.returncode == 0, _tail(build.stdout)
     name = f"ftbot-image-test-{os.getpid()}"
