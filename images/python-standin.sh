@@ -24,7 +24,7 @@ if buildah inspect --type image "$BASE" >/dev/null 2>&1; then
 	echo "$BASE: present${standin:+ (the stand-in from Debian bookworm)}"
 	exit 0
 fi
-# A registry that answers pulls within the minute; one out of reach fails at once (DNS) or by this timeout.
+# A registry in reach answers well within this timeout; one out of reach fails at once (DNS) or by it.
 if timeout 120 buildah pull --quiet "$BASE" >/dev/null 2>&1; then
 	echo "$BASE: pulled"
 	exit 0
