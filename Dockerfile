@@ -5,6 +5,7 @@
 #   docker build --target vllm   -t ftbot-vllm .    `ft serve --vllm`: vLLM in an environment of its own
 # All three run Python 3.11, the interpreter the locks were compiled for and the tests run on.
 # tests/test_packaging.py checks each stage's install lines against its lock and README.md.
+# `make image` builds the bot image with buildah and runs it (tests/test_image.py; README: "Building the images").
 
 # --- source: our code, once for the three images below ------------------------------------------
 FROM scratch AS source
@@ -16,7 +17,7 @@ COPY storage /app/storage
 COPY trainer /app/trainer
 COPY serving /app/serving
 
-# --- bot: python:3.11-slim, ~300 MB ---------------------------------------------------------------
+# --- bot: python:3.11-slim, ~650 MB ---------------------------------------------------------------
 FROM python:3.11-slim AS bot
 WORKDIR /app
 # The retrieval embedding model first: it changes less often than the code (better layer caching).

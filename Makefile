@@ -108,6 +108,14 @@ test: setup vllm
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# The bot image built from the Dockerfile with buildah (no Docker engine; as root) and run: ft --help, ft init,
+# ft bot answering /healthz (tests/test_image.py). images/python-standin.sh stands in for python:3.11-slim where
+# Docker's registry is out of reach. Then its size.
+.PHONY: image
+image: setup
+	FT_TEST_IMAGE=1 $(BIN)/pytest -m image tests/test_image.py --durations=1
+	@! command -v buildah >/dev/null || buildah images localhost/ftbot-bot
+
 # Refresh every lock to the newest releases the pins in pyproject.toml and locks/*.in allow, then run
 # `make test` (the new locks install on the next make). The worker and macOS locks take the dev lock's versions,
 # with torch's CUDA build and PyPI's macOS build, so they train with what the tests trained with.

@@ -1,6 +1,6 @@
-"""The images and the Fly.io config, read as files (no Docker engine in tests): each image installs its
-lock, the bot image stays torch-free, the README's install lines are the images' own, and fly.toml has
-what the bot needs. tests/test_locks.py installs and checks the locks themselves."""
+"""The images and the Fly.io config, read as files: each image installs its lock, the bot image stays torch-free,
+the README's install lines are the images' own, fly.toml has what the bot needs, and CI builds the bot image as the
+README says. tests/test_image.py builds and runs it (`make image`), tests/test_locks.py installs the locks."""
 
 import re
 import tomllib
@@ -113,3 +113,17 @@ def test_fly_toml_runs_the_bot_image_with_health_checks_and_a_volume():
     assert vm["cpu_kind"] == "shared" and vm["cpus"] == 1 and vm["memory"] in ("512mb", "1gb")
     secrets = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "FT_DATABASE_URL"}
     assert not secrets & set(fly["env"]), "secrets go in with `fly secrets set`, not fly.toml"
+
+
+def test_ci_builds_and_runs_the_bot_image_as_the_readme_tells_a_user():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Building the images", 1)[1].split("\n#", 1)[0]
+    commands = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1).splitlines()
+    assert commands == ["apt-get update && apt-get install -y buildah mmdebstrap", "make image"]
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci.index("make image") > ci.index("make test")
+    install = next(line for line in ci if "apt-get" in line)
+    assert commands[0] in install and install.startswith("command -v buildah")  # installed only where missing
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^image: .*\n\tFT_TEST_IMAGE=1 \$\(BIN\)/pytest -m image tests/test_image.py", makefile,
+                     re.MULTILINE), "make image runs the image test"
