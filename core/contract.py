@@ -252,6 +252,57 @@ class Sample(_Record):
     sent: str | None = None  # what the bot would send with the new version: its answer, or "I don't know"
 
 
+# --- Which checkpoint a training keeps -------------------------------------------------------------------------
+
+# TrainConfig.checkpoint_by: what chooses the kept checkpoint (keep_best) and stops training early (patience).
+CHECKPOINT_RULES = {
+    "eval_loss": "the lowest validation loss",
+    # Eval loss scores the reference's wording, token by token; a customer gets a fact, a wrong fact or "I don't
+    # know" (issue 29: a default that kept eval loss level added wrong answers). A wrong answer sent costs more than
+    # a missing right one (core.grounding's premise), and an off-store question answered is a wrong answer too (its
+    # text can only state a neighbouring fact); eval loss only breaks ties, where the answers say nothing.
+    "answers": "the fewest wrong answers sent (held-out questions answered with another fact, plus off-store "
+               "questions answered at all), then the most right ones, then the lowest validation loss",
+}
+
+
+class CheckpointScore(_Record):
+    """One evaluation during training: the validation split answered as the bot answers it (trainer.checkpoint),
+    retrieval over the training side, a short greedy answer each, the grounding check, the key-fact judgement."""
+
+    step: int = 0
+    epoch: float = 0.0
+    eval_loss: float | None = None
+    n: int = 0  # validation questions whose reference states a key fact
+    right: int = 0  # sent, stating the reference's key fact
+    wrong: int = 0  # sent, stating something else
+    declined: int = 0  # "I don't know" sent (the model declined, or the grounding check did)
+    n_offstore: int = 0  # product questions no approved answer covers (trainer/offstore.jsonl)
+    offstore_sent: int = 0  # of them, answered anyway
+    reused: int = 0  # answered with an approved answer as it is (core.reuse): the same at every checkpoint
+    seconds: float = 0.0  # wall time of the scoring (answers, checks, judgement)
+    cpu_s: float = 0.0  # ... and this process's CPU time for it
+
+    @property
+    def mistakes(self) -> int:
+        """Wrong facts that would reach a customer."""
+        return self.wrong + self.offstore_sent
+
+
+def checkpoint_rank(score: CheckpointScore) -> tuple[int, int, float]:
+    """CHECKPOINT_RULES["answers"] as a sort key: the larger, the better checkpoint."""
+    loss = score.eval_loss if score.eval_loss is not None else float("inf")
+    return (-score.mistakes, score.right, -loss)
+
+
+def checkpoint_metric(score: CheckpointScore) -> float:
+    """checkpoint_rank as the one number Trainer compares (metric_for_best_model, early stopping): it orders any two
+    evaluations of one training as checkpoint_rank does. A mistake outweighs every right answer (right <= n); a right
+    answer outweighs any loss difference (the loss term lies in (0, 0.5])."""
+    loss = score.eval_loss if score.eval_loss is not None else float("inf")
+    return -score.mistakes * (score.n + 1) + score.right + 0.5 / (1.0 + loss)
+
+
 class TrainSummary(_Record):
     """How a training run went (trainer.train.TrainResult adds what only the trainer reads)."""
 
@@ -272,6 +323,9 @@ class TrainSummary(_Record):
     n_context: int = 0  # support pairs taught with retrieved pairs in front
     n_unknown: int = 0  # questions taught "I don't know"
     n_validation: int = 0
+    checkpoint_by: str = "eval_loss"  # a CHECKPOINT_RULES key: what chose the kept checkpoint
+    kept_step: int | None = None  # the kept adapter's step (None: no evaluation during training)
+    checkpoints: list[CheckpointScore] = []  # with checkpoint_by "answers": every evaluation's answers, in order
 
 
 class LiveOutcomes(_Record):

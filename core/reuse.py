@@ -22,8 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from core.contract import REUSE
+from core.contract import GROUNDING, REUSE, GroundingSpec
 from core.facts import codes, numbers
+from core.grounding import Grounding, judge
 
 # Redaction's placeholders (storage.redact): a detail of the customer the answer was written to.
 PLACEHOLDER = re.compile(r"<(?:email|phone|iban|card)>")
@@ -68,6 +69,19 @@ def reusable(hits: Sequence[Any] | None, *, min_score: float = REUSE.min_score) 
         return None
     text = cleaned(hits[0].answer, hits[0].question)
     return Reuse(hits[0], text) if text else None
+
+
+def reused_answer(question: str, hits: Sequence[Any] | None, *, min_score: float = REUSE.min_score,
+                  grounding: GroundingSpec = GROUNDING) -> tuple[Reuse, Grounding] | None:
+    """The approved answer the bot gives as it is (reusable()), with its grounding verdict, when the check passes it
+    as it would pass the model's (auto mode sends only what it passes); None: the model writes. The bot, `ft ask`
+    (serving.answering) and the trainer's checkpoint scores (trainer.checkpoint) decide here."""
+    chosen = reusable(hits, min_score=min_score)
+    if chosen is None:
+        return None
+    verdict = judge(question, chosen.text, [(h.answer, h.score) for h in hits or ()], min_score=grounding.min_score,
+                    max_gap=grounding.max_gap)
+    return (chosen, verdict) if verdict.send else None
 
 
 def cleaned(answer: str, question: str = "") -> str | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, REUSE
+from core.contract import CHECKPOINT_RULES, DEFAULT_SYSTEM_PROMPT, GROUNDING, REUSE
 
 
 class Settings(BaseSettings):
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # kept only where the gate finds it loses on nothing). Off until bench/preference.py measures a gain; a job may
     # also ask for it (`/ft train preference=true`).
     preference_stage: bool = False
+    # What keeps a training's best checkpoint and stops it early (core.contract.CHECKPOINT_RULES): "eval_loss", or
+    # "answers" (the validation split answered as the bot answers it at each evaluation: fewest wrong, then most
+    # right; trainer.checkpoint). eval_loss until bench/trust.py --variants measures answers; a job may ask for it
+    # (`/ft train checkpoint_by=answers`).
+    checkpoint_by: str = "eval_loss"
 
     # Days after which questions and feedback that never became an approved pair are deleted (None: kept).
     retention_days: int | None = Field(None, ge=1)
@@ -99,6 +104,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_colons(cls, value: object) -> object:
         return value.strip().strip(":") if isinstance(value, str) else value
+
+    @field_validator("checkpoint_by")
+    @classmethod
+    def _checkpoint_rule(cls, value: str) -> str:
+        if value not in CHECKPOINT_RULES:
+            raise ValueError(f"{value!r}: one of {', '.join(CHECKPOINT_RULES)}")
+        return value
 
     @field_validator("train_schedule")
     @classmethod

@@ -268,13 +268,15 @@ def periodic(deps: Deps, app: AsyncApp, metrics: BotMetrics) -> list[Periodic]:
 
 def train_config(settings: Settings) -> TrainConfig:
     """What every job starts from before its own parameters: FT_BASE_MODEL (empty: SmolLM2, prepared when
-    the job runs), the system prompt the bot asks with, whether to train with retrieved pairs, and the bot's
-    grounding thresholds (the evaluation judges what the bot would send)."""
+    the job runs), the system prompt the bot asks with, whether to train with retrieved pairs, the bot's
+    grounding thresholds and reuse threshold (the evaluation judges what the bot would send), and what keeps the
+    best checkpoint (FT_CHECKPOINT_BY)."""
     from trainer.config import TrainConfig
 
     return TrainConfig(base_model=settings.base_model, system_prompt=settings.system_prompt,
                        retrieval=settings.retrieval, grounding=grounding(settings),
-                       processes=settings.train_processes, preference=settings.preference_stage)
+                       processes=settings.train_processes, preference=settings.preference_stage,
+                       checkpoint_by=settings.checkpoint_by, reuse=reuse(settings))
 
 
 def worker_config(settings: Settings, **overrides: Any) -> WorkerConfig:

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from core.contract import GROUNDING, REUSE, GroundingSpec, ReuseSpec
 from core.grounding import Grounding, declines, judge
 from core.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP, prompt_messages, without_echo
-from core.reuse import reusable
+from core.reuse import reused_answer
 from serving.client import ModelClient
 
 
@@ -59,9 +59,8 @@ def _reused(question: str, hits: Sequence[Any] | None, reuse: ReuseSpec | None,
             grounding: GroundingSpec) -> Answer | None:
     """The best hit's approved answer as the answer (core.reuse), if the grounding check passes it as it would pass
     the model's (auto mode sends only what it passes); None: the model writes."""
-    chosen = reusable(hits, min_score=reuse.min_score) if reuse is not None else None
-    if chosen is None:
+    found = reused_answer(question, hits, min_score=reuse.min_score, grounding=grounding) if reuse is not None else None
+    if found is None:
         return None
-    verdict = judge(question, chosen.text, [(h.answer, h.score) for h in hits], min_score=grounding.min_score,
-                    max_gap=grounding.max_gap)
-    return Answer(chosen.text, chosen.text, verdict, reused=chosen.hit) if verdict.send else None
+    chosen, verdict = found
+    return Answer(chosen.text, chosen.text, verdict, reused=chosen.hit)

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core.contract import LORA_RANKS, RANKS_LISTED
+from core.contract import CHECKPOINT_RULES, LORA_RANKS, RANKS_LISTED
 from core.states import JobStatus
 from storage.models import TrainingJob, utcnow
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # What a person may set on a job, and what is accepted. Ranks are those vLLM serves (max_lora_rank).
 PARAM_HELP = (f"epochs=1..50, lr=a number in (0, 1], rank=one of {RANKS_LISTED}, "
-              "qlora=true|false, preference=true|false")
+              f"qlora=true|false, preference=true|false, checkpoint_by={'|'.join(CHECKPOINT_RULES)}")
 
 
 def check_params(raw: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if value is None:
             continue
-        if key not in ("epochs", "lr", "rank", "qlora", "preference"):
+        if key not in ("epochs", "lr", "rank", "qlora", "preference", "checkpoint_by"):
             raise ValueError(f"unknown setting {key!r} ({PARAM_HELP})")
         try:
             if key == "epochs":
@@ -35,6 +35,9 @@ def check_params(raw: dict[str, Any]) -> dict[str, Any]:
             elif key == "rank":
                 params[key] = int(value)
                 ok = params[key] in LORA_RANKS
+            elif key == "checkpoint_by":  # what keeps the best checkpoint and stops early (core.contract)
+                params[key] = str(value).strip().lower()
+                ok = params[key] in CHECKPOINT_RULES
             else:  # qlora, preference: on or off
                 params[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
                 ok = isinstance(value, bool) or (

@@ -16,7 +16,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.contract import DEFAULT_SYSTEM_PROMPT, GROUNDING, LORA_RANKS, GroundingSpec
+from core.contract import (
+    CHECKPOINT_RULES,
+    DEFAULT_SYSTEM_PROMPT,
+    GROUNDING,
+    LORA_RANKS,
+    REUSE,
+    GroundingSpec,
+    ReuseSpec,
+)
 from core.machine import cpu_has_bf16, physical_cores
 
 # The preference stage's losses (TrainConfig.preference_loss → TRL DPOConfig.loss_type): anchored ones only; plain
@@ -81,6 +89,16 @@ class TrainConfig:
     # With retrieval, the lowest eval loss and the best key fact + retrieval fell on the same epoch (epoch 1) in
     # every multi-epoch Quillmate run.
     keep_best: bool = True
+    # What chooses the kept checkpoint (keep_best) and stops early (the patience above): "eval_loss", or "answers":
+    # the validation split answered as the bot answers it at each evaluation, and core.contract.CHECKPOINT_RULES'
+    # rule (fewest wrong, then most right, then eval loss; trainer.checkpoint). Costs one short greedy answer per
+    # validation and off-store question per evaluation. "eval_loss" until bench/trust.py --variants measures the
+    # rule on Quillmate (issue 29).
+    checkpoint_by: str = "eval_loss"
+    checkpoint_max_new_tokens: int = 48  # the answers scored during training: the key fact comes first, if at all
+    # The bot's reuse of an approved answer as it is (FT_REUSE_MIN_SCORE): the checkpoint scores count what the
+    # customer would get, and a reused answer is the same at every checkpoint (not generated there).
+    reuse: ReuseSpec = REUSE
     checkpoints_kept: int = 1  # newest checkpoints kept in out_dir/checkpoints (resume needs one)
     save_every_steps: int = 0  # 0: a checkpoint (and eval) per epoch; N: every N steps instead
     # machine
@@ -127,6 +145,10 @@ class TrainConfig:
         if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.max_length < 16:
             raise ValueError(f"bad training settings: epochs={self.epochs} lr={self.lr} "
                              f"batch_size={self.batch_size} max_length={self.max_length}")
+        if self.checkpoint_by not in CHECKPOINT_RULES:
+            raise ValueError(f"checkpoint_by={self.checkpoint_by!r}: one of {', '.join(CHECKPOINT_RULES)}")
+        if self.checkpoint_max_new_tokens < 1:
+            raise ValueError(f"checkpoint_max_new_tokens={self.checkpoint_max_new_tokens}: at least 1")
         if self.preference_loss not in PREFERENCE_LOSSES:
             raise ValueError(f"preference_loss={self.preference_loss!r}: one of {', '.join(PREFERENCE_LOSSES)}")
         if (self.preference_beta <= 0 or self.preference_lr <= 0 or self.preference_epochs <= 0
@@ -153,7 +175,7 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values, as train_config.json and a version's metrics hold them."""
-        return {**asdict(self), "grounding": self.grounding.model_dump()}
+        return {**asdict(self), "grounding": self.grounding.model_dump(), "reuse": self.reuse.model_dump()}
 
     def preference_settings(self) -> dict[str, Any]:
         """The preference stage's settings, as saved with its adapter and shown in PreferenceStage.config; loss_type and
@@ -165,15 +187,18 @@ class TrainConfig:
                 "beta": self.preference_beta, "lr": self.preference_lr, "epochs": self.preference_epochs,
                 "sft_weight": self.preference_sft_weight}
 
-    def to_json(self, setup: "DeviceSetup | None" = None) -> str:
+    def to_json(self, setup: "DeviceSetup | None" = None, checkpoint: dict[str, Any] | None = None) -> str:
+        """checkpoint: which checkpoint was kept and by what rule (trainer.train), saved beside the settings."""
         data: dict[str, Any] = {"train": self.as_dict()}
         if setup is not None:
             data["device"] = asdict(setup)
+        if checkpoint is not None:
+            data["checkpoint"] = checkpoint
         return json.dumps(data, indent=2, sort_keys=False)
 
-    def save(self, path: Path, setup: "DeviceSetup | None" = None) -> Path:
+    def save(self, path: Path, setup: "DeviceSetup | None" = None, checkpoint: dict[str, Any] | None = None) -> Path:
         path = Path(path)
-        path.write_text(self.to_json(setup) + "\n", encoding="utf-8")
+        path.write_text(self.to_json(setup, checkpoint) + "\n", encoding="utf-8")
         return path
 
     @classmethod
@@ -183,6 +208,7 @@ class TrainConfig:
             old = {"min_score": saved.get("answer_min_score"), "max_gap": saved.get("answer_max_gap")}
             saved["grounding"] = {k: v for k, v in old.items() if v is not None}
         saved["grounding"] = GroundingSpec.model_validate(saved["grounding"])
+        saved["reuse"] = ReuseSpec.model_validate(saved.get("reuse") or {})  # older files: the default
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in saved.items() if k in names})  # older files carry retired settings
 

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from core.contract import JobProgress, TrainSummary, adapter_problems
+from core.contract import CHECKPOINT_RULES, JobProgress, TrainSummary, adapter_problems
 from core.machine import peft_wraps_quietly
+from trainer.checkpoint import METRIC as ANSWERS_METRIC
+from trainer.checkpoint import scores
 from trainer.config import DeviceSetup, TrainConfig, device_setup
 from trainer.context import Contexts
 
@@ -190,8 +192,9 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
         save_steps=cfg.save_every_steps if every_steps else 500,
         save_total_limit=max(1, cfg.checkpoints_kept),
         load_best_model_at_end=has_eval and cfg.keep_best,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
+        # the kept checkpoint and early stopping: validation loss, or the answers' rule (trainer.checkpoint)
+        metric_for_best_model=ANSWERS_METRIC if cfg.checkpoint_by == "answers" else "eval_loss",
+        greater_is_better=cfg.checkpoint_by == "answers",
         logging_steps=1,
         report_to="none",
         disable_tqdm=True,
@@ -201,13 +204,23 @@ def sft_config(cfg: TrainConfig, setup: DeviceSetup, checkpoints: Path, has_eval
     )
 
 
-def kept_eval_loss(state: Any, keep_best: bool) -> float | None:
+def kept_eval_loss(state: Any, keep_best: bool, checkpoint_by: str = "eval_loss") -> float | None:
     """The validation loss of the adapter train_adapter saves: Trainer loads the best checkpoint back
     only with keep_best (load_best_model_at_end); otherwise the model is the last step's."""
     if keep_best and state.best_metric is not None:
-        return state.best_metric
+        if checkpoint_by == "eval_loss":
+            return state.best_metric
+        kept = [h["eval_loss"] for h in state.log_history
+                if "eval_loss" in h and h.get("step") == state.best_global_step]
+        if kept:
+            return kept[-1]
     losses = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
     return losses[-1] if losses else None
+
+
+def kept_step(state: Any, keep_best: bool) -> int:
+    """The step of the adapter train_adapter saves (see kept_eval_loss)."""
+    return state.best_global_step if keep_best and state.best_global_step is not None else state.global_step
 
 
 def last_checkpoint(checkpoints: Path) -> str | None:
@@ -260,6 +273,13 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         raise ValueError("no training examples left (all too long, or none approved)")
     has_eval = bool(data.validation) and cfg.eval_each_epoch
     callbacks = list(callbacks)
+    if has_eval and cfg.checkpoint_by == "answers":  # before early stopping, which reads the number it adds
+        from trainer.checkpoint import answers_callback
+
+        if contexts is None or not cfg.retrieval:
+            raise ValueError("checkpoint_by='answers' scores answers as the bot sends them, with retrieval and its "
+                             "grounding check: it needs retrieval on (FT_RETRIEVAL) and the job's retrieved pairs")
+        callbacks.append(answers_callback(cfg, val_rows, contexts))
     if has_eval and cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience, cfg.early_stopping_threshold))
     with peft_wraps_quietly():  # SFTTrainer wraps the model with peft
@@ -274,6 +294,9 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         )
     trainer.remove_callback(PrinterCallback)  # progress goes to on_progress and the log, not stdout
     if getattr(trainer.accelerator.state, "fsdp_plugin", None) is not None:  # FSDP + QLoRA (trainer.launch)
+        if has_eval and cfg.checkpoint_by == "answers":  # generation would need each rank's shards gathered
+            raise ValueError("checkpoint_by='answers' is not supported with FSDP + QLoRA (several processes); "
+                             "use checkpoint_by='eval_loss' there")
         from peft.utils.other import fsdp_auto_wrap_policy
 
         trainer.accelerator.state.fsdp_plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)
@@ -298,13 +321,14 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
 def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
                   on_progress: ProgressFn | None = None, should_stop: StopFn | None = None, resume: bool = True,
                   progress_every_s: float = 3.0, callbacks: Sequence[Any] = (),
-                  contexts: Contexts | None = None) -> TrainResult:
+                  contexts: Contexts | None = None, setup: DeviceSetup | None = None) -> TrainResult:
     """Train a LoRA adapter on the snapshot rows into out_dir (adapter + train_config.json + loss.png).
 
     A finished out_dir is returned as it is; a checkpoint in out_dir/checkpoints is resumed from
     (resume=False starts over). should_stop() ends training early with a checkpoint: the result
     then has stopped=True and no adapter. contexts: the pairs retrieval puts in front of each training,
     validation and unknown question (trainer.context), taught in the retrieval prompt shape when cfg.retrieval.
+    setup: this machine's settings when a bench gives its own (device_setup(cfg) otherwise).
     """
     out_dir = Path(out_dir)
     done = out_dir / RESULT_FILE
@@ -325,7 +349,7 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         out_dir.mkdir(parents=True, exist_ok=True)
         progress = progress_callback(on_progress, should_stop, progress_every_s)
         trainer, data, setup = build_trainer(cfg, train_rows, val_rows, out_dir, callbacks=[progress, *callbacks],
-                                             contexts=contexts)
+                                             contexts=contexts, setup=setup)
         has_eval = trainer.eval_dataset is not None
 
         # 4. Train, resuming when an earlier run left a checkpoint.
@@ -340,12 +364,14 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         result = TrainResult(
             adapter_dir=str(out_dir), stopped=progress.stopped, steps=state.global_step, total_steps=state.max_steps,
             epochs_done=round(state.epoch or 0.0, 3), train_loss=progress.loss,
-            eval_loss=kept_eval_loss(state, cfg.keep_best) if has_eval else None, tokens=progress.tokens,
+            eval_loss=kept_eval_loss(state, cfg.keep_best, cfg.checkpoint_by) if has_eval else None,
+            tokens=progress.tokens,
             tokens_per_s=round(progress.tokens / wall, 1) if wall else 0.0, wall_s=round(wall, 1),
             resumed_from=Path(last).name if last else None, n_train=len(data.train), n_phrasing=data.n_phrasing,
             n_replay=data.n_replay, n_context=data.n_context, n_unknown=data.n_unknown,
             n_validation=len(data.validation),
-            long_examples=data.long_examples, history=history)
+            long_examples=data.long_examples, history=history, checkpoint_by=cfg.checkpoint_by,
+            kept_step=kept_step(state, cfg.keep_best) if has_eval else None, checkpoints=scores(history))
         if progress.stopped:
             log.info("stopped at step %s of %s; checkpoint kept for resuming", state.global_step, state.max_steps)
             return result
@@ -366,7 +392,11 @@ def train_adapter(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
         if not trainer.is_world_process_zero():
             return result
         check_adapter(out_dir)
-        cfg.save(out_dir / CONFIG_FILE, setup)
+        # the rule that chose this checkpoint, saved with it
+        rule = CHECKPOINT_RULES[cfg.checkpoint_by] if has_eval and cfg.keep_best else "the last step"
+        cfg.save(out_dir / CONFIG_FILE, setup, checkpoint={
+            "by": cfg.checkpoint_by, "rule": rule, "kept_step": result.kept_step,
+            "scores": [c.to_json() for c in result.checkpoints]})
         plot = plot_losses(history, out_dir / "loss.png", title=out_dir.name)
         result.loss_plot = str(plot) if plot else None
         done.write_text(json.dumps(result.to_json(), indent=2))

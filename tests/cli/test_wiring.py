@@ -68,6 +68,11 @@ def test_the_worker_teaches_what_the_bot_asks_with(tmp_path):
     assert (config.train.system_prompt, config.train.base_model, config.train.retrieval, config.train.preference) == (
         DEFAULT_SYSTEM_PROMPT, "/models/llama", False, True)
     assert wiring.train_config(Settings(data_dir=tmp_path)).preference is False  # off until measured
+    # The kept checkpoint: eval loss until bench/trust.py --variants measures the answers' rule (issue 29); the
+    # answers are counted as the bot sends them, with its reuse threshold.
+    assert wiring.train_config(Settings(data_dir=tmp_path)).checkpoint_by == "eval_loss"
+    answers = wiring.train_config(Settings(data_dir=tmp_path, checkpoint_by="answers", reuse_min_score=0.7))
+    assert (answers.checkpoint_by, answers.reuse.min_score) == ("answers", 0.7)
     # The evaluation judges what the bot would send with the bot's own thresholds.
     assert (config.train.answer_min_score, config.train.answer_max_gap) == (0.6, 0.15)
     assert (config.val_percent, config.models_dir, config.lease_s, config.heartbeat_s, config.poll_s) == (

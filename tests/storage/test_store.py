@@ -116,3 +116,12 @@ def test_a_job_may_ask_for_the_preference_stage():
     assert check_params({"preference": "off"}) == {"preference": False}
     with pytest.raises(ValueError, match="preference=true"):
         check_params({"preference": "maybe"})
+
+
+def test_a_job_may_ask_for_checkpoints_kept_by_answers():
+    from storage.jobs import check_params
+
+    assert check_params({"checkpoint_by": "Answers"}) == {"checkpoint_by": "answers"}
+    assert check_params({"checkpoint_by": "eval_loss"}) == {"checkpoint_by": "eval_loss"}
+    with pytest.raises(ValueError, match=r"bad checkpoint_by='accuracy' \(.*checkpoint_by=eval_loss\|answers"):
+        check_params({"checkpoint_by": "accuracy"})

@@ -81,6 +81,21 @@ def test_the_grounding_spec_is_saved_whole_and_older_files_with_two_thresholds_s
     assert TrainConfig.load(path).grounding == GROUNDING
 
 
+def test_the_checkpoint_rule_is_checked_and_saved_with_the_reuse_spec(tmp_path):
+    from core.contract import REUSE, ReuseSpec
+
+    assert TrainConfig().checkpoint_by == "eval_loss"  # the default changes only from a measurement (issue 29)
+    with pytest.raises(ValueError, match="checkpoint_by='accuracy': one of eval_loss, answers"):
+        TrainConfig(checkpoint_by="accuracy")
+    cfg = TrainConfig(checkpoint_by="answers", reuse=ReuseSpec(min_score=0.7))
+    path = cfg.save(tmp_path / "train_config.json", checkpoint={"by": "answers", "kept_step": 4})
+    data = json.loads(path.read_text())
+    assert data["train"]["reuse"] == {"min_score": 0.7} and data["checkpoint"]["kept_step"] == 4
+    assert TrainConfig.load(path) == cfg
+    path.write_text(json.dumps({"train": {k: v for k, v in cfg.as_dict().items() if k != "reuse"}}))
+    assert TrainConfig.load(path).reuse == REUSE  # written before the field
+
+
 def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path):
     """Activations, not weights, fill a CPU training's memory: two conversations at a time, the step still one of
     batch_size conversations (the optimisation is the same on every machine)."""
