@@ -57,7 +57,8 @@ def runs(learner, tmp_path_factory):
     from trainer.train import train_adapter
 
     class Weights(TrainerCallback):
-        seen: dict = {}
+        def __init__(self):
+            self.seen = {}
 
         def on_evaluate(self, args, state, control, model=None, **kwargs):
             self.seen[state.global_step] = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
@@ -89,13 +90,14 @@ def test_the_kept_checkpoint_is_the_rules_not_the_lowest_eval_loss(runs, learner
     import torch
     from safetensors.torch import load_file
 
-    _, by_answers, seen, base_sha = runs
+    by_loss, by_answers, seen, base_sha = runs
     scores = by_answers.checkpoints
     chosen = max(scores, key=checkpoint_rank)
     lowest = min(scores, key=lambda s: s.eval_loss)
     assert chosen.step != lowest.step, [s.to_json() for s in scores]  # otherwise this test shows nothing
     assert lowest.mistakes > chosen.mistakes  # the lowest loss answered the off-store question: a wrong answer sent
     assert by_answers.kept_step == chosen.step and by_answers.eval_loss == pytest.approx(chosen.eval_loss)
+    assert by_loss.kept_step != chosen.step and by_loss.eval_loss < chosen.eval_loss  # the default keeps another
 
     out = Path(by_answers.adapter_dir)
     saved = load_file(out / "adapter_model.safetensors")

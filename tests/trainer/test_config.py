@@ -94,6 +94,10 @@ def test_the_checkpoint_rule_is_checked_and_saved_with_the_reuse_spec(tmp_path):
     assert TrainConfig.load(path) == cfg
     path.write_text(json.dumps({"train": {k: v for k, v in cfg.as_dict().items() if k != "reuse"}}))
     assert TrainConfig.load(path).reuse == REUSE  # written before the field
+    # A job's own `checkpoint_by=answers` (/ft train) goes over the worker's default.
+    from storage.jobs import check_params
+
+    assert TrainConfig().with_overrides(check_params({"checkpoint_by": "answers"})).checkpoint_by == "answers"
 
 
 def test_a_cpu_step_accumulates_small_batches_into_the_configured_batch(tmp_path):
