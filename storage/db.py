@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,14 +142,33 @@ def make_engine(url: str, busy_timeout_s: float = 30.0, *, create_folder: bool =
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
-    from alembic import command
+def _alembic_config():
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration's revision; read from the scripts once per process (alembic executes every script file
+    each time it loads them)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent). A database already at the newest costs one query:
+    every process that opens the store (the bot, each `ft` command, each job) starts here."""
+    from alembic import command
+    from alembic.migration import MigrationContext
+
     with engine.begin() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            return
+        cfg = _alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -211,7 +211,7 @@ def test_corrections_and_the_curators_answers_take_the_audience_of_the_channel_a
         assert audience.scope(s, None).allows(s.get(type(unknown), unknown.id).audience, "CNEW")
 
 
-def test_the_migration_fills_the_audience_of_existing_examples(db_url):
+def test_the_migration_fills_the_audience_of_existing_examples(fresh_db_url):
     """0005 on a store at 0004: the channel from each example's source, its kind where ftbot knows it, else unknown."""
     import json
 
@@ -221,7 +221,7 @@ def test_the_migration_fills_the_audience_of_existing_examples(db_url):
 
     from storage.db import MIGRATIONS, make_engine
 
-    engine = make_engine(db_url)
+    engine = make_engine(fresh_db_url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
 

@@ -251,7 +251,7 @@ def test_retention_deletes_old_records_that_never_became_training_data_with_thei
         assert [r.preference_id for r in preferences.snapshot_preferences(s, snap.id)] == [ids["snapshotted"]]
 
 
-def test_the_migration_fills_existing_records_from_their_drafts(db_url):
+def test_the_migration_fills_existing_records_from_their_drafts(fresh_db_url):
     """0006 on a store at 0005: an existing record is an edit; its question and pair from its draft, its audience
     from its channel's kind where ftbot knows it (else unknown: nothing becomes more visible by migrating)."""
     from alembic import command
@@ -260,7 +260,7 @@ def test_the_migration_fills_existing_records_from_their_drafts(db_url):
 
     from storage.db import MIGRATIONS, make_engine
 
-    engine = make_engine(db_url)
+    engine = make_engine(fresh_db_url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
 
