@@ -23,6 +23,15 @@ QUILLMATE_EXPORT = SHARED / "data" / "quillmate-slack-export"
 
 _pg_error: str | None = None
 
+# A pytest-xdist worker (make test runs two) finds COLUMNS=80 and LINES=24 in its environment where pytest itself
+# had neither, and `ft`'s rich console, made at import, would then stay 80 columns wide whatever width a test's
+# CliRunner asks for. The worker takes back what its pytest process did not have.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in os.environ.get("FT_TESTS_UNSET", "").split():
+        os.environ.pop(_name, None)
+else:
+    os.environ["FT_TESTS_UNSET"] = " ".join(name for name in ("COLUMNS", "LINES") if name not in os.environ)
+
 
 def _postgres_reachable() -> str | None:
     """None when PostgreSQL answers, else why not (the skip reason)."""
