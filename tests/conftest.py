@@ -33,6 +33,14 @@ else:
     os.environ["FT_TESTS_UNSET"] = " ".join(name for name in ("COLUMNS", "LINES") if name not in os.environ)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs two processes) the tests marked slow go first, in their files' order:
+    a process that takes one of the last tests then takes a short one, and the two finish close together. (The vLLM
+    module, one xdist_group, goes first of all: xdist sends the biggest group first.)"""
+    if hasattr(config, "workerinput"):  # an xdist worker: each collects, and every one sorts alike
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _postgres_reachable() -> str | None:
     """None when PostgreSQL answers, else why not (the skip reason)."""
     global _pg_error

@@ -141,6 +141,7 @@ async def loop(store, cfg, tmp_path):
     await server.stop()
 
 
+@pytest.mark.slow
 async def test_progress_approval_deploy_answer_and_rollback(loop):
     # A running job shows its progress in the approvals channel, in one message, edited as it moves.
     job1 = loop.start()
@@ -203,6 +204,7 @@ async def test_progress_approval_deploy_answer_and_rollback(loop):
     assert first in await loop.ask("How do I reset my password?", "100.3")
 
 
+@pytest.mark.slow
 async def test_a_corrupted_adapter_fails_the_deploy_and_the_old_version_keeps_serving(loop):
     first = loop.train(seed=1)
     await loop.announcer.tick()
@@ -226,6 +228,7 @@ async def test_a_corrupted_adapter_fails_the_deploy_and_the_old_version_keeps_se
     assert first in await loop.ask("How long does the free trial last?", "200.1")
 
 
+@pytest.mark.slow
 async def test_reject_and_a_failed_job_are_said_in_the_channel(loop):
     name = loop.train(seed=3)
     await loop.announcer.tick()
@@ -244,6 +247,7 @@ async def test_reject_and_a_failed_job_are_said_in_the_channel(loop):
     assert "failed: ValueError: no training examples left" in _text(loop.job_message(job_id))
 
 
+@pytest.mark.slow
 async def test_smoke_test_refuses_an_adapter_that_answers_unlike_its_evaluation(loop):
     """Train/serve parity: a version whose recorded evaluation answers differ from what it serves is not deployed."""
     name = loop.train(seed=4)

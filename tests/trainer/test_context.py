@@ -65,6 +65,7 @@ def test_training_and_evaluation_get_the_context_the_bot_would_retrieve(store, e
     assert stale.missing == 1 and all(ROWS[1][0] not in [q for q, _ in c] for c in stale.train.values())
 
 
+@pytest.mark.slow
 def test_training_data_teaches_the_retrieval_shape_and_i_dont_know(store, embedder, tiny_base):
     from transformers import AutoTokenizer
 

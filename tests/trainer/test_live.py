@@ -98,6 +98,7 @@ def test_a_live_question_is_asked_without_its_own_answer_in_the_index(store, emb
     assert ROWS[1][1] in user_turn and user_turn.endswith(f"Question: {ROWS[0][0]}")  # as the bot asks
 
 
+@pytest.mark.slow
 def test_a_version_awaiting_approval_carries_live_figures(store, tiny_cfg, tmp_path, caplog):
     caplog.set_level("INFO", logger="ftbot.trainer")
     with store.session() as s:

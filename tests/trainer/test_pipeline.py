@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from core.contract import VersionMetrics
 from core.states import ExampleStatus, VersionStatus
 from storage.examples import NewExample, add_examples
@@ -24,6 +26,7 @@ def _approve_all(store):
         add_examples(s, items)
 
 
+@pytest.mark.slow
 def test_run_training_stores_a_version_with_its_evaluation(store, tiny_cfg, tmp_path):
     _approve_all(store)
     with store.session() as s:

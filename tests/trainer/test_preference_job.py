@@ -51,6 +51,7 @@ def _answer_files(data_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in (data_dir / "answers").glob("*.json")}
 
 
+@pytest.mark.slow
 def test_the_stage_runs_after_sft_and_the_gate_picks_the_adapter_that_goes_forward(store, tiny_base, tmp_path):
     _store_data(store)
     cfg = tiny_config(tiny_base, epochs=1, preference=True, preference_min_records=4, preference_lr=5e-2,
@@ -107,6 +108,7 @@ def test_the_stage_runs_after_sft_and_the_gate_picks_the_adapter_that_goes_forwa
     assert not (pref_dir / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_without_enough_records_the_job_says_why_and_sft_goes_forward(store, tiny_base, tmp_path):
     _store_data(store, CORRECTIONS[:3])
     cfg = tiny_config(tiny_base, epochs=1, preference=True, preference_min_records=8)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from core.states import ExampleStatus, JobStatus
@@ -20,6 +21,7 @@ from tests.trainer.conftest import ROWS
 from trainer.worker import Worker
 
 FT = str(Path(sys.executable).parent / "ft")
+pytestmark = pytest.mark.slow  # jobs train in child processes: 10-75 s each on the 2-core machine
 
 
 def _approved(store, copies=3):
