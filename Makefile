@@ -106,7 +106,7 @@ demo: setup
 # against a real vLLM from .venv-vllm.
 test: setup vllm
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The bot image built from the Dockerfile with buildah (no Docker engine; as root) and run: ft --help, ft init,
 # ft bot answering /healthz (tests/test_image.py). images/python-standin.sh stands in for python:3.11-slim where

@@ -23,10 +23,16 @@ QUILLMATE_EXPORT = SHARED / "data" / "quillmate-slack-export"
 
 _pg_error: str | None = None
 
-# A pytest-xdist worker (make test runs two) finds COLUMNS=80 and LINES=24 in its environment where pytest itself
-# had neither, and `ft`'s rich console, made at import, would then stay 80 columns wide whatever width a test's
-# CliRunner asks for. The worker takes back what its pytest process did not have.
+# `make test` runs two pytest-xdist workers. Each worker:
+# - gets its own share of the CPUs, which its subprocesses (`ft worker`, job processes, vLLM) inherit: training and
+#   the engines size their torch threads by the cores a process may use (core.machine.physical_cores), and two
+#   workers each running two threads on two cores made a training test 7 times slower than alone;
+# - takes back COLUMNS=80 and LINES=24 where pytest itself had neither: `ft`'s rich console, made at import, would
+#   stay 80 columns wide whatever width a test's CliRunner asks for.
 if os.environ.get("PYTEST_XDIST_WORKER"):
+    _count, _index = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), int(os.environ["PYTEST_XDIST_WORKER"][2:])
+    if hasattr(os, "sched_setaffinity") and len(_cpus := sorted(os.sched_getaffinity(0))) >= _count > 1:
+        os.sched_setaffinity(0, _cpus[_index::_count])
     for _name in os.environ.get("FT_TESTS_UNSET", "").split():
         os.environ.pop(_name, None)
 else:
@@ -34,11 +40,17 @@ else:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs two processes) the tests marked slow go first, in their files' order:
-    a process that takes one of the last tests then takes a short one, and the two finish close together. (The vLLM
-    module, one xdist_group, goes first of all: xdist sends the biggest group first.)"""
-    if hasattr(config, "workerinput"):  # an xdist worker: each collects, and every one sorts alike
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Under pytest-xdist (`make test`: `-n 2 --dist loadfile`, each file in one worker, files sent in this order)
+    the files that start vLLM go first, then those with tests marked slow (they train): a worker that takes one of
+    the last files then takes a short one, and the two finish close together."""
+    if not hasattr(config, "workerinput"):  # only a worker's order counts (each collects, and all sort alike)
+        return
+
+    def rank(marker: str) -> set:
+        return {item.path for item in items if item.get_closest_marker(marker)}
+
+    vllm, slow = rank("vllm"), rank("slow")
+    items.sort(key=lambda item: (item.path not in vllm, item.path not in slow))
 
 
 def _postgres_reachable() -> str | None:

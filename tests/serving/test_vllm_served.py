@@ -28,9 +28,7 @@ from tests.serving.conftest import BASE
 from tests.serving.test_cli_deploy import deploy_ask_rollback_reject, ft_json, versions_awaiting_approval
 from tests.serving.test_vllm import FT, free_port
 
-# xdist_group: under `make test`'s two processes the module runs in one of them, so one vLLM is started, once.
-pytestmark = [pytest.mark.vllm, pytest.mark.xdist_group("vllm"),
-              pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed")]
+pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not FT.exists(), reason="the ft script is not installed")]
 KEY = "vllm-test-key-1"  # FT_MODEL_SERVER_API_KEY: vLLM requires it, every `ft` command and client here sends it
 
 
