@@ -110,8 +110,12 @@ def outcomes(questions: Sequence[str], references: Sequence[str], answers: Seque
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]], *, max_new_tokens: int,
-             batch_size: int = 8, batch_tokens: int = 2048) -> list[str]:
-    """Greedy answers, batched with left padding."""
+             batch_size: int = 16, batch_tokens: int = 4096) -> list[str]:
+    """Greedy answers, batched with left padding.
+
+    Batches of 16 (at most 4096 prompt tokens, padding included): the demo job's 46 evaluation prompts (SmolLM2-135M,
+    64 new tokens, one thread, 2-core CPU shared with other work) took 48 s against 58-64 s in batches of 8 (2048
+    tokens) and 67 s in one batch of 46 (padding every prompt to the longest), the same answers each time."""
     import torch
 
     side = tokenizer.padding_side

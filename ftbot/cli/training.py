@@ -29,7 +29,7 @@ def prepare(ctx: typer.Context) -> None:
     """Put the default base model (SmolLM2-135M-Instruct) in FT_DATA_DIR/models; prints its path."""
     from trainer.base_model import prepare_base_model
 
-    with console.status("converting SmolLM2-135M-Instruct (about 30 s, once)…"):
+    with console.status("preparing SmolLM2-135M-Instruct (converted once per user: about 30 s the first time)…"):
         try:
             path = prepare_base_model(common.settings(ctx).models_dir)
         except (FileNotFoundError, RuntimeError) as exc:

