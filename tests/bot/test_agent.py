@@ -35,8 +35,11 @@ def _bot_messages(bot):
 
 
 async def _ask_slowly(bot, text="How long is the trial?"):
-    """The stub streams ANSWER in 4-character pieces, 50 ms apart (about two seconds in all)."""
+    """The stub streams ANSWER in 4-character pieces, 50 ms apart (about two seconds in all). The bot under test gives
+    up on the model after 2 s (tests/bot/conftest.py): here it waits 10 s, so that a busy machine (two test processes
+    and their job processes) does not turn a slow stream into a timeout these tests are not about."""
     bot.model.answer, bot.model.chunk_delay_s = ANSWER, 0.05
+    bot.deps.answer_timeout_s = 10.0
     ts = bot.slack.post("DASKER", ASKER, text, thread_ts="1700000000.000100")
     sent = time.perf_counter()
     status, _ = await bot.send.event(_question(text, ts))
