@@ -14,6 +14,8 @@ from core.contract import CHECKPOINT_RULES, CheckpointScore, checkpoint_metric, 
 from tests.trainer.conftest import rows, tiny_config
 from trainer.context import Contexts
 
+pytestmark = pytest.mark.slow  # the module's fixtures train a tiny model twice (about 16 s)
+
 ANSWER = "The trial lasts 21 days."
 TRAIN = rows([(q, ANSWER) for q in ("How long does the free trial last?", "Can I try it before paying?",
                                     "How many days is the trial?", "Is there a trial period?",
