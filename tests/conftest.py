@@ -30,7 +30,9 @@ _pg_error: str | None = None
 # - takes back COLUMNS=80 and LINES=24 where pytest itself had neither: `ft`'s rich console, made at import, would
 #   stay 80 columns wide whatever width a test's CliRunner asks for.
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    _count, _index = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), int(os.environ["PYTEST_XDIST_WORKER"][2:])
+    # (gw0, gw1, …; a worker started in place of a crashed one counts on: gw2 takes gw0's share.)
+    _count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    _index = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw") or 0) % max(1, _count)
     if hasattr(os, "sched_setaffinity") and len(_cpus := sorted(os.sched_getaffinity(0))) >= _count > 1:
         os.sched_setaffinity(0, _cpus[_index::_count])
     for _name in os.environ.get("FT_TESTS_UNSET", "").split():
