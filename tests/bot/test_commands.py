@@ -10,9 +10,10 @@ from storage.examples import NewExample, add_examples
 from storage.models import ModelVersion, TrainingJob
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, command_reply, command_text
 
-# Each command's HTTP answer comes within 1 s, well inside Slack's 3.
-_send = partial(command_text, within_s=1.0)
-_reply = partial(command_reply, within_s=1.0)
+# Each command's HTTP answer comes inside Slack's 3 s (2.5: the margin a busy 2-core CI machine needs, where the
+# suite runs in two processes; work that waited on the model or a training would still take far longer).
+_send = partial(command_text, within_s=2.5)
+_reply = partial(command_reply, within_s=2.5)
 
 
 def _all(reply):
