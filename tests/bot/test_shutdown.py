@@ -32,7 +32,7 @@ def _free_port() -> int:
 async def _start(env: dict[str, str], url: str) -> subprocess.Popen:
     log = open(Path(env["FT_DATA_DIR"]) / "bot.log", "a")  # a file, not a pipe: a full pipe would stall the bot
     proc = subprocess.Popen([FT, "bot"], env=env, stdout=log, stderr=log, text=True)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a guard against a hang, not a speed test: a loaded CI core starts it slowly
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             assert proc.poll() is None, _log(env)
