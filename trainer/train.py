@@ -236,6 +236,24 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return None
 
 
+def checkpoint_callbacks(cfg: TrainConfig, val_rows: Sequence[Any], contexts: Contexts | None) -> list[Any]:
+    """What judges each evaluation: the answers' score (cfg.checkpoint_by == "answers"), then early stopping, which
+    reads the number the score adds."""
+    from transformers import EarlyStoppingCallback
+
+    found = []
+    if cfg.checkpoint_by == "answers":
+        from trainer.checkpoint import answers_callback
+
+        if contexts is None or not cfg.retrieval:
+            raise ValueError("checkpoint_by='answers' scores answers as the bot sends them, with retrieval and its "
+                             "grounding check: it needs retrieval on (FT_RETRIEVAL) and the job's retrieved pairs")
+        found.append(answers_callback(cfg, val_rows, contexts))
+    if cfg.early_stopping_patience > 0:
+        found.append(EarlyStoppingCallback(cfg.early_stopping_patience, cfg.early_stopping_threshold))
+    return found
+
+
 def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequence[Any], out_dir: Path, *,
                   callbacks: Sequence[Any] = (), contexts: Contexts | None = None, setup: DeviceSetup | None = None
                   ) -> tuple[Any, Any, DeviceSetup]:
@@ -244,7 +262,6 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     tokenized labels."""
     import torch
     from datasets import Dataset
-    from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
@@ -272,16 +289,7 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     if not data.train:
         raise ValueError("no training examples left (all too long, or none approved)")
     has_eval = bool(data.validation) and cfg.eval_each_epoch
-    callbacks = list(callbacks)
-    if has_eval and cfg.checkpoint_by == "answers":  # before early stopping, which reads the number it adds
-        from trainer.checkpoint import answers_callback
-
-        if contexts is None or not cfg.retrieval:
-            raise ValueError("checkpoint_by='answers' scores answers as the bot sends them, with retrieval and its "
-                             "grounding check: it needs retrieval on (FT_RETRIEVAL) and the job's retrieved pairs")
-        callbacks.append(answers_callback(cfg, val_rows, contexts))
-    if has_eval and cfg.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience, cfg.early_stopping_threshold))
+    callbacks = [*callbacks, *(checkpoint_callbacks(cfg, val_rows, contexts) if has_eval else [])]
     with peft_wraps_quietly():  # SFTTrainer wraps the model with peft
         trainer = SFTTrainer(
             model=model,
