@@ -45,6 +45,8 @@ REFUSAL_STOP = "none of our approved answers"
 # A model never taught the prompt's shape (the base model drafting before any training) continues it: "A: <answer>
 # \n\nQuestion: …". The answer ends where the prompt's next part would start, and "A:" is the shape, not the answer.
 ECHO_STOPS = ("\nQuestion:", "\nQ:")
+# What the bot stops its answers at (serving.answering); the trainer's evaluation answers the same way.
+ANSWER_STOPS = (REFUSAL_STOP, *ECHO_STOPS)
 _ECHOED_SHAPE = re.compile(r"^(?:Q:[^\n]*\n+)?A:[ \t]*")
 
 

@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from core.contract import GROUNDING, REUSE, GroundingSpec, ReuseSpec
 from core.grounding import Grounding, declines, judge
-from core.prompt import DONT_KNOW, ECHO_STOPS, REFUSAL_STOP, prompt_messages, without_echo
+from core.prompt import ANSWER_STOPS, DONT_KNOW, prompt_messages, without_echo
 from core.reuse import reused_answer
 from serving.client import ModelClient
 
@@ -47,7 +47,7 @@ async def answer(client: ModelClient, model: str, question: str, hits: Sequence[
     # CPU, two thirds of a refusal's time: nothing in the prompt lets prompt lookup draft it).
     said = without_echo(await client.complete(model, prompt_messages(system_prompt, question, context),
                                               max_tokens=max_tokens, temperature=0.0, timeout_s=timeout_s,
-                                              stop=[REFUSAL_STOP, *ECHO_STOPS], on_text=on_text))
+                                              stop=list(ANSWER_STOPS), on_text=on_text))
     if hits is None:  # nothing to check against; a refusal cut at the stop sequence is sent whole
         return Answer(DONT_KNOW if said and declines(said) else said, said, None)
     verdict = judge(question, said, [(h.answer, h.score) for h in hits], min_score=grounding.min_score,

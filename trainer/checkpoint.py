@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Sequence
 
 from core.contract import CheckpointScore, checkpoint_metric
 from core.facts import carries_key_fact
-from core.prompt import prompt_messages, without_echo
+from core.prompt import ANSWER_STOPS, prompt_messages, without_echo
 from core.reuse import reused_answer
 from trainer.config import TrainConfig
 from trainer.context import Contexts, Scored
@@ -103,7 +103,8 @@ def answers_callback(cfg: TrainConfig, val_rows: Sequence[Any], contexts: Contex
             model.eval()
             try:
                 score = score_answers(cfg, questions, lambda prompts: generate(
-                    model, processing_class, prompts, max_new_tokens=cfg.checkpoint_max_new_tokens))
+                    model, processing_class, prompts, max_new_tokens=cfg.checkpoint_max_new_tokens,
+                    stop=ANSWER_STOPS))  # as the bot stops its answers (trainer.evaluate.answer_as_bot)
             finally:
                 model.train(training)
             score = score.model_copy(update={"step": state.global_step, "epoch": round(state.epoch or 0.0, 3),

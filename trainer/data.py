@@ -64,6 +64,7 @@ class BuiltData:
     n_context: int = 0  # support pairs (approved and every-phrasing) taught with retrieved context in front
     n_unknown: int = 0  # questions answered "I don't know" (empty context)
     train_tokens: int = 0  # tokens in one pass over train (prompt + completion)
+    longest: int = 0  # tokens in the longest training conversation (what a micro-batch pads to, at most)
 
 
 def field_of(row: Any, name: str) -> Any:
@@ -224,6 +225,7 @@ def build_data(train_rows: Iterable[Any], val_rows: Iterable[Any], tokenizer: An
             (out.train if side == "train" else out.validation).append(conv)
             if side == "train":
                 out.train_tokens += n
+                out.longest = max(out.longest, n)
     log.info("training data: %d approved + %d every-phrasing (%d with retrieved context) + %d replay + %d unknown "
              "pairs, %d validation, %d left out as too long", n_approved, out.n_phrasing, out.n_context, out.n_replay,
              out.n_unknown, len(out.validation), len(out.long_examples))

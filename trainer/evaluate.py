@@ -30,7 +30,7 @@ from core.facts import carries_key_fact
 from core.grounding import judge
 from core.machine import peft_wraps_quietly
 from core.overlap import rouge_l_f1
-from core.prompt import DONT_KNOW, prompt_messages
+from core.prompt import ANSWER_STOPS, DONT_KNOW, prompt_messages, without_echo
 from trainer.data import field_of
 
 if TYPE_CHECKING:
@@ -109,9 +109,19 @@ def outcomes(questions: Sequence[str], references: Sequence[str], answers: Seque
     return out
 
 
+def answer_as_bot(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]], *,
+                  max_new_tokens: int) -> list[str]:
+    """Greedy answers as the bot gets them from its model server (serving.answering): stopped at its stop strings
+    (a refusal ends at its first words, an echo of the prompt's shape ends the answer), the echoed "A:" taken off.
+    Besides being what a customer would get, it ends generation sooner: a batch runs until its longest answer stops."""
+    return [without_echo(said) for said in generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                                    stop=ANSWER_STOPS)]
+
+
 def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]], *, max_new_tokens: int,
-             batch_size: int = 16, batch_tokens: int = 4096) -> list[str]:
-    """Greedy answers, batched with left padding.
+             batch_size: int = 16, batch_tokens: int = 4096, stop: Sequence[str] = ()) -> list[str]:
+    """Greedy answers, batched with left padding; each cut before the first of `stop` it reaches, as the model server
+    cuts them (an answer that reached one generates no further).
 
     Batches of 16 (at most 4096 prompt tokens, padding included): the demo job's 46 evaluation prompts (SmolLM2-135M,
     64 new tokens, one thread, 2-core CPU shared with other work) took 48 s against 58-64 s in batches of 8 (2048
@@ -136,13 +146,32 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[list[dict[str, str]]]
     for idx in batches:
         batch = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         batch = {k: v.to(device) for k, v in batch.items()}
+        criteria = [_stops(tokenizer, batch["input_ids"].shape[1], stop)] if stop else None
         with torch.inference_mode():
             ids = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id)
+                                 pad_token_id=tokenizer.pad_token_id,
+                                 stopping_criteria=criteria)
         for i, row in zip(idx, ids[:, batch["input_ids"].shape[1]:]):
-            out[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            cut = min((at for at in (text.find(s) for s in stop) if at >= 0), default=len(text))
+            out[i] = text[:cut].strip()
     tokenizer.padding_side = side
     return [out[i] for i in range(len(texts))]
+
+
+def _stops(tokenizer: Any, start: int, stop: Sequence[str]) -> Any:
+    """A stopping criterion ending each answer once its own text holds a stop string. transformers' stop_strings
+    also match across the prompt's end: an answer opening with "Q:" after the prompt's last newline stopped at once
+    on "\nQ:", where the model server (which looks at the answer alone) goes on."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Stops(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
+            said = tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+            return torch.tensor([any(s in text for s in stop) for text in said], device=input_ids.device)
+
+    return Stops()
 
 
 def answers_file(answers_dir: Path, model_dir: str | Path, max_new_tokens: int, dtype: str) -> Path:
@@ -150,7 +179,7 @@ def answers_file(answers_dir: Path, model_dir: str | Path, max_new_tokens: int, 
     rewritten: a new version gets a new name), as it was on disk, answering with these settings."""
     path = Path(model_dir).resolve()
     weights = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.glob("*.safetensors"))
-    key = json.dumps([str(path), weights, max_new_tokens, dtype])
+    key = json.dumps([str(path), weights, max_new_tokens, dtype, ANSWER_STOPS])  # answers kept before the stops differ
     return Path(answers_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
@@ -250,7 +279,7 @@ def _evaluate(base_model: str, val_rows: Sequence[Any], new_adapter: str | Path,
                    ) -> list[str]:
             model = load(adapter)  # only when something is left to answer
             try:
-                said = generate(model, tokenizer, todo, max_new_tokens=max_new_tokens)
+                said = answer_as_bot(model, tokenizer, todo, max_new_tokens=max_new_tokens)
                 if on_model is not None:  # the live questions, while this model is loaded (trainer.live)
                     on_model(name, model, tokenizer)
                 return said

@@ -112,11 +112,11 @@ class LiveQuestions:
             if self.answers_dir is not None and directory else None
 
     def _answer(self, name: str, model: Any, tokenizer: Any) -> None:
-        from trainer.evaluate import answered_once, generate
+        from trainer.evaluate import answer_as_bot, answered_once
 
         if name in ("new", self.compared) and name not in self.answers:
             self.answers[name] = answered_once(
-                self.prompts, lambda todo: generate(model, tokenizer, todo, max_new_tokens=self.max_new_tokens),
+                self.prompts, lambda todo: answer_as_bot(model, tokenizer, todo, max_new_tokens=self.max_new_tokens),
                 self._kept(name))
 
     def judge(self, cfg: TrainConfig, new_adapter: str | Path, deployed_adapter: str | Path | None) -> LiveEval:
@@ -124,7 +124,7 @@ class LiveQuestions:
         cached) is loaded here; normally none is."""
         if not self.questions:
             return LiveEval()
-        from trainer.evaluate import answered_once, generate
+        from trainer.evaluate import answer_as_bot, answered_once
 
         adapters = {"base": None, "deployed": deployed_adapter, "new": new_adapter}
         for name in ("new", self.compared):
@@ -133,7 +133,7 @@ class LiveQuestions:
                 def load_and_answer(todo: list, name: str = name) -> list[str]:
                     log.info("live evaluation: loading %s again (the evaluation did not)", name)
                     model, tokenizer = _load(cfg.base_model, adapters[name])
-                    return generate(model, tokenizer, todo, max_new_tokens=self.max_new_tokens)
+                    return answer_as_bot(model, tokenizer, todo, max_new_tokens=self.max_new_tokens)
 
                 self.answers[name] = answered_once(self.prompts, load_and_answer, self._kept(name))
         judged = {name: [outcome(q, a, t, h, cfg.grounding) for q, a, t, h in

@@ -18,7 +18,7 @@ from core.contract import CHECKPOINT_RULES, JobProgress, TrainSummary, adapter_p
 from core.machine import peft_wraps_quietly
 from trainer.checkpoint import METRIC as ANSWERS_METRIC
 from trainer.checkpoint import scores
-from trainer.config import DeviceSetup, TrainConfig, device_setup
+from trainer.config import DeviceSetup, TrainConfig, device_setup, fit_checkpointing
 from trainer.context import Contexts
 
 log = logging.getLogger("ftbot.trainer")
@@ -273,7 +273,6 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
     setup = setup or device_setup(cfg)
     if setup.device == "cpu":
         torch.set_num_threads(setup.threads)  # train_adapter puts the caller's setting back afterwards
-    log.info("training on %s (%s): %s", setup.device, setup.dtype, "; ".join(setup.reason) or "defaults")
     torch.manual_seed(cfg.seed)
 
     model, tokenizer = load_model(cfg.base_model, setup)
@@ -288,6 +287,8 @@ def build_trainer(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequenc
                       unknown_with_context=cfg.unknown_with_context, refuse_without_fact=cfg.refuse_without_fact)
     if not data.train:
         raise ValueError("no training examples left (all too long, or none approved)")
+    setup = fit_checkpointing(setup, cfg.batch_size, data.longest)  # short data trains faster without it
+    log.info("training on %s (%s): %s", setup.device, setup.dtype, "; ".join(setup.reason) or "defaults")
     has_eval = bool(data.validation) and cfg.eval_each_epoch
     callbacks = [*callbacks, *(checkpoint_callbacks(cfg, val_rows, contexts) if has_eval else [])]
     with peft_wraps_quietly():  # SFTTrainer wraps the model with peft

@@ -8,7 +8,7 @@ import pytest
 
 from core.contract import LORA_RANKS
 from core.machine import cpu_has_bf16, physical_cores
-from trainer.config import TrainConfig, device_setup
+from trainer.config import TrainConfig, device_setup, fit_checkpointing
 
 
 def test_import_stays_light():
@@ -35,6 +35,25 @@ def test_cpu_setup_is_fp32_checkpointed_on_physical_cores_with_the_head_at_the_l
         ("cpu", "float32", False, True, False, "float32")
     assert setup.threads == physical_cores() >= 1 and setup.group_by_length
     assert setup.fused_loss == "gathered" and setup.micro_batch == 2
+
+
+@pytest.mark.parametrize("longest, micro, checkpointed", [
+    (600, 2, True),  # a pass of one is over 512 tokens: checkpointed, 2 at a time, as device_setup said
+    (512, 1, False), (393, 1, False),  # `make demo`'s data: one at a time, no second forward pass
+    (256, 2, False), (100, 2, False),  # two fit; never more than MICRO_BATCH_CPU
+])
+def test_short_passes_train_without_gradient_checkpointing_on_cpu(longest, micro, checkpointed):
+    setup = fit_checkpointing(device_setup(TrainConfig(), cuda=False), 8, longest)
+    assert (setup.micro_batch, setup.gradient_checkpointing) == (micro, checkpointed)
+    assert setup.micro_batch * longest <= 512 or checkpointed
+    assert ("no gradient checkpointing" in setup.reason[-1]) == (not checkpointed)
+
+
+def test_gpu_setups_and_odd_batches_keep_what_device_setup_chose(tiny_base):
+    cuda = device_setup(TrainConfig(base_model=str(tiny_base)), cuda=True, gpu_free_bytes=80 * 2**30)
+    assert fit_checkpointing(cuda, 8, 50) == cuda  # no budget on CUDA: memory is the GPU's, checkpointing stays
+    odd = fit_checkpointing(device_setup(TrainConfig(), cuda=False), 3, 200)
+    assert (odd.micro_batch, odd.gradient_checkpointing) == (1, False)  # 2 does not divide a batch of 3
 
 
 @pytest.mark.parametrize("bf16_units", [True, False])
