@@ -6,8 +6,8 @@ path: retrieved pairs in front of each question, every-phrasing pairs, replay, u
 number of steps at the same learning rate, schedule, batch size and seed, then take the validation loss on the
 same held-out conversations. What differs is the engine:
 
-- ours: trainer.train.build_trainer as a job builds it (device_setup: precision, gradient checkpointing, threads,
-  length-grouped batches, the output head at the answer tokens only, trainer.loss);
+- ours: trainer.train.build_trainer as a job builds it (device_setup: precision, gradient checkpointing unless the
+  passes are short, threads, length-grouped batches, the output head at the answer tokens only, trainer.loss);
 - TRL default: SFTConfig(output_dir, report_to="none") with only the optimisation settings above copied in
   (so the losses compare), logging every step, no checkpoints, and use_cpu=True without CUDA (else SFTConfig
   refuses to start); the model given as a path, as TRL's docs do. So: bf16 autocast, gradient checkpointing,

@@ -227,7 +227,9 @@ def _up(port: int) -> bool:
 VARIANTS_WORK = Path.home() / ".cache" / "ftbot-bench" / "trust-variants"
 # The CPU device settings before 9e76fb3 (TRL's head at every position), eb8f957 and d81c7ea (the batch in parts of
 # 2, accumulated; gradient checkpointing on CPU): git show 1adb36d:trainer/config.py, device_setup.
-OLD_CPU = {"fused_loss": "trl", "micro_batch": 0, "gradient_checkpointing": False}
+# checkpoint_free_tokens 0: the variants' checkpointing stays as written, whatever the data (trainer.config
+# fit_checkpointing, which "new" applies: one conversation a pass, not checkpointed, where it fits 512 tokens).
+OLD_CPU = {"fused_loss": "trl", "micro_batch": 0, "gradient_checkpointing": False, "checkpoint_free_tokens": 0}
 # name: (what it is, TrainConfig changes, DeviceSetup changes on top of today's CPU setup)
 VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "old": ("the CPU defaults before the memory changes: the batch of 8 in one pass, TRL's head at every position, "

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.commands import render
 from bot.commands.registry import CURATORS, EVERYONE, Call, UsageError, command, shown
-from core.contract import RANK_CHOICES
+from core.contract import CHECKPOINT_RULES, RANK_CHOICES
 from storage import jobs
 from storage.jobs import check_params
 
@@ -30,9 +30,11 @@ def _train_params(name: str, args: list[str], rest: str) -> dict[str, Any]:
         raise UsageError(message[:1].upper() + message[1:] + ".") from None
 
 
-@command("train", syntax="train [epochs=N] [lr=X] [rank=R] [qlora=true]", role=CURATORS, parse=_train_params,
+@command("train", syntax="train [epochs=N] [lr=X] [rank=R] [qlora=true] [preference=true] [checkpoint_by=answers]",
+         role=CURATORS, parse=_train_params,
          summary=f"queue a training run on the approved examples (epochs 1–50, lr in (0, 1], rank {RANK_CHOICES}; "
-                 "qlora=true: 4-bit NF4 QLoRA)")
+                 "qlora=true: 4-bit NF4 QLoRA; preference=true: then the team's corrections as preference training; "
+                 f"checkpoint_by={'|'.join(CHECKPOINT_RULES)}: what keeps the best checkpoint)")
 async def train(call: Call) -> dict:
     job = await call.deps.db(lambda s: jobs.enqueue(s, call.args, requested_by=call.user))
     return {"text": render.train_queued(job)}

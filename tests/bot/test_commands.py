@@ -45,6 +45,8 @@ async def test_help_lists_every_sub_command_with_its_role(bot):
     assert "(admins)" in lines["deploy"] and "(admins)" in lines["rollback"]
     assert "(curators and admins)" in lines["train"] and "(curators and admins)" in lines["cancel"]
     assert "(everyone)" in lines["jobs"] and "(everyone)" in lines["ask"]
+    for setting in ("epochs=", "qlora=", "preference=", "checkpoint_by=answers"):  # every /ft train setting is told
+        assert setting in lines["train"]
     assert await _send(bot, "", OTHER) == text  # `/ft` alone is help too
     assert not bot.slack.responses
 
