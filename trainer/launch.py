@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -153,6 +154,7 @@ def train_launched(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequen
     if launch.device == "cpu":
         env["OMP_NUM_THREADS"] = str(cfg.threads)
     tail: list[str] = []
+    raised: list[str] = []  # what the ranks raised, first failure first
     with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         if should_stop is not None:
             threading.Thread(target=_pass_on_stop, args=(proc, should_stop, stop_file), daemon=True).start()
@@ -164,13 +166,27 @@ def train_launched(cfg: TrainConfig, train_rows: Sequence[Any], val_rows: Sequen
             elif line.strip():
                 log.debug("launched: %s", line.rstrip())
                 tail = (tail + [line.rstrip()])[-40:]
+                if RANK_RAISED.match(line):
+                    raised.append(line.strip())
         proc.wait()
     if proc.returncode != 0 or not result_file.is_file():
-        reason = next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "no output")
+        reason = failure_reason(raised, tail)
         raise LaunchError(f"{launch.processes} training processes failed (exit {proc.returncode}): {reason.strip()}")
     result = TrainResult.model_validate_json(result_file.read_text())
     shutil.rmtree(work, ignore_errors=True)  # the request holds the snapshot's rows: not part of the adapter
     return result
+
+
+# A rank's own exception as torchrun relays it: "[rank1]: RuntimeError: …" (its traceback's last line).
+RANK_RAISED = re.compile(r"^\[rank\d+\]:\s*[\w.]*(Error|Exception|Interrupt)\b.*:")
+
+
+def failure_reason(raised: Sequence[str], tail: Sequence[str]) -> str:
+    """One line for the job's error: the first exception a rank raised (torchrun's own summary after it, a
+    ChildFailedError, names no cause), else the last error line, else the last line."""
+    if raised:
+        return raised[0]
+    return next((t for t in reversed(tail) if "Error" in t), tail[-1] if tail else "no output").strip()
 
 
 def _pass_on_stop(proc: subprocess.Popen, should_stop: StopFn, stop_file: Path) -> None:

@@ -4,7 +4,7 @@ two gloo processes on CPU, trains the tiny model to the same losses and the same
 import pytest
 
 from tests.trainer.conftest import ROWS, rows, tiny_config
-from trainer.launch import FSDP_QLORA, LaunchPlan, accelerate_command, plan, train
+from trainer.launch import FSDP_QLORA, RANK_RAISED, LaunchPlan, accelerate_command, failure_reason, plan, train
 
 
 def _adapter(path):
@@ -67,3 +67,18 @@ def test_a_stop_reaches_every_process_at_the_same_step(tiny_base, tmp_path):
     assert result.stopped and 0 < result.steps < result.total_steps  # no process waited for the other forever
     assert list((tmp_path / "two").glob("checkpoints/checkpoint-*"))  # the checkpoint a later attempt resumes from
     assert not (tmp_path / "two" / "adapter_model.safetensors").exists()
+
+
+def test_a_failed_launch_names_what_the_rank_raised_not_torchruns_summary():
+    # As torchrun relays a rank's failure: its traceback, then ~40 lines of its own summary ending the output.
+    out = ["[rank1]: Traceback (most recent call last):",
+           '[rank1]:   File "/app/trainer/train.py", line 40, in build_trainer',
+           '[rank1]:     raise OSError(f"{e}") from e',
+           "[rank1]: OSError: /data/base is not a model folder",
+           "[rank0]: RuntimeError: Connection closed by peer",
+           "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
+           *["  exitcode  : 1 (pid: 7300)"] * 40]
+    raised = [line for line in out if RANK_RAISED.match(line)]
+    assert failure_reason(raised, out[-40:]) == "[rank1]: OSError: /data/base is not a model folder"
+    assert failure_reason([], ["loading", "ValueError: bad rows", "done"]) == "ValueError: bad rows"
+    assert failure_reason([], []) == "no output"
