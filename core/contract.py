@@ -144,8 +144,8 @@ class GroundingSpec(BaseModel):
     the gap at 0.05: unchecked 78 / 9 / 18, 19 of 43; 0.45: 76 / 3 / 26, 24; 0.55: 68 / 2 / 35, 29; 0.65:
     46 / 1 / 58, 35 (the base model with retrieval at 0.55: 55 / 3 / 47, 34). The default is the most right answers
     with at most 1 in 20 wrong and at least two thirds of the off-store questions refused: an off-store answer sent
-    is a wrong answer no reference counts. (The earlier run on 25 held-out questions chose 0.45: 11 / 1 / 13, 29 of
-    43; that version's successor refused 24 there, the old training defaults' too, in the same run.)"""
+    is a wrong answer no reference counts. (An earlier run on 25 held-out questions chose 0.45: 11 / 1 / 13, 29 of
+    43; on this run's questions 0.45 refuses 24 of 43, and so does a version trained on the old CPU defaults.)"""
 
     model_config = ConfigDict(frozen=True)
 
