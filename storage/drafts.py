@@ -244,15 +244,17 @@ def resolve(session: Session, draft_id: int, by: str) -> tuple[bool, Draft | Non
 
 
 def expire(session: Session, ttl_h: float, now: datetime | None = None) -> list[Draft]:
-    """Pending drafts older than ttl_h hours: nobody acted on them in time."""
+    """Pending drafts older than ttl_h hours: nobody acted on them in time (not one still being answered: its
+    Feedback row comes with the answer)."""
     cutoff = (now or utcnow()) - timedelta(hours=ttl_h)
-    stale = list(session.exec(select(Draft.id).where(Draft.status == DraftStatus.PENDING, Draft.asked_at < cutoff)))
+    stale = list(session.exec(select(Draft.id).where(Draft.status == DraftStatus.PENDING, Draft.asked_at < cutoff,
+                                                     col(Draft.feedback_id).is_not(None))))
     return [row for row in (_move(session, i, (DraftStatus.PENDING,), DraftStatus.EXPIRED) for i in stale) if row]
 
 
-
 def note_card(session: Session, draft_id: int, card_channel: str, card_ts: str) -> None:
-    """Where the draft's card was posted after its first response (auto mode's hand-off card)."""
+    """Where the draft's card is: the one written in front of the team (from its first line), or auto mode's
+    hand-off card, posted after its first response."""
     row = get(session, draft_id)
     row.drafts_channel, row.card_ts = card_channel, card_ts
 

@@ -77,6 +77,8 @@ async def _answer(deps: Deps, client, metrics: BotMetrics, draft: Draft, drafts_
         if rules.streams_card and drafts_channel else None
     if writer:
         await writer.start()
+        if writer.ts:  # known before its buttons show: a click or an expiry the moment they do closes this card
+            await deps.db(lambda s: drafts.note_card(s, draft.id, drafts_channel, writer.ts))
     composed = await compose(deps, question, channel=channel, on_text=writer.write if writer else None)
     status = first_status(rules, failed=bool(composed.error), declined=composed.declined)
     fb_source = composed.source(channel=channel, thread_ts=ts, ts=ts, draft_id=draft.id, mode=mode)

@@ -72,8 +72,10 @@ def _buttons(message):
 
 
 async def _card(bot, n=1):
-    cards = await bot.slack.wait_for(lambda: len(_cards(bot)) >= n and _cards(bot))
-    return cards[n - 1]
+    """The n-th finished card, once the question that wrote it is handled (its row records where the card is)."""
+    await bot.slack.wait_for(lambda: len(_cards(bot)) >= n)
+    await settled(bot)
+    return _cards(bot)[n - 1]
 
 
 def _edit_values(text):
@@ -414,6 +416,23 @@ async def test_a_draft_nobody_acts_on_expires(drafting_bot, store):
     assert expired.status == DraftStatus.EXPIRED and _drafts(store)[0].status == DraftStatus.EXPIRED
     update = await bot.slack.wait_for(lambda: _closings(bot))
     assert "Expired" in json.dumps(update[-1]["blocks"])
+
+
+async def test_the_card_being_written_is_recorded_before_its_buttons_show(drafting_bot, store):
+    # A click or an expiry the moment the buttons show must find the card to close (CI once expired a draft in the
+    # instant between its finished card and the row that said where it was: the card kept its buttons).
+    bot = drafting_bot
+    bot.model.delay_s = 1.0
+    await _ask(bot, "Do you have a status page?")
+    [writing] = await bot.slack.wait_for(lambda: [m for m in bot.slack.messages[DRAFTS]
+                                                  if m.get("text", "").startswith("Drafting")])
+    await bot.slack.wait_for(lambda: _drafts(store) and _drafts(store)[0].card_ts)
+    [draft] = _drafts(store)
+    assert (draft.drafts_channel, draft.card_ts, draft.feedback_id) == (DRAFTS, writing["ts"], None)  # unanswered
+    bot.deps.draft_ttl_h = 0.0
+    assert await drafting.sweep(bot.deps, bot.app.client, bot.metrics) == []  # not expired while being written
+    card = await _card(bot)
+    assert card["ts"] == writing["ts"] and _drafts(store)[0].card_ts == card["ts"]
 
 
 async def test_auto_mode_is_earned_or_confirmed_and_answers_or_hands_off(drafting_bot, store):
