@@ -65,6 +65,16 @@ async def bot(store, model_stub):
     await slack.stop()
 
 
+@pytest.fixture
+async def drafting_bot(bot):
+    """The bot with CSUP in draft mode, its cards going to CDRAFTS (tests.bot.drafting has what those tests use)."""
+    from tests.bot.drafting import DRAFTS, set_mode
+
+    bot.slack.channel(DRAFTS, "support-drafts")
+    assert "now runs in *draft" in await set_mode(bot, "draft")
+    return bot
+
+
 def stored_examples(store) -> list[Example]:
     with store.session() as s:
         return list(s.exec(select(Example)))

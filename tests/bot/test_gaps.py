@@ -12,34 +12,20 @@ from sqlmodel import select
 
 from bot.gaps.digest import GapsDigest
 from core.states import ChannelKind, DraftStatus, ExampleSource, ExampleStatus
-from storage.models import Draft, Example, Feedback, GapDigest, Preference, utcnow
+from storage.models import Example, Feedback, GapDigest, Preference, utcnow
 from tests.bot.conftest import ADMIN, AGENT, ASKER, CURATOR, OTHER, command_reply, command_text, settled
+from tests.bot.drafting import DRAFTS, buttons, drafts_of, finished_cards
 
-DRAFTS, PRIVATE, CURATORS = "CDRAFTS", "GPRIVATE", "CAPPROVE"
+PRIVATE, CURATORS = "GPRIVATE", "CAPPROVE"
 PUBLIC_ASKS = ["How do I export my invoices as a PDF?", "Can I export an invoice to PDF?",
                "Is there a way to download my invoices as PDF files?"]
 PRIVATE_ASKS = ["Where is the PDF export for our invoices?", "How can our finance team export invoices to PDF?"]
 ANSWER = "Open Billing → Invoices and press Export PDF; every invoice downloads as one PDF."
 
 
-def _drafts(store):
-    with store.session() as s:
-        return list(s.exec(select(Draft).order_by(Draft.id)))
-
-
 def _examples(store):
     with store.session() as s:
         return list(s.exec(select(Example).where(Example.source["kind"].as_string() == ExampleSource.GAP)))
-
-
-def _cards(bot):
-    """The finished cards in the drafts channel (a card is written in front of the team first)."""
-    return [m for m in bot.slack.messages[DRAFTS] if m.get("bot_id") and not m.get("text", "").startswith("Drafting")]
-
-
-def _buttons(message):
-    return {e["action_id"]: e["value"] for b in message.get("blocks") or [] if b["type"] == "actions"
-            for e in b["elements"]}
 
 
 def _write_buttons(message):
@@ -76,9 +62,9 @@ async def gaps_bot(bot, store):
         ts = bot.slack.post(PRIVATE, ASKER, f"<@UFTBOT> {text}")
         await bot.send.event({"type": "app_mention", "user": ASKER, "text": f"<@UFTBOT> {text}", "ts": ts,
                               "channel": PRIVATE, "event_ts": ts})
-    await bot.slack.wait_for(lambda: len(_cards(bot)) == 4)
+    await bot.slack.wait_for(lambda: len(finished_cards(bot)) == 4)
     await settled(bot)
-    assert all(d.declined for d in _drafts(store))
+    assert all(d.declined for d in drafts_of(store))
     return bot
 
 
@@ -130,7 +116,7 @@ async def test_the_weekly_digest_posts_once_to_the_curators_channel(gaps_bot, st
 async def test_a_curator_writes_the_answer_and_the_waiting_drafts_are_offered_it(gaps_bot, store):
     bot = gaps_bot
     [value] = _write_buttons(await command_reply(bot, "gaps", CURATOR))
-    old_cards = {m["ts"] for m in _cards(bot)}
+    old_cards = {m["ts"] for m in finished_cards(bot)}
     status, body = await bot.send.action(CURATOR, "gap_write", value)
     assert status == 200 and not body
     [form] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
@@ -143,14 +129,14 @@ async def test_a_curator_writes_the_answer_and_the_waiting_drafts_are_offered_it
                                                   private_metadata=view["private_metadata"])
     assert status == 200 and not body
     new_cards = await bot.slack.wait_for(lambda: (lambda c: len(c) == 3 and c)(
-        [m for m in _cards(bot) if m["ts"] not in old_cards]))
-    assert all(ANSWER.split(";")[0] in bot.slack.shown(c) and "draft_send" in _buttons(c) for c in new_cards)
+        [m for m in finished_cards(bot) if m["ts"] not in old_cards]))
+    assert all(ANSWER.split(";")[0] in bot.slack.shown(c) and "draft_send" in buttons(c) for c in new_cards)
     [ex] = _examples(store)
     assert (ex.status, ex.approved_by, ex.question, ex.answer) == (ExampleStatus.APPROVED, CURATOR, prefilled, ANSWER)
     assert (ex.audience, ex.channel_id) == (ChannelKind.PUBLIC, None)  # every question came from a public channel
     # The store follows what Slack shows (each draft's new card is recorded after Slack answered the post).
     drafts = await bot.slack.wait_for(lambda: (lambda ds: ds if not {d.card_ts for d in ds} & old_cards else None)(
-        [d for d in _drafts(store) if d.question in PUBLIC_ASKS]))
+        [d for d in drafts_of(store) if d.question in PUBLIC_ASKS]))
     assert {d.written_by for d in drafts} == {CURATOR}
     with store.session() as s:  # the curators' queue no longer waits on them
         assert {s.get(Feedback, d.feedback_id).example_id for d in drafts} == {ex.id}
@@ -163,14 +149,14 @@ async def test_a_curator_writes_the_answer_and_the_waiting_drafts_are_offered_it
 
     # An agent sends one offered draft as it is: the customer's thread gets the written answer.
     card = json.loads(json.dumps(new_cards[0]))  # as the agent saw it (the fake Slack updates its copy in place)
-    draft_id = _buttons(card)["draft_send"]
+    draft_id = buttons(card)["draft_send"]
     await bot.send.action(AGENT, "draft_send", draft_id, channel=DRAFTS, message=card)
-    draft = next(d for d in _drafts(store) if str(d.id) == draft_id)
+    draft = next(d for d in drafts_of(store) if str(d.id) == draft_id)
     [sent] = await bot.slack.wait_for(lambda: [p for p in bot.slack.calls_to("chat.postMessage")
                                                if p["channel"] == "CSUP" and p.get("thread_ts") == draft.question_ts])
     assert ANSWER.split(";")[0] in sent["text"]
     await settled(bot)
-    draft = next(d for d in _drafts(store) if d.id == draft.id)
+    draft = next(d for d in drafts_of(store) if d.id == draft.id)
     assert (draft.status, draft.edit_chars) == (DraftStatus.EDITED, 0)  # the team's answer, not the model's draft
     with store.session() as s:
         assert list(s.exec(select(Preference))) == []  # two people's texts are no preference
@@ -184,7 +170,7 @@ async def test_an_agents_answer_for_a_private_gap_is_a_candidate_of_that_channel
     [value] = _write_buttons(reply)
     await bot.send.action(AGENT, "gap_write", value, channel=PRIVATE)
     [form] = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
-    cards_before = len(_cards(bot))
+    cards_before = len(finished_cards(bot))
     status, body = await bot.send.view_submission(AGENT, "gap_write_modal", _form_values(
         "How do I export invoices to PDF?", ANSWER), private_metadata=form["view"]["private_metadata"])
     assert status == 200 and not body
@@ -193,8 +179,8 @@ async def test_an_agents_answer_for_a_private_gap_is_a_candidate_of_that_channel
     [ex] = _examples(store)
     assert (ex.status, ex.approved_by, ex.labelled_by) == (ExampleStatus.CANDIDATE, None, AGENT)
     assert (ex.channel_id, ex.audience) == (PRIVATE, ChannelKind.PRIVATE)  # used in the private channel only
-    assert len(_cards(bot)) == cards_before  # the public channel's drafts are not offered a private answer
-    assert all(d.written_by is None for d in _drafts(store))
+    assert len(finished_cards(bot)) == cards_before  # the public channel's drafts are not offered a private answer
+    assert all(d.written_by is None for d in drafts_of(store))
     with store.session() as s:  # a candidate answers nothing in the curators' queue yet
         assert all(fb.example_id is None for fb in s.exec(select(Feedback)))
 
@@ -223,7 +209,7 @@ async def test_others_are_refused_and_a_bad_answer_keeps_the_form_open(gaps_bot,
                                                   private_metadata="{not json")
     assert json.loads(body)["response_action"] == "errors"
     await settled(bot)
-    assert _examples(store) == [] and all(d.written_by is None for d in _drafts(store))
+    assert _examples(store) == [] and all(d.written_by is None for d in drafts_of(store))
 
 
 async def test_app_home_shows_curators_the_weeks_gaps(gaps_bot):

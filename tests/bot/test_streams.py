@@ -9,7 +9,7 @@ import pytest
 from core import modes
 from core.states import ChannelMode, DraftStatus
 from tests.bot.conftest import AGENT, ASKER
-from tests.bot.test_drafts import DRAFTS, _ask, _card, _drafts, _set_mode
+from tests.bot.drafting import DRAFTS, ask, drafts_of, next_card, set_mode
 
 ANSWER = "The free trial lasts 21 days and needs no card; pick a plan from Settings when it ends."
 
@@ -69,26 +69,26 @@ async def test_a_declined_team_mention_leaves_none_of_its_text_in_the_channel(bo
 
 async def test_a_customer_in_auto_mode_never_sees_unchecked_text(bot, store):
     bot.slack.channel(DRAFTS, "support-drafts")
-    assert "now runs in *auto" in await _set_mode(bot, "auto", f"<#{DRAFTS}|support-drafts> confirm")
+    assert "now runs in *auto" in await set_mode(bot, "auto", f"<#{DRAFTS}|support-drafts> confirm")
     bot.model.answer, bot.model.chunk_delay_s = ANSWER, 0.02
-    ts = await _ask(bot, "How long is the trial?")
+    ts = await ask(bot, "How long is the trial?")
     [answer] = await bot.slack.wait_for(lambda: _answers(bot, ts))
     assert answer["text"] == ANSWER and not _streamed(bot)
     assert not [u for u in bot.slack.calls_to("chat.update") if u["channel"] == "CSUP"]  # posted whole, once
 
     _with_retriever(bot, store)  # now the check declines: the customer reads the hand-off, nothing of the answer
-    ts = await _ask(bot, "Do you sell hardware scanners?")
-    await bot.slack.wait_for(lambda: len(_drafts(store)) == 2 and _drafts(store)[1].status == DraftStatus.HANDED_OFF
+    ts = await ask(bot, "Do you sell hardware scanners?")
+    await bot.slack.wait_for(lambda: len(drafts_of(store)) == 2 and drafts_of(store)[1].status == DraftStatus.HANDED_OFF
                              and _answers(bot, ts))
     assert "21 days" not in "\n".join(m["text"] for m in _answers(bot, ts)) and not _streamed(bot)
 
 
 async def test_the_draft_card_is_written_in_front_of_the_team(bot, store):
     bot.slack.channel(DRAFTS, "support-drafts")
-    assert "now runs in *draft" in await _set_mode(bot, "draft")
+    assert "now runs in *draft" in await set_mode(bot, "draft")
     bot.model.answer, bot.model.chunk_delay_s = ANSWER, 0.05  # about a second and a half
-    await _ask(bot, "How long is the trial?")
-    card = await _card(bot)
+    await ask(bot, "How long is the trial?")
+    card = await next_card(bot)
     writing = [u for u in bot.slack.calls_to("chat.update") if u["ts"] == card["ts"] and u["text"].startswith(
         "Drafting")]
     assert writing, "the team saw the draft while it was written"
@@ -96,8 +96,8 @@ async def test_the_draft_card_is_written_in_front_of_the_team(bot, store):
     assert "Drafting" in partial and ANSWER[:12] in partial and ANSWER not in partial
     [first] = [p for p in bot.slack.calls_to("chat.postMessage") if p["channel"] == DRAFTS]  # one card, updated
     assert first["text"].startswith("Drafting") and ANSWER in card["blocks"][1]["text"]["text"]
-    # The card's ts is stored once Slack took the finished card (the first response's time with it).
-    [draft] = await bot.slack.wait_for(lambda: [d for d in _drafts(store) if d.card_ts])
+    # The card's ts is stored from its first line, and the first response's time once the finished card is in.
+    [draft] = drafts_of(store)
     assert draft.card_ts == card["ts"] and draft.status == DraftStatus.PENDING and draft.bot_response_at
 
 
