@@ -243,6 +243,9 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "new-early-stopping": ("today's defaults without early stopping: the whole 3-epoch schedule, the lowest eval loss "
                            "kept (early stopping predates the memory changes: 215c69d)", {"early_stopping_patience": 0},
                            {}),
+    "new+bf16": ("today's defaults, the base model's weights held in bf16 (the LoRA weights stay fp32; "
+                 "bench/train_throughput.py ours:dtype=bfloat16: 1.5x the tokens/s, eval loss +0.6 %)", {},
+                 {"dtype": "bfloat16"}),
     "new+answers": ("today's defaults, checkpoint kept and training stopped by answers (checkpoint_by=answers)",
                     {"checkpoint_by": "answers"}, {}),
 }
@@ -496,8 +499,8 @@ def dry_run(names: list[str], smoke: bool) -> None:
     for name in names:
         vcfg, setup = variant_setup(name, cfg)
         changed = {k: v for k, v in vcfg.as_dict().items() if v != cfg.as_dict()[k]}
-        print(f"{name:20} {VARIANTS[name][0]}\n{'':20} TrainConfig changes {changed or 'none'}; CPU setup: micro_batch "
-              f"{setup.micro_batch}, head {setup.fused_loss}, gradient checkpointing {setup.gradient_checkpointing}, "
+        print(f"{name:20} {VARIANTS[name][0]}\n{'':20} TrainConfig changes {changed or 'none'}; CPU setup: "
+              f"{setup.dtype}, micro_batch {setup.micro_batch}, head {setup.fused_loss}, gradient checkpointing {setup.gradient_checkpointing}, "
               f"early stopping patience {vcfg.early_stopping_patience}, checkpoint_by {vcfg.checkpoint_by}")
     written, off = _written(), offstore_questions()
     print(f"asked of the base model and each variant: the snapshot's validation side (~25 at val 15 %), {len(written)} "
