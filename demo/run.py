@@ -401,9 +401,9 @@ async def draft_scene(send, slack, deps, channel_id: str, stamp) -> None:
         slack.messages[channel_id].append({"type": "message", "user": item["user"], "text": item["question"], "ts": ts})
         await send.event({"type": "message", "channel_type": "channel", "channel": channel_id, "user": item["user"],
                           "text": item["question"], "ts": ts, "event_ts": ts})
-        # The card is written in front of the team, then finished (with its buttons) in place.
+        # The card is written in front of the team, then finished (with its buttons) in place: the first response.
         draft = await _until(lambda ts=ts: deps.db(lambda s: stored.by_thread(s, channel_id, ts)),
-                             lambda d: d is not None and d.card_ts, timeout=300)
+                             lambda d: d is not None and d.card_ts and d.bot_response_at, timeout=300)
         card = slack.find(DRAFTS, draft.card_ts)
         written = len([u for u in slack.calls_to("chat.update") if u["ts"] == draft.card_ts])
         console.print(f"  [dim]#help-desk-drafts[/] {' '.join(message_text(card).split())[:300]}"
