@@ -500,7 +500,8 @@ def dry_run(names: list[str], smoke: bool) -> None:
         vcfg, setup = variant_setup(name, cfg)
         changed = {k: v for k, v in vcfg.as_dict().items() if v != cfg.as_dict()[k]}
         print(f"{name:20} {VARIANTS[name][0]}\n{'':20} TrainConfig changes {changed or 'none'}; CPU setup: "
-              f"{setup.dtype}, micro_batch {setup.micro_batch}, head {setup.fused_loss}, gradient checkpointing {setup.gradient_checkpointing}, "
+              f"{setup.dtype}, micro_batch {setup.micro_batch}, head {setup.fused_loss}, gradient checkpointing "
+              f"{setup.gradient_checkpointing}, "
               f"early stopping patience {vcfg.early_stopping_patience}, checkpoint_by {vcfg.checkpoint_by}")
     written, off = _written(), offstore_questions()
     print(f"asked of the base model and each variant: the snapshot's validation side (~25 at val 15 %), {len(written)} "
