@@ -23,80 +23,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import ipaddress
 import logging
-import secrets
 import signal
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from core.contract import adapter_name_problem
+from serving.auth import BearerAuth, bind_problem
+from serving.errors import ServingError
 from serving.events import EventStream, usage
-from serving.generation import Engine, Generation, ServingError
+from serving.generation import Engine, Generation
 from serving.validation import MAX_JSON_DEPTH, SEED_MAX, SEED_MIN, body_problem, path_problem, shown
+from serving.worker import ModelWorker
 
 log = logging.getLogger(__name__)
-
-
-class ModelWorker:
-    """One thread that owns the model, with a bounded queue of generations in front of it."""
-
-    def __init__(self, max_queue: int = 16):
-        if max_queue < 0:
-            raise ValueError("max_queue must be >= 0")
-        self.max_queue = max_queue
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ft-model")
-        self._lock = threading.Lock()
-        self.waiting = 0  # submitted, not started
-        self.running = 0  # 0 or 1
-
-    async def run(self, fn: Callable[..., Any], *args: Any, bounded: bool = True,
-                  stop_event: threading.Event | None = None, **kwargs: Any) -> Any:
-        """Run fn on the model thread; 503 at once when `max_queue` generations already wait (bounded)."""
-        with self._lock:
-            if bounded and self.waiting >= self.max_queue:
-                raise ServingError(503, f"server busy: {self.waiting} requests queued")
-            self.waiting += 1
-
-        def job() -> Any:
-            with self._lock:
-                self.waiting -= 1
-                self.running += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self._lock:
-                    self.running -= 1
-
-        def forget_cancelled(f: Future) -> None:
-            if f.cancelled():  # never started: it no longer waits
-                with self._lock:
-                    self.waiting -= 1
-
-        try:
-            future = self._pool.submit(job)
-        except RuntimeError as exc:  # shut down
-            with self._lock:
-                self.waiting -= 1
-            raise ServingError(503, "server is shutting down") from exc
-        future.add_done_callback(forget_cancelled)
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            if stop_event is not None:  # the client hung up: stop at the next token
-                stop_event.set()
-            future.cancel()
-            raise
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ServerMetrics:
@@ -115,43 +60,6 @@ class ServerMetrics:
               registry=r).set_function(lambda: server.worker.running)
         Gauge("ftserve_adapters_loaded", "LoRA adapters loaded", registry=r).set_function(
             lambda: len(server.engine.adapters))
-
-
-# vLLM's AuthenticationMiddleware guards these prefixes (vllm/entrypoints/serve/middleware/authenticate.py).
-GUARDED_PREFIX = ("/v1", "/v2", "/inference", "/cohere")
-
-
-class BearerAuth:
-    """vLLM's check: the Bearer token's SHA-256 digest against the key's, in constant time."""
-
-    def __init__(self, api_key: str):
-        if not api_key:
-            raise ValueError("an empty API key guards nothing")
-        self._digest = hashlib.sha256(api_key.encode("utf-8")).digest()
-
-    def allows(self, request: web.Request) -> bool:
-        if request.method == "OPTIONS" or not request.path.startswith(GUARDED_PREFIX):
-            return True
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return secrets.compare_digest(hashlib.sha256(token.encode("utf-8")).digest(), self._digest)
-
-
-def bind_problem(host: str, api_key: str | None) -> str | None:
-    """Why a model server must not listen on `host` (None: it may). Without a key only a loopback address is
-    allowed: anyone who reaches the port could otherwise unload the deployed version or load any directory."""
-    if api_key:
-        return None
-    name = host.strip("[]")
-    try:
-        loopback = ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        loopback = name == "localhost"
-    if loopback:
-        return None
-    return (f"refusing to listen on {host or 'every interface'} without an API key: set FT_MODEL_SERVER_API_KEY "
-            "(the bot and `ft` send it too), or listen on 127.0.0.1")
 
 
 class ModelServer:

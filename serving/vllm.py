@@ -29,8 +29,8 @@ from typing import Awaitable, Callable, Iterable, Sequence
 import aiohttp
 
 from core.contract import LORA_RANKS, RANKS_LISTED
+from serving.auth import bind_problem
 from serving.client import AdapterAlreadyLoaded, ModelClient, ModelServerError
-from serving.model_server import bind_problem
 
 log = logging.getLogger(__name__)
 

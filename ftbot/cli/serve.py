@@ -57,7 +57,7 @@ def serve(
 
     if max_lora_rank is not None and max_lora_rank not in LORA_RANKS:
         fail(f"--max-lora-rank must be one of {RANKS_LISTED} (as vLLM), not {max_lora_rank}")
-    from serving.model_server import bind_problem
+    from serving.auth import bind_problem
 
     s = common.settings(ctx)
     problem = bind_problem(host, s.model_server_key)

@@ -348,8 +348,9 @@ async def test_an_api_key_guards_every_v1_path_as_vllm_does(start_server, tiny):
 
 
 async def test_the_server_refuses_an_open_address_without_a_key(tiny):
+    from serving.auth import bind_problem
     from serving.generation import Engine
-    from serving.model_server import ModelServer, bind_problem
+    from serving.model_server import ModelServer
 
     engine = Engine(tiny["base"], max_lora_rank=8)
     with pytest.raises(ValueError, match="refusing to listen on 0.0.0.0 without an API key"):
