@@ -243,9 +243,11 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "new-early-stopping": ("today's defaults without early stopping: the whole 3-epoch schedule, the lowest eval loss "
                            "kept (early stopping predates the memory changes: 215c69d)", {"early_stopping_patience": 0},
                            {}),
+    # On a CPU without bf16 units (core.machine.cpu_has_bf16) torch multiplies bf16 on a fallback path several
+    # times slower than fp32: the 2026-12-07 AVX2 EPYC had not finished one epoch in 21 min (new: 2 in 18.7).
     "new+bf16": ("today's defaults, the base model's weights held in bf16 (the LoRA weights stay fp32; "
-                 "bench/train_throughput.py ours:dtype=bfloat16: 1.5x the tokens/s, eval loss +0.6 %)", {},
-                 {"dtype": "bfloat16"}),
+                 "bench/train_throughput.py ours:dtype=bfloat16 on an AVX512-BF16 CPU: 1.5x the tokens/s, eval "
+                 "loss +0.6 %)", {}, {"dtype": "bfloat16"}),
     "new+answers": ("today's defaults, checkpoint kept and training stopped by answers (checkpoint_by=answers)",
                     {"checkpoint_by": "answers"}, {}),
 }
