@@ -68,13 +68,19 @@ def serve(
         _serve_vllm(ctx, model, host, port, served_model_name, max_loras, max_lora_rank, max_cpu_loras, kv_cache_gib,
                     vllm_arg or [], tensor_parallel)
         return
-    max_lora_rank = max_lora_rank or 64
+    _serve_embedded(ctx, s, model, host, port, served_model_name, max_lora_rank or 64, prompt_lookup, max_queue)
+
+
+def _serve_embedded(ctx: typer.Context, s: Settings, model: Optional[Path], host: str, port: int,
+                    served_name: Optional[str], max_lora_rank: int, prompt_lookup: int, max_queue: int) -> None:
+    """The embedded model server in this process: load the base, then serve until stopped, re-loading the stored
+    versions' adapters once the port answers."""
     base = _base_model(ctx, model)
     from serving.model_server import serve_forever
 
     with console.status(f"loading {base} …"):
         try:
-            server = wiring.model_server(s, base, served_name=served_model_name, max_lora_rank=max_lora_rank,
+            server = wiring.model_server(s, base, served_name=served_name, max_lora_rank=max_lora_rank,
                                          prompt_lookup_tokens=prompt_lookup, max_queue=max_queue)
         except (OSError, ValueError) as exc:
             fail(f"cannot load the base model {base}: {str(exc).strip().splitlines()[0]}")
